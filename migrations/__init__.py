@@ -1,0 +1,1 @@
+"""Alembic environment of the case database (installed as ``recover.migrations``)."""

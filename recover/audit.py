@@ -1,0 +1,118 @@
+"""The append-only, hash-chained audit log.
+
+Each event's hash covers its content and the previous event's hash, so altering or removing a row
+breaks the chain at that row; ``verify_chain`` names the first such event.  Appends are serialised
+(SQLite: transactions begin IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so two
+writers never chain onto the same predecessor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from recover.canonical import sha256_hex
+from recover.models import AuditEvent
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x7265636F  # "reco"
+
+
+def _now_text() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(ev: AuditEvent) -> str:
+    return sha256_hex(
+        {
+            "seq": ev.seq,
+            "case_id": ev.case_id,
+            "actor": ev.actor,
+            "action": ev.action,
+            "from_status": ev.from_status,
+            "to_status": ev.to_status,
+            "details": ev.details or {},
+            "created_at": ev.created_at,
+            "prev_hash": ev.prev_hash,
+        }
+    )
+
+
+def append_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    case_id: int | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (it commits or rolls back with the change)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    ev = AuditEvent(
+        seq=(last.seq + 1) if last else 1,
+        case_id=case_id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        details=details or {},
+        created_at=_now_text(),
+        prev_hash=last.hash if last else GENESIS,
+        hash="",
+    )
+    ev.hash = event_hash(ev)
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    events: int
+    head_hash: str
+    problems: tuple[str, ...]
+    first_bad_seq: int | None
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head_hash": self.head_hash,
+            "first_bad_seq": self.first_bad_seq,
+            "problems": list(self.problems),
+        }
+
+
+def verify_chain(session: Session) -> AuditReport:
+    """Recompute the chain; report the first event that was altered or removed (and any later)."""
+    problems: list[str] = []
+    first_bad: int | None = None
+    expected_prev = GENESIS
+    expected_seq = 1
+    count = 0
+    head = GENESIS
+    for ev in session.exec(select(AuditEvent).order_by(AuditEvent.seq)):
+        count += 1
+        if ev.seq != expected_seq:
+            missing = f"{expected_seq}" if ev.seq == expected_seq + 1 else f"{expected_seq}..{ev.seq - 1}"
+            problems.append(f"event {missing} removed (sequence jumps from {expected_seq - 1} to {ev.seq})")
+            first_bad = first_bad or expected_seq
+        if event_hash(ev) != ev.hash:
+            problems.append(f"event {ev.seq} ({ev.action}, case {ev.case_id}) was altered: its hash does not match its content")
+            first_bad = first_bad or ev.seq
+        elif ev.prev_hash != expected_prev and ev.seq == expected_seq:
+            problems.append(f"event {ev.seq} does not chain to event {ev.seq - 1}: the earlier event was altered or replaced")
+            first_bad = first_bad or max(ev.seq - 1, 1)
+        expected_prev = ev.hash
+        expected_seq = ev.seq + 1
+        head = ev.hash
+    return AuditReport(not problems, count, head, tuple(problems), first_bad)

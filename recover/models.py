@@ -1,0 +1,236 @@
+"""The case database: SQLModel tables.
+
+Amounts in base units can exceed 64 bits (10^30 and more), so they are stored as decimal strings
+(``BaseUnits``) and read back as ``int``; timestamps are stored as naive UTC and read back aware.
+Keys never appear here: only addresses, derivation paths and public keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BaseUnits(TypeDecorator):
+    """An arbitrarily large non-negative integer amount, stored exactly as text."""
+
+    impl = sa.String(80)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"base-unit amounts are int, got {type(value).__name__}")
+        return str(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else int(value)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps are UTC: stored naive (portable across SQLite and PostgreSQL), returned aware."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def _json_col() -> Any:
+    return sa.Column(sa.JSON, nullable=False, default=dict)
+
+
+class Case(SQLModel, table=True):
+    """A claim that an on-chain deposit reached one of our addresses and should be recovered.
+
+    ``claim_scope`` narrows a claim within a transaction (deposit address and asset, ``*`` when not
+    given); together with network and txid it is unique, and the service refuses overlapping claims.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (sa.UniqueConstraint("network", "txid", "claim_scope", name="uq_cases_claim"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    network: str = Field(max_length=64, index=True)
+    txid: str = Field(max_length=128)
+    claim_scope: str = Field(max_length=256)
+    asset: Optional[str] = Field(default=None, max_length=128)
+    deposit_address: Optional[str] = Field(default=None, max_length=128)
+    return_address: Optional[str] = Field(default=None, max_length=128)
+    credit_account: Optional[str] = Field(default=None, max_length=128)
+    claimant: Optional[str] = Field(default=None, max_length=256)
+    status: str = Field(max_length=32, index=True)
+    classification: Optional[str] = Field(default=None, max_length=64)
+    refusal_code: Optional[str] = Field(default=None, max_length=64)
+    refusal_reason: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    opened_by: str = Field(max_length=128)
+    prepared_by: Optional[str] = Field(default=None, max_length=128)
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DepositFact(SQLModel, table=True):
+    """One on-chain deposit as the chain proved it (a log, an output, a balance change).
+
+    ``(network, txid, deposit_index)`` is unique: a deposit belongs to at most one case.  The index
+    is the log index (EVM tokens), the output index (UTXO), or -1 for a transaction's native value.
+    """
+
+    __tablename__ = "deposit_facts"
+    __table_args__ = (sa.UniqueConstraint("network", "txid", "deposit_index", name="uq_deposit_facts_deposit"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    network: str = Field(max_length=64)
+    txid: str = Field(max_length=128)
+    deposit_index: int
+    sender: Optional[str] = Field(default=None, max_length=128)
+    receiving_address: str = Field(max_length=128)
+    asset: str = Field(max_length=128)  # native symbol, token contract or mint
+    asset_symbol: Optional[str] = Field(default=None, max_length=64)
+    decimals: int
+    amount: int = Field(sa_type=BaseUnits)
+    block_number: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
+    block_hash: Optional[str] = Field(default=None, max_length=128)
+    block_time: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+    confirmations: int = 0
+    success: bool = True
+    classification: str = Field(max_length=64)
+    details: dict = Field(default_factory=dict, sa_column=_json_col())
+    verified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Quote(SQLModel, table=True):
+    """A fee quote; the newest row of a case is its current quote (older ones stay for the record)."""
+
+    __tablename__ = "quotes"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    gross: int = Field(sa_type=BaseUnits)
+    fee: int = Field(sa_type=BaseUnits)
+    network_cost_native: int = Field(sa_type=BaseUnits)
+    network_cost_in_asset: int = Field(sa_type=BaseUnits)
+    net: int = Field(sa_type=BaseUnits)
+    decimals: int
+    value_usd: Optional[str] = Field(default=None, max_length=80)
+    economical: bool
+    refusal_code: Optional[str] = Field(default=None, max_length=64)
+    details: dict = Field(default_factory=dict, sa_column=_json_col())
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SweepPlan(SQLModel, table=True):
+    """The unsigned transactions that move the deposit out; approvals sign ``plan_hash``.
+
+    A new plan for a case supersedes the old one (``superseded_at``), which voids its approvals.
+    """
+
+    __tablename__ = "sweep_plans"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    plan_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    plan_hash: str = Field(max_length=64, index=True)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    superseded_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+
+
+class Approver(SQLModel, table=True):
+    """A wallet-team member who approves plans with an Ed25519 key (public key only here)."""
+
+    __tablename__ = "approvers"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    public_key: str = Field(max_length=64, unique=True)  # hex, 32 bytes
+    role: str = Field(max_length=64)
+    added_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+
+
+class Approval(SQLModel, table=True):
+    """An approver's signed decision on one plan hash; what counts is derived, never stored."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (sa.UniqueConstraint("case_id", "plan_hash", "approver_id", name="uq_approvals_once"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    plan_hash: str = Field(max_length=64)
+    approver_id: int = Field(foreign_key="approvers.id")
+    decision: str = Field(max_length=16)  # approve | reject
+    reason: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    signed_payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    signature: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DepositAddress(SQLModel, table=True):
+    """An address whose key the exchange holds, registered for one network."""
+
+    __tablename__ = "deposit_addresses"
+    __table_args__ = (sa.UniqueConstraint("network", "address_key", name="uq_deposit_addresses_addr"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    network: str = Field(max_length=64)
+    address: str = Field(max_length=128)
+    address_key: str = Field(max_length=128, index=True)  # comparison form (lowercase for EVM)
+    derivation_path: str = Field(max_length=128)
+    account: str = Field(max_length=128)
+    status: str = Field(default="active", max_length=16)  # active | retired
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Price(SQLModel, table=True):
+    """A USD price observation (asset: a native symbol, or ``network:contract`` for tokens)."""
+
+    __tablename__ = "prices"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    asset: str = Field(max_length=200, index=True)
+    usd: str = Field(max_length=80)  # Decimal as text: never a float
+    at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained log: each row hashes its content and its predecessor's hash."""
+
+    __tablename__ = "audit_events"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    case_id: Optional[int] = Field(default=None, index=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    from_status: Optional[str] = Field(default=None, max_length=32)
+    to_status: Optional[str] = Field(default=None, max_length=32)
+    details: dict = Field(default_factory=dict, sa_column=_json_col())
+    created_at: str = Field(max_length=40)  # ISO-8601 UTC text, hashed exactly as stored
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

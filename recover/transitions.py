@@ -1,0 +1,57 @@
+"""Persisting a state change: optimistic, audited, in the caller's transaction.
+
+``UPDATE cases SET status = :to WHERE id = :id AND status = :expected`` either moves exactly one
+row or none; none means another actor moved the case first, and the caller gets
+``ConcurrentUpdate`` instead of silently overwriting their work.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from recover.audit import append_event
+from recover.errors import ConcurrentUpdate
+from recover.models import Case, utcnow
+from recover.states import CaseStatus, check_transition
+
+
+def move(
+    session: Session,
+    case: Case,
+    to: CaseStatus | str,
+    *,
+    actor: str,
+    action: str,
+    details: dict | None = None,
+    extra: dict | None = None,
+) -> Case:
+    """Move ``case`` from its current status to ``to``; ``extra`` sets more columns in the same UPDATE."""
+    expected = CaseStatus(case.status)
+    target = check_transition(expected, to)
+    values = {"status": target.value, "updated_at": utcnow(), "version": Case.version + 1}
+    values.update(extra or {})
+    result = session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.status == expected.value).values(**values)
+    )
+    if result.rowcount != 1:
+        now = session.execute(sa.select(Case.status).where(Case.id == case.id)).scalar()
+        raise ConcurrentUpdate(
+            f"case {case.id} was moved by someone else: expected status '{expected.value}', "
+            f"it is now '{now}'; reload it and try again",
+            details={"case_id": case.id, "expected": expected.value, "actual": now},
+        )
+    append_event(
+        session,
+        actor=actor,
+        action=action,
+        case_id=case.id,
+        from_status=expected.value,
+        to_status=target.value,
+        details=details,
+    )
+    fresh = session.get(Case, case.id, populate_existing=True)
+    if fresh is not case:  # the caller held a copy read in an earlier transaction: bring it up to date
+        for name in Case.model_fields:
+            setattr(case, name, getattr(fresh, name))
+    return fresh
