@@ -1,0 +1,1 @@
+"""Bundled network files: one TOML per network (installed as the package ``chains.configs``)."""

@@ -1,0 +1,1 @@
+"""Chain adapters and the network registry."""

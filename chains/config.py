@@ -1,0 +1,284 @@
+"""Network configuration: the TOML schema of DESIGN.md, its loader and the registry.
+
+Files are read from the bundled ``chain_configs/`` and then from ``RECOVER_CONFIG_DIR`` (a file
+there with the same ``key`` replaces the bundled one).  Unknown keys are errors naming the file and
+the key.  ``${NAME}`` placeholders stay as written until a network is *used*
+(:meth:`NetworkConfig.resolved`), so an unset variable only matters for the network that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chains.errors import NetworkConfigError
+
+CONDITIONS = (
+    "ownership_proof",
+    "manual_review",
+    "gas_topup",
+    "min_value",
+    "fork_signing",
+    "contract_deployment",
+    "shared_address_memo",
+)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ListedToken(BaseModel):
+    """An asset the exchange credits normally on this network (a deposit of it is not a misdeposit)."""
+
+    model_config = _STRICT
+    symbol: str
+    address: str
+    decimals: int = Field(ge=0, le=36)
+    min_deposit: int = Field(default=0, ge=0)  # base units; below it a deposit is ``below_minimum``
+
+
+class EvmOptions(BaseModel):
+    model_config = _STRICT
+    legacy_tx: bool = False  # pre-EIP-1559 network: type-0 transactions with EIP-155 chain id
+    max_fee_gwei_ceiling: int | None = Field(default=None, ge=1)
+
+
+class UtxoOptions(BaseModel):
+    model_config = _STRICT
+    address_network: str  # bitcoinlib's network name used to decode addresses
+    dust_limit: int = Field(default=546, ge=0)  # base units
+    fee_rate_floor: int = Field(default=1, ge=1)  # sat/vB
+    fee_rate_ceiling: int = Field(default=500, ge=1)  # sat/vB
+    fork_id: bool = False  # SIGHASH_FORKID signing (Bitcoin Cash, Bitcoin SV)
+
+
+class SolanaOptions(BaseModel):
+    model_config = _STRICT
+    cluster: str = "mainnet-beta"
+
+
+class NetworkConfig(BaseModel):
+    """One network file.  Values may hold ``${ENV}`` placeholders until :meth:`resolved`."""
+
+    model_config = _STRICT
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    family: Literal["evm", "utxo", "solana"]
+    chain_id: int | None = Field(default=None, ge=1)
+    recovery_class: Literal["direct", "conditional"]
+    conditions: tuple[str, ...] = ()
+    reason: str | None = None  # one line: why a conditional network needs its conditions
+    devnet: bool = False
+    rpc_urls: tuple[str, ...] = Field(min_length=1)
+    confirmations: int = Field(ge=1)
+    native_symbol: str
+    native_decimals: int = Field(ge=0, le=36)
+    native_min_deposit: int = Field(default=0, ge=0)
+    fee_collector: str
+    hot_wallet: str
+    gas_station_path: str | None = None
+    listed_tokens: tuple[ListedToken, ...] = ()
+    fee: dict[str, Any] | None = None
+    evm: EvmOptions | None = None
+    utxo: UtxoOptions | None = None
+    solana: SolanaOptions | None = None
+    source: str = Field(default="", exclude=True)
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_conditions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in CONDITIONS]
+        if unknown:
+            raise ValueError(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a condition is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _family_rules(self) -> "NetworkConfig":
+        if self.family == "evm" and self.chain_id is None:
+            raise ValueError("chain_id: required for an evm network")
+        if self.family != "evm" and self.chain_id is not None:
+            raise ValueError("chain_id: only evm networks have a chain_id")
+        for fam in ("evm", "utxo", "solana"):
+            if getattr(self, fam) is not None and fam != self.family:
+                raise ValueError(f"[{fam}]: this is a {self.family} network")
+        if self.family == "utxo" and self.utxo is None:
+            raise ValueError("[utxo]: required for a utxo network (address_network at least)")
+        if self.recovery_class == "conditional":
+            if not self.conditions:
+                raise ValueError("conditions: a conditional network must name its conditions")
+            if not self.reason:
+                raise ValueError("reason: a conditional network must say why in one line")
+        elif self.conditions:
+            raise ValueError("conditions: a direct network has no conditions")
+        return self
+
+    # -- family options with defaults -------------------------------------------------------
+    @property
+    def evm_options(self) -> EvmOptions:
+        return self.evm or EvmOptions()
+
+    @property
+    def utxo_options(self) -> UtxoOptions:
+        if self.utxo is None:
+            raise NetworkConfigError(f"{self.source}: network {self.key} has no [utxo] table")
+        return self.utxo
+
+    def listed_token(self, address: str) -> ListedToken | None:
+        wanted = address.lower() if self.family == "evm" else address
+        for token in self.listed_tokens:
+            if (token.address.lower() if self.family == "evm" else token.address) == wanted:
+                return token
+        return None
+
+    def validate_address(self, value: str, *, what: str = "address") -> str:
+        """Check an address for this network (checksum, network prefix, fork-chain legacy rule)."""
+        from chains.addresses import validate_address
+
+        return validate_address(self.family, value, what=what,
+                                address_network=self.utxo.address_network if self.utxo else None,
+                                legacy_only=bool(self.utxo and self.utxo.fork_id))
+
+    def placeholders(self) -> set[str]:
+        """Names of the environment variables this file refers to."""
+        return set(_VAR.findall(self.model_dump_json()))
+
+    def resolved(self, env: dict[str, str] | None = None) -> "NetworkConfig":
+        """Return a copy with every ``${NAME}`` replaced from the environment.
+
+        Raises ``NetworkConfigError`` naming the file, the key and the variable when one is unset,
+        and validates the wallet addresses of the network (checksums included).
+        """
+        env = os.environ if env is None else env
+        data = self.model_dump(exclude={"source"})
+
+        def sub(value: Any, path: str) -> Any:
+            if isinstance(value, str):
+                def repl(m: re.Match) -> str:
+                    name = m.group(1)
+                    if name not in env or env[name] == "":
+                        raise NetworkConfigError(
+                            f"{self.source}: key '{path}' uses ${{{name}}}, which is not set in the environment",
+                            details={"file": self.source, "key": path, "variable": name},
+                        )
+                    return env[name]
+
+                return _VAR.sub(repl, value)
+            if isinstance(value, dict):
+                return {k: sub(v, f"{path}.{k}" if path else k) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [sub(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return value
+
+        out = NetworkConfig(**sub(data, ""), source=self.source)
+        out._check_addresses()
+        return out
+
+    def _check_addresses(self) -> None:
+        from chains.errors import InvalidAddress
+
+        checks = [("fee_collector", self.fee_collector), ("hot_wallet", self.hot_wallet)]
+        checks += [(f"listed_tokens[{i}].address", t.address) for i, t in enumerate(self.listed_tokens)
+                   if self.family != "utxo"]
+        for key, value in checks:
+            try:
+                self.validate_address(value, what=key)
+            except InvalidAddress as exc:
+                raise NetworkConfigError(f"{self.source}: key '{key}': {exc}",
+                                         details={"file": self.source, "key": key}) from None
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(file)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'")
+        else:
+            parts.append(f"key '{loc}': {err['msg']}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _reject_floats(value: Any, path: str, source: str) -> None:
+    """TOML floats are never money: a float anywhere in a network file is a config error."""
+    if isinstance(value, float):
+        raise NetworkConfigError(
+            f"{source}: key '{path}' is a float ({value!r}); write amounts as strings, e.g. \"{value}\"",
+            details={"file": source, "key": path},
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _reject_floats(v, f"{path}.{k}" if path else k, source)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _reject_floats(v, f"{path}[{i}]", source)
+
+
+def load_network_file(path: Path | str, *, source: str | None = None, text: str | None = None) -> NetworkConfig:
+    source = source or str(path)
+    try:
+        raw = text if text is not None else Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise NetworkConfigError(f"{source}: not valid TOML: {exc}", details={"file": source}) from None
+    except OSError as exc:
+        raise NetworkConfigError(f"{source}: cannot read: {exc}", details={"file": source}) from None
+    _reject_floats(data, "", source)
+    if "source" in data:
+        raise NetworkConfigError(f"{source}: unknown key 'source'", details={"file": source, "key": "source"})
+    try:
+        net = NetworkConfig(**data, source=source)
+    except ValidationError as exc:
+        raise NetworkConfigError(_format_validation_error(source, exc), details={"file": source}) from None
+    except TypeError as exc:
+        raise NetworkConfigError(f"{source}: {exc}", details={"file": source}) from None
+    if net.fee is not None:
+        from fees import FeePolicy
+
+        FeePolicy.from_table(net.fee, source=f"{source} [fee]")
+    return net
+
+
+def _bundled_files() -> list[tuple[str, str]]:
+    root = resources.files("chains.configs")
+    return sorted(
+        (f"chain_configs/{entry.name}", entry.read_text(encoding="utf-8"))
+        for entry in root.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_networks(config_dir: str | os.PathLike | None = None) -> dict[str, NetworkConfig]:
+    """Every bundled network, then every ``*.toml`` of ``config_dir`` (default ``RECOVER_CONFIG_DIR``)."""
+    networks: dict[str, NetworkConfig] = {}
+    for source, text in _bundled_files():
+        net = load_network_file(source, source=source, text=text)
+        if net.key in networks:
+            raise NetworkConfigError(
+                f"{source}: key '{net.key}' is already defined by {networks[net.key].source}",
+                details={"file": source, "key": "key"},
+            )
+        networks[net.key] = net
+    override = config_dir if config_dir is not None else os.environ.get("RECOVER_CONFIG_DIR")
+    if override:
+        folder = Path(override)
+        if not folder.is_dir():
+            raise NetworkConfigError(f"RECOVER_CONFIG_DIR {folder} is not a folder")
+        seen: dict[str, str] = {}
+        for path in sorted(folder.glob("*.toml")):
+            net = load_network_file(path)
+            if net.key in seen:
+                raise NetworkConfigError(
+                    f"{path}: key '{net.key}' is already defined by {seen[net.key]}",
+                    details={"file": str(path), "key": "key"},
+                )
+            seen[net.key] = str(path)
+            networks[net.key] = net
+    return networks

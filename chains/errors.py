@@ -1,0 +1,47 @@
+"""Adapter and configuration errors, split as ccxt does: permanent (the claim or the file is wrong)
+versus retryable (the node did not answer).  Each has the ``code``/``exit_code`` convention that the
+CLI maps to DESIGN.md's exit codes, without ``chains`` importing ``recover``."""
+
+from __future__ import annotations
+
+
+class ChainError(Exception):
+    code = "chain_error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+
+class NetworkConfigError(ChainError):
+    """A network file is wrong: the message names the file and the key."""
+
+    code = "config_error"
+    exit_code = 4
+
+
+class InvalidAddress(ChainError):
+    code = "invalid_address"
+    exit_code = 4
+
+
+class InvalidTxid(ChainError):
+    code = "invalid_txid"
+    exit_code = 4
+
+
+class PermanentChainError(ChainError):
+    """The chain answered, and the answer refuses the claim (missing tx, failed tx, not ours...)."""
+
+    code = "verification_refused"
+    exit_code = 6
+
+
+class RetryableChainError(ChainError):
+    """The node did not answer (after retries and failover)."""
+
+    code = "node_unreachable"
+    exit_code = 8

@@ -1,0 +1,373 @@
+"""The network files shipped in ``chain_configs/``: they load, they are real, and they resolve.
+
+These tests read the bundled files through ``chains.config.load_networks()`` (the installed package
+``chains.configs``), never a ``RECOVER_CONFIG_DIR`` override, and need no node.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pytest
+
+from chains.config import CONDITIONS, NetworkConfig, load_networks
+from chains.errors import NetworkConfigError
+
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+EVM_ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 specification example
+
+# UTXO address networks that bitcoinlib does not ship; the UTXO adapter is to define them.  Until it
+# does, resolving the networks that use them is skipped (not failed), and only for these names: any
+# other unknown name is a typo and fails.
+PENDING_BITCOINLIB_NETWORKS = {"dash", "litecoin_regtest"}
+
+# Facts checked against the public chain registries, so a typo in a file cannot pass.
+EXPECTED_EVM = {
+    # key: (chain_id, native_symbol)
+    "ethereum": (1, "ETH"),
+    "bsc": (56, "BNB"),
+    "polygon": (137, "POL"),
+    "arbitrum": (42161, "ETH"),
+    "optimism": (10, "ETH"),
+    "base": (8453, "ETH"),
+    "avalanche": (43114, "AVAX"),
+    "linea": (59144, "ETH"),
+    "scroll": (534352, "ETH"),
+    "gnosis": (100, "XDAI"),
+    "opbnb": (204, "BNB"),
+    "mantle": (5000, "MNT"),
+    "ethereum-classic": (61, "ETC"),
+    "fantom": (250, "FTM"),
+    "cronos": (25, "CRO"),
+    "celo": (42220, "CELO"),
+    "kaia": (8217, "KAIA"),
+    "moonbeam": (1284, "GLMR"),
+    "moonriver": (1285, "MOVR"),
+    "metis": (1088, "METIS"),
+    "zksync-era": (324, "ETH"),
+    "blast": (81457, "ETH"),
+    "polygon-zkevm": (1101, "ETH"),
+    "harmony": (1666600000, "ONE"),
+    "sonic": (146, "S"),
+    "core": (1116, "CORE"),
+    "aurora": (1313161554, "ETH"),
+    "anvil": (31337, "ETH"),
+    "anvil-b": (31338, "ETH"),
+    "anvil-legacy": (31339, "ETH"),
+}
+EXPECTED_NON_EVM = {
+    # key: (family, native_symbol, native_decimals, address_network or None, gas_station_path)
+    "bitcoin": ("utxo", "BTC", 8, "bitcoin", "m/84'/0'/1'/0/0"),
+    "litecoin": ("utxo", "LTC", 8, "litecoin", "m/84'/2'/1'/0/0"),
+    "dogecoin": ("utxo", "DOGE", 8, "dogecoin", "m/44'/3'/1'/0/0"),
+    "dash": ("utxo", "DASH", 8, "dash", "m/44'/5'/1'/0/0"),
+    "bitcoin-cash": ("utxo", "BCH", 8, "bitcoin", "m/44'/145'/1'/0/0"),
+    "bitcoin-sv": ("utxo", "BSV", 8, "bitcoin", "m/44'/236'/1'/0/0"),
+    "solana": ("solana", "SOL", 9, None, "m/44'/501'/1'/0'"),
+    "ltc-regtest": ("utxo", "LTC", 8, "litecoin_regtest", None),
+    "solana-litesvm": ("solana", "SOL", 9, None, "m/44'/501'/1'/0'"),
+}
+REQUIRED_DIRECT = {
+    "ethereum", "bsc", "polygon", "arbitrum", "optimism", "base", "avalanche", "linea", "scroll",
+    "gnosis", "opbnb", "mantle", "bitcoin", "litecoin", "dogecoin", "solana",
+}
+REQUIRED_CONDITIONAL = {
+    "ethereum-classic", "bitcoin-cash", "bitcoin-sv", "dash", "fantom", "cronos", "celo", "kaia",
+    "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
+}
+DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "solana-litesvm"}
+
+
+def _bundled() -> dict[str, NetworkConfig]:
+    # config_dir="" means "no override folder", whatever RECOVER_CONFIG_DIR says.
+    return load_networks(config_dir="")
+
+
+NETWORKS = _bundled()
+KEYS = sorted(NETWORKS)
+REAL = {k: n for k, n in NETWORKS.items() if not n.devnet}
+
+
+def _env_name(key: str, what: str) -> str:
+    return "RECOVER_" + key.upper().replace("-", "_") + "_" + what
+
+
+# -- the files ---------------------------------------------------------------------------------
+
+def test_every_bundled_file_is_a_loaded_network():
+    files = sorted(e.name for e in resources.files("chains.configs").iterdir() if e.name.endswith(".toml"))
+    assert len(files) == len(NETWORKS), "two files define the same key, or a file failed to load"
+    assert sorted(f"{k}.toml" for k in NETWORKS) == files, "each file is named after its key"
+    for key, net in NETWORKS.items():
+        assert net.source == f"chain_configs/{key}.toml"
+
+
+def test_required_networks_ship_with_their_class():
+    for key in REQUIRED_DIRECT:
+        assert key in REAL, f"missing direct network {key}"
+        assert REAL[key].recovery_class == "direct", key
+    for key in REQUIRED_CONDITIONAL:
+        assert key in REAL, f"missing conditional network {key}"
+        assert REAL[key].recovery_class == "conditional", key
+    assert DEVNETS <= {k for k, n in NETWORKS.items() if n.devnet}
+
+
+def test_at_least_sixteen_direct_and_sixteen_conditional_real_networks():
+    direct = [k for k, n in REAL.items() if n.recovery_class == "direct"]
+    conditional = [k for k, n in REAL.items() if n.recovery_class == "conditional"]
+    assert len(direct) >= 16, direct
+    assert len(conditional) >= 16, conditional
+
+
+def test_devnets_are_marked_and_only_devnets_are():
+    for key in DEVNETS:
+        assert NETWORKS[key].devnet, key
+        assert NETWORKS[key].confirmations == 1, key
+    assert not any(n.devnet for k, n in NETWORKS.items() if k not in DEVNETS)
+
+
+# -- chain parameters --------------------------------------------------------------------------
+
+def test_evm_chain_ids_are_unique():
+    seen: dict[int, str] = {}
+    for key, net in NETWORKS.items():
+        if net.family != "evm":
+            continue
+        assert net.chain_id not in seen, f"{key} and {seen.get(net.chain_id)} share chain id {net.chain_id}"
+        seen[net.chain_id] = key
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_EVM))
+def test_evm_chain_id_and_native_asset(key):
+    net = NETWORKS[key]
+    chain_id, symbol = EXPECTED_EVM[key]
+    assert net.family == "evm"
+    assert net.chain_id == chain_id
+    assert net.native_symbol == symbol
+    assert net.native_decimals == 18
+    assert net.gas_station_path == "m/44'/60'/1'/0/0"
+
+
+def test_every_evm_network_has_its_facts_checked():
+    evm = {k for k, n in NETWORKS.items() if n.family == "evm"} - {"ethtester"}
+    assert evm <= set(EXPECTED_EVM), f"add {sorted(evm - set(EXPECTED_EVM))} to EXPECTED_EVM"
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_NON_EVM))
+def test_non_evm_parameters(key):
+    family, symbol, decimals, address_network, path = EXPECTED_NON_EVM[key]
+    net = NETWORKS[key]
+    assert (net.family, net.native_symbol, net.native_decimals) == (family, symbol, decimals)
+    assert net.chain_id is None
+    if path is not None:
+        assert net.gas_station_path == path
+    if family == "utxo":
+        assert net.utxo.address_network == address_network
+        assert net.utxo.fee_rate_floor <= net.utxo.fee_rate_ceiling
+        assert net.utxo.fork_id is (key in {"bitcoin-cash", "bitcoin-sv"})
+
+
+def test_every_non_evm_network_has_its_facts_checked():
+    others = {k for k, n in NETWORKS.items() if n.family != "evm"}
+    assert others <= set(EXPECTED_NON_EVM), f"add {sorted(others - set(EXPECTED_NON_EVM))} to EXPECTED_NON_EVM"
+
+
+def test_ethtester_chain_id_is_the_in_process_chain():
+    from web3 import EthereumTesterProvider, Web3
+
+    assert NETWORKS["ethtester"].chain_id == Web3(EthereumTesterProvider()).eth.chain_id
+    assert NETWORKS["ethtester"].rpc_urls == ("eth-tester://",)
+
+
+def test_legacy_transaction_networks():
+    legacy = {k for k, n in NETWORKS.items() if n.family == "evm" and n.evm_options.legacy_tx}
+    # networks known to have no EIP-1559 (type-2) transactions must sign type-0
+    assert {"ethereum-classic", "harmony", "anvil-legacy"} <= legacy
+    assert "anvil" not in legacy and "ethereum" not in legacy
+
+
+def test_deep_confirmations_where_reorgs_happened():
+    assert NETWORKS["ethereum-classic"].confirmations >= 5000
+    assert NETWORKS["bitcoin-sv"].confirmations >= 100
+    assert NETWORKS["bitcoin"].confirmations >= 6
+    assert NETWORKS["ethereum"].confirmations >= 12
+
+
+@pytest.mark.parametrize("key", sorted(k for k, n in NETWORKS.items() if n.family == "utxo"))
+def test_utxo_address_network_is_known_to_bitcoinlib(key):
+    from bitcoinlib.networks import Network, NetworkError
+
+    name = NETWORKS[key].utxo.address_network
+    try:
+        assert Network(name).name == name
+    except NetworkError:
+        if name in PENDING_BITCOINLIB_NETWORKS:
+            pytest.skip(f"bitcoinlib has no network {name!r} yet (the UTXO adapter is to define it)")
+        raise
+
+
+# -- recovery classes --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", KEYS)
+def test_conditions_and_reason(key):
+    net = NETWORKS[key]
+    if net.recovery_class == "conditional":
+        assert net.conditions and set(net.conditions) <= set(CONDITIONS)
+        assert net.reason and net.reason.strip() == net.reason and "\n" not in net.reason
+    else:
+        assert net.conditions == () and net.reason is None
+
+
+def test_min_value_networks_set_their_threshold():
+    for key, net in REAL.items():
+        if "min_value" in net.conditions:
+            assert net.fee is not None and net.fee.get("min_value_usd"), f"{key}: min_value without min_value_usd"
+
+
+def test_fee_tables_parse():
+    from fees import FeePolicy
+
+    with_table = [k for k, n in NETWORKS.items() if n.fee is not None]
+    assert with_table, "some networks carry a [fee] table"
+    for key in with_table:
+        FeePolicy.from_table(NETWORKS[key].fee, source=key)
+
+
+# -- addresses ---------------------------------------------------------------------------------
+
+def _literal_evm_addresses(net: NetworkConfig) -> list[tuple[str, str]]:
+    out = [(f"listed_tokens[{i}]", t.address) for i, t in enumerate(net.listed_tokens)]
+    out += [(k, getattr(net, k)) for k in ("fee_collector", "hot_wallet") if "${" not in getattr(net, k)]
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(k for k, n in NETWORKS.items() if n.family == "evm"))
+def test_literal_evm_addresses_are_eip55(key):
+    from eth_utils import is_checksum_address
+
+    for where, address in _literal_evm_addresses(NETWORKS[key]):
+        assert is_checksum_address(address), f"{key} {where}: {address} is not EIP-55 checksummed"
+
+
+def test_listed_tokens_are_unique_and_sane():
+    for key, net in NETWORKS.items():
+        addresses = [t.address.lower() if net.family == "evm" else t.address for t in net.listed_tokens]
+        assert len(addresses) == len(set(addresses)), key
+        for t in net.listed_tokens:
+            assert t.min_deposit < 10 ** (t.decimals + 3), f"{key} {t.symbol}: min_deposit over 1000 tokens"
+
+
+def test_solana_listed_mints_are_canonical():
+    from solders.pubkey import Pubkey
+
+    for key, net in NETWORKS.items():
+        if net.family == "solana":
+            for t in net.listed_tokens:
+                assert str(Pubkey.from_string(t.address)) == t.address, f"{key} {t.symbol}"
+
+
+def test_devnet_wallets_are_the_anvil_mnemonic_accounts():
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    collector = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/8").address
+    hot = Account.from_mnemonic(ANVIL_MNEMONIC, account_path="m/44'/60'/0'/0/9").address
+    for key in ("anvil", "anvil-b", "anvil-legacy", "ethtester"):
+        assert NETWORKS[key].fee_collector == collector, key
+        assert NETWORKS[key].hot_wallet == hot, key
+
+
+@pytest.mark.parametrize("key", sorted(REAL))
+def test_real_networks_take_endpoints_and_wallets_from_the_environment(key):
+    net = REAL[key]
+    assert net.rpc_urls == ("${" + _env_name(key, "RPC_URL") + "}",)
+    assert net.fee_collector == "${" + _env_name(key, "FEE_COLLECTOR") + "}"
+    assert net.hot_wallet == "${" + _env_name(key, "HOT_WALLET") + "}"
+
+
+# -- resolving ---------------------------------------------------------------------------------
+
+def _valid_address(net: NetworkConfig) -> str:
+    if net.family == "evm":
+        # Fixed EIP-55 test vectors, mixed case.  (A random address is not used: about one in
+        # several thousand has an all-lowercase checksummed form, which chains.addresses refuses.)
+        return EVM_ADDRESS
+    if net.family == "solana":
+        from solders.keypair import Keypair
+
+        return str(Keypair().pubkey())
+    from bitcoinlib.keys import Key
+    from bitcoinlib.networks import NetworkError
+
+    name = net.utxo.address_network
+    try:
+        return Key(network=name).address()
+    except NetworkError:
+        if name in PENDING_BITCOINLIB_NETWORKS:
+            pytest.skip(f"bitcoinlib has no network {name!r} yet (the UTXO adapter is to define it)")
+        raise
+
+
+def _env_for(net: NetworkConfig) -> dict[str, str]:
+    env = {}
+    for name in net.placeholders():
+        env[name] = "http://127.0.0.1:8545" if name.endswith("URL") else _valid_address(net)
+    return env
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_resolves_with_valid_environment(key):
+    net = NETWORKS[key]
+    env = _env_for(net)
+    resolved = net.resolved(env)
+    assert "${" not in resolved.model_dump_json()
+    assert resolved.placeholders() == set()
+    assert resolved.key == net.key and resolved.chain_id == net.chain_id
+    for name in net.placeholders():
+        assert env[name] in resolved.model_dump_json()
+
+
+def test_unset_variable_names_file_key_and_variable():
+    net = NETWORKS["ethereum"]
+    env = _env_for(net)
+    del env[_env_name("ethereum", "HOT_WALLET")]
+    with pytest.raises(NetworkConfigError) as exc:
+        net.resolved(env)
+    assert "chain_configs/ethereum.toml" in str(exc.value)
+    assert exc.value.details["variable"] == _env_name("ethereum", "HOT_WALLET")
+
+
+@pytest.mark.parametrize(
+    "key, wrong",
+    [
+        ("ethereum", "0x" + "ab" * 20),  # no EIP-55 checksum
+        ("bitcoin", "0x52908400098527886E0F7030069857D2E4169EE7"),  # an EVM address
+        ("solana", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),  # a Bitcoin address
+    ],
+)
+def test_placeholders_sit_where_addresses_are_validated(key, wrong):
+    net = NETWORKS[key]
+    env = _env_for(net)
+    env[_env_name(key, "FEE_COLLECTOR")] = wrong
+    with pytest.raises(NetworkConfigError, match="fee_collector"):
+        net.resolved(env)
+
+
+def test_litecoin_address_does_not_resolve_on_bitcoin_fork_networks():
+    from bitcoinlib.keys import Key
+
+    ltc = Key(network="litecoin").address()
+    for key in ("bitcoin", "bitcoin-cash", "bitcoin-sv"):
+        net = NETWORKS[key]
+        env = _env_for(net)
+        env[_env_name(key, "HOT_WALLET")] = ltc
+        with pytest.raises(NetworkConfigError):
+            net.resolved(env)
+
+
+def test_placeholder_names_are_well_formed():
+    pattern = re.compile(r"^[A-Z][A-Z0-9_]*$")
+    for key, net in NETWORKS.items():
+        for name in net.placeholders():
+            assert pattern.match(name), f"{key}: {name}"
