@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := .make
+export RECOVER_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test venv node system-deps postgres bench clean
+
+demo: venv
+	$(BIN)/recover demo
+
+test: venv node system-deps postgres
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+venv: $(STAMP)/venv
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+# anvil, solc-js and OpenZeppelin for the EVM devnet tests.
+node: $(STAMP)/node
+$(STAMP)/node: package.json package-lock.json
+	@mkdir -p $(STAMP)
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian packages the tests need (none yet beyond PostgreSQL, which `postgres` handles).
+system-deps:
+	@true
+
+postgres:
+	bash tests/support/ensure_postgres.sh
+
+bench: venv node
+	$(BIN)/python benchmarks/cli_startup.py
+
+clean:
+	rm -rf $(VENV) $(STAMP) node_modules *.egg-info

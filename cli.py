@@ -1,0 +1,344 @@
+"""The ``recover`` command: parse, call one library function, render.
+
+Data goes to stdout (a rich table, or one JSON document with ``--json``); messages and errors go to
+stderr.  Exit codes are DESIGN.md's: 0 ok, 2 usage, 3 not found, 4 invalid input, 5 illegal state
+or duplicate, 6 chain refused the claim, 7 policy refused, 8 node unreachable, 1 unexpected.
+Nothing heavy is imported at module level: ``recover --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+app = typer.Typer(help="Misdeposit recovery toolkit: prove, quote, approve, sign and track recoveries.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+case_app = typer.Typer(help="Recovery cases: open, verify, quote, prepare, sign, broadcast, track.",
+                       no_args_is_help=True)
+addresses_app = typer.Typer(help="The registry of deposit addresses whose keys we hold.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+app.add_typer(addresses_app, name="addresses")
+app.add_typer(audit_app, name="audit")
+
+_STATE: dict[str, Any] = {"db": None}
+
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
+DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
+ActorOpt = typer.Option(None, "--actor", help="Who is acting (default: RECOVER_ACTOR, else the OS user).")
+
+
+@app.callback()
+def _root(db: Optional[str] = typer.Option(None, "--db", help="Database URL for every command.")) -> None:
+    _STATE["db"] = db
+
+
+def _db(local: Optional[str]) -> Optional[str]:
+    return local or _STATE["db"]
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _err(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True)
+
+
+def _fail(exc: BaseException, as_json: bool) -> None:
+    code = getattr(exc, "code", None)
+    exit_code = getattr(exc, "exit_code", None)
+    if not isinstance(code, str) or not isinstance(exit_code, int):
+        code, exit_code = "unexpected", 1
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        message = str(exc)
+    if as_json:
+        payload = {"error": {"code": code, "message": message}}
+        details = getattr(exc, "details", None)
+        if details:
+            payload["error"]["details"] = details
+        sys.stderr.write(json.dumps(payload, default=str) + "\n")
+    else:
+        from rich.markup import escape
+
+        _err(escape(message))
+    raise typer.Exit(exit_code)
+
+
+def command(fn: Callable) -> Callable:
+    """Map every library error to its exit code and JSON error document."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("json_out"))
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this is the one place errors become exit codes
+            if os.environ.get("RECOVER_DEBUG"):
+                import traceback
+
+                traceback.print_exc()
+            _fail(exc, as_json)
+
+    return wrapper
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _note(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message)
+
+
+# --------------------------------------------------------------------------------------------
+@app.command()
+@command
+def init(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Create or upgrade the case database (safe to run twice)."""
+    import recover
+
+    revision = recover.init(_db(db))
+    if json_out:
+        _emit_json({"ok": True, "revision": revision})
+    else:
+        _note(f"case database ready (schema revision {revision})")
+
+
+@app.command()
+@command
+def networks(
+    recovery_class: Optional[str] = typer.Option(None, "--class", help="direct or conditional"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """List the networks this toolkit knows, with their recovery class and conditions."""
+    import recover
+
+    nets = recover.list_networks(recovery_class)
+    if json_out:
+        _emit_json([
+            {"key": n.key, "name": n.name, "family": n.family, "chain_id": n.chain_id,
+             "recovery_class": n.recovery_class, "conditions": list(n.conditions), "reason": n.reason,
+             "confirmations": n.confirmations, "native_symbol": n.native_symbol,
+             "native_decimals": n.native_decimals, "devnet": n.devnet, "source": n.source}
+            for n in nets
+        ])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(nets)} networks")
+    for col in ("key", "name", "family", "chain id", "class", "conditions", "conf.", "native"):
+        table.add_column(col)
+    for n in nets:
+        table.add_row(n.key, n.name + (" (devnet)" if n.devnet else ""), n.family,
+                      str(n.chain_id or ""), n.recovery_class, ", ".join(n.conditions),
+                      str(n.confirmations), f"{n.native_symbol} ({n.native_decimals})")
+    _console().print(table)
+
+
+@addresses_app.command("import")
+@command
+def addresses_import(
+    file: Path = typer.Argument(..., help="CSV: network,address,derivation_path,account[,status]"),
+    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Register deposit addresses (all rows checked before any is written)."""
+    import recover
+
+    result = recover.import_addresses(file, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(result.to_dict())
+    else:
+        _note(f"addresses: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+
+
+# --------------------------------------------------------------------------------------------
+@case_app.command("open")
+@command
+def case_open(
+    network: str = typer.Option(..., "--network", help="Network key (see `recover networks`)."),
+    tx: str = typer.Option(..., "--tx", help="Transaction id / hash / signature of the deposit."),
+    asset: Optional[str] = typer.Option(None, "--asset", help="Token contract or mint, or the native symbol."),
+    deposit_address: Optional[str] = typer.Option(None, "--deposit-address", help="Our address that received it."),
+    return_address: Optional[str] = typer.Option(None, "--return-address", help="Send the net amount here."),
+    credit_account: Optional[str] = typer.Option(None, "--credit-account", help="Or credit this exchange account."),
+    claimant: Optional[str] = typer.Option(None, "--claimant", help="Who claims it (user id, ticket)."),
+    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Record a claim (checked without a node: network, txid, address checksums, destination)."""
+    import recover
+
+    case = recover.open_case(network, tx, return_address=return_address, credit_account=credit_account,
+                             asset=asset, deposit_address=deposit_address, claimant=claimant,
+                             db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(recover.show_case(case.id, db=_db(db)))
+    else:
+        _note(f"opened case {case.id} ({case.network} {case.txid})")
+        sys.stdout.write(f"{case.id}\n")
+
+
+@case_app.command("show")
+@command
+def case_show(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
+              json_out: bool = JsonOpt) -> None:
+    """The case's whole story: claim, facts, classification, quote, plan, approvals, audit."""
+    import recover
+
+    doc = recover.show_case(case_id, db=_db(db))
+    if json_out:
+        _emit_json(doc)
+    else:
+        _render_case(doc)
+
+
+@case_app.command("list")
+@command
+def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only cases in this status."),
+              network: Optional[str] = typer.Option(None, "--network", help="Only cases on this network."),
+              db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """List cases, oldest first."""
+    import recover
+    from recover.views import case_summary
+
+    rows = [case_summary(c) for c in recover.list_cases(status, network=network, db=_db(db))]
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} cases")
+    for col in ("id", "status", "network", "txid", "classification", "destination", "opened by"):
+        table.add_column(col)
+    for r in rows:
+        dest = r["destination"].get("return_address") or "credit:" + str(r["destination"].get("credit_account"))
+        table.add_row(str(r["id"]), r["status"], r["network"], r["txid"], r["classification"] or "", dest,
+                      r["opened_by"])
+    _console().print(table)
+
+
+@audit_app.command("verify")
+@command
+def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Recompute the audit hash chain; name the first event altered or removed."""
+    import recover
+
+    report = recover.verify_audit(db=_db(db))
+    if json_out:
+        _emit_json(report.to_dict())
+    else:
+        for p in report.problems:
+            _err(p)
+        _note(f"{report.events} events, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
+    if not report.ok:
+        raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
+
+
+@app.command()
+@command
+def demo(json_out: bool = JsonOpt) -> None:
+    """Run the flow on a temporary database, as far as it is built."""
+    from recover.demo import run_demo
+
+    doc = run_demo(say=_note)
+    if json_out:
+        _emit_json(doc)
+
+
+def _render_case(doc: dict) -> None:
+    """One screen per case: each part appears once it exists."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    con = _console()
+    dest = doc["destination"]
+    claim = Table.grid(padding=(0, 2))
+    claim.add_column(no_wrap=True)
+    claim.add_column(overflow="fold")
+    for label, value in (("status", doc["status"]), ("network", doc["network"]), ("tx", doc["txid"]),
+                         ("asset", doc["asset"] or "(any)"), ("deposit address", doc["deposit_address"] or "(any)"),
+                         ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')}"),
+                         ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
+                         ("classification", doc["classification"] or "(not verified yet)")):
+        claim.add_row(f"[bold]{label}[/]", str(value))
+    if doc.get("refusal"):
+        claim.add_row("[bold red]refused[/]", f"{doc['refusal']['code']}: {doc['refusal']['reason']}")
+    con.print(Panel(claim, title=f"case {doc['id']}"))
+    if doc.get("facts"):
+        t = Table(title="on-chain facts")
+        for col in ("index", "from", "to", "asset", "amount", "block", "conf.", "class"):
+            t.add_column(col)
+        for f in doc["facts"]:
+            t.add_row(str(f["deposit_index"]), f["sender"] or "", f["receiving_address"], f["asset_symbol"] or f["asset"],
+                      f"{f['amount']} (10^-{f['decimals']})", str(f["block_number"]), str(f["confirmations"]),
+                      f["classification"])
+        con.print(t)
+    if doc.get("quote"):
+        q = doc["quote"]
+        t = Table(title="quote" + ("" if q["economical"] else f" (refused: {q['refusal']})"))
+        t.add_column("item")
+        t.add_column("base units", justify="right")
+        for label in ("gross", "fee", "network_cost_in_asset", "net"):
+            t.add_row(label, q[label])
+        t.add_row("network cost (native)", q["network_cost_native"])
+        t.add_row("value USD", str(q["value_usd"]))
+        con.print(t)
+        for line in q["details"].get("lines", []):
+            con.print(f"  - {line}")
+    if doc.get("plan"):
+        con.print(f"[bold]plan[/] {doc['plan']['plan_hash']} by {doc['plan']['created_by']}")
+    if doc.get("approvals"):
+        a = doc["approvals"]
+        needed = a.get("needed")
+        con.print(f"[bold]approvals[/] {sum(1 for x in a['so_far'] if x['decision'] == 'approve')}"
+                  + (f" of {needed}" if needed is not None else ""))
+        for x in a["so_far"]:
+            con.print(f"  - {x['approver']} ({x['role']}): {x['decision']}" + (" [revoked]" if x["revoked"] else ""))
+    t = Table(title="audit trail")
+    for col in ("#", "at", "actor", "action", "status"):
+        t.add_column(col)
+    for e in doc["audit"]:
+        t.add_row(str(e["seq"]), e["at"], e["actor"], e["action"],
+                  f"{e['from'] or ''} -> {e['to']}" if e["to"] else "")
+    con.print(t)
+
+
+def main() -> None:
+    """Console entry point: usage errors are exit 2 (JSON on stderr with ``--json``)."""
+    from typer.exceptions import Abort, TyperException
+
+    try:
+        rv = app(standalone_mode=False)
+    except Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(1)
+    except TyperException as exc:  # usage errors: bad option, missing argument, bad value
+        if "--json" in sys.argv[1:]:
+            sys.stderr.write(json.dumps({"error": {"code": "usage", "message": exc.format_message()}}) + "\n")
+        elif hasattr(exc, "show"):
+            exc.show()
+        else:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Misdeposit recovery toolkit: ``import recover`` gives the operations of the ``recover`` CLI.
+
+Names are loaded lazily so that ``recover --help`` and scripts that only read cases never import a
+chain SDK or the database layer before they need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_API = {
+    "init", "list_networks", "import_addresses", "open_case", "show_case", "list_cases", "verify_audit",
+}
+_ERRORS = {
+    "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",
+    "DuplicateClaim", "VerificationRefused", "PolicyRefused", "NodeUnreachable",
+}
+__all__ = sorted(_API | _ERRORS | {"CaseStatus"})
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module("recover.api"), name)
+    if name in _ERRORS:
+        return getattr(importlib.import_module("recover.errors"), name)
+    if name == "CaseStatus":
+        from recover.states import CaseStatus
+
+        return CaseStatus
+    raise AttributeError(f"module 'recover' has no attribute {name!r}")

@@ -1,0 +1,138 @@
+"""The deposit-address registry: which addresses the exchange holds keys for, on which network.
+
+An import is all or nothing: every row is checked (network, address checksum, derivation path,
+status) before anything is written, and a bad row names its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from chains.addresses import address_key
+from chains.errors import InvalidAddress
+from recover.audit import append_event
+from recover.errors import InvalidInput
+from recover.models import DepositAddress
+from recover.registry import networks as all_networks
+
+REQUIRED = ("network", "address", "derivation_path", "account")
+_PATH = re.compile(r"^m(/[0-9]{1,10}'?)+$")
+_ACCOUNT = re.compile(r"^[^\x00-\x1f]{1,128}$")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    updated: int
+    unchanged: int
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def _rows(path: Path) -> list[tuple[int, dict]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="bad_file") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text", code="bad_file") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    extra = [c for c in header if c not in REQUIRED + ("status",)]
+    if missing or extra:
+        raise InvalidInput(
+            f"{path}: header must be network,address,derivation_path,account[,status]"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else ""),
+            code="bad_csv",
+        )
+    out = []
+    for row in reader:
+        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if None in row:
+            raise InvalidInput(f"{path}:{reader.line_num}: more fields than the header has", code="bad_csv")
+        if not any(clean.values()):
+            continue
+        out.append((reader.line_num, clean))
+    if not out:
+        raise InvalidInput(f"{path}: no address rows", code="bad_csv")
+    return out
+
+
+def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResult:
+    nets = all_networks()
+    seen: dict[tuple[str, str], int] = {}
+    checked: list[tuple[int, dict, str]] = []
+    for line, row in _rows(path):
+        where = f"{path}:{line}"
+        net = nets.get(row["network"])
+        if net is None:
+            raise InvalidInput(f"{where}: unknown network {row['network']!r}", code="unknown_network")
+        try:
+            net.validate_address(row["address"])
+        except InvalidAddress as exc:
+            raise InvalidInput(f"{where}: {exc}", code="invalid_address") from None
+        if not _PATH.match(row["derivation_path"]):
+            raise InvalidInput(f"{where}: derivation_path {row['derivation_path']!r} is not like m/44'/60'/0'/0/7",
+                               code="bad_csv")
+        if not _ACCOUNT.match(row["account"]):
+            raise InvalidInput(f"{where}: account is empty or has control characters", code="bad_csv")
+        status = row.get("status") or "active"
+        if status not in ("active", "retired"):
+            raise InvalidInput(f"{where}: status {status!r} must be active or retired", code="bad_csv")
+        key = (net.key, address_key(net.family, row["address"]))
+        if key in seen:
+            raise InvalidInput(f"{where}: {row['address']} on {net.key} is already on line {seen[key]}", code="bad_csv")
+        seen[key] = line
+        row["status"] = status
+        checked.append((line, row, key[1]))
+
+    added = updated = unchanged = 0
+    for line, row, akey in checked:
+        existing = session.exec(
+            select(DepositAddress).where(DepositAddress.network == row["network"], DepositAddress.address_key == akey)
+        ).first()
+        if existing is None:
+            session.add(DepositAddress(network=row["network"], address=row["address"], address_key=akey,
+                                       derivation_path=row["derivation_path"], account=row["account"],
+                                       status=row["status"]))
+            added += 1
+            continue
+        if (existing.derivation_path, existing.account) != (row["derivation_path"], row["account"]):
+            raise InvalidInput(
+                f"{path}:{line}: {row['address']} on {row['network']} is registered with path "
+                f"{existing.derivation_path} and account {existing.account}; a registered address's key "
+                "path and account never change",
+                code="address_conflict",
+            )
+        if existing.status != row["status"]:
+            existing.status = row["status"]
+            session.add(existing)
+            updated += 1
+        else:
+            unchanged += 1
+    session.flush()
+    result = ImportResult(added, updated, unchanged)
+    append_event(session, actor=actor, action="addresses_imported",
+                 details={"file": path.name, **result.to_dict()})
+    return result
+
+
+def find_address(session: Session, network: str, family: str, address: str) -> DepositAddress | None:
+    return session.exec(
+        select(DepositAddress).where(DepositAddress.network == network,
+                                     DepositAddress.address_key == address_key(family, address))
+    ).first()
+
+
+def find_address_any_network(session: Session, family: str, address: str) -> list[DepositAddress]:
+    """Every registration of this address (for ``wrong_network``: ours, but on another network)."""
+    return list(session.exec(select(DepositAddress).where(DepositAddress.address_key == address_key(family, address))))

@@ -1,0 +1,136 @@
+"""Opening cases (with everything that can be checked without a node) and reading them back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from chains.addresses import address_key, normalize_txid
+from chains.config import NetworkConfig
+from chains.errors import InvalidAddress, InvalidTxid
+from recover.addresses import find_address
+from recover.audit import append_event
+from recover.errors import DuplicateClaim, InvalidInput, NotFound
+from recover.models import Case
+from recover.registry import get_network
+from recover.states import CaseStatus
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_CLAIMANT = re.compile(r"^[^\x00-\x1f]{1,256}$")
+
+
+@dataclass(frozen=True)
+class Claim:
+    network: str
+    tx: str
+    return_address: str | None = None
+    credit_account: str | None = None
+    asset: str | None = None
+    deposit_address: str | None = None
+    claimant: str | None = None
+
+
+def _addr(net: NetworkConfig, value: str, what: str) -> str:
+    try:
+        return net.validate_address(value.strip(), what=what)
+    except InvalidAddress as exc:
+        raise InvalidInput(str(exc), code="invalid_address") from None
+
+
+def _normalize_asset(net: NetworkConfig, asset: str | None) -> str | None:
+    """``None`` (not said), the native symbol, or a token contract / mint address (checked)."""
+    if asset is None or asset.strip() == "":
+        return None
+    asset = asset.strip()
+    if asset.upper() == net.native_symbol.upper() or asset.lower() == "native":
+        return net.native_symbol
+    if net.family == "utxo":
+        raise InvalidInput(f"asset {asset!r}: {net.key} only has its native asset {net.native_symbol}",
+                           code="invalid_asset")
+    return _addr(net, asset, "asset (token contract)" if net.family == "evm" else "asset (mint)")
+
+
+def claim_scope(net: NetworkConfig, deposit_address: str | None, asset: str | None) -> str:
+    d = address_key(net.family, deposit_address) if deposit_address else "*"
+    a = address_key(net.family, asset) if asset else "*"
+    return f"{d}|{a}"
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return all(x == "*" or y == "*" or x == y for x, y in zip(a.split("|"), b.split("|")))
+
+
+def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
+    net = get_network(claim.network)
+    try:
+        txid = normalize_txid(net.family, claim.tx)
+    except InvalidTxid as exc:
+        raise InvalidInput(str(exc), code="invalid_txid") from None
+    if bool(claim.return_address) == bool(claim.credit_account):
+        raise InvalidInput(
+            "give exactly one destination: --return-address (send back to the user) "
+            "or --credit-account (credit the user's exchange account)",
+            code="destination",
+        )
+    deposit = _addr(net, claim.deposit_address, "deposit address") if claim.deposit_address else None
+    asset = _normalize_asset(net, claim.asset)
+    ret = None
+    if claim.return_address:
+        ret = _addr(net, claim.return_address, "return address")
+        if find_address(session, net.key, net.family, ret) is not None:
+            raise InvalidInput(f"return address {ret} is one of our own deposit addresses on {net.key}",
+                               code="invalid_address")
+    credit = None
+    if claim.credit_account:
+        credit = claim.credit_account.strip()
+        if not _ACCOUNT.match(credit):
+            raise InvalidInput(f"credit account {credit!r} is not a valid account id "
+                               "(letters, digits, . _ : @ -; at most 128)", code="invalid_account")
+    claimant = claim.claimant.strip() if claim.claimant else None
+    if claimant is not None and not _CLAIMANT.match(claimant):
+        raise InvalidInput("claimant is empty or has control characters", code="invalid_claimant")
+
+    scope = claim_scope(net, deposit, asset)
+    for other in session.exec(select(Case).where(Case.network == net.key, Case.txid == txid)):
+        if _overlaps(scope, other.claim_scope):
+            raise DuplicateClaim(
+                f"transaction {txid} on {net.key} is already claimed by case {other.id} "
+                f"(status {other.status}); one deposit belongs to at most one case",
+                details={"existing_case": other.id},
+            )
+    case = Case(network=net.key, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
+                return_address=ret, credit_account=credit, claimant=claimant,
+                status=CaseStatus.OPEN.value, opened_by=actor)
+    session.add(case)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
+    append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
+                 details={"network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
+                          "return_address": ret, "credit_account": credit, "claimant": claimant})
+    return case
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}", code="case_not_found")
+    return case
+
+
+def list_cases(session: Session, status: str | None = None, network: str | None = None) -> list[Case]:
+    query = select(Case).order_by(Case.id)
+    if status:
+        try:
+            CaseStatus(status)
+        except ValueError:
+            raise InvalidInput(f"unknown status {status!r}; one of: "
+                               + ", ".join(s.value for s in CaseStatus), code="invalid_status") from None
+        query = query.where(Case.status == status)
+    if network:
+        query = query.where(Case.network == network)
+    return list(session.exec(query))

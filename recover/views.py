@@ -1,0 +1,85 @@
+"""JSON-safe views of cases: the one document ``case show --json`` prints and the CLI renders.
+
+Amounts are strings of base units next to their ``decimals``; times are ISO-8601 UTC text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from recover.models import Approval, Approver, AuditEvent, Case, DepositFact, Quote, SweepPlan
+
+
+def _t(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def case_summary(case: Case) -> dict:
+    return {
+        "id": case.id,
+        "status": case.status,
+        "network": case.network,
+        "txid": case.txid,
+        "asset": case.asset,
+        "deposit_address": case.deposit_address,
+        "destination": ({"return_address": case.return_address} if case.return_address
+                        else {"credit_account": case.credit_account}),
+        "classification": case.classification,
+        "opened_by": case.opened_by,
+        "created_at": _t(case.created_at),
+        "updated_at": _t(case.updated_at),
+    }
+
+
+def fact_view(f: DepositFact) -> dict:
+    return {
+        "deposit_index": f.deposit_index, "sender": f.sender, "receiving_address": f.receiving_address,
+        "asset": f.asset, "asset_symbol": f.asset_symbol, "amount": str(f.amount), "decimals": f.decimals,
+        "block_number": f.block_number, "block_hash": f.block_hash, "block_time": _t(f.block_time),
+        "confirmations": f.confirmations, "success": f.success, "classification": f.classification,
+        "details": f.details, "verified_at": _t(f.verified_at),
+    }
+
+
+def quote_view(q: Quote) -> dict:
+    return {
+        "gross": str(q.gross), "fee": str(q.fee), "network_cost_native": str(q.network_cost_native),
+        "network_cost_in_asset": str(q.network_cost_in_asset), "net": str(q.net), "decimals": q.decimals,
+        "value_usd": q.value_usd, "economical": q.economical, "refusal": q.refusal_code,
+        "details": q.details, "created_by": q.created_by, "created_at": _t(q.created_at),
+    }
+
+
+def case_view(session: Session, case: Case) -> dict:
+    """Everything about a case, each part present once it exists (``None`` before)."""
+    doc = case_summary(case)
+    doc["claimant"] = case.claimant
+    doc["prepared_by"] = case.prepared_by
+    doc["refusal"] = ({"code": case.refusal_code, "reason": case.refusal_reason}
+                      if case.refusal_code or case.refusal_reason else None)
+    facts = session.exec(select(DepositFact).where(DepositFact.case_id == case.id).order_by(DepositFact.deposit_index)).all()
+    doc["facts"] = [fact_view(f) for f in facts] or None
+    quote = session.exec(select(Quote).where(Quote.case_id == case.id).order_by(Quote.id.desc())).first()
+    doc["quote"] = quote_view(quote) if quote else None
+    plan = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))
+                        .order_by(SweepPlan.id.desc())).first()
+    doc["plan"] = ({"plan_hash": plan.plan_hash, "created_by": plan.created_by, "created_at": _t(plan.created_at),
+                    "plan": json.loads(plan.plan_json)} if plan else None)
+    if plan:
+        rows = session.exec(select(Approval, Approver).join(Approver, Approval.approver_id == Approver.id)
+                            .where(Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash)
+                            .order_by(Approval.id)).all()
+        doc["approvals"] = {
+            "plan_hash": plan.plan_hash,
+            "so_far": [{"approver": ap.name, "role": ap.role, "decision": a.decision, "reason": a.reason,
+                        "revoked": ap.revoked_at is not None, "at": _t(a.created_at)} for a, ap in rows],
+        }
+    else:
+        doc["approvals"] = None
+    events = session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
+    doc["audit"] = [{"seq": e.seq, "at": e.created_at, "actor": e.actor, "action": e.action,
+                     "from": e.from_status, "to": e.to_status, "details": e.details} for e in events]
+    return doc

@@ -1,0 +1,50 @@
+"""Run the installed ``recover`` command in a subprocess, as users and scripts do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+RECOVER = str(Path(sys.executable).with_name("recover"))
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+    @property
+    def error(self) -> dict:
+        return json.loads(self.err.strip().splitlines()[-1])["error"]
+
+
+def run(*args: str, db: str | None = None, env: dict | None = None, cwd: str | None = None, timeout=120) -> Run:
+    full_env = {**os.environ, "RECOVER_ACTOR": os.environ.get("RECOVER_ACTOR", "tester"), **(env or {})}
+    if db:
+        full_env["RECOVER_DB_URL"] = db
+    proc = subprocess.run([RECOVER, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def snapshot(db_url: str) -> dict:
+    """Every row of every table, to prove a refused command changed nothing."""
+    import sqlalchemy as sa
+
+    from recover.db import get_engine
+
+    engine = get_engine(db_url)
+    out = {}
+    with engine.connect() as conn:
+        for table in sorted(sa.inspect(conn).get_table_names()):
+            rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).all()
+            out[table] = sorted(tuple(str(v) for v in r) for r in rows)
+    return out
