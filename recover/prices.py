@@ -1,0 +1,129 @@
+"""The built-in price source: a table of USD price observations in the case database.
+
+ASSET is a native symbol (``ETH``) or ``network:contract`` for a token (``ethereum:0xA0b8...``),
+checked like any address.  The quote uses the newest observation by its time; staleness is the fee
+engine's call (``fees.Price.is_stale``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from chains.errors import InvalidAddress
+from fees import Price, parse_usd_price
+from recover.audit import append_event
+from recover.errors import InvalidInput
+from recover.models import Price as PriceRow
+from recover.registry import get_network
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$")
+FUTURE_LIMIT = timedelta(minutes=5)
+
+
+def normalize_asset(asset: str) -> str:
+    asset = (asset or "").strip()
+    if ":" in asset:
+        network, _, contract = asset.partition(":")
+        net = get_network(network)
+        try:
+            contract = net.validate_address(contract, what=f"token of {network}")
+        except InvalidAddress as exc:
+            raise InvalidInput(str(exc), code="invalid_asset") from None
+        return f"{net.key}:{contract}"
+    if not _SYMBOL.match(asset):
+        raise InvalidInput(f"asset {asset!r} is neither a native symbol (ETH) nor network:contract",
+                           code="invalid_asset")
+    return asset.upper()
+
+
+def parse_time(text: str | None, *, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    if text is None or text == "":
+        return now
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"time {text!r} is not ISO-8601 (e.g. 2026-11-23T10:00:00Z)", code="invalid_time") from None
+    if at.tzinfo is None:
+        raise InvalidInput(f"time {text!r} has no timezone; add Z for UTC", code="invalid_time")
+    at = at.astimezone(timezone.utc)
+    if at > now + FUTURE_LIMIT:
+        raise InvalidInput(f"time {text!r} is in the future", code="invalid_time")
+    return at
+
+
+@dataclass(frozen=True)
+class PriceSet:
+    asset: str
+    usd: str
+    at: datetime
+
+    def to_dict(self) -> dict:
+        return {"asset": self.asset, "usd": self.usd, "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _parse(asset: str, usd: str, at: str | None) -> PriceSet:
+    key = normalize_asset(asset)
+    try:
+        value = parse_usd_price(usd, key)
+    except Exception as exc:  # fees.InvalidPrice carries exit 4 already; keep its message
+        raise InvalidInput(str(exc), code="invalid_price") from None
+    return PriceSet(key, format(value, "f"), parse_time(at))
+
+
+def set_price(session: Session, asset: str, usd: str, at: str | None, *, actor: str) -> PriceSet:
+    p = _parse(asset, usd, at)
+    session.add(PriceRow(asset=p.asset, usd=p.usd, at=p.at, created_by=actor))
+    append_event(session, actor=actor, action="price_set", details=p.to_dict())
+    return p
+
+
+def import_prices(session: Session, path: Path, *, actor: str) -> list[PriceSet]:
+    """CSV ``asset,usd[,at]``: every row checked before any is written."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", code="bad_file") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if header[:2] != ["asset", "usd"] or any(h not in ("asset", "usd", "at") for h in header):
+        raise InvalidInput(f"{path}: header must be asset,usd[,at]", code="bad_csv")
+    rows = []
+    for row in reader:
+        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(clean.values()):
+            continue
+        try:
+            rows.append(_parse(clean.get("asset", ""), clean.get("usd", ""), clean.get("at") or None))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}:{reader.line_num}: {exc}", code=exc.code) from None
+    if not rows:
+        raise InvalidInput(f"{path}: no price rows", code="bad_csv")
+    for p in rows:
+        session.add(PriceRow(asset=p.asset, usd=p.usd, at=p.at, created_by=actor))
+    append_event(session, actor=actor, action="prices_imported", details={"file": path.name, "rows": len(rows)})
+    return rows
+
+
+class DbPriceSource:
+    """``fees.PriceSource`` over the price table: the newest observation of an asset by its time."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def get(self, asset: str) -> Price | None:
+        row = self.session.exec(
+            select(PriceRow).where(PriceRow.asset == asset).order_by(PriceRow.at.desc(), PriceRow.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        from decimal import Decimal
+
+        return Price(asset=row.asset, usd=Decimal(row.usd), at=row.at)

@@ -1,0 +1,120 @@
+"""Quoting a verified case: prices from the database, policy from the network, cost from the chain.
+
+The cost estimate comes from the adapter (gas price and gas per step) and is stored with the quote,
+so the plan prepared later costs exactly what the user was told.  A refused quote is stored and the
+refusal recorded on the case *before* the error is raised (the API commits first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from chains.base import NATIVE, CostEstimate
+from fees import DEFAULT_MAX_PRICE_AGE, FeePolicy, Quote, compute_quote
+from recover.audit import append_event
+from recover.chainio import adapter
+from recover.errors import IllegalTransition
+from recover.models import Case, DepositFact, Quote as QuoteRow, SweepPlan, utcnow
+from recover.prices import DbPriceSource
+from recover.registry import get_network
+from recover.states import CaseStatus
+from recover.sweeps import build_request, case_facts
+from recover.transitions import move
+
+QUOTABLE = {CaseStatus.VERIFIED, CaseStatus.QUOTED, CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED}
+CostFn = Callable[[Case, list[DepositFact]], CostEstimate]
+
+
+@dataclass
+class QuoteOutcome:
+    case_id: int
+    quote: Quote
+    cost: CostEstimate
+    row_id: int
+
+    def to_dict(self) -> dict:
+        return {"case_id": self.case_id, **self.quote.to_dict(), "cost_estimate": self.cost.to_dict()}
+
+
+def price_key(net, asset: str) -> str:
+    return net.native_symbol.upper() if asset == NATIVE else f"{net.key}:{asset}"
+
+
+def default_cost(session: Session, case: Case, facts: list[DepositFact], cost_mode: str) -> CostEstimate:
+    """Ask the chain what the sweep costs now (provisional split: the fee is not known yet)."""
+    net = get_network(case.network)
+    gross = sum(f.amount for f in facts)
+    provisional_fee = 1 if gross > 1 else 0
+    request = build_request(session, case, net, facts, net_amount=gross - provisional_fee,
+                            fee_total=provisional_fee, cost_mode=cost_mode, gas_station_address=None)
+    return adapter(net).estimate_cost(request)
+
+
+def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> None:
+    """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes."""
+    plans = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))).all()
+    for plan in plans:
+        plan.superseded_at = utcnow()
+        session.add(plan)
+        append_event(session, actor=actor, action="plan_superseded", case_id=case.id,
+                     details={"plan_hash": plan.plan_hash, "why": why})
+
+
+def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | None = None,
+               now: datetime | None = None, max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE) -> QuoteOutcome:
+    status = CaseStatus(case.status)
+    if status not in QUOTABLE:
+        raise IllegalTransition(f"case {case.id} is '{status.value}': only verified cases (or quoted ones "
+                                "not yet signed) can be quoted", code="not_quotable")
+    net = get_network(case.network)
+    policy = FeePolicy.from_table(net.fee, source=f"{net.source} [fee]")
+    facts = case_facts(session, case)
+    asset = facts[0].asset
+    gross = sum(f.amount for f in facts)
+    now = now or datetime.now(timezone.utc)
+    times = [f.block_time for f in facts if f.block_time is not None]
+    prices = DbPriceSource(session)
+    key = price_key(net, asset)
+    native_key = net.native_symbol.upper()
+    price = prices.get(key)
+    native_price = price if asset == NATIVE else prices.get(native_key)
+    # The effective cost mode decides who pays gas, which changes the plan (and so the cost).
+    cost_mode = policy.network_cost if (price is not None or asset == NATIVE) else "absorb"
+    cost = cost_fn(case, facts) if cost_fn else default_cost(session, case, facts, cost_mode)
+    quote = compute_quote(
+        gross=gross, decimals=facts[0].decimals, price=price, is_native=asset == NATIVE,
+        native_price=native_price, native_decimals=net.native_decimals, network_cost_native=cost.native_cost,
+        policy=policy, now=now, deposit_time=min(times) if times else None, max_price_age=max_price_age,
+        asset=key, native_asset=native_key,
+    )
+    details = {**quote.to_dict(), "cost_estimate": cost.to_dict()}
+    row = QuoteRow(case_id=case.id, gross=quote.gross, fee=quote.fee, network_cost_native=quote.network_cost_native,
+                   network_cost_in_asset=quote.network_cost_in_asset, net=quote.net, decimals=quote.decimals,
+                   value_usd=details["value_usd"], economical=quote.economical,
+                   refusal_code=quote.refusal.code if quote.refusal else None, details=details, created_by=actor)
+    session.add(row)
+    session.flush()
+    summary = {"quote_id": row.id, "gross": str(quote.gross), "fee": str(quote.fee), "net": str(quote.net),
+               "network_cost_native": str(quote.network_cost_native),
+               "network_cost_in_asset": str(quote.network_cost_in_asset), "value_usd": details["value_usd"],
+               "prices": details["prices_used"]}
+    if quote.refusal is not None:
+        session.execute(sa.update(Case).where(Case.id == case.id).values(
+            refusal_code=quote.refusal.code, refusal_reason=quote.refusal.message, updated_at=utcnow()))
+        append_event(session, actor=actor, action="quote_refused", case_id=case.id,
+                     details={**summary, "refusal": quote.refusal.to_dict()})
+        return QuoteOutcome(case.id, quote, cost, row.id)
+    extra = {"refusal_code": None, "refusal_reason": None}
+    if status == CaseStatus.QUOTED:
+        session.execute(sa.update(Case).where(Case.id == case.id).values(updated_at=utcnow(), **extra))
+        append_event(session, actor=actor, action="requoted", case_id=case.id, details=summary)
+    else:
+        if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
+            supersede_plan(session, case, actor=actor, why="re-quoted")
+        move(session, case, CaseStatus.QUOTED, actor=actor, action="quoted", details=summary, extra=extra)
+    return QuoteOutcome(case.id, quote, cost, row.id)
