@@ -23,6 +23,8 @@ case_app = typer.Typer(help="Recovery cases: open, verify, quote, prepare, sign,
                        no_args_is_help=True)
 addresses_app = typer.Typer(help="The registry of deposit addresses whose keys we hold.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+prices_app = typer.Typer(help="USD prices used by quotes (ASSET: ETH, or network:contract).", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
 app.add_typer(case_app, name="case")
 app.add_typer(addresses_app, name="addresses")
 app.add_typer(audit_app, name="audit")
@@ -232,6 +234,133 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
         table.add_row(str(r["id"]), r["status"], r["network"], r["txid"], r["classification"] or "", dest,
                       r["opened_by"])
     _console().print(table)
+
+
+@case_app.command("verify")
+@command
+def case_verify(
+    case_id: Optional[int] = typer.Argument(None, metavar="[ID]"),
+    all_open: bool = typer.Option(False, "--all", help="Verify every open case (batched node reads)."),
+    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Prove a deposit on-chain and classify it (exit 6 with the reason when refused)."""
+    import recover
+    from recover.errors import InvalidInput
+
+    if (case_id is None) == (not all_open):
+        raise InvalidInput("give a case ID or --all (not both)", code="usage")
+    if case_id is not None:
+        result = recover.verify_case(case_id, db=_db(db), actor=actor)
+        if json_out:
+            _emit_json(recover.show_case(case_id, db=_db(db)))
+        else:
+            _note(f"case {case_id} verified: {result.message}")
+        return
+    summary = _verify_all_with_progress(db, actor, json_out)
+    doc = summary.to_dict()
+    if json_out:
+        _emit_json(doc)
+    else:
+        from rich.table import Table
+
+        t = Table(title="verify --all")
+        t.add_column("outcome")
+        t.add_column("cases", justify="right")
+        t.add_row("verified", str(doc["verified"]))
+        for code, n in doc["refused"].items():
+            t.add_row(f"refused: {code}", str(n))
+        for code, n in doc["retry_later"].items():
+            t.add_row(f"retry later: {code}", str(n))
+        _console().print(t)
+
+
+def _verify_all_with_progress(db, actor, json_out):
+    import recover
+
+    if json_out or not sys.stderr.isatty():
+        return recover.verify_cases(all_open=True, db=_db(db), actor=actor)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("verifying", total=None)
+        return recover.verify_cases(all_open=True, db=_db(db), actor=actor,
+                                    progress=lambda n: bar.advance(task, n))
+
+
+@case_app.command("quote")
+@command
+def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
+               actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Compute fee, network cost and net for a verified case (exit 7 when refused by policy)."""
+    import recover
+
+    outcome = recover.quote_case(case_id, db=_db(db), actor=actor)
+    doc = outcome.to_dict()
+    if json_out:
+        _emit_json(doc)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"quote for case {case_id}")
+    t.add_column("item")
+    t.add_column("base units", justify="right")
+    for label in ("gross", "fee", "network_cost_in_asset", "net", "network_cost_native"):
+        t.add_row(label, doc[label])
+    t.add_row("value USD", str(doc["value_usd"]))
+    _console().print(t)
+    for line in doc["lines"]:
+        _console().print(f"  - {line}")
+
+
+@case_app.command("prepare")
+@command
+def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
+                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Build and simulate the sweep plan of a quoted case; it then awaits approval."""
+    import recover
+
+    outcome = recover.prepare_case(case_id, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(outcome.to_dict())
+        return
+    _note(f"case {case_id}: plan {outcome.plan_hash} awaits approval")
+    for step in outcome.plan["steps"]:
+        tx = step["tx"]
+        _console().print(f"  {step['seq']}. {step['role']}: {step['signer_address']} -> {tx.get('to')} "
+                         f"value {tx.get('value', '0')} nonce {tx.get('nonce')}"
+                         + (f" after {step['after']}" if step["after"] else ""))
+
+
+@prices_app.command("set")
+@command
+def prices_set(asset: str = typer.Argument(..., help="ETH, or network:contract for a token"),
+               usd: str = typer.Argument(..., help="USD price, e.g. 1.0003"),
+               at: Optional[str] = typer.Option(None, "--at", help="ISO-8601 time with zone (default now)"),
+               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Record a USD price observation."""
+    import recover
+
+    p = recover.set_price(asset, usd, at=at, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(p.to_dict())
+    else:
+        _note(f"price {p.asset} = {p.usd} USD at {p.to_dict()['at']}")
+
+
+@prices_app.command("import")
+@command
+def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), db: Optional[str] = DbOpt,
+                  actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Import USD prices (all rows checked before any is written)."""
+    import recover
+
+    rows = recover.import_prices(file, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json({"imported": len(rows), "prices": [r.to_dict() for r in rows]})
+    else:
+        _note(f"{len(rows)} prices imported")
 
 
 @audit_app.command("verify")

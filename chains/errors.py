@@ -45,3 +45,18 @@ class RetryableChainError(ChainError):
 
     code = "node_unreachable"
     exit_code = 8
+
+
+class SweepRefused(ChainError):
+    """The chain could do it, but not as quoted or not safely: re-quote or decide by hand
+    (gas price rose above the quote, a native sweep to a contract cannot be made exact...)."""
+
+    code = "sweep_refused"
+    exit_code = 7
+
+
+class SignerMismatch(ChainError):
+    """The key derived for a path does not control the address the plan spends from."""
+
+    code = "signer_mismatch"
+    exit_code = 7

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _API = {
     "init", "list_networks", "import_addresses", "open_case", "show_case", "list_cases", "verify_audit",
+    "set_price", "import_prices", "verify_cases", "verify_case", "quote_case", "prepare_case",
 }
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",

@@ -76,3 +76,98 @@ def verify_audit(*, db: str | None = None):
     with session_scope(db) as s:
         require_schema(s)
         return verify_chain(s)
+
+
+def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = None, actor: str | None = None):
+    """Record a USD price of ASSET (native symbol, or ``network:contract``)."""
+    from recover.prices import set_price as _set
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _set(s, asset, usd, at, actor=who)
+
+
+def import_prices(path: str | Path, *, db: str | None = None, actor: str | None = None):
+    from recover.prices import import_prices as _import
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _import(s, Path(path), actor=who)
+
+
+def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, db: str | None = None,
+                 actor: str | None = None, progress=None):
+    """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others)."""
+    from sqlmodel import select
+
+    from recover.models import Case
+    from recover.verification import verify_cases as _verify
+
+    who = resolve_actor(actor)
+    if all_open:
+        with session_scope(db) as s:
+            require_schema(s)
+            case_ids = list(s.exec(select(Case.id).where(Case.status == "open").order_by(Case.id)))
+    else:
+        with session_scope(db) as s:
+            require_schema(s)
+    return _verify(lambda: session_scope(db), list(case_ids or []), actor=who, progress=progress)
+
+
+def verify_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+    """Verify one case; raises the refusal (exit 6), after recording it on the case."""
+    from recover.errors import RecoverError
+
+    summary = verify_cases([case_id], db=db, actor=actor)
+    result = summary.results[0]
+    if result.outcome != "verified":
+        err = RecoverError(result.message, code=result.code)
+        err.exit_code = result.exit_code or 6
+        raise err
+    return result
+
+
+def quote_case(case_id: int, *, db: str | None = None, actor: str | None = None, cost_fn=None, now=None):
+    """Quote a verified case; a refused quote is stored and recorded, then raised (exit 7)."""
+    from recover.cases import get_case
+    from recover.quoting import quote_case as _quote
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        outcome = _quote(s, get_case(s, case_id), actor=who, cost_fn=cost_fn, now=now)
+    outcome.quote.raise_if_refused()
+    return outcome
+
+
+def prepare_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+    """Build, simulate and store the sweep plan of a quoted case; returns its hash and content."""
+    from recover.cases import get_case
+    from recover.planning import prepare_case as _prepare
+
+    who = resolve_actor(actor)
+    station = _gas_station_address_or_none(case_id, db)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _prepare(s, get_case(s, case_id), actor=who, gas_station_address=station)
+
+
+def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
+    """The gas station's address (from the signer backend, when one is configured here)."""
+    import os
+
+    from recover.cases import get_case
+    from recover.registry import get_network
+    from recover.signing import signer_from_env
+
+    if not (os.environ.get("RECOVER_SEED") or os.environ.get("RECOVER_GAS_STATION_ADDRESS")):
+        return None
+    with session_scope(db) as s:
+        net = get_network(get_case(s, case_id).network)
+    if os.environ.get("RECOVER_GAS_STATION_ADDRESS"):
+        return net.validate_address(os.environ["RECOVER_GAS_STATION_ADDRESS"], what="RECOVER_GAS_STATION_ADDRESS")
+    if not net.gas_station_path:
+        return None
+    return signer_from_env().address_for(net.family, net.gas_station_path)

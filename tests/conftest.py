@@ -66,6 +66,17 @@ def empty_db_url(request, tmp_path):
 
 
 @pytest.fixture
+def sqlite_db_url(tmp_path):
+    """A migrated SQLite database only: for chain tests whose database side is covered elsewhere."""
+    from recover.db import dispose_engines, upgrade_to_head
+
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    upgrade_to_head(url)
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture
 def db_url(empty_db_url):
     """A migrated case database on each backend."""
     from recover.db import upgrade_to_head
@@ -85,3 +96,46 @@ def _isolated_env(monkeypatch, tmp_path):
     clear_cache()
     yield
     clear_cache()
+
+
+# ---------------------------------------------------------------------------------------------
+# EVM devnets: real anvil nodes (started once per session, reverted after every test).
+@pytest.fixture(scope="session")
+def anvil_a():
+    from evm_devnet import start_anvil
+
+    node = start_anvil(31337)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def anvil_b():
+    from evm_devnet import start_anvil
+
+    node = start_anvil(31338)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def evm(anvil_a, anvil_b, monkeypatch):
+    """Both devnets at a clean snapshot, with ANVIL_URL / ANVIL_B_URL and the HD seed set."""
+    from evm_devnet import ANVIL_MNEMONIC
+
+    from recover.chainio import use_adapter_factory
+
+    from chains.evm_keys import derive_evm_account
+
+    snaps = (anvil_a.snapshot(), anvil_b.snapshot())
+    station = derive_evm_account(ANVIL_MNEMONIC, "m/44'/60'/1'/0/0").address
+    anvil_a.set_balance(station, 100 * 10**18)
+    anvil_b.set_balance(station, 100 * 10**18)
+    monkeypatch.setenv("ANVIL_URL", anvil_a.url)
+    monkeypatch.setenv("ANVIL_B_URL", anvil_b.url)
+    monkeypatch.setenv("RECOVER_SEED", ANVIL_MNEMONIC)
+    use_adapter_factory(None)
+    yield anvil_a, anvil_b
+    use_adapter_factory(None)
+    anvil_a.revert(snaps[0])
+    anvil_b.revert(snaps[1])

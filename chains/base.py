@@ -1,0 +1,256 @@
+"""The chain-adapter interface, one for three families (EVM, UTXO, Solana).
+
+Layering follows BitGoJS: this base, one adapter per family (``chains.evm``, later ``chains.utxo``
+and ``chains.solana``), thin per-network TOML.  Capabilities are data (ccxt style), so the service
+asks "can this network do X" instead of testing the family.  Work splits as in Electrum: I/O
+methods *gather* facts (observe transactions, prove balances, read nonces and fee rates); pure
+functions *build* plans from those facts; I/O again *simulates* them.  Errors split into permanent
+(``PermanentChainError``: the chain answered and the answer refuses the claim) and retryable
+(``RetryableChainError``: the node did not answer after retries and failover).
+
+All amounts are ``int`` base units.  Nothing here imports a chain SDK.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar, Sequence
+
+from chains.config import NetworkConfig
+from chains.errors import ChainError
+
+NATIVE = "native"  # the ``asset`` of a native-value transfer
+
+
+class Capability(str, Enum):
+    NATIVE_SWEEP = "native_sweep"          # move the native asset out of a deposit address
+    TOKEN_SWEEP = "token_sweep"            # move a token (ERC-20, SPL) out of a deposit address
+    GAS_TOPUP = "gas_topup"                # fund a deposit address with native gas first
+    SIMULATION = "simulation"              # dry-run every transaction of a plan before storing it
+    HISTORIC_BALANCES = "historic_balances"  # prove a deposit by balances before/after its block
+    BATCH_VERIFY = "batch_verify"          # verify many cases with batched node reads
+    OFFLINE_EXPORT = "offline_export"      # export the unsigned plan for an offline signer
+    FORK_SIGNING = "fork_signing"          # sign with another chain's sighash rules (FORKID)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One movement of value in a transaction as the chain *claims* it (event, output, tx value).
+
+    ``index`` identifies the deposit inside the transaction: the log index of a token Transfer,
+    the output index of a UTXO, or -1 for an EVM transaction's own value.
+    """
+
+    index: int
+    asset: str            # NATIVE, or the token contract / mint
+    sender: str | None
+    recipient: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class TxObservation:
+    """What the node says about one transaction (``found`` False: the node does not know it)."""
+
+    txid: str
+    found: bool
+    success: bool | None = None
+    failure_reason: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    block_time: datetime | None = None
+    confirmations: int = 0
+    sender: str | None = None
+    to: str | None = None
+    transfers: tuple[Transfer, ...] = ()
+
+
+@dataclass(frozen=True)
+class BalanceProof:
+    """Balances of ``transfer.recipient`` in ``transfer.asset`` around the deposit's block.
+
+    ``before`` is at block-1 and ``after`` at the block (``None`` when the node cannot answer
+    historic state); ``now`` is the latest balance.  The proven amount is ``after - before``: an
+    event alone proves nothing (fake-event and fee-on-transfer tokens exist).
+    """
+
+    transfer: Transfer
+    before: int | None
+    after: int | None
+    now: int
+    decimals: int
+    symbol: str | None
+    recipient_has_code: bool
+
+    @property
+    def received(self) -> int | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """Everything a plan needs, in base units; ``net + fee_total + gas paid by the deposit`` == gross.
+
+    ``fee_total`` goes to the fee collector: the recovery fee plus a network cost deducted in the
+    asset (for token sweeps the exchange pays the gas and is reimbursed in kind).
+    """
+
+    case_id: int
+    deposit_address: str
+    deposit_path: str
+    asset: str              # NATIVE or token contract / mint
+    decimals: int
+    gross: int
+    net: int
+    fee_total: int
+    destination: str        # return address, or the network's hot wallet for credit cases
+    fee_collector: str
+    gas_station_path: str | None
+    cost_mode: str          # "deduct": the deposit pays its own gas; "absorb": the gas station does
+    outputs: tuple[dict, ...] = ()  # UTXO: the exact outputs to spend; empty elsewhere
+    gas_station_address: str | None = None  # EVM: the address of ``gas_station_path`` (for its nonce)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The network cost of a sweep in native base units, and the parameters that make it exact.
+
+    ``params`` is family-specific (EVM: gas price fields and gas per step) and is stored with the
+    quote, so that the plan prepared later costs exactly what the quote said.
+    """
+
+    native_cost: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"native_cost": str(self.native_cost), "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CostEstimate":
+        return cls(int(data["native_cost"]), dict(data.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One unsigned transaction of a plan.  ``after`` lists steps that must be confirmed first."""
+
+    seq: int
+    role: str               # gas_topup | sweep_net | sweep_fee | sweep (UTXO: one tx, two outputs)
+    signer_address: str
+    signer_path: str
+    tx: dict[str, Any]      # family-specific unsigned transaction, JSON-safe (amounts as text)
+    after: tuple[int, ...] = ()
+    simulation: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The plan that approvals sign (by its hash over canonical JSON of ``to_dict()``)."""
+
+    network: str
+    family: str
+    case_id: int
+    asset: str
+    gross: int
+    net: int
+    fee_total: int
+    native_cost: int
+    destination: str
+    fee_collector: str
+    steps: tuple[PlanStep, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("gross", "net", "fee_total", "native_cost"):
+            d[k] = str(d[k])
+        d["steps"] = [{**asdict(s), "after": list(s.after)} for s in self.steps]
+        d["version"] = 1
+        return d
+
+
+class ChainAdapter(ABC):
+    """One family's access to its networks.  Construct with a *resolved* ``NetworkConfig``."""
+
+    family: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def __init__(self, network: NetworkConfig):
+        if network.family != self.family:
+            raise ValueError(f"{type(self).__name__} serves {self.family} networks, not {network.family}")
+        self.network = network
+
+    def can(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    # -- gather facts (I/O) -------------------------------------------------------------------
+    @abstractmethod
+    def observe(self, txids: Sequence[str], *, native_value: bool = True) -> dict[str, TxObservation]:
+        """Transactions with status, block, confirmations and the transfers they claim (batched).
+
+        ``native_value=False`` lets an adapter skip a slow read that only native-value transfers
+        need (EVM: the transaction body); callers re-observe with True where they need it.
+        """
+
+    @abstractmethod
+    def prove(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof]:
+        """Balance proofs for the given transfers (batched); same order as ``items``."""
+
+    def prove_each(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list["BalanceProof | ChainError"]:
+        """Like :meth:`prove`, but one bad item gives its error in its place instead of raising.
+
+        Adapters override it to keep the batching; this default proves item by item.
+        """
+        out: list[BalanceProof | ChainError] = []
+        for item in items:
+            try:
+                out.append(self.prove([item])[0])
+            except ChainError as exc:
+                out.append(exc)
+        return out
+
+    @abstractmethod
+    def estimate_cost(self, request: SweepRequest) -> CostEstimate:
+        """The network cost of sweeping ``request`` at current fee rates (amounts may be provisional)."""
+
+    @abstractmethod
+    def prepare(self, request: SweepRequest, cost: CostEstimate) -> SweepPlan:
+        """Gather nonces/balances, build the plan purely (costing exactly ``cost``), and simulate it.
+
+        Raises ``PermanentChainError`` (code ``simulation_failed``, ``funds_missing``...) when a
+        step would fail, with the decoded reason.
+        """
+
+    # -- sign / send / track (I/O; wired to approvals by the service) ---------------------------
+    def sign(self, plan: SweepPlan, key_for_path) -> list[str]:
+        """Signed raw transactions, one per step, in order.  ``key_for_path(path) -> key``."""
+        raise NotImplementedError
+
+    def broadcast(self, raw: str) -> str:
+        """Send one signed transaction; "already known" counts as success.  Returns its txid."""
+        raise NotImplementedError
+
+    def tx_status(self, txid: str) -> TxObservation:
+        raise NotImplementedError
+
+
+def adapter_for(network: NetworkConfig) -> ChainAdapter:
+    """The adapter of the network's family; its SDK is imported only here, on first use."""
+    if network.family == "evm":
+        from chains.evm import EvmAdapter
+
+        return EvmAdapter(network)
+    if network.family == "utxo":
+        from chains.utxo import UtxoAdapter  # type: ignore[import-not-found]
+
+        return UtxoAdapter(network)
+    if network.family == "solana":
+        from chains.solana import SolanaAdapter  # type: ignore[import-not-found]
+
+        return SolanaAdapter(network)
+    raise ValueError(f"unknown family {network.family}")

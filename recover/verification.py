@@ -1,0 +1,234 @@
+"""Verifying cases: gather from the chain (batched), decide purely, persist each case on its own.
+
+``verify_cases`` serves both ``case verify ID`` and ``case verify --all``: node reads of all cases
+go out in batched JSON-RPC requests (observe, then prove), the decisions are pure
+(``recover.classify``), and each case is written in its own savepoint, so one bad case never stops
+the batch and a refused case records why.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from chains.base import NATIVE, Capability
+from chains.errors import ChainError, RetryableChainError
+from recover.audit import append_event
+from recover.classify import (Decision, Registration, candidate_transfers, check_transaction, decide,
+                              internal_native_transfer, refuse, retry)
+from recover.chainio import adapter
+from recover.errors import DuplicateClaim
+from recover.models import Case, DepositAddress, DepositFact, utcnow
+from recover.registry import get_network
+from recover.states import CaseStatus
+from recover.transitions import move
+
+CHUNK = 500
+
+
+@dataclass
+class CaseResult:
+    case_id: int
+    outcome: str          # verified | refused | retry | error
+    code: str
+    message: str
+    classification: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict:
+        return {"id": self.case_id, "outcome": self.outcome, "code": self.code, "message": self.message,
+                "classification": self.classification}
+
+
+@dataclass
+class BatchSummary:
+    results: list[CaseResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        refused = Counter(r.code for r in self.results if r.outcome == "refused")
+        later = Counter(r.code for r in self.results if r.outcome in ("retry", "error"))
+        return {"verified": sum(r.outcome == "verified" for r in self.results),
+                "refused": dict(sorted(refused.items())), "retry_later": dict(sorted(later.items())),
+                "cases": [r.to_dict() for r in self.results]}
+
+
+def _registrations(session: Session, family: str, addresses: set[str]) -> dict[str, list[DepositAddress]]:
+    keys = {a.lower() if family == "evm" else a for a in addresses}
+    out: dict[str, list[DepositAddress]] = defaultdict(list)
+    keys_list = sorted(keys)
+    for i in range(0, len(keys_list), 500):
+        for row in session.exec(select(DepositAddress).where(DepositAddress.address_key.in_(keys_list[i:i + 500]))):
+            out[row.address_key].append(row)
+    return out
+
+
+def _plan_claim(case: Case, net, obs, regs) -> tuple[list, Registration | None, list[Registration]] | Decision:
+    """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset)."""
+    family = net.family
+    transfers = candidate_transfers(obs, case.deposit_address, case.asset, family)
+    if not transfers and case.deposit_address and case.asset in (None, NATIVE) and net.family == "evm":
+        transfers = [internal_native_transfer(obs, case.deposit_address)]
+    if not transfers:
+        return refuse("no_matching_transfer", "the transaction moves nothing "
+                      + (f"to {case.deposit_address}" if case.deposit_address else "")
+                      + (f" in {case.asset}" if case.asset else ""))
+
+    def regs_of(addr: str):
+        return regs.get(addr.lower() if family == "evm" else addr, [])
+
+    same_family = {n for n in _family_networks(family)}
+    ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
+    if not ours:
+        return refuse("not_ours", f"{transfers[0].recipient} is not one of our deposit addresses"
+                      if len({t.recipient for t in transfers}) == 1 else
+                      "none of the transaction's recipients is one of our deposit addresses")
+    groups = {(t.recipient.lower() if family == "evm" else t.recipient, t.asset) for t in ours}
+    if len(groups) > 1:
+        return retry("ambiguous_claim", "the transaction pays several of our addresses or assets; open the case "
+                                        "with --deposit-address and --asset to say which deposit it claims")
+    rows = regs_of(ours[0].recipient)
+    here = next((r for r in rows if r.network == net.key), None)
+    elsewhere = [r for r in rows if r.network != net.key and r.network in same_family]
+    to_reg = lambda r: Registration(r.network, r.status, r.derivation_path, r.account)  # noqa: E731
+    return ours, (to_reg(here) if here else None), [to_reg(r) for r in elsewhere]
+
+
+def _family_networks(family: str) -> list[str]:
+    from recover.registry import networks
+
+    return [k for k, n in networks().items() if n.family == family]
+
+
+def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
+                 progress: Callable[[int], None] | None = None) -> BatchSummary:
+    """Verify the given open cases; returns one result per case (never raises for one case)."""
+    summary = BatchSummary()
+    with session_factory() as s:
+        cases = list(s.exec(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id))) if case_ids else []
+    found = {c.id for c in cases}
+    for cid in case_ids:
+        if cid not in found:
+            summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=3))
+    by_network: dict[str, list[Case]] = defaultdict(list)
+    for c in cases:
+        if c.status != CaseStatus.OPEN.value:
+            summary.results.append(CaseResult(c.id, "error", "not_open",
+                                              f"case {c.id} is '{c.status}': only open cases are verified",
+                                              exit_code=5))
+            continue
+        by_network[c.network].append(c)
+    for network, group in by_network.items():
+        net = get_network(network)
+        for i in range(0, len(group), CHUNK):
+            chunk = group[i:i + CHUNK]
+            summary.results.extend(_verify_chunk(session_factory, net, chunk, actor=actor))
+            if progress:
+                progress(len(chunk))
+    summary.results.sort(key=lambda r: r.case_id)
+    return summary
+
+
+def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> list[CaseResult]:
+    try:
+        chain = adapter(net)
+        # Receipts first (fast); transaction bodies only for claims that may be native value.
+        observations = chain.observe([c.txid for c in cases], native_value=False)
+        need_value = [c.txid for c in cases
+                      if observations[c.txid].found and c.asset in (None, NATIVE)
+                      and not candidate_transfers(observations[c.txid], c.deposit_address, c.asset, net.family)]
+        if need_value:
+            observations.update(chain.observe(need_value, native_value=True))
+    except ChainError as exc:
+        return [CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code) for c in cases]
+    except Exception as exc:  # a config error (unset ${VAR}) and the like: every case of the network
+        return [CaseResult(c.id, "error", getattr(exc, "code", "unexpected"), str(exc),
+                           exit_code=getattr(exc, "exit_code", 1)) for c in cases]
+
+    decisions: dict[int, Decision] = {}
+    plans: dict[int, tuple] = {}
+    with session_factory() as s:
+        recipients = {t.recipient for o in observations.values() for t in o.transfers}
+        recipients |= {c.deposit_address for c in cases if c.deposit_address}
+        regs = _registrations(s, net.family, recipients)
+    for c in cases:
+        obs = observations[c.txid]
+        early = check_transaction(obs, net)
+        if early:
+            decisions[c.id] = early
+            continue
+        planned = _plan_claim(c, net, obs, regs)
+        if isinstance(planned, Decision):
+            decisions[c.id] = planned
+        else:
+            plans[c.id] = planned
+    items = [(observations[c.txid], t) for c in cases if c.id in plans for t in plans[c.id][0]]
+    try:
+        proofs = chain.prove_each(items) if items else []
+    except ChainError as exc:  # the node went away: every case of the chunk waits for a retry
+        proofs = [exc] * len(items)
+    pos = 0
+    for c in cases:
+        if c.id not in plans:
+            continue
+        transfers, here, elsewhere = plans[c.id]
+        mine = proofs[pos:pos + len(transfers)]
+        pos += len(transfers)
+        failed = next((p for p in mine if isinstance(p, ChainError)), None)
+        if failed is not None:
+            decisions[c.id] = (retry(failed.code, str(failed)) if isinstance(failed, RetryableChainError)
+                               else refuse(failed.code, str(failed)))
+            continue
+        decisions[c.id] = decide(net, observations[c.txid], list(mine), here, elsewhere)
+
+    results = []
+    with session_factory() as s:
+        for c in cases:
+            results.append(_persist(s, c, net, observations[c.txid], decisions[c.id], actor=actor))
+    return results
+
+
+def _persist(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:
+    """Write one case's outcome in a savepoint: a failure here leaves the other cases alone."""
+    try:
+        with s.begin_nested():
+            fresh = s.get(Case, case.id)
+            if d.outcome == "verified":
+                for dep in d.deposits:
+                    s.add(DepositFact(case_id=case.id, network=net.key, txid=case.txid, deposit_index=dep.index,
+                                      sender=dep.sender, receiving_address=dep.recipient, asset=dep.asset,
+                                      asset_symbol=dep.symbol, decimals=dep.decimals, amount=dep.amount,
+                                      block_number=obs.block_number, block_hash=obs.block_hash,
+                                      block_time=obs.block_time, confirmations=obs.confirmations,
+                                      success=True, classification=d.classification, details=dep.details))
+                try:
+                    s.flush()
+                except sa.exc.IntegrityError:
+                    raise DuplicateClaim("this on-chain deposit already belongs to another case") from None
+                move(s, fresh, CaseStatus.VERIFIED, actor=actor, action="verified",
+                     details={"classification": d.classification, "block": obs.block_number,
+                              "confirmations": obs.confirmations,
+                              "deposits": [{"index": x.index, "asset": x.asset, "amount": str(x.amount),
+                                            "to": x.recipient} for x in d.deposits]},
+                     extra={"classification": d.classification, "refusal_code": None, "refusal_reason": None})
+                return CaseResult(case.id, "verified", "verified", d.message, d.classification)
+            s.execute(sa.update(Case).where(Case.id == case.id).values(
+                refusal_code=d.code, refusal_reason=d.message, updated_at=utcnow()))
+            if d.outcome == "refused":
+                move(s, fresh, CaseStatus.UNRECOVERABLE, actor=actor, action="verify_refused",
+                     details={"code": d.code, "reason": d.message})
+            else:
+                append_event(s, actor=actor, action="verify_retry_later", case_id=case.id,
+                             details={"code": d.code, "reason": d.message})
+            return CaseResult(case.id, d.outcome, d.code, d.message, exit_code=6)
+    except DuplicateClaim as exc:
+        other = s.exec(select(DepositFact.case_id).where(DepositFact.network == net.key,
+                                                         DepositFact.txid == case.txid)).first()
+        msg = f"{exc}" + (f" (case {other})" if other else "")
+        return CaseResult(case.id, "error", "duplicate", msg, exit_code=5)
+    except Exception as exc:  # one bad case never stops the batch
+        return CaseResult(case.id, "error", getattr(exc, "code", "unexpected"), f"{type(exc).__name__}: {exc}",
+                          exit_code=getattr(exc, "exit_code", 1))

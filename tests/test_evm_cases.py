@@ -1,0 +1,336 @@
+"""Issue 4 end to end on real anvil nodes through the installed ``recover`` command: verify,
+classify, quote, prepare; then the stored plan is signed and broadcast with the adapter and every
+balance is checked to the base unit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chains.base import SweepPlan, PlanStep
+from clihelp import run
+from evm_devnet import (ANVIL_MNEMONIC, deploy, fund_token, send_eth, token_transfer, transact)
+
+FEE_COLLECTOR = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # anvil account 8 (chain_configs/anvil.toml)
+HOT_WALLET = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"     # anvil account 9
+
+
+def derive(i: int) -> str:
+    from chains.evm_keys import derive_evm_account
+
+    return derive_evm_account(ANVIL_MNEMONIC, f"m/44'/60'/0'/0/{i}").address
+
+
+def _world(evm, db_url, tmp_path):
+    a, b = evm
+    w = type("World", (), {})()
+    w.a, w.b, w.db, w.tmp = a, b, db_url, tmp_path
+    w.user = a.accounts[1]
+    w.deposit = derive(20)
+    w.ret = derive(30)
+    assert run("init", db=db_url).code == 0
+    return w
+
+
+@pytest.fixture
+def world(evm, sqlite_db_url, tmp_path):
+    return _world(evm, sqlite_db_url, tmp_path)
+
+
+@pytest.fixture
+def world_both(evm, db_url, tmp_path):
+    """The same on SQLite and on PostgreSQL."""
+    return _world(evm, db_url, tmp_path)
+
+
+def register(w, rows):
+    csv = w.tmp / "addresses.csv"
+    csv.write_text("network,address,derivation_path,account,status\n" + "".join(
+        f"{net},{addr},{path},acct,{status}\n" for net, addr, path, status in rows))
+    r = run("addresses", "import", str(csv), "--json", db=w.db)
+    assert r.code == 0, r.err
+
+
+def cli(w, *args, expect=0, env=None):
+    r = run(*args, "--json", db=w.db, env=env)
+    assert r.code == expect, (args, r.code, r.out, r.err)
+    return r.json if expect == 0 else r.error
+
+
+def open_case(w, network, tx, **kw):
+    args = ["case", "open", "--network", network, "--tx", tx]
+    for k, v in kw.items():
+        args += [f"--{k.replace('_', '-')}", v]
+    if "return_address" not in kw and "credit_account" not in kw:
+        args += ["--return-address", w.ret]
+    return cli(w, *args)["id"]
+
+
+def plan_of(w, case_id) -> SweepPlan:
+    doc = cli(w, "case", "show", str(case_id))["plan"]["plan"]
+    steps = tuple(PlanStep(seq=s["seq"], role=s["role"], signer_address=s["signer_address"],
+                           signer_path=s["signer_path"], tx=s["tx"], after=tuple(s["after"]),
+                           simulation=s["simulation"]) for s in doc["steps"])
+    return SweepPlan(network=doc["network"], family=doc["family"], case_id=doc["case_id"], asset=doc["asset"],
+                     gross=int(doc["gross"]), net=int(doc["net"]), fee_total=int(doc["fee_total"]),
+                     native_cost=int(doc["native_cost"]), destination=doc["destination"],
+                     fee_collector=doc["fee_collector"], steps=steps, meta=doc["meta"])
+
+
+def execute(network_key: str, url_env: dict, plan: SweepPlan, node) -> list[dict]:
+    """Sign with the HD seed and broadcast step by step, each mined before the next."""
+    from chains.config import load_network_file
+    from chains.evm import EvmAdapter
+    from chains.evm_keys import derive_evm_account
+
+    repo = Path(__file__).resolve().parent.parent
+    net = load_network_file(repo / "chain_configs" / f"{network_key}.toml").resolved(url_env)
+    adapter = EvmAdapter(net)
+    raws = adapter.sign(plan, lambda path: derive_evm_account(ANVIL_MNEMONIC, path))
+    receipts = []
+    for raw in raws:
+        txid = adapter.broadcast(raw)
+        receipt = node.w3.eth.wait_for_transaction_receipt(txid, timeout=10)
+        assert receipt["status"] == 1
+        receipts.append(receipt)
+    return receipts
+
+
+def token_balance(node, token, who):
+    return token.functions.balanceOf(who).call()
+
+
+def test_unlisted_token_full_sweep_with_gas_topup(world_both):
+    w = world_both
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
+    fund_token(w.a.w3, token, w.user, 5_000 * 10**6)
+    receipt = token_transfer(w.a.w3, token, w.user, w.deposit, 2_500 * 10**6)
+    tx = receipt["transactionHash"].to_0x_hex()
+    cid = open_case(w, "anvil", tx, deposit_address=w.deposit, claimant="ticket-1")
+    doc = cli(w, "case", "verify", str(cid))
+    assert doc["status"] == "verified" and doc["classification"] == "unlisted_token"
+    fact = doc["facts"][0]
+    assert fact["amount"] == str(2_500 * 10**6) and fact["decimals"] == 6 and fact["asset"] == token.address
+    assert fact["receiving_address"] == w.deposit and fact["sender"] == w.user
+    cli(w, "prices", "set", f"anvil:{token.address}", "1")
+    cli(w, "prices", "set", "ETH", "3000")
+    quote = cli(w, "case", "quote", str(cid))
+    gross, fee, cost_in_asset, net = (int(quote[k]) for k in ("gross", "fee", "network_cost_in_asset", "net"))
+    assert net + fee + cost_in_asset == gross == 2_500 * 10**6 and fee > 0
+    prepared = cli(w, "case", "prepare", str(cid))
+    roles = [s["role"] for s in prepared["plan"]["steps"]]
+    assert roles == ["gas_topup", "sweep_net", "sweep_fee"]
+    assert cli(w, "case", "show", str(cid))["status"] == "awaiting_approval"
+    plan = plan_of(w, cid)
+    fee_before = token_balance(w.a, token, FEE_COLLECTOR)
+    execute("anvil", {"ANVIL_URL": w.a.url}, plan, w.a)
+    assert token_balance(w.a, token, w.ret) == net
+    assert token_balance(w.a, token, FEE_COLLECTOR) - fee_before == fee + cost_in_asset
+    assert token_balance(w.a, token, w.deposit) == 0
+
+
+def test_native_misdeposit_to_retired_address_leaves_zero_wei(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "retired")])
+    receipt = send_eth(w.a.w3, w.user, w.deposit, 3 * 10**18)
+    cid = open_case(w, "anvil", receipt["transactionHash"].to_0x_hex())
+    doc = cli(w, "case", "verify", str(cid))
+    assert doc["classification"] == "retired_address" and doc["facts"][0]["amount"] == str(3 * 10**18)
+    cli(w, "prices", "set", "ETH", "3000")
+    quote = cli(w, "case", "quote", str(cid))
+    net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
+    assert net + fee + cost == 3 * 10**18 and cost == int(quote["network_cost_native"])
+    cli(w, "case", "prepare", str(cid))
+    plan = plan_of(w, cid)
+    assert [s.role for s in plan.steps] == ["sweep_net", "sweep_fee"]
+    ret_before = w.a.w3.eth.get_balance(w.ret)
+    fee_before = w.a.w3.eth.get_balance(FEE_COLLECTOR)
+    execute("anvil", {"ANVIL_URL": w.a.url}, plan, w.a)
+    assert w.a.w3.eth.get_balance(w.deposit) == 0
+    assert w.a.w3.eth.get_balance(w.ret) - ret_before == net
+    assert w.a.w3.eth.get_balance(FEE_COLLECTOR) - fee_before == fee
+
+
+def test_wrong_network_sweep_on_second_chain(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.b.w3, "StandardToken", "Bridged", "BRG", 18)
+    fund_token(w.b.w3, token, w.b.accounts[1], 10**21)
+    receipt = token_transfer(w.b.w3, token, w.b.accounts[1], w.deposit, 7 * 10**20)
+    cid = open_case(w, "anvil-b", receipt["transactionHash"].to_0x_hex(), credit_account="user-77")
+    doc = cli(w, "case", "verify", str(cid))
+    assert doc["classification"] == "wrong_network" and doc["network"] == "anvil-b"
+    cli(w, "prices", "set", f"anvil-b:{token.address}", "0.5")
+    cli(w, "prices", "set", "ETH", "3000")
+    quote = cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid))
+    plan = plan_of(w, cid)
+    assert plan.destination == HOT_WALLET  # credit-account cases sweep to the hot wallet
+    execute("anvil-b", {"ANVIL_B_URL": w.b.url}, plan, w.b)
+    assert token.functions.balanceOf(HOT_WALLET).call() == int(quote["net"])
+    assert token.functions.balanceOf(w.deposit).call() == 0
+
+
+def _override_config(w, *, confirmations=1, listed=None, min_deposit=0):
+    folder = w.tmp / "conf"
+    folder.mkdir(exist_ok=True)
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "chain_configs" / "anvil.toml").read_text()
+    text = text.replace("confirmations = 1", f"confirmations = {confirmations}")
+    if listed:
+        text += f'\n[[listed_tokens]]\nsymbol = "LST"\naddress = "{listed}"\ndecimals = 6\nmin_deposit = {min_deposit}\n'
+    (folder / "anvil.toml").write_text(text)
+    return {"RECOVER_CONFIG_DIR": str(folder)}
+
+
+def test_listed_token_below_minimum_and_normal_deposit(world):
+    w = world
+    other = derive(21)
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active"), ("anvil", other, "m/44'/60'/0'/0/21", "active")])
+    token = deploy(w.a.w3, "StandardToken", "Listed", "LST", 6)
+    fund_token(w.a.w3, token, w.user, 10**9)
+    env = _override_config(w, listed=token.address, min_deposit=1_000)
+    small = token_transfer(w.a.w3, token, w.user, w.deposit, 999)
+    big = token_transfer(w.a.w3, token, w.user, other, 1_000)
+    c1 = cli(w, "case", "open", "--network", "anvil", "--tx", small["transactionHash"].to_0x_hex(),
+             "--return-address", w.ret, env=env)["id"]
+    c2 = cli(w, "case", "open", "--network", "anvil", "--tx", big["transactionHash"].to_0x_hex(),
+             "--return-address", w.ret, env=env)["id"]
+    assert cli(w, "case", "verify", str(c1), env=env)["classification"] == "below_minimum"
+    err = cli(w, "case", "verify", str(c2), env=env, expect=6)
+    assert err["code"] == "listed_asset"
+    shown = cli(w, "case", "show", str(c2), env=env)
+    assert shown["status"] == "unrecoverable" and shown["refusal"]["code"] == "listed_asset"
+
+
+def test_contract_recipient_is_classified(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "StandardToken", "T", "T", 6)
+    fund_token(w.a.w3, token, w.user, 10**9)
+    r = token_transfer(w.a.w3, token, w.user, w.deposit, 10**6)
+    w.a.set_code(w.deposit, "0x60006000f3")
+    cid = open_case(w, "anvil", r["transactionHash"].to_0x_hex())
+    assert cli(w, "case", "verify", str(cid))["classification"] == "to_contract"
+
+
+def test_fee_on_transfer_records_amount_received(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "FeeOnTransferToken", "Fee", "FEE", 18)
+    fund_token(w.a.w3, token, w.user, 10**21)
+    r = token_transfer(w.a.w3, token, w.user, w.deposit, 10**20)
+    cid = open_case(w, "anvil", r["transactionHash"].to_0x_hex(), asset=token.address)
+    doc = cli(w, "case", "verify", str(cid))
+    received = token.functions.balanceOf(w.deposit).call()
+    assert received < 10**20
+    assert doc["facts"][0]["amount"] == str(received)
+
+
+REFUSALS = ["not_ours", "tx_failed", "fake_event", "funds_gone"]
+
+
+@pytest.mark.parametrize("kind", REFUSALS)
+def test_refusals_exit_6_and_case_records_them(world, kind):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    if kind == "fake_event":
+        token = deploy(w.a.w3, "FakeEventToken", "Fake", "FAKE", 18)
+        r = transact(token.functions.fakeTransfer(w.user, w.deposit, 10**20), sender=w.user)
+        expected = "balance_not_moved"
+    else:
+        token = deploy(w.a.w3, "StandardToken", "T", "T", 6)
+        fund_token(w.a.w3, token, w.user, 10**9)
+        if kind == "not_ours":
+            r = token_transfer(w.a.w3, token, w.user, derive(40), 10**6)
+            expected = "not_ours"
+        elif kind == "tx_failed":
+            r = transact(token.functions.transfer(w.deposit, 10**12), sender=w.user, check=False, gas=200_000)
+            assert r["status"] == 0
+            expected = "tx_failed"
+        else:
+            r = token_transfer(w.a.w3, token, w.user, w.deposit, 10**6)
+            w.a.set_balance(w.deposit, 10**18)
+            w.a.impersonate(w.deposit)
+            transact(token.functions.transfer(w.user, 10**6), sender=w.deposit)
+            expected = "funds_gone"
+    cid = open_case(w, "anvil", r["transactionHash"].to_0x_hex())
+    err = cli(w, "case", "verify", str(cid), expect=6)
+    assert err["code"] == expected, err
+    doc = cli(w, "case", "show", str(cid))
+    assert doc["status"] == "unrecoverable" and doc["refusal"]["code"] == expected
+    assert doc["facts"] is None
+
+
+def test_missing_and_unconfirmed_stay_open(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    env = _override_config(w, confirmations=4)
+    missing = cli(w, "case", "open", "--network", "anvil", "--tx", "0x" + "99" * 32, "--return-address", w.ret,
+                  env=env)["id"]
+    err = cli(w, "case", "verify", str(missing), env=env, expect=6)
+    assert err["code"] == "tx_not_found"
+    assert cli(w, "case", "show", str(missing), env=env)["status"] == "open"
+    r = send_eth(w.a.w3, w.user, w.deposit, 10**15)
+    cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(),
+              "--return-address", w.ret, env=env)["id"]
+    err = cli(w, "case", "verify", str(cid), env=env, expect=6)
+    assert err["code"] == "unconfirmed" and "1 of 4 confirmations" in err["message"]
+    assert cli(w, "case", "show", str(cid), env=env)["status"] == "open"
+    w.a.mine(3)
+    err = cli(w, "case", "verify", str(cid), env=env, expect=6)
+    assert err["code"] == "listed_asset"  # confirmed now: a normal native deposit to an active address
+
+
+def test_paused_token_refused_at_prepare_with_decoded_reason(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "PausableToken", "P", "P", 6)
+    fund_token(w.a.w3, token, w.user, 10**9)
+    r = token_transfer(w.a.w3, token, w.user, w.deposit, 10**8)
+    cid = open_case(w, "anvil", r["transactionHash"].to_0x_hex())
+    cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", f"anvil:{token.address}", "1")
+    cli(w, "prices", "set", "ETH", "3000")
+    cli(w, "case", "quote", str(cid))
+    transact(token.functions.pause(), sender=w.a.accounts[0])
+    err = cli(w, "case", "prepare", str(cid), expect=6)
+    assert err["code"] == "simulation_failed" and "EnforcedPause" in err["message"]
+    assert cli(w, "case", "show", str(cid))["status"] == "quoted"
+
+
+def test_usdt_style_token_sweeps(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "NoReturnToken", "Tether-ish", "USDX", 6)
+    fund_token(w.a.w3, token, w.user, 10**10)
+    r = token_transfer(w.a.w3, token, w.user, w.deposit, 10**9)
+    cid = open_case(w, "anvil", r["transactionHash"].to_0x_hex())
+    cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", f"anvil:{token.address}", "1")
+    cli(w, "prices", "set", "ETH", "3000")
+    quote = cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid))
+    execute("anvil", {"ANVIL_URL": w.a.url}, plan_of(w, cid), w.a)
+    assert token.functions.balanceOf(w.ret).call() == int(quote["net"])
+    assert token.functions.balanceOf(w.deposit).call() == 0
+
+
+def test_verify_all_batches_and_summarises(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "active")])
+    token = deploy(w.a.w3, "StandardToken", "T", "T", 6)
+    fund_token(w.a.w3, token, w.user, 10**9)
+    good = [token_transfer(w.a.w3, token, w.user, w.deposit, 10**6 + i) for i in range(3)]
+    ids = [open_case(w, "anvil", g["transactionHash"].to_0x_hex()) for g in good]
+    bad = open_case(w, "anvil", token_transfer(w.a.w3, token, w.user, derive(41), 5)["transactionHash"].to_0x_hex())
+    later = open_case(w, "anvil", "0x" + "98" * 32)
+    summary = cli(w, "case", "verify", "--all")
+    assert summary["verified"] == 3
+    assert summary["refused"] == {"not_ours": 1} and summary["retry_later"] == {"tx_not_found": 1}
+    statuses = {c["id"]: c["status"] for c in cli(w, "case", "list")}
+    assert [statuses[i] for i in ids] == ["verified"] * 3
+    assert statuses[bad] == "unrecoverable" and statuses[later] == "open"
