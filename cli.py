@@ -25,6 +25,12 @@ addresses_app = typer.Typer(help="The registry of deposit addresses whose keys w
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 prices_app = typer.Typer(help="USD prices used by quotes (ASSET: ETH, or network:contract).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
+approvers_app = typer.Typer(help="Wallet-team approvers and their Ed25519 keys.", no_args_is_help=True)
+queue_app = typer.Typer(help="The approval queue (maker-checker).", no_args_is_help=True)
+credits_app = typer.Typer(help="Account credits of completed credit-account cases.", no_args_is_help=True)
+app.add_typer(approvers_app, name="approvers")
+app.add_typer(queue_app, name="queue")
+app.add_typer(credits_app, name="credits")
 app.add_typer(case_app, name="case")
 app.add_typer(addresses_app, name="addresses")
 app.add_typer(audit_app, name="audit")
@@ -363,6 +369,199 @@ def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), 
         _note(f"{len(rows)} prices imported")
 
 
+def _approver_doc(a) -> dict:
+    return {"name": a.name, "role": a.role, "public_key": a.public_key, "added_by": a.added_by,
+            "revoked": a.revoked_at is not None}
+
+
+@approvers_app.command("keygen")
+@command
+def approvers_keygen(name: str = typer.Argument(...), role: str = typer.Option(..., "--role"),
+                     out: Path = typer.Option(..., "--out", help="Private key file to create (mode 0600)."),
+                     db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Create an approver's Ed25519 key pair: private key to FILE, public key registered."""
+    import recover
+
+    a = recover.approvers_keygen(name, role, out, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(_approver_doc(a))
+    else:
+        _note(f"approver {a.name} ({a.role}) registered; private key in {out} (keep it secret)")
+
+
+@approvers_app.command("add")
+@command
+def approvers_add(name: str = typer.Argument(...), public_key: str = typer.Option(..., "--public-key"),
+                  role: str = typer.Option(..., "--role"), db: Optional[str] = DbOpt,
+                  actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Register an approver whose key was made elsewhere."""
+    import recover
+
+    a = recover.approvers_add(name, public_key, role, db=_db(db), actor=actor)
+    _emit_json(_approver_doc(a)) if json_out else _note(f"approver {a.name} ({a.role}) registered")
+
+
+@approvers_app.command("list")
+@command
+def approvers_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """List approvers (revoked ones included, marked)."""
+    import recover
+
+    rows = [_approver_doc(a) for a in recover.approvers_list(db=_db(db))]
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} approvers")
+    for col in ("name", "role", "public key", "revoked"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], r["role"], r["public_key"][:16] + "…", "yes" if r["revoked"] else "")
+    _console().print(t)
+
+
+@approvers_app.command("revoke")
+@command
+def approvers_revoke(name: str = typer.Argument(...), db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt,
+                     json_out: bool = JsonOpt) -> None:
+    """Revoke an approver: their approvals stop counting."""
+    import recover
+
+    a = recover.approvers_revoke(name, db=_db(db), actor=actor)
+    _emit_json(_approver_doc(a)) if json_out else _note(f"approver {a.name} revoked")
+
+
+@queue_app.command("list")
+@command
+def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Cases awaiting approval: network, classification, value, approvals so far and needed."""
+    import recover
+
+    rows = recover.queue(db=_db(db))
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} cases in the queue")
+    for col in ("id", "status", "network", "class", "value USD", "approvals", "missing"):
+        t.add_column(col)
+    for r in rows:
+        a = r["approvals"] or {}
+        missing = ", ".join(filter(None, [", ".join(a.get("roles_missing", [])),
+                                          ", ".join(a.get("conditions_unmet", []))]))
+        t.add_row(str(r["id"]), r["status"], r["network"], r["classification"] or "", str(r["value_usd"]),
+                  f"{len(a.get('counted', []))} of {a.get('needed')}", missing)
+    _console().print(t)
+
+
+def _decision(case_id, key, decision, reason, db, actor, json_out):
+    import recover
+
+    state = recover.decide(case_id, key, decision, reason=reason, db=_db(db), actor=actor)
+    doc = recover.show_case(case_id, db=_db(db))
+    if json_out:
+        _emit_json({"id": case_id, "status": doc["status"], "approvals": state.to_dict()})
+    else:
+        _note(f"case {case_id}: {decision} recorded; status {doc['status']} ({state.missing_text()})")
+
+
+@queue_app.command("approve")
+@command
+def queue_approve(case_id: int = typer.Argument(..., metavar="ID"), key: Path = typer.Option(..., "--key"),
+                  db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Approve the case's current plan, signing its hash with your key file."""
+    _decision(case_id, key, "approve", None, db, actor, json_out)
+
+
+@queue_app.command("reject")
+@command
+def queue_reject(case_id: int = typer.Argument(..., metavar="ID"), key: Path = typer.Option(..., "--key"),
+                 reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOpt,
+                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Reject the case's current plan (the case ends as rejected)."""
+    _decision(case_id, key, "reject", reason, db, actor, json_out)
+
+
+@case_app.command("prove")
+@command
+def case_prove(case_id: int = typer.Argument(..., metavar="ID"), signature: str = typer.Option(..., "--signature"),
+               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Record an ownership proof: an EIP-191 signature by the sending address (see case show)."""
+    import recover
+
+    row = recover.prove_ownership(case_id, signature, db=_db(db), actor=actor)
+    _emit_json({"id": case_id, "condition": row.condition, "evidence": row.evidence}) if json_out else \
+        _note(f"case {case_id}: ownership proven by {row.evidence['signer']}")
+
+
+@case_app.command("signoff")
+@command
+def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: str = typer.Option(..., "--condition"),
+                 reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOpt,
+                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Record a sign-off for a condition of a conditional network (who and why)."""
+    import recover
+
+    row = recover.sign_off(case_id, condition, reason, db=_db(db), actor=actor)
+    _emit_json({"id": case_id, "condition": row.condition, "by": row.satisfied_by, "reason": row.reason}) \
+        if json_out else _note(f"case {case_id}: {row.condition} signed off by {row.satisfied_by}")
+
+
+@case_app.command("sign")
+@command
+def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
+              actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Sign an approved plan (re-checks approvals, the deposit and the simulation first)."""
+    import recover
+
+    rows = recover.sign_case(case_id, db=_db(db), actor=actor)
+    doc = {"id": case_id, "status": "signed", "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid}
+                                                                for r in rows]}
+    _emit_json(doc) if json_out else _note(f"case {case_id} signed: {', '.join(r.txid for r in rows)}")
+
+
+@case_app.command("broadcast")
+@command
+def case_broadcast(case_id: int = typer.Argument(..., metavar="ID"),
+                   wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for a prerequisite to confirm."),
+                   db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Send the signed transactions in order (safe to re-run: the same bytes are re-sent)."""
+    import recover
+
+    report = recover.broadcast_case(case_id, db=_db(db), actor=actor, wait_seconds=wait)
+    _emit_json(report.to_dict()) if json_out else _note(f"case {case_id}: sent {len(report.sent)} transaction(s)")
+
+
+@case_app.command("track")
+@command
+def case_track(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
+               actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Follow confirmations: completed when all are confirmed, failed when one reverted or was dropped."""
+    import recover
+
+    report = recover.track_case(case_id, db=_db(db), actor=actor)
+    if json_out:
+        _emit_json(report.to_dict())
+    else:
+        for t in report.txs:
+            _console().print(f"  {t['seq']}. {t['role']} {t['txid']}: {t['status']} ({t['confirmations']} conf.)"
+                             + (f" {t['error']}" if t["error"] else ""))
+        _note(f"case {case_id}: {report.status}")
+
+
+@credits_app.command("export")
+@command
+def credits_export(out: Path = typer.Option(..., "--out", help="CSV file to create."), db: Optional[str] = DbOpt,
+                   actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Write the credits not yet exported (each credit is exported exactly once)."""
+    import recover
+
+    n = recover.export_credits(out, db=_db(db), actor=actor)
+    _emit_json({"exported": n, "file": str(out)}) if json_out else _note(f"{n} credit(s) written to {out}")
+
+
 @audit_app.command("verify")
 @command
 def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
@@ -383,7 +582,7 @@ def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
 @app.command()
 @command
 def demo(json_out: bool = JsonOpt) -> None:
-    """Run the flow on a temporary database, as far as it is built."""
+    """The whole flow on an in-process EVM chain and a temporary database (about 10 s)."""
     from recover.demo import run_demo
 
     doc = run_demo(say=_note)

@@ -173,6 +173,17 @@ class SweepPlan:
         d["version"] = 1
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepPlan":
+        """Rebuild a stored plan (extra top-level keys such as ``quote_id`` are ignored)."""
+        steps = tuple(PlanStep(seq=int(s["seq"]), role=s["role"], signer_address=s["signer_address"],
+                               signer_path=s["signer_path"], tx=dict(s["tx"]), after=tuple(s.get("after") or ()),
+                               simulation=dict(s.get("simulation") or {})) for s in d["steps"])
+        return cls(network=d["network"], family=d["family"], case_id=int(d["case_id"]), asset=d["asset"],
+                   gross=int(d["gross"]), net=int(d["net"]), fee_total=int(d["fee_total"]),
+                   native_cost=int(d["native_cost"]), destination=d["destination"],
+                   fee_collector=d["fee_collector"], steps=steps, meta=dict(d.get("meta") or {}))
+
 
 class ChainAdapter(ABC):
     """One family's access to its networks.  Construct with a *resolved* ``NetworkConfig``."""
@@ -236,6 +247,20 @@ class ChainAdapter(ABC):
         raise NotImplementedError
 
     def tx_status(self, txid: str) -> TxObservation:
+        raise NotImplementedError
+
+    def txid_of(self, raw: str) -> str:
+        """The transaction id of signed bytes (pure)."""
+        raise NotImplementedError
+
+    def simulate(self, plan: SweepPlan) -> SweepPlan:
+        """Dry-run every step again (before signing); raises ``PermanentChainError`` on failure."""
+        raise NotImplementedError
+
+    def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
+                        asset: str, amount: int) -> str | None:
+        """Before signing: ``None`` if the deposit is still there (its block canonical, the funds at
+        the address), else the reason it is not."""
         raise NotImplementedError
 
 

@@ -49,3 +49,13 @@ def keystore_address(path: str | Path) -> str | None:
         return to_checksum_address(data["address"]) if data.get("address") else None
     except Exception:
         return None
+
+
+def recover_personal_sign(message: str, signature: str) -> str:
+    """The address that made an EIP-191 ``personal_sign`` signature over ``message``."""
+    from eth_account.messages import encode_defunct
+
+    try:
+        return Account.recover_message(encode_defunct(text=message), signature=signature)
+    except Exception as exc:  # malformed signature bytes, bad v, ...
+        raise EvmKeyError(f"not a valid EIP-191 signature: {type(exc).__name__}") from None

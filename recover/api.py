@@ -171,3 +171,200 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
     if not net.gas_station_path:
         return None
     return signer_from_env().address_for(net.family, net.gas_station_path)
+
+
+# -- approvers and the approval queue --------------------------------------------------------------
+def approvers_keygen(name: str, role: str, out: str | Path, *, db: str | None = None, actor: str | None = None):
+    """Create an approver key (private key to ``out``, mode 0600) and register its public key."""
+    from recover.approvals import register, write_key_file
+    from recover.errors import RecoverError
+
+    who = resolve_actor(actor)
+    out = Path(out)
+    with session_scope(db) as s:
+        require_schema(s)
+    public = write_key_file(out, name)
+    try:
+        with session_scope(db) as s:
+            return register(s, name, public, role, actor=who)
+    except (RecoverError, Exception):
+        out.unlink(missing_ok=True)  # nothing registered: leave no orphan key behind
+        raise
+
+
+def approvers_add(name: str, public_key: str, role: str, *, db: str | None = None, actor: str | None = None):
+    from recover.approvals import register
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return register(s, name, public_key, role, actor=who)
+
+
+def approvers_list(*, db: str | None = None):
+    from sqlmodel import select
+
+    from recover.models import Approver
+
+    with session_scope(db) as s:
+        require_schema(s)
+        return list(s.exec(select(Approver).order_by(Approver.name)))
+
+
+def approvers_revoke(name: str, *, db: str | None = None, actor: str | None = None):
+    from recover.approvals import revoke
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return revoke(s, name, actor=who)
+
+
+def decide(case_id: int, key_file: str | Path, decision: str, *, reason: str | None = None,
+           db: str | None = None, actor: str | None = None):
+    """Sign (with the approver's key file) and submit a decision on the case's current plan."""
+    from sqlmodel import select
+
+    from recover.approvals import load_key_file, now_text, sign_statement, statement
+    from recover.cases import get_case
+    from recover.errors import PolicyRefused
+    from recover.models import Approver
+    from recover.planning import current_plan
+
+    key = load_key_file(Path(key_file))
+    public = key.verify_key.encode().hex()
+    with session_scope(db) as s:
+        require_schema(s)
+        approver = s.exec(select(Approver).where(Approver.public_key == public)).first()
+        if approver is None:
+            raise PolicyRefused("this key belongs to no registered approver", code="unregistered_approver")
+        case = get_case(s, case_id)
+        plan = current_plan(s, case)
+        plan_hash = plan.plan_hash if plan else ""
+        text = statement(case_id, plan_hash, decision, approver.name, now_text())
+        signature = sign_statement(key, text)
+    return submit_decision(case_id, approver.name, decision, text, signature, reason=reason, db=db,
+                           actor=actor or approver.name)
+
+
+def submit_decision(case_id: int, approver_name: str, decision: str, signed_statement: str, signature: str, *,
+                    reason: str | None = None, db: str | None = None, actor: str | None = None):
+    """Submit a decision signed elsewhere (the statement is canonical JSON; the signature Ed25519 hex)."""
+    from sqlmodel import select
+
+    from recover.approvals import submit
+    from recover.cases import get_case
+    from recover.errors import PolicyRefused
+    from recover.models import Approver
+    from recover.policy import load_policy
+
+    who = resolve_actor(actor)
+    policy = load_policy()
+    with session_scope(db) as s:
+        require_schema(s)
+        approver = s.exec(select(Approver).where(Approver.name == approver_name)).first()
+        if approver is None:
+            raise PolicyRefused(f"{approver_name} is not a registered approver", code="unregistered_approver")
+        return submit(s, get_case(s, case_id), approver=approver, decision=decision, signed_payload=signed_statement,
+                      signature=signature, reason=reason, policy=policy, actor=who)
+
+
+def queue(*, db: str | None = None) -> list[dict]:
+    """Cases awaiting approval, with value and approvals so far and needed."""
+    from sqlmodel import select
+
+    from recover.approvals import case_state
+    from recover.models import Case
+    from recover.planning import current_quote
+    from recover.policy import load_policy
+
+    policy = load_policy()
+    out = []
+    with session_scope(db) as s:
+        require_schema(s)
+        for case in s.exec(select(Case).where(Case.status.in_(["awaiting_approval", "approved"])).order_by(Case.id)):
+            state = case_state(s, case, policy)
+            quote = current_quote(s, case)
+            out.append({"id": case.id, "status": case.status, "network": case.network,
+                        "classification": case.classification, "value_usd": quote.value_usd if quote else None,
+                        "net": str(quote.net) if quote else None, "decimals": quote.decimals if quote else None,
+                        "prepared_by": case.prepared_by, "approvals": state.to_dict() if state else None})
+    return out
+
+
+# -- conditions ---------------------------------------------------------------------------------------
+def prove_ownership(case_id: int, signature: str, *, db: str | None = None, actor: str | None = None):
+    from recover.cases import get_case
+    from recover.conditions import prove_ownership as _prove
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _prove(s, get_case(s, case_id), signature, actor=who)
+
+
+def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None, actor: str | None = None):
+    from recover.cases import get_case
+    from recover.conditions import sign_off as _sign_off
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _sign_off(s, get_case(s, case_id), condition, reason, actor=who)
+
+
+# -- sign, broadcast, track -----------------------------------------------------------------------------
+def sign_case(case_id: int, *, db: str | None = None, actor: str | None = None, signer=None):
+    from recover.cases import get_case
+    from recover.execution import sign_case as _sign
+    from recover.signing import signer_from_env
+
+    who = resolve_actor(actor)
+    signer = signer or signer_from_env()
+    with session_scope(db) as s:
+        require_schema(s)
+        return _sign(s, get_case(s, case_id), actor=who, signer=signer)
+
+
+def broadcast_case(case_id: int, *, db: str | None = None, actor: str | None = None, wait_seconds: float = 120.0):
+    from recover.execution import broadcast_case as _broadcast
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+    return _broadcast(lambda: session_scope(db), case_id, actor=who, wait_seconds=wait_seconds)
+
+
+def track_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+    from recover.cases import get_case
+    from recover.execution import track_case as _track
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _track(s, get_case(s, case_id), actor=who)
+
+
+def export_credits(out: str | Path, *, db: str | None = None, actor: str | None = None) -> int:
+    """Write credits not yet exported to ``out`` (CSV), each exactly once."""
+    from recover.execution import export_credits as _export
+
+    who = resolve_actor(actor)
+    out = Path(out)
+    tmp = None
+    try:
+        with session_scope(db) as s:
+            require_schema(s)
+            count, tmp = _export(s, out, actor=who)
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    os_replace(tmp, out)
+    return count
+
+
+def os_replace(src, dst) -> None:
+    import os
+
+    os.replace(src, dst)

@@ -1,38 +1,100 @@
-"""`recover demo`: the flow on a temporary database, as far as the toolkit goes today.
+"""`recover demo`: the main job end to end on an in-process EVM chain (web3's eth-tester).
 
-It runs only what exists (init, the network registry, the address registry, opening a case and
-showing it) and says plainly which steps are not built yet, rather than pretending.
+A temporary SQLite database, an unlisted token deployed on the chain, a user's misdeposit to one of
+our deposit addresses, then every step a real case takes: register the address, open, verify on
+chain, price, quote, prepare (simulated), two generated approvers approve, sign with the HD seed,
+broadcast, track to completed, and the final balances.  Nothing is pretended: every number comes
+from the chain or the database.  The seed is the public development mnemonic; never use it for money.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from recover import api
 
-DEMO_DEPOSIT = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
-DEMO_RETURN = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-DEMO_TX = "0x" + "5d" * 32
+DEMO_SEED = "test test test test test test test test test test test junk"  # public dev mnemonic
+DEPOSIT_PATH = "m/44'/60'/0'/0/7"
+NETWORK = "ethtester"
+
+
+@contextmanager
+def _env(**values):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_demo(say: Callable[[str], None] = print) -> dict:
-    with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp:
-        db = f"sqlite:///{Path(tmp) / 'demo.db'}"
+    from chains.devchain import DevChain
+    from chains.evm_keys import derive_evm_account
+    from recover.registry import get_network
+
+    net = get_network(NETWORK)
+    with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, _env(RECOVER_SEED=DEMO_SEED):
+        tmp = Path(tmp)
+        db = f"sqlite:///{tmp / 'demo.db'}"
         say(f"1. init: case database at {db} (schema {api.init(db)})")
-        nets = api.list_networks(include_devnets=False)
-        direct = sum(n.recovery_class == "direct" for n in nets)
-        say(f"2. networks: {direct} direct and {len(nets) - direct} conditional real networks")
-        csv = Path(tmp) / "addresses.csv"
-        csv.write_text(f"network,address,derivation_path,account\nethereum,{DEMO_DEPOSIT},m/44'/60'/0'/0/7,user-7\n")
-        res = api.import_addresses(csv, db=db, actor="demo")
-        say(f"3. addresses import: {res.added} deposit address registered")
-        case = api.open_case("ethereum", DEMO_TX, deposit_address=DEMO_DEPOSIT, return_address=DEMO_RETURN,
-                             claimant="demo-user", db=db, actor="demo")
-        say(f"4. case open: case {case.id} is '{case.status}'")
+        chain = DevChain()
+        user, ret = chain.accounts[1], chain.accounts[2]
+        deposit = derive_evm_account(DEMO_SEED, DEPOSIT_PATH).address
+        station = derive_evm_account(DEMO_SEED, net.gas_station_path).address
+        chain.send_native(chain.accounts[3], station, 10**18)
+        token = chain.deploy_token("Unlisted Demo Token", "UDT", 6)
+        chain.mint(token, user, 10_000 * 10**6)
+        tx = chain.transfer(token, user, deposit, 2_500 * 10**6)
+        say(f"2. chain: token {token.address} deployed; user {user} sent 2500 UDT to our deposit address "
+            f"{deposit} in {tx}")
+        csv = tmp / "addresses.csv"
+        csv.write_text(f"network,address,derivation_path,account\n{NETWORK},{deposit},{DEPOSIT_PATH},user-7\n")
+        api.import_addresses(csv, db=db, actor="specialist")
+        case = api.open_case(NETWORK, tx, deposit_address=deposit, return_address=ret, claimant="demo-user",
+                             db=db, actor="specialist")
+        say(f"3. case open: case {case.id}, return address {ret}")
+        result = api.verify_case(case.id, db=db, actor="specialist")
+        say(f"4. verify: {result.message}")
+        api.set_price(f"{NETWORK}:{token.address}", "1.00", db=db, actor="specialist")
+        api.set_price("ETH", "3000", db=db, actor="specialist")
+        q = api.quote_case(case.id, db=db, actor="specialist").quote
+        say(f"5. quote: gross {q.gross}, fee {q.fee}, network cost {q.network_cost_in_asset} (in UDT), "
+            f"net {q.net} base units (6 decimals); value {q.value_usd} USD")
+        for line in q.lines:
+            say(f"     {line}")
+        plan = api.prepare_case(case.id, db=db, actor="specialist")
+        say(f"6. prepare: plan {plan.plan_hash[:16]}… with steps "
+            + ", ".join(s["role"] for s in plan.plan["steps"]) + " (each simulated)")
+        keys = []
+        for name, role in (("ana", "approver"), ("ben", "senior")):
+            path = tmp / f"{name}.key"
+            api.approvers_keygen(name, role, path, db=db, actor="admin")
+            keys.append(path)
+        for path in keys:
+            state = api.decide(case.id, path, "approve", db=db)
+        say(f"7. approvals: {', '.join(state.counted)} signed the plan hash ({state.tier.describe()})")
+        signed = api.sign_case(case.id, db=db, actor="wallet-team")
+        say(f"8. sign: {len(signed)} transactions signed with keys derived from the HD seed")
+        sent = api.broadcast_case(case.id, db=db, actor="wallet-team", wait_seconds=30)
+        say(f"9. broadcast: {len(sent.sent)} sent in order (gas top-up first)")
+        tracked = api.track_case(case.id, db=db, actor="wallet-team")
+        say(f"10. track: case {case.id} is {tracked.status}")
+        balances = {"user (return address)": chain.token_balance(token, ret),
+                    "fee collector": chain.token_balance(token, net.fee_collector),
+                    "deposit address": chain.token_balance(token, deposit)}
+        say("11. final UDT balances (base units): "
+            + "; ".join(f"{k} {v}" for k, v in balances.items()))
+        audit = api.verify_audit(db=db)
+        say(f"12. audit: {audit.events} events, chain intact: {audit.ok}")
         doc = api.show_case(case.id, db=db)
-        say(f"5. case show: {len(doc['audit'])} audit event(s); audit chain intact: {api.verify_audit(db=db).ok}")
-        say("not built yet: on-chain verification, quote, sweep plan, approvals, signing, broadcast "
-            "(the demo stops here instead of pretending)")
+        doc["demo_balances"] = {k: str(v) for k, v in balances.items()}
         return doc

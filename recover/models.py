@@ -234,3 +234,58 @@ class AuditEvent(SQLModel, table=True):
     created_at: str = Field(max_length=40)  # ISO-8601 UTC text, hashed exactly as stored
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class CaseCondition(SQLModel, table=True):
+    """A named condition of a conditional network, satisfied and recorded (who, why, evidence)."""
+
+    __tablename__ = "case_conditions"
+    __table_args__ = (sa.UniqueConstraint("case_id", "condition", name="uq_case_conditions_once"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    condition: str = Field(max_length=64)
+    satisfied_by: str = Field(max_length=128)
+    reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    evidence: dict = Field(default_factory=dict, sa_column=_json_col())
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SignedTx(SQLModel, table=True):
+    """Signed bytes of one plan step.  Broadcasting only ever re-sends these bytes."""
+
+    __tablename__ = "signed_txs"
+    __table_args__ = (sa.UniqueConstraint("case_id", "plan_hash", "seq", name="uq_signed_txs_step"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    plan_hash: str = Field(max_length=64)
+    seq: int
+    role: str = Field(max_length=32)
+    raw: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    txid: str = Field(max_length=128, index=True)
+    status: str = Field(default="signed", max_length=16)  # signed | sent | confirmed | failed
+    block_number: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
+    confirmations: int = 0
+    error: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    signed_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+
+
+class Credit(SQLModel, table=True):
+    """An account credit owed for a completed credit-account case; exported to the ledger once."""
+
+    __tablename__ = "credits"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", unique=True)
+    account: str = Field(max_length=128)
+    network: str = Field(max_length=64)
+    asset: str = Field(max_length=200)
+    amount: int = Field(sa_type=BaseUnits)
+    decimals: int
+    txids: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # space-separated
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    exported_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+    export_batch: Optional[str] = Field(default=None, max_length=64)

@@ -77,8 +77,37 @@ def case_view(session: Session, case: Case) -> dict:
             "so_far": [{"approver": ap.name, "role": ap.role, "decision": a.decision, "reason": a.reason,
                         "revoked": ap.revoked_at is not None, "at": _t(a.created_at)} for a, ap in rows],
         }
+        try:
+            from recover.approvals import case_state
+            from recover.policy import load_policy
+
+            state = case_state(session, case, load_policy())
+            doc["approvals"].update({"needed": state.tier.approvers, "counted": state.counted,
+                                     "roles_missing": state.roles_missing, "ignored": state.to_dict()["ignored"],
+                                     "conditions_unmet": state.conditions_unmet, "satisfied": state.satisfied})
+        except Exception as exc:  # a broken policy file must not hide the case
+            doc["approvals"]["error"] = str(exc)
     else:
         doc["approvals"] = None
+    from recover.models import CaseCondition, SignedTx
+    from recover.registry import networks
+
+    net = networks().get(case.network)
+    recorded = session.exec(select(CaseCondition).where(CaseCondition.case_id == case.id)).all()
+    if net is not None and net.conditions:
+        from recover.conditions import ownership_message
+
+        doc["conditions"] = {
+            "required": list(net.conditions), "reason": net.reason,
+            "recorded": [{"condition": c.condition, "by": c.satisfied_by, "reason": c.reason, "at": _t(c.created_at)}
+                         for c in recorded],
+            "ownership_message": ownership_message(case) if "ownership_proof" in net.conditions else None,
+        }
+    else:
+        doc["conditions"] = None
+    txs = session.exec(select(SignedTx).where(SignedTx.case_id == case.id).order_by(SignedTx.seq)).all()
+    doc["transactions"] = [{"seq": t.seq, "role": t.role, "txid": t.txid, "status": t.status,
+                            "confirmations": t.confirmations, "error": t.error} for t in txs] or None
     events = session.exec(select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)).all()
     doc["audit"] = [{"seq": e.seq, "at": e.created_at, "actor": e.actor, "action": e.action,
                      "from": e.from_status, "to": e.to_status, "details": e.details} for e in events]

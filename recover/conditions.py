@@ -1,0 +1,79 @@
+"""Conditions of conditional networks, satisfied and recorded before the queue can approve.
+
+- ``ownership_proof``: the sending address signs (EIP-191) a message naming the case and where
+  the money goes; ``prove`` checks it recovers to the deposit's sender.
+- ``manual_review``: satisfied by an approval from an approver with role ``reviewer``.
+- every other condition: a recorded sign-off naming who and why.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from recover.audit import append_event
+from recover.errors import DuplicateClaim, InvalidInput, PolicyRefused
+from recover.models import Case, CaseCondition
+from recover.registry import get_network
+from recover.sweeps import case_facts
+
+SIGNED_OFF = {"gas_topup", "min_value", "fork_signing", "contract_deployment", "shared_address_memo"}
+
+
+def ownership_message(case: Case) -> str:
+    dest = f"return address {case.return_address}" if case.return_address else f"credit account {case.credit_account}"
+    return (f"Misdeposit recovery case {case.id}: I sent transaction {case.txid} on {case.network} "
+            f"and ask that it be recovered to {dest}.")
+
+
+def _record(session: Session, case: Case, condition: str, *, actor: str, reason: str, evidence: dict) -> CaseCondition:
+    if session.exec(select(CaseCondition).where(CaseCondition.case_id == case.id,
+                                                CaseCondition.condition == condition)).first():
+        raise DuplicateClaim(f"condition {condition} of case {case.id} is already recorded", code="duplicate_condition")
+    row = CaseCondition(case_id=case.id, condition=condition, satisfied_by=actor, reason=reason, evidence=evidence)
+    session.add(row)
+    session.flush()
+    append_event(session, actor=actor, action="condition_met", case_id=case.id,
+                 details={"condition": condition, "reason": reason, "evidence": evidence})
+    return row
+
+
+def _requires(case: Case, condition: str) -> None:
+    net = get_network(case.network)
+    if condition not in net.conditions:
+        raise InvalidInput(f"{net.key} does not require {condition} (its conditions: "
+                           f"{', '.join(net.conditions) or 'none'})", code="condition_not_required")
+    if case.status in ("open", "completed", "rejected", "unrecoverable", "failed"):
+        raise InvalidInput(f"case {case.id} is '{case.status}': conditions are recorded on verified cases",
+                           code="not_verified")
+
+
+def prove_ownership(session: Session, case: Case, signature: str, *, actor: str) -> CaseCondition:
+    _requires(case, "ownership_proof")
+    net = get_network(case.network)
+    if net.family != "evm":
+        raise InvalidInput(f"ownership proofs by signature are EVM-only for now ({net.key} is {net.family})")
+    from chains.evm_keys import EvmKeyError, recover_personal_sign
+
+    sender = case_facts(session, case)[0].sender
+    message = ownership_message(case)
+    try:
+        signer = recover_personal_sign(message, signature.strip())
+    except EvmKeyError as exc:
+        raise InvalidInput(str(exc), code="bad_signature") from None
+    if sender is None or signer.lower() != sender.lower():
+        raise PolicyRefused(f"the signature was made by {signer}, not by the sending address {sender}",
+                            code="ownership_not_proven")
+    return _record(session, case, "ownership_proof", actor=actor, reason="EIP-191 signature by the sender",
+                   evidence={"message": message, "signature": signature.strip(), "signer": signer})
+
+
+def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor: str) -> CaseCondition:
+    if condition not in SIGNED_OFF:
+        how = {"ownership_proof": "`recover case prove ID --signature SIG`",
+               "manual_review": "an approval by an approver with role reviewer"}.get(condition)
+        raise InvalidInput(f"{condition} is satisfied by {how}, not by a sign-off" if how
+                           else f"unknown condition {condition!r}", code="invalid_condition")
+    _requires(case, condition)
+    if not (reason or "").strip():
+        raise InvalidInput("a sign-off needs --reason saying why", code="reason_required")
+    return _record(session, case, condition, actor=actor, reason=reason.strip(), evidence={})

@@ -1,0 +1,120 @@
+"""Shared EVM flow helpers for the end-to-end tests (anvil + the installed ``recover`` command)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chains.base import PlanStep, SweepPlan
+from clihelp import run
+from evm_devnet import ANVIL_MNEMONIC
+
+FEE_COLLECTOR = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # anvil account 8 (chain_configs/anvil.toml)
+HOT_WALLET = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"     # anvil account 9
+
+
+def derive(i: int) -> str:
+    from chains.evm_keys import derive_evm_account
+
+    return derive_evm_account(ANVIL_MNEMONIC, f"m/44'/60'/0'/0/{i}").address
+
+
+def _world(evm, db_url, tmp_path):
+    a, b = evm
+    w = type("World", (), {})()
+    w.a, w.b, w.db, w.tmp = a, b, db_url, tmp_path
+    w.user = a.accounts[1]
+    w.deposit = derive(20)
+    w.ret = derive(30)
+    assert run("init", db=db_url).code == 0
+    return w
+
+
+@pytest.fixture
+def world(evm, sqlite_db_url, tmp_path):
+    return _world(evm, sqlite_db_url, tmp_path)
+
+
+@pytest.fixture
+def world_both(evm, db_url, tmp_path):
+    """The same on SQLite and on PostgreSQL."""
+    return _world(evm, db_url, tmp_path)
+
+
+def register(w, rows):
+    csv = w.tmp / "addresses.csv"
+    csv.write_text("network,address,derivation_path,account,status\n" + "".join(
+        f"{net},{addr},{path},acct,{status}\n" for net, addr, path, status in rows))
+    r = run("addresses", "import", str(csv), "--json", db=w.db)
+    assert r.code == 0, r.err
+
+
+def cli(w, *args, expect=0, env=None):
+    r = run(*args, "--json", db=w.db, env=env)
+    assert r.code == expect, (args, r.code, r.out, r.err)
+    return r.json if expect == 0 else r.error
+
+
+def open_case(w, network, tx, **kw):
+    args = ["case", "open", "--network", network, "--tx", tx]
+    for k, v in kw.items():
+        args += [f"--{k.replace('_', '-')}", v]
+    if "return_address" not in kw and "credit_account" not in kw:
+        args += ["--return-address", w.ret]
+    return cli(w, *args)["id"]
+
+
+def plan_of(w, case_id) -> SweepPlan:
+    doc = cli(w, "case", "show", str(case_id))["plan"]["plan"]
+    steps = tuple(PlanStep(seq=s["seq"], role=s["role"], signer_address=s["signer_address"],
+                           signer_path=s["signer_path"], tx=s["tx"], after=tuple(s["after"]),
+                           simulation=s["simulation"]) for s in doc["steps"])
+    return SweepPlan(network=doc["network"], family=doc["family"], case_id=doc["case_id"], asset=doc["asset"],
+                     gross=int(doc["gross"]), net=int(doc["net"]), fee_total=int(doc["fee_total"]),
+                     native_cost=int(doc["native_cost"]), destination=doc["destination"],
+                     fee_collector=doc["fee_collector"], steps=steps, meta=doc["meta"])
+
+
+def execute(network_key: str, url_env: dict, plan: SweepPlan, node) -> list[dict]:
+    """Sign with the HD seed and broadcast step by step, each mined before the next."""
+    from chains.config import load_network_file
+    from chains.evm import EvmAdapter
+    from chains.evm_keys import derive_evm_account
+
+    repo = Path(__file__).resolve().parent.parent
+    net = load_network_file(repo / "chain_configs" / f"{network_key}.toml").resolved(url_env)
+    adapter = EvmAdapter(net)
+    raws = adapter.sign(plan, lambda path: derive_evm_account(ANVIL_MNEMONIC, path))
+    receipts = []
+    for raw in raws:
+        txid = adapter.broadcast(raw)
+        receipt = node.w3.eth.wait_for_transaction_receipt(txid, timeout=10)
+        assert receipt["status"] == 1
+        receipts.append(receipt)
+    return receipts
+
+
+def token_balance(node, token, who):
+    return token.functions.balanceOf(who).call()
+
+
+
+
+def _override_config(w, *, confirmations=1, listed=None, min_deposit=0, conditions=None):
+    folder = w.tmp / "conf"
+    folder.mkdir(exist_ok=True)
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "chain_configs" / "anvil.toml").read_text()
+    text = text.replace("confirmations = 1", f"confirmations = {confirmations}")
+    if conditions:
+        text = text.replace('recovery_class = "direct"', 'recovery_class = "conditional"')
+        text = text.replace("conditions = []", "")
+        text = text.replace('recovery_class = "conditional"',
+                            f'recovery_class = "conditional"\nconditions = {json.dumps(conditions)}\n'
+                            'reason = "test: a conditional devnet"')
+    if listed:
+        text += f'\n[[listed_tokens]]\nsymbol = "LST"\naddress = "{listed}"\ndecimals = 6\nmin_deposit = {min_deposit}\n'
+    (folder / "anvil.toml").write_text(text)
+    return {"RECOVER_CONFIG_DIR": str(folder)}

@@ -1,0 +1,28 @@
+"""`recover demo` runs the main job end to end on the in-process chain, honestly."""
+
+import json
+from pathlib import Path
+
+from clihelp import run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_demo_completes_with_exact_balances():
+    r = run("demo", "--json", timeout=120)
+    assert r.code == 0, r.err
+    doc = r.json
+    assert doc["status"] == "completed"
+    quote = doc["quote"]
+    balances = {k: int(v) for k, v in doc["demo_balances"].items()}
+    assert balances["user (return address)"] == int(quote["net"])
+    assert balances["fee collector"] == int(quote["fee"]) + int(quote["network_cost_in_asset"])
+    assert balances["deposit address"] == 0
+    assert [t["status"] for t in doc["transactions"]] == ["confirmed"] * 3
+    assert "10. track: case 1 is completed" in r.err.replace("\n", " ")
+
+
+def test_demo_token_is_the_compiled_artifact():
+    shipped = json.loads((REPO / "recover" / "data" / "StandardToken.json").read_text())
+    built = json.loads((REPO / "tests" / "contracts" / "artifacts" / "StandardToken.json").read_text())
+    assert shipped == built
