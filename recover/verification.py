@@ -66,11 +66,19 @@ def _registrations(session: Session, family: str, addresses: set[str]) -> dict[s
     return out
 
 
+def claim_asset(case: Case, net) -> str | None:
+    """The claimed asset in the adapters' terms: ``NATIVE`` for the network's own coin."""
+    if case.asset and case.asset.upper() == net.native_symbol.upper():
+        return NATIVE
+    return case.asset
+
+
 def _plan_claim(case: Case, net, obs, regs) -> tuple[list, Registration | None, list[Registration]] | Decision:
     """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset)."""
     family = net.family
-    transfers = candidate_transfers(obs, case.deposit_address, case.asset, family)
-    if not transfers and case.deposit_address and case.asset in (None, NATIVE) and net.family == "evm":
+    asset = claim_asset(case, net)
+    transfers = candidate_transfers(obs, case.deposit_address, asset, family)
+    if not transfers and case.deposit_address and asset in (None, NATIVE) and net.family == "evm":
         transfers = [internal_native_transfer(obs, case.deposit_address)]
     if not transfers:
         return refuse("no_matching_transfer", "the transaction moves nothing "
@@ -138,8 +146,9 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
         # Receipts first (fast); transaction bodies only for claims that may be native value.
         observations = chain.observe([c.txid for c in cases], native_value=False)
         need_value = [c.txid for c in cases
-                      if observations[c.txid].found and c.asset in (None, NATIVE)
-                      and not candidate_transfers(observations[c.txid], c.deposit_address, c.asset, net.family)]
+                      if observations[c.txid].found and claim_asset(c, net) in (None, NATIVE)
+                      and not candidate_transfers(observations[c.txid], c.deposit_address, claim_asset(c, net),
+                                                  net.family)]
         if need_value:
             observations.update(chain.observe(need_value, native_value=True))
     except ChainError as exc:

@@ -267,3 +267,45 @@ def test_audit_verify_names_altered_and_removed_events(world_both):
     engine.dispose()
     r = run("audit", "verify", "--json", db=w.db)
     assert r.code == 1 and r.json["first_bad_seq"] == 2 and "removed" in r.json["problems"][0]
+
+
+def test_reverted_sweep_fails_the_case_without_retrying(world):
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w, amount=500 * 10**6)
+    bob = keygen(w, "bob")
+    cli(w, "queue", "approve", str(cid), "--key", str(bob))
+    cli(w, "case", "sign", str(cid))
+    # After signing, the token starts reverting every call (as a token frozen by its owner would);
+    # the signed transactions carry their own gas limit, so they are mined and revert.
+    w.a.set_code(token.address, "0x60006000fd")
+    sent = cli(w, "case", "broadcast", str(cid))
+    assert len(sent["sent"]) == 3
+    tracked = cli(w, "case", "track", str(cid))
+    assert tracked["status"] == "failed"
+    failed = [t for t in tracked["transactions"] if t["status"] == "failed"]
+    assert failed and all("reverted" in t["error"] for t in failed)
+    doc = cli(w, "case", "show", str(cid))
+    assert doc["status"] == "failed" and "reverted" in doc["refusal"]["reason"]
+    assert cli(w, "case", "broadcast", str(cid), expect=5)["code"] == "not_signed"  # nothing is re-sent
+
+
+def test_other_conditions_need_a_recorded_signoff(world):
+    w = world
+    env = _override_config(w, conditions=["gas_topup", "min_value"])
+    cid, *_ = prepared_token_case(w, amount=500 * 10**6, env=env)
+    bob = keygen(w, "bob")
+    err = refusal(w, ["queue", "approve", str(cid), "--key", str(bob)], 7, "condition_unmet", env=env)
+    assert "gas_topup" in err["message"] and "min_value" in err["message"]
+    refusal(w, ["case", "signoff", str(cid), "--condition", "ownership_proof", "--reason", "x"], 4,
+            "invalid_condition", env=env)
+    refusal(w, ["case", "signoff", str(cid), "--condition", "fork_signing", "--reason", "x"], 4,
+            "condition_not_required", env=env)
+    cli(w, "case", "signoff", str(cid), "--condition", "gas_topup", "--reason", "station funded by ops",
+        "--actor", "olga", env=env)
+    refusal(w, ["case", "signoff", str(cid), "--condition", "gas_topup", "--reason", "again"], 5,
+            "duplicate_condition", env=env)
+    cli(w, "case", "signoff", str(cid), "--condition", "min_value", "--reason", "500 USD is over our floor",
+        env=env)
+    assert cli(w, "queue", "approve", str(cid), "--key", str(bob), env=env)["status"] == "approved"
+    recorded = cli(w, "case", "show", str(cid), env=env)["conditions"]["recorded"]
+    assert {(c["condition"], c["by"]) for c in recorded} == {("gas_topup", "olga"), ("min_value", "tester")}

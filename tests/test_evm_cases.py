@@ -231,3 +231,25 @@ def test_verify_all_batches_and_summarises(world):
     statuses = {c["id"]: c["status"] for c in cli(w, "case", "list")}
     assert [statuses[i] for i in ids] == ["verified"] * 3
     assert statuses[bad] == "unrecoverable" and statuses[later] == "open"
+
+
+# A contract that forwards msg.value to the address in its calldata: the deposit arrives by an
+# internal call, so only balances around the block can prove it.
+FORWARDER = "0x6000600060006000346000355af100"
+
+
+def test_native_by_internal_call_proven_by_balances(world):
+    w = world
+    register(w, [("anvil", w.deposit, "m/44'/60'/0'/0/20", "retired")])
+    forwarder = derive(50)
+    w.a.set_code(forwarder, FORWARDER)
+    tx = w.a.w3.eth.send_transaction({"from": w.user, "to": forwarder, "value": 2 * 10**18,
+                                      "data": "0x" + "00" * 12 + w.deposit[2:].lower(), "gas": 100_000})
+    assert w.a.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    assert w.a.w3.eth.get_balance(w.deposit) == 2 * 10**18
+    cid = open_case(w, "anvil", tx.to_0x_hex(), deposit_address=w.deposit, asset="ETH")
+    doc = cli(w, "case", "verify", str(cid))
+    assert doc["classification"] == "retired_address"
+    fact = doc["facts"][0]
+    assert fact["amount"] == str(2 * 10**18) and fact["deposit_index"] == -2
+    assert fact["details"]["proof"] == "balance change across the block"
