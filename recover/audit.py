@@ -19,6 +19,7 @@ from recover.models import AuditEvent
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x7265636F  # "reco"
+_HEAD = "recover.audit.head"  # session.info key: (seq, hash) of the last event this transaction wrote
 
 
 def _now_text() -> str:
@@ -52,12 +53,15 @@ def append_event(
     details: dict | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction (it commits or rolls back with the change)."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    head = session.info.get(_HEAD)
+    if head is None:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+        head = (last.seq, last.hash) if last else (0, GENESIS)
     ev = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=head[0] + 1,
         case_id=case_id,
         actor=actor,
         action=action,
@@ -65,13 +69,21 @@ def append_event(
         to_status=to_status,
         details=details or {},
         created_at=_now_text(),
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=head[1],
         hash="",
     )
     ev.hash = event_hash(ev)
     session.add(ev)
     session.flush()
+    # The lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock) is held until this
+    # transaction ends, so the head stays ours: later appends in it need not read it again.
+    session.info[_HEAD] = (ev.seq, ev.hash)
     return ev
+
+
+def forget_head(session: Session) -> None:
+    """Call after rolling back a savepoint that may have appended events."""
+    session.info.pop(_HEAD, None)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.info.clear()
         session.close()
 
 

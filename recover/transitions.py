@@ -8,6 +8,7 @@ row or none; none means another actor moved the case first, and the caller gets
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from recover.audit import append_event
@@ -29,17 +30,19 @@ def move(
     """Move ``case`` from its current status to ``to``; ``extra`` sets more columns in the same UPDATE."""
     expected = CaseStatus(case.status)
     target = check_transition(expected, to)
-    values = {"status": target.value, "updated_at": utcnow(), "version": Case.version + 1}
+    now = utcnow()
+    values = {"status": target.value, "updated_at": now, "version": Case.version + 1}
     values.update(extra or {})
     result = session.execute(
         sa.update(Case).where(Case.id == case.id, Case.status == expected.value).values(**values)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        now = session.execute(sa.select(Case.status).where(Case.id == case.id)).scalar()
+        now_status = session.execute(sa.select(Case.status).where(Case.id == case.id)).scalar()
         raise ConcurrentUpdate(
             f"case {case.id} was moved by someone else: expected status '{expected.value}', "
-            f"it is now '{now}'; reload it and try again",
-            details={"case_id": case.id, "expected": expected.value, "actual": now},
+            f"it is now '{now_status}'; reload it and try again",
+            details={"case_id": case.id, "expected": expected.value, "actual": now_status},
         )
     append_event(
         session,
@@ -50,8 +53,8 @@ def move(
         to_status=target.value,
         details=details,
     )
-    fresh = session.get(Case, case.id, populate_existing=True)
-    if fresh is not case:  # the caller held a copy read in an earlier transaction: bring it up to date
-        for name in Case.model_fields:
-            setattr(case, name, getattr(fresh, name))
-    return fresh
+    # Bring the caller's object up to date without reading the row back (and without marking it
+    # dirty): it now says what the UPDATE wrote.
+    for name, value in {**values, "version": (case.version or 0) + 1}.items():
+        set_committed_value(case, name, value)
+    return case

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from chains.base import NATIVE, Capability
 from chains.errors import ChainError, RetryableChainError
-from recover.audit import append_event
+from recover.audit import append_event, forget_head
 from recover.classify import (Decision, Registration, candidate_transfers, check_transaction, decide,
                               internal_native_transfer, refuse, retry)
 from recover.chainio import adapter
@@ -203,8 +203,19 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
 def _persist(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:
     """Write one case's outcome in a savepoint: a failure here leaves the other cases alone."""
     try:
+        result = _persist_in_savepoint(s, case, net, obs, d, actor=actor)
+    except BaseException:
+        forget_head(s)  # the savepoint's audit events are gone: re-read the chain's head next time
+        raise
+    if result.outcome == "error":  # the savepoint was rolled back
+        forget_head(s)
+    return result
+
+
+def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:
+    try:
         with s.begin_nested():
-            fresh = s.get(Case, case.id)
+            fresh = case
             if d.outcome == "verified":
                 for dep in d.deposits:
                     s.add(DepositFact(case_id=case.id, network=net.key, txid=case.txid, deposit_index=dep.index,
