@@ -69,6 +69,8 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
             raise VerificationRefused(f"case {case.id}: {problem}; refusing to sign", code="deposit_gone")
     chain.simulate(plan)
     paths = {s.signer_path: s.signer_address for s in plan.steps}
+    # Solana: the gas station pays the fee and signs the same transaction as the deposit.
+    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
     raws = chain.sign(plan, lambda path: signer.key_for(net.family, path, paths[path]))
     rows = []
     for step, raw in zip(plan.steps, raws):

@@ -28,7 +28,14 @@ def _evm_only(family: str) -> None:
         raise InvalidInput(f"this signer backend does not sign {family} transactions yet", code="signer_family")
 
 
+def _same(family: str, a: str, b: str) -> bool:
+    """EVM addresses compare case-insensitively; base58/bech32 ones exactly."""
+    return a.lower() == b.lower() if family == "evm" else a == b
+
+
 class HDSigner:
+    """Keys derived from one BIP-39 mnemonic: BIP-44 secp256k1 for EVM, SLIP-10 ed25519 for Solana."""
+
     def __init__(self, mnemonic: str):
         if not mnemonic or len(mnemonic.split()) not in (12, 15, 18, 21, 24):
             raise InvalidInput("RECOVER_SEED must be a BIP-39 mnemonic of 12 to 24 words", code="bad_seed")
@@ -37,23 +44,31 @@ class HDSigner:
     def __repr__(self) -> str:  # never show the seed
         return "HDSigner(<seed>)"
 
-    def address_for(self, family: str, path: str) -> str:
-        _evm_only(family)
-        from chains.evm_keys import derive_evm_account
+    def _derive(self, family: str, path: str):
+        """(key object the adapter signs with, its address)."""
+        if family == "evm":
+            from chains.evm_keys import derive_evm_account
 
-        return derive_evm_account(self._mnemonic, path).address
+            account = derive_evm_account(self._mnemonic, path)
+            return account, account.address
+        if family == "solana":
+            from chains.solana_keys import derive_solana_keypair
+
+            keypair = derive_solana_keypair(self._mnemonic, path)
+            return keypair, str(keypair.pubkey())
+        raise InvalidInput(f"the HD signer does not derive {family} keys yet", code="signer_family")
+
+    def address_for(self, family: str, path: str) -> str:
+        return self._derive(family, path)[1]
 
     def key_for(self, family: str, path: str, expected_address: str):
-        _evm_only(family)
-        from chains.evm_keys import derive_evm_account
-
-        account = derive_evm_account(self._mnemonic, path)
-        if account.address.lower() != expected_address.lower():
+        key, address = self._derive(family, path)
+        if not _same(family, address, expected_address):
             raise PolicyRefused(
-                f"the key derived at {path} controls {account.address}, not {expected_address}: refusing to sign",
+                f"the key derived at {path} controls {address}, not {expected_address}: refusing to sign",
                 code="signer_mismatch",
             )
-        return account
+        return key
 
 
 class KeystoreSigner:

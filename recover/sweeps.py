@@ -29,6 +29,9 @@ def case_facts(session: Session, case: Case) -> list[DepositFact]:
 
 def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[DepositFact], *,
                   net_amount: int, fee_total: int, cost_mode: str, gas_station_address: str | None) -> SweepRequest:
+    from recover.chainio import resolved
+
+    net = resolved(net)  # the wallets may be ${ENV} placeholders until the network is used
     deposit = facts[0].receiving_address
     registered = find_address(session, net.key, net.family, deposit)
     if registered is None:  # wrong_network: ours on a sibling network of the family, same key

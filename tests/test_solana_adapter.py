@@ -1,0 +1,302 @@
+"""The Solana adapter against LiteSVM through the real ``AsyncClient`` (tests/solana_devnet.py serves
+JSON-RPC from LiteSVM state): verification by balance deltas, sweeps executed for real and checked
+to the lamport / base unit, refusals with their codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from chains.base import NATIVE, SweepRequest, Transfer
+from chains.config import load_network_file
+from chains.errors import ChainError, PermanentChainError, RetryableChainError, SignerMismatch, SweepRefused
+from chains.solana import LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, SolanaAdapter
+from chains.solana_keys import SolanaKeyError, derive_solana_keypair, mnemonic_to_seed, slip10_ed25519
+from recover.classify import Registration, check_transaction, decide
+from solana_devnet import TOKEN_2022_PROGRAM_ID, SolanaDevnet
+
+REPO = Path(__file__).resolve().parent.parent
+MNEMONIC = "test test test test test test test test test test test junk"
+STATION_PATH = "m/44'/501'/1'/0'"
+SOL = 10**9
+RENT_ATA = 2039280  # rent-exempt minimum of a 165-byte token account
+
+
+def dep_path(i: int) -> str:
+    return f"m/44'/501'/0'/{i}'"
+
+
+@pytest.fixture(scope="module")
+def devnet():
+    d = SolanaDevnet()
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def world(devnet):
+    station = derive_solana_keypair(MNEMONIC, STATION_PATH)
+    user, hot, collector = Keypair(), Keypair(), Keypair()
+    devnet.airdrop(station.pubkey(), 10 * SOL)
+    devnet.airdrop(user.pubkey(), 100 * SOL)
+    net = load_network_file(REPO / "chain_configs" / "solana-litesvm.toml").resolved(env={
+        "SOLANA_LITESVM_URL": devnet.url,
+        "SOLANA_LITESVM_FEE_COLLECTOR": str(collector.pubkey()),
+        "SOLANA_LITESVM_HOT_WALLET": str(hot.pubkey()),
+    })
+    return {"station": station, "user": user, "hot": hot, "collector": collector, "net": net,
+            "adapter": SolanaAdapter(net)}
+
+
+def key_for_path(path: str):
+    return derive_solana_keypair(MNEMONIC, path)
+
+
+def request(w, deposit: Keypair, path: str, asset: str, decimals: int, gross: int, net: int, fee_total: int, *,
+            cost_mode: str = "deduct", destination: str | None = None) -> SweepRequest:
+    return SweepRequest(case_id=1, deposit_address=str(deposit.pubkey()), deposit_path=path, asset=asset,
+                        decimals=decimals, gross=gross, net=net, fee_total=fee_total,
+                        destination=destination or str(w["hot"].pubkey()), fee_collector=str(w["collector"].pubkey()),
+                        gas_station_path=STATION_PATH, cost_mode=cost_mode,
+                        gas_station_address=str(w["station"].pubkey()))
+
+
+def sweep(adapter: SolanaAdapter, plan) -> str:
+    raws = adapter.sign(plan, key_for_path)
+    assert len(raws) == 1
+    txid = adapter.broadcast(raws[0])
+    assert txid == adapter.txid_of(raws[0])
+    assert adapter.broadcast(raws[0]) == txid  # the same bytes again: "already processed" is success
+    status = adapter.tx_status(txid)
+    assert status.found and status.success is True and status.confirmations >= 1
+    return txid
+
+
+# -- keys -------------------------------------------------------------------------------------------
+def test_slip10_matches_solders_and_known_vectors():
+    from solders.keypair import Keypair as K
+
+    abandon = "abandon " * 11 + "about"
+    assert str(derive_solana_keypair(abandon, "m/44'/501'/0'/0'").pubkey()) == "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
+    seed = mnemonic_to_seed(MNEMONIC)
+    for path in ("m/44'/501'/0'/0'", STATION_PATH, "m/44'/501'/7'"):
+        assert derive_solana_keypair(MNEMONIC, path).pubkey() == K.from_seed_and_derivation_path(seed, path).pubkey()
+    # SLIP-10 test vector 1 (ed25519), m/0H
+    assert slip10_ed25519(bytes(range(16)), "m/0'").hex() == (
+        "68e0fe46dfb67e368c75379acec591dad19df3cde26e63b93a8e704f1dade7a3")
+    with pytest.raises(SolanaKeyError):
+        derive_solana_keypair(MNEMONIC, "m/44'/501'/0/0")  # non-hardened
+    with pytest.raises(SolanaKeyError):
+        derive_solana_keypair("test " * 12, STATION_PATH)  # bad checksum
+
+
+# -- SOL ------------------------------------------------------------------------------------------------
+def test_sol_deposit_verified_and_swept_to_zero(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    deposit = derive_solana_keypair(MNEMONIC, dep_path(0))
+    gross = 2 * SOL + 123
+    txid = devnet.transfer_sol(world["user"], deposit.pubkey(), gross)
+
+    obs = a.observe([txid])[txid]
+    assert obs.found and obs.success and obs.block_number and obs.confirmations >= 1
+    assert obs.sender == str(world["user"].pubkey())
+    (tr,) = [t for t in obs.transfers if t.recipient == str(deposit.pubkey())]
+    assert tr.asset == NATIVE and tr.amount == gross and tr.index == 1
+    (proof,) = a.prove([(obs, tr)])
+    assert (proof.before, proof.after, proof.now, proof.decimals) == (0, gross, gross, 9)
+    assert proof.recipient_has_code is False
+    assert check_transaction(obs, world["net"]) is None
+    d = decide(world["net"], obs, [proof], Registration("solana-litesvm", "retired", dep_path(0), "u1"), [])
+    assert d.outcome == "verified" and d.classification == "retired_address" and d.deposits[0].amount == gross
+
+    quote_req = request(world, deposit, dep_path(0), NATIVE, 9, gross, gross - 1, 1)
+    cost = a.estimate_cost(quote_req)
+    assert cost.native_cost == 2 * LAMPORTS_PER_SIGNATURE
+    fee = 10_000_000
+    req = request(world, deposit, dep_path(0), NATIVE, 9, gross, gross - fee - cost.native_cost, fee)
+    plan = a.prepare(req, cost)
+    (step,) = plan.steps
+    assert step.signer_address == str(deposit.pubkey()) and step.signer_path == dep_path(0)
+    assert step.tx["fee_payer"] == str(world["station"].pubkey()) and step.tx["fee_payer_path"] == STATION_PATH
+    assert step.simulation["ok"] is True
+    assert plan.to_dict()["steps"][0]["tx"]["instructions"]  # JSON-safe, hashed with the plan
+
+    before = {k: devnet.balance(v) for k, v in (("hot", world["hot"].pubkey()), ("col", world["collector"].pubkey()),
+                                                 ("station", world["station"].pubkey()))}
+    sweep(a, plan)
+    assert devnet.account(deposit.pubkey()) is None  # exactly 0 lamports: the account is gone
+    assert devnet.balance(deposit.pubkey()) == 0
+    assert devnet.balance(world["hot"].pubkey()) == before["hot"] + req.net
+    assert devnet.balance(world["collector"].pubkey()) == before["col"] + fee
+    # the gas station paid 2 signatures and got them back from the deposit (deduct mode)
+    assert devnet.balance(world["station"].pubkey()) == before["station"]
+    reason = a.recheck_deposit(txid=txid, block_number=obs.block_number, block_hash=None,
+                               recipient=str(deposit.pubkey()), asset=NATIVE, amount=gross)
+    assert reason and "less than" in reason
+
+
+def test_sol_absorb_mode_and_rent_residue(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    deposit = derive_solana_keypair(MNEMONIC, dep_path(1))
+    devnet.transfer_sol(world["user"], deposit.pubkey(), SOL)
+    cost = a.estimate_cost(request(world, deposit, dep_path(1), NATIVE, 9, SOL, SOL - 1, 1, cost_mode="absorb"))
+    # only part of the balance, leaving a remainder below the rent-exempt minimum: refused
+    gross = SOL - 1000
+    with pytest.raises(SweepRefused) as exc:
+        a.prepare(request(world, deposit, dep_path(1), NATIVE, 9, gross, gross - 5000, 5000, cost_mode="absorb"), cost)
+    assert exc.value.code == "rent_residue"
+    # amounts that do not add up
+    with pytest.raises(SweepRefused) as exc:
+        a.prepare(request(world, deposit, dep_path(1), NATIVE, 9, SOL, SOL - 5000, 4000, cost_mode="absorb"), cost)
+    assert exc.value.code == "amounts_mismatch"
+    station_before = devnet.balance(world["station"].pubkey())
+    plan = a.prepare(request(world, deposit, dep_path(1), NATIVE, 9, SOL, SOL - 5_000_000, 5_000_000,
+                             cost_mode="absorb"), cost)
+    sweep(a, plan)
+    assert devnet.account(deposit.pubkey()) is None
+    assert devnet.balance(world["station"].pubkey()) == station_before - cost.native_cost
+
+
+# -- SPL ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("program", ["token", "token-2022"])
+def test_spl_deposit_verified_and_swept(devnet, world, program):
+    a: SolanaAdapter = world["adapter"]
+    i = 2 if program == "token" else 3
+    deposit = derive_solana_keypair(MNEMONIC, dep_path(i))
+    kwargs = {"program": TOKEN_2022_PROGRAM_ID} if program == "token-2022" else {}
+    mint = devnet.create_mint(world["user"], 6, **kwargs)
+    devnet.mint_to(world["user"], mint, world["user"].pubkey(), 1_000 * 10**6)
+    if program == "token-2022":  # the fee collector's account exists already: created idempotently
+        devnet.mint_to(world["user"], mint, world["collector"].pubkey(), 1)
+    gross = 5_000_000
+    txid = devnet.transfer_spl(world["user"], mint, deposit.pubkey(), gross)
+
+    obs = a.observe([txid])[txid]
+    (tr,) = [t for t in obs.transfers if t.asset == str(mint)]
+    assert tr.recipient == str(deposit.pubkey()) and tr.amount == gross and tr.index >= TOKEN_INDEX_BASE
+    assert tr.sender == str(world["user"].pubkey())
+    (proof,) = a.prove([(obs, tr)])
+    assert (proof.before, proof.after, proof.now, proof.decimals) == (0, gross, gross, 6)
+    d = decide(world["net"], obs, [proof], Registration("solana-litesvm", "active", dep_path(i), "u"), [])
+    assert d.outcome == "verified" and d.classification == "unlisted_token"
+
+    cost = a.estimate_cost(request(world, deposit, dep_path(i), str(mint), 6, gross, gross - 1, 1))
+    rent_ata = devnet.svm.minimum_balance_for_rent_exemption(170 if program == "token-2022" else 165)
+    n_new = 2 if program == "token" else 1
+    assert cost.native_cost == 2 * LAMPORTS_PER_SIGNATURE + n_new * rent_ata
+    fee_total = 250_000
+    req = request(world, deposit, dep_path(i), str(mint), 6, gross, gross - fee_total, fee_total)
+    plan = a.prepare(req, cost)
+    assert plan.meta["close_source"] is True
+    source = Pubkey.from_string(plan.meta["source_token_account"])
+    source_rent = devnet.balance(source)
+    station_before = devnet.balance(world["station"].pubkey())
+    col_before = (devnet.token_account(devnet.ata(world["collector"].pubkey(), mint)) or {"amount": 0})["amount"]
+
+    sweep(a, plan)
+    assert devnet.token_account(devnet.ata(world["hot"].pubkey(), mint))["amount"] == gross - fee_total
+    assert devnet.token_account(devnet.ata(world["collector"].pubkey(), mint))["amount"] == col_before + fee_total
+    assert devnet.account(source) is None  # the deposit's token account is closed
+    assert devnet.balance(world["station"].pubkey()) == station_before - cost.native_cost + source_rent
+    assert devnet.balance(deposit.pubkey()) == 0  # the deposit owner never needed SOL
+
+
+# -- refusals ---------------------------------------------------------------------------------------
+def test_failed_transaction_is_refused(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    poor = Keypair()
+    devnet.airdrop(poor.pubkey(), SOL // 10)
+    txid = devnet.transfer_sol(poor, Keypair().pubkey(), SOL, expect_ok=False)
+    obs = a.observe([txid])[txid]
+    assert obs.found and obs.success is False and obs.transfers == ()
+    assert "InstructionError" in obs.failure_reason
+    d = check_transaction(obs, world["net"])
+    assert d.outcome == "refused" and d.code == "tx_failed"
+
+
+def test_unknown_txid_and_malformed(world):
+    a: SolanaAdapter = world["adapter"]
+    unknown = str(Keypair().sign_message(b"never sent"))
+    res = a.observe([unknown, "not-a-signature"])
+    assert res[unknown].found is False and res[unknown].failure_reason is None
+    assert check_transaction(res[unknown], world["net"]).code == "tx_not_found"
+    assert a.tx_status(unknown).found is False
+    assert res["not-a-signature"].found is False and res["not-a-signature"].failure_reason == "malformed txid"
+
+
+def test_funds_gone_and_unknown_mint_and_nested(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    deposit = derive_solana_keypair(MNEMONIC, dep_path(4))
+    txid = devnet.transfer_sol(world["user"], deposit.pubkey(), 3 * SOL)
+    devnet.transfer_sol(deposit, world["user"].pubkey(), 2 * SOL)  # the funds move on
+    obs = a.observe([txid])[txid]
+    (tr,) = [t for t in obs.transfers if t.recipient == str(deposit.pubkey())]
+    (proof,) = a.prove([(obs, tr)])
+    assert proof.now < tr.amount
+    d = decide(world["net"], obs, [proof], Registration("solana-litesvm", "active", dep_path(4), "u"), [])
+    assert d.outcome == "refused" and d.code == "funds_gone"
+
+    fake = Transfer(index=TOKEN_INDEX_BASE + 1, asset=str(Keypair().pubkey()), sender=None,
+                    recipient=str(deposit.pubkey()), amount=5)
+    (err,) = a.prove_each([(obs, fake)])
+    assert isinstance(err, PermanentChainError) and err.code == "unknown_mint"
+
+    # tokens sent to the deposit's associated token account *as if it were a wallet*
+    mint = devnet.create_mint(world["user"], 2)
+    devnet.mint_to(world["user"], mint, world["user"].pubkey(), 10_000)
+    ata = devnet.mint_to(world["user"], mint, deposit.pubkey(), 1)
+    txid = devnet.transfer_spl(world["user"], mint, ata, 700)
+    obs = a.observe([txid])[txid]
+    (tr,) = [t for t in obs.transfers if t.asset == str(mint)]
+    assert tr.recipient == str(ata)
+    (err,) = a.prove_each([(obs, tr)])
+    assert isinstance(err, PermanentChainError) and err.code == "nested_token_account"
+    assert err.details["wallet"] == str(deposit.pubkey())
+    assert a.nested_parent(str(ata))["wallet"] == str(deposit.pubkey())
+
+
+def test_funds_missing_signer_mismatch_and_bad_input(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    deposit = derive_solana_keypair(MNEMONIC, dep_path(5))
+    devnet.transfer_sol(world["user"], deposit.pubkey(), SOL)
+    cost = a.estimate_cost(request(world, deposit, dep_path(5), NATIVE, 9, SOL, SOL - 1, 1))
+    with pytest.raises(PermanentChainError) as exc:
+        a.prepare(request(world, deposit, dep_path(5), NATIVE, 9, 2 * SOL, 2 * SOL - 10**6 - cost.native_cost, 10**6),
+                  cost)
+    assert exc.value.code == "funds_missing"
+    plan = a.prepare(request(world, deposit, dep_path(5), NATIVE, 9, SOL, SOL - 10**6 - cost.native_cost, 10**6), cost)
+    with pytest.raises(SignerMismatch):
+        a.sign(plan, lambda path: Keypair())
+    # a destination that cannot hold lamports below rent: the simulation says why
+    tiny = request(world, deposit, dep_path(5), NATIVE, 9, SOL, SOL - 1000 - cost.native_cost, 1000,
+                   cost_mode="deduct")
+    tiny = SweepRequest(**{**tiny.__dict__, "fee_collector": str(Keypair().pubkey())})
+    with pytest.raises(PermanentChainError) as exc:
+        a.prepare(tiny, cost)
+    assert exc.value.code == "simulation_failed" and "rent" in str(exc.value)
+    # garbage never escapes as a pyo3 panic or a bare ValueError
+    for bad in ("", "!!!", "AAAA"):
+        with pytest.raises(ChainError):
+            a.txid_of(bad)
+    with pytest.raises(ChainError):
+        a.prove([(a.observe(["1" * 88])["1" * 88], Transfer(0, NATIVE, None, "xyz", 1))])
+
+
+def test_unreachable_node_is_retryable():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    net = load_network_file(REPO / "chain_configs" / "solana-litesvm.toml").resolved(env={
+        "SOLANA_LITESVM_URL": f"http://127.0.0.1:{port}",
+        "SOLANA_LITESVM_FEE_COLLECTOR": str(Keypair().pubkey()),
+        "SOLANA_LITESVM_HOT_WALLET": str(Keypair().pubkey()),
+    })
+    with pytest.raises(RetryableChainError) as exc:
+        SolanaAdapter(net, timeout=2).observe(["5" * 87])
+    assert exc.value.code == "node_unreachable"

@@ -1,0 +1,93 @@
+"""Issue 7: the full case life for Solana cases through the installed ``recover`` command, against
+LiteSVM served over JSON-RPC (tests/solana_devnet.py), balances checked to the base unit."""
+
+from __future__ import annotations
+
+import pytest
+from solders.keypair import Keypair
+
+from chains.solana_keys import derive_solana_keypair
+from clihelp import run
+from solana_devnet import SolanaDevnet
+
+MNEMONIC = "test test test test test test test test test test test junk"
+SOL = 10**9
+
+
+@pytest.fixture
+def sol(sqlite_db_url, tmp_path):
+    devnet = SolanaDevnet()
+    station = derive_solana_keypair(MNEMONIC, "m/44'/501'/1'/0'")
+    user, hot, collector, ret = Keypair(), Keypair(), Keypair(), Keypair()
+    devnet.airdrop(station.pubkey(), 10 * SOL)
+    devnet.airdrop(user.pubkey(), 100 * SOL)
+    env = {"SOLANA_LITESVM_URL": devnet.url, "SOLANA_LITESVM_FEE_COLLECTOR": str(collector.pubkey()),
+           "SOLANA_LITESVM_HOT_WALLET": str(hot.pubkey()), "RECOVER_SEED": MNEMONIC}
+    w = type("Sol", (), {})()
+    w.devnet, w.station, w.user, w.hot, w.collector, w.ret = devnet, station, user, hot, collector, ret
+    w.db, w.tmp, w.env = sqlite_db_url, tmp_path, env
+    w.deposit = derive_solana_keypair(MNEMONIC, "m/44'/501'/0'/7'")
+    csv = tmp_path / "addresses.csv"
+    csv.write_text(f"network,address,derivation_path,account\nsolana-litesvm,{w.deposit.pubkey()},m/44'/501'/0'/7',u7\n")
+    assert run("addresses", "import", str(csv), db=w.db, env=env).code == 0
+    yield w
+    devnet.close()
+
+
+def cli(w, *args, expect=0):
+    r = run(*args, "--json", db=w.db, env=w.env)
+    assert r.code == expect, (args, r.code, r.out, r.err)
+    return r.json if expect == 0 else r.error
+
+
+def life(w, tx, price_asset):
+    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(w.ret.pubkey()),
+              "--actor", "alice")["id"]
+    verified = cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", price_asset, "1")
+    cli(w, "prices", "set", "SOL", "150")
+    quote = cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    assert cli(w, "queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    return cid, verified, quote
+
+
+def test_spl_misdeposit_full_life(sol):
+    w = sol
+    authority = Keypair()
+    w.devnet.airdrop(authority.pubkey(), SOL)
+    mint = w.devnet.create_mint(authority, 6)
+    w.devnet.mint_to(authority, mint, w.user.pubkey(), 1_000 * 10**6)
+    tx = w.devnet.transfer_spl(w.user, mint, w.deposit.pubkey(), 600 * 10**6)
+    station_before = w.devnet.balance(w.station.pubkey())
+    cid, verified, quote = life(w, tx, f"solana-litesvm:{mint}")
+    assert verified["classification"] == "unlisted_token" and verified["facts"][0]["amount"] == str(600 * 10**6)
+    net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
+    assert net + fee + cost == 600 * 10**6
+    ret_ata = w.devnet.token_account(w.devnet.ata(w.ret.pubkey(), mint))
+    fee_ata = w.devnet.token_account(w.devnet.ata(w.collector.pubkey(), mint))
+    assert int(ret_ata["amount"]) == net and int(fee_ata["amount"]) == fee + cost
+    assert w.devnet.token_account(w.devnet.ata(w.deposit.pubkey(), mint)) is None  # closed
+    assert w.devnet.balance(w.deposit.pubkey()) == 0
+    # the gas station paid the fee and the two new accounts' rent, and got the closed account's rent back
+    assert station_before - w.devnet.balance(w.station.pubkey()) == int(quote["network_cost_native"]) - 2039280
+
+
+def test_sol_misdeposit_leaves_zero_lamports(sol):
+    w = sol
+    csv = w.tmp / "retire.csv"  # SOL to an active address is a normal deposit; to a retired one, a case
+    csv.write_text("network,address,derivation_path,account,status\n"
+                   f"solana-litesvm,{w.deposit.pubkey()},m/44'/501'/0'/7',u7,retired\n")
+    assert cli(w, "addresses", "import", str(csv))["updated"] == 1
+    tx = w.devnet.transfer_sol(w.user, w.deposit.pubkey(), 3 * SOL)
+    ret_before = w.devnet.balance(w.ret.pubkey())
+    cid, verified, quote = life(w, tx, "SOL")
+    assert verified["classification"] == "retired_address" and verified["facts"][0]["amount"] == str(3 * SOL)
+    assert int(quote["net"]) + int(quote["fee"]) + int(quote["network_cost_in_asset"]) == 3 * SOL
+    assert w.devnet.balance(w.deposit.pubkey()) == 0
+    assert w.devnet.balance(w.ret.pubkey()) - ret_before == int(quote["net"])
