@@ -53,6 +53,8 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
         state = case_state(session, case, load_policy())
         raise PolicyRefused(f"case {case.id} is not approved: {state.missing_text() if state else 'no plan'}",
                             code="approvals_missing")
+    if case.status == CaseStatus.SIGNED.value:
+        return _resign(session, case, actor=actor, signer=signer)
     if case.status != CaseStatus.APPROVED.value:
         raise IllegalTransition(f"case {case.id} is '{case.status}': only approved cases are signed", code="not_approved")
     plan_row, plan = _checked_plan(session, case)
@@ -81,6 +83,42 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     session.flush()
     move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
          details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows]})
+    return rows
+
+
+def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
+    """Sign a signed case again, only if none of its transactions ever reached the chain.
+
+    Solana signatures embed a blockhash that expires in about a minute; a plan signed too long
+    before broadcasting must be signed again.  The plan (and so its approvals) is unchanged; the
+    node is asked first that no old transaction is known, so nothing can be sent twice.
+    """
+    rows = _signed_rows(session, case.id)
+    if any(r.status != "signed" for r in rows):
+        raise IllegalTransition(f"case {case.id} has transactions already sent: it cannot be signed again",
+                                code="already_sent")
+    net = get_network(case.network)
+    chain = adapter(net)
+    for r in rows:
+        if chain.tx_status(r.txid).found:
+            raise IllegalTransition(f"transaction {r.txid} of case {case.id} is known to the node: not re-signing",
+                                    code="already_sent")
+    plan_row, plan = _checked_plan(session, case)
+    state = case_state(session, case, load_policy())
+    if state is None or not state.satisfied:
+        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: {state.missing_text()}",
+                            code="approvals_missing")
+    chain.simulate(plan)
+    paths = {s.signer_path: s.signer_address for s in plan.steps}
+    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
+    raws = chain.sign(plan, lambda path: signer.key_for(net.family, path, paths[path]))
+    old = [r.txid for r in rows]
+    for row, raw in zip(rows, raws):
+        row.raw, row.txid, row.signed_by, row.created_at = raw, chain.txid_of(raw), actor, utcnow()
+        session.add(row)
+    session.flush()
+    append_event(session, actor=actor, action="resigned", case_id=case.id,
+                 details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows]})
     return rows
 
 

@@ -91,3 +91,34 @@ def test_sol_misdeposit_leaves_zero_lamports(sol):
     assert int(quote["net"]) + int(quote["fee"]) + int(quote["network_cost_in_asset"]) == 3 * SOL
     assert w.devnet.balance(w.deposit.pubkey()) == 0
     assert w.devnet.balance(w.ret.pubkey()) - ret_before == int(quote["net"])
+
+
+def test_expired_signature_can_be_signed_again_before_anything_is_sent(sol):
+    w = sol
+    authority = Keypair()
+    w.devnet.airdrop(authority.pubkey(), SOL)
+    mint = w.devnet.create_mint(authority, 6)
+    w.devnet.mint_to(authority, mint, w.user.pubkey(), 1_000 * 10**6)
+    tx = w.devnet.transfer_spl(w.user, mint, w.deposit.pubkey(), 600 * 10**6)
+    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(w.ret.pubkey()),
+              "--actor", "alice")["id"]
+    cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", f"solana-litesvm:{mint}", "1")
+    cli(w, "prices", "set", "SOL", "150")
+    cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    cli(w, "queue", "approve", str(cid), "--key", str(key))
+    first = cli(w, "case", "sign", str(cid))
+    with w.devnet.lock:  # time passes: the blockhash the transaction was signed with expires
+        w.devnet.svm.expire_blockhash()
+    err = cli(w, "case", "broadcast", str(cid), expect=6)
+    assert err["code"] == "blockhash_expired"
+    again = cli(w, "case", "sign", str(cid))   # same plan, same approvals, fresh blockhash
+    assert again["transactions"][0]["txid"] != first["transactions"][0]["txid"]
+    cli(w, "case", "broadcast", str(cid))
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert cli(w, "case", "sign", str(cid), expect=5)["code"] == "not_approved"
+    actions = [e["action"] for e in cli(w, "case", "show", str(cid))["audit"]]
+    assert actions.count("signed") == 1 and actions.count("resigned") == 1
