@@ -29,9 +29,12 @@ $(STAMP)/node: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Debian packages the tests need (none yet beyond PostgreSQL, which `postgres` handles).
+# Debian packages the tests need beyond PostgreSQL (which `postgres` handles): litecoind for the
+# UTXO regtest node.  Quiet and idempotent; apt-get update only when the package is not known yet.
 system-deps:
-	@true
+	@command -v litecoind >/dev/null 2>&1 || { \
+	  apt-cache show litecoind >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq litecoind >/dev/null; }
 
 postgres:
 	bash tests/support/ensure_postgres.sh

@@ -46,6 +46,8 @@ def validate_utxo_address(address: str, address_network: str, *, what: str = "ad
     from bitcoinlib.encoding import EncodingError
     from bitcoinlib.keys import deserialize_address
 
+    import chains.utxo_networks  # noqa: F401  (litecoin_regtest, dash: registered in bitcoinlib)
+
     if not isinstance(address, str) or not 14 <= len(address) <= 90:
         raise InvalidAddress(f"{what} {address!r} is not a {address_network} address")
     try:

@@ -84,6 +84,7 @@ class BalanceProof:
     decimals: int
     symbol: str | None
     recipient_has_code: bool
+    details: dict = field(default_factory=dict)  # family facts worth keeping (UTXO: script type)
 
     @property
     def received(self) -> int | None:
@@ -258,7 +259,7 @@ class ChainAdapter(ABC):
         raise NotImplementedError
 
     def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
-                        asset: str, amount: int) -> str | None:
+                        asset: str, amount: int, index: int | None = None) -> str | None:
         """Before signing: ``None`` if the deposit is still there (its block canonical, the funds at
         the address), else the reason it is not."""
         raise NotImplementedError

@@ -854,7 +854,7 @@ class EvmAdapter(ChainAdapter):
         return replace(plan, steps=tuple(checked[i] for i in range(len(plan.steps))))
 
     def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
-                        asset: str, amount: int) -> str | None:
+                        asset: str, amount: int, index: int | None = None) -> str | None:
         """Is the deposit still there?  Its block must still be canonical (same hash at that height,
         the transaction still in it) and the address must still hold at least ``amount``."""
         self.check_chain()

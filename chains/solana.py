@@ -866,7 +866,7 @@ class SolanaAdapter(ChainAdapter):
                                   code=code, details={"txid": txid})
 
     def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
-                        asset: str, amount: int) -> str | None:
+                        asset: str, amount: int, index: int | None = None) -> str | None:
         """None when the transaction is still finalized at ``block_number``, successful, and the
         address still holds at least ``amount``; else the reason."""
         self.check_cluster()

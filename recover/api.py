@@ -168,7 +168,7 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
         net = get_network(get_case(s, case_id).network)
     if os.environ.get("RECOVER_GAS_STATION_ADDRESS"):
         return net.validate_address(os.environ["RECOVER_GAS_STATION_ADDRESS"], what="RECOVER_GAS_STATION_ADDRESS")
-    if not net.gas_station_path:
+    if not net.gas_station_path or net.family == "utxo":  # UTXO sweeps pay their fee from the inputs
         return None
     return signer_from_env().address_for(net.family, net.gas_station_path)
 

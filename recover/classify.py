@@ -126,8 +126,10 @@ def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
             note = ("balance change across the block" if t.asset == NATIVE else
                     "fee-on-transfer: received less than the event says" if received < t.amount else
                     "event confirmed by balances")
+        extra = {k: (v if isinstance(v, (str, int, bool)) or v is None else str(v))
+                 for k, v in (getattr(p, "details", None) or {}).items()}
         deposits.append(ProvenDeposit(t.index, t.sender, t.recipient, t.asset, p.symbol, p.decimals, amount,
-                                      {"event_amount": str(t.amount), "balance_before": _s(p.before),
+                                      {**extra, "event_amount": str(t.amount), "balance_before": _s(p.before),
                                        "balance_after": _s(p.after), "balance_now": str(p.now), "proof": note}))
     total = sum(d.amount for d in deposits)
     now = proofs[-1].now

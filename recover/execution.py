@@ -66,7 +66,8 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     chain = adapter(net)
     for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
         problem = chain.recheck_deposit(txid=f.txid, block_number=f.block_number, block_hash=f.block_hash,
-                                        recipient=f.receiving_address, asset=f.asset, amount=f.amount)
+                                        recipient=f.receiving_address, asset=f.asset, amount=f.amount,
+                                        index=f.deposit_index)
         if problem:
             raise VerificationRefused(f"case {case.id}: {problem}; refusing to sign", code="deposit_gone")
     chain.simulate(plan)

@@ -93,6 +93,11 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
         asset=key, native_asset=native_key,
     )
     details = {**quote.to_dict(), "cost_estimate": cost.to_dict()}
+    if net.family == "utxo" and quote.refusal is None and 0 < quote.fee < net.utxo_options.dust_limit:
+        # A fee output below dust would not relay: the plan leaves it out and the miners get it.
+        details["fee_folded"] = True
+        details["lines"].append(f"fee output of {quote.fee} base units is below the dust limit of "
+                                f"{net.utxo_options.dust_limit}: it is folded into the network fee (no fee output)")
     row = QuoteRow(case_id=case.id, gross=quote.gross, fee=quote.fee, network_cost_native=quote.network_cost_native,
                    network_cost_in_asset=quote.network_cost_in_asset, net=quote.net, decimals=quote.decimals,
                    value_usd=details["value_usd"], economical=quote.economical,

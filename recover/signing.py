@@ -62,6 +62,14 @@ class HDSigner:
         return self._derive(family, path)[1]
 
     def key_for(self, family: str, path: str, expected_address: str):
+        if family == "utxo":  # the address type follows the path (BIP-44/49/84), the network the address
+            from chains.utxo_keys import derive_utxo_key_for_address
+
+            try:
+                return derive_utxo_key_for_address(self._mnemonic, path, expected_address)
+            except ValueError as exc:
+                raise PolicyRefused(f"the key derived at {path} does not control {expected_address}: {exc}",
+                                    code="signer_mismatch") from None
         key, address = self._derive(family, path)
         if not _same(family, address, expected_address):
             raise PolicyRefused(

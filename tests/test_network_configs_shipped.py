@@ -20,7 +20,6 @@ EVM_ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 specificati
 # UTXO address networks that bitcoinlib does not ship; the UTXO adapter is to define them.  Until it
 # does, resolving the networks that use them is skipped (not failed), and only for these names: any
 # other unknown name is a typo and fails.
-PENDING_BITCOINLIB_NETWORKS = {"dash", "litecoin_regtest"}
 
 # Facts checked against the public chain registries, so a typo in a file cannot pass.
 EXPECTED_EVM = {
@@ -196,15 +195,12 @@ def test_deep_confirmations_where_reorgs_happened():
 
 @pytest.mark.parametrize("key", sorted(k for k, n in NETWORKS.items() if n.family == "utxo"))
 def test_utxo_address_network_is_known_to_bitcoinlib(key):
-    from bitcoinlib.networks import Network, NetworkError
+    from bitcoinlib.networks import Network
+
+    import chains.utxo_networks  # noqa: F401  (registers the networks bitcoinlib lacks)
 
     name = NETWORKS[key].utxo.address_network
-    try:
-        assert Network(name).name == name
-    except NetworkError:
-        if name in PENDING_BITCOINLIB_NETWORKS:
-            pytest.skip(f"bitcoinlib has no network {name!r} yet (the UTXO adapter is to define it)")
-        raise
+    assert Network(name).name == name
 
 
 # -- recovery classes --------------------------------------------------------------------------
@@ -298,15 +294,10 @@ def _valid_address(net: NetworkConfig) -> str:
 
         return str(Keypair().pubkey())
     from bitcoinlib.keys import Key
-    from bitcoinlib.networks import NetworkError
 
-    name = net.utxo.address_network
-    try:
-        return Key(network=name).address()
-    except NetworkError:
-        if name in PENDING_BITCOINLIB_NETWORKS:
-            pytest.skip(f"bitcoinlib has no network {name!r} yet (the UTXO adapter is to define it)")
-        raise
+    import chains.utxo_networks  # noqa: F401
+
+    return Key(network=net.utxo.address_network).address()
 
 
 def _env_for(net: NetworkConfig) -> dict[str, str]:

@@ -1,0 +1,133 @@
+"""Issue 6: UTXO cases through the installed ``recover`` command on a real Litecoin regtest node:
+verify (outputs proven unspent), quote, prepare, approve, sign, broadcast, track; refusals."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from chains.utxo_keys import derive_utxo_key
+from clihelp import run
+from utxo_devnet import start_litecoind
+
+MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+NETWORK = "litecoin_regtest"
+_n = itertools.count(40)
+
+
+@pytest.fixture(scope="module")
+def ltc():
+    node = start_litecoind()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def u(ltc, sqlite_db_url, tmp_path):
+    w = type("U", (), {})()
+    w.ltc, w.db, w.tmp = ltc, sqlite_db_url, tmp_path
+    w.collector, w.hot = ltc.new_address("legacy"), ltc.new_address("bech32")
+    w.env = {"LTC_REGTEST_URL": ltc.url, "LTC_REGTEST_FEE_COLLECTOR": w.collector,
+             "LTC_REGTEST_HOT_WALLET": w.hot, "RECOVER_SEED": MNEMONIC}
+    return w
+
+
+def cli(w, *args, expect=0):
+    r = run(*args, "--json", db=w.db, env=w.env)
+    assert r.code == expect, (args, r.code, r.out, r.err)
+    return r.json if expect == 0 else r.error
+
+
+def deposit_address(w, path_fmt="m/84'/1'/0'/0/{i}", status="active"):
+    path = path_fmt.format(i=next(_n))
+    address = derive_utxo_key(MNEMONIC, path, NETWORK)[1]
+    csv = w.tmp / f"a{next(_n)}.csv"
+    csv.write_text(f"network,address,derivation_path,account,status\nltc-regtest,{address},{path},u,{status}\n")
+    cli(w, "addresses", "import", str(csv))
+    return address
+
+
+@pytest.mark.parametrize("path_fmt", ["m/84'/1'/0'/0/{i}", "m/49'/1'/0'/0/{i}", "m/44'/1'/0'/0/{i}"],
+                         ids=["p2wpkh", "p2sh-p2wpkh", "p2pkh"])
+def test_full_life_leaves_other_coins_alone(u, path_fmt):
+    w = u
+    addr = deposit_address(w, path_fmt, status="retired")
+    other_txid, other_vout = w.ltc.fund(addr, 7 * 10**7)      # another coin at the same address
+    txid, vout = w.ltc.fund(addr, 3 * 10**8)
+    user = w.ltc.new_address("bech32")
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", user, "--actor", "alice")["id"]
+    doc = cli(w, "case", "verify", str(cid))
+    assert doc["classification"] == "retired_address"
+    assert [(f["deposit_index"], f["amount"]) for f in doc["facts"]] == [(vout, str(3 * 10**8))]
+    cli(w, "prices", "set", "LTC", "80")
+    quote = cli(w, "case", "quote", str(cid))
+    net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
+    assert net + fee + cost == 3 * 10**8
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    assert cli(w, "queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
+    signed = cli(w, "case", "sign", str(cid))
+    assert len(signed["transactions"]) == 1
+    cli(w, "case", "broadcast", str(cid))
+    w.ltc.mine(1)
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert w.ltc.balance_at(user) == net
+    assert w.ltc.balance_at(w.collector) == fee
+    assert w.ltc.txout(txid, vout) is None                   # the case's coin is spent
+    assert w.ltc.txout(other_txid, other_vout) is not None   # the other coin is untouched
+
+
+def test_refusals_with_exit_codes(u):
+    w = u
+    addr = deposit_address(w)
+    user = w.ltc.new_address("bech32")
+    # unconfirmed: stays open
+    txid, _ = w.ltc.fund(addr, 10**8, mine=False)
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--return-address", user)["id"]
+    assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "unconfirmed"
+    assert cli(w, "case", "show", str(cid))["status"] == "open"
+    w.ltc.mine(1)
+    assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "listed_asset"  # LTC to an active address
+    # below dust
+    dust_addr = deposit_address(w, status="retired")
+    txid, _ = w.ltc.fund(dust_addr, 4000)  # relayable here, below the configured 5,460 dust limit
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", dust_addr,
+              "--return-address", user)["id"]
+    err = cli(w, "case", "verify", str(cid), expect=6)
+    assert err["code"] == "below_dust"
+    assert cli(w, "case", "show", str(cid))["status"] == "unrecoverable"
+    # not ours
+    stranger = derive_utxo_key(MNEMONIC, "m/84'/1'/7'/0/0", NETWORK)[1]
+    txid, _ = w.ltc.fund(stranger, 10**8)
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", stranger,
+              "--return-address", user)["id"]
+    assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "not_ours"
+    # already spent: the coin was moved (by its key) before the case was verified
+    spent_addr = deposit_address(w, status="retired")
+    txid, vout = w.ltc.fund(spent_addr, 10**8)
+    wif = derive_utxo_key(MNEMONIC, _path_of(w, spent_addr), NETWORK)[0].wif()
+    raw = w.ltc.rpc("createrawtransaction", [[{"txid": txid, "vout": vout}], {user: "0.999"}])
+    signed = w.ltc.rpc("signrawtransactionwithkey", [raw, [wif], [{"txid": txid, "vout": vout,
+                       "scriptPubKey": w.ltc.txout(txid, vout)["scriptPubKey"]["hex"], "amount": "1.0"}]])
+    assert signed["complete"], signed
+    w.ltc.rpc("sendrawtransaction", [signed["hex"]])
+    w.ltc.mine(1)
+    assert w.ltc.txout(txid, vout) is None
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", spent_addr,
+              "--return-address", user)["id"]
+    assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "funds_gone"
+    assert cli(w, "case", "show", str(cid))["status"] == "unrecoverable"
+
+
+def _path_of(w, address):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(w.db)
+    with engine.connect() as conn:
+        path = conn.execute(sa.text("SELECT derivation_path FROM deposit_addresses WHERE address = :a"),
+                            {"a": address}).scalar()
+    engine.dispose()
+    return path
