@@ -522,6 +522,31 @@ def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str
     _emit_json(doc) if json_out else _note(f"case {case_id} signed: {', '.join(r.txid for r in rows)}")
 
 
+@case_app.command("export")
+@command
+def case_export(case_id: int = typer.Argument(..., metavar="ID"), out: Path = typer.Option(..., "--out"),
+                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Write the approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
+    import recover
+
+    doc = recover.export_case(case_id, out, db=_db(db), actor=actor)
+    _emit_json({"id": case_id, "file": str(out), "format": doc["format"], "plan_hash": doc["plan_hash"]}) \
+        if json_out else _note(f"case {case_id}: plan {doc['plan_hash'][:16]}… written to {out} ({doc['format']})")
+
+
+@case_app.command("import-signed")
+@command
+def case_import_signed(case_id: int = typer.Argument(..., metavar="ID"), file: Path = typer.Argument(...),
+                       db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Import offline-signed transactions: accepted only if they are exactly the approved plan."""
+    import recover
+
+    rows = recover.import_signed(case_id, file, db=_db(db), actor=actor)
+    doc = {"id": case_id, "status": "signed", "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid}
+                                                                for r in rows]}
+    _emit_json(doc) if json_out else _note(f"case {case_id} signed offline: {', '.join(r.txid for r in rows)}")
+
+
 @case_app.command("broadcast")
 @command
 def case_broadcast(case_id: int = typer.Argument(..., metavar="ID"),

@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from hexbytes import HexBytes
 from eth_utils import keccak, to_checksum_address
 
 from chains.base import (
@@ -394,6 +395,46 @@ def _tx_for_signing(tx: dict) -> dict:
         out["maxFeePerGas"] = int(tx["maxFeePerGas"])
         out["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"])
     return out
+
+
+def _jsonable_tx(tx: dict) -> dict:
+    return {k: (str(v) if isinstance(v, int) and k != "type" else v) for k, v in tx.items()}
+
+
+def _signed_difference(step: PlanStep, raw: str, chain_id: int) -> str | None:
+    """What differs between a signed raw transaction and the plan's step (None: nothing)."""
+    from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
+    from eth_account.typed_transactions import TypedTransaction
+
+    try:
+        data = _hexbytes(raw)
+        if data and data[0] <= 0x7F:
+            got = TypedTransaction.from_bytes(HexBytes(data)).as_dict()
+        else:
+            got = LegacyTransaction.from_bytes(data).as_dict()
+            got["chainId"] = (got["v"] - 35) // 2 if got["v"] >= 35 else None
+        sender = Account.recover_transaction(data)
+    except Exception as exc:  # not a transaction at all
+        return f"not a decodable signed transaction ({type(exc).__name__})"
+    want = _tx_for_signing(step.tx)
+    if _cs(sender) != _cs(step.signer_address):
+        return f"signed by {_cs(sender)}, not {_cs(step.signer_address)}"
+    checks = {"chainId": chain_id, "nonce": want["nonce"], "value": want["value"], "gas": want["gas"],
+              "to": _cs(want["to"]), "data": _hexbytes(want["data"])}
+    for k in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+        if k in want:
+            checks[k] = want[k]
+    for k, v in checks.items():
+        g = got.get(k)
+        if k == "to":
+            g = _cs("0x" + bytes(g).hex()) if g else None
+        elif k == "data":
+            g = bytes(g or b"")
+        if g != v:
+            return f"{k} is {g!r}, the plan says {v!r}"
+    if "type" in want and got.get("type") != want["type"]:
+        return f"type is {got.get('type')}, the plan says {want['type']}"
+    return None
 
 
 # -- the adapter ---------------------------------------------------------------------------------------
@@ -896,6 +937,30 @@ class EvmAdapter(ChainAdapter):
             signed = account.sign_transaction(_tx_for_signing(step.tx))
             raws.append("0x" + bytes(signed.raw_transaction).hex())
         return raws
+
+    # -- offline signing ---------------------------------------------------------------------------
+    def export_unsigned(self, plan: SweepPlan) -> dict:
+        """The unsigned transactions of a plan as JSON, for an offline signer (it signs ``tx`` with the
+        key at ``signer_path`` and returns the raw transactions in ``seq`` order)."""
+        return {"format": "evm-unsigned-json", "chain_id": self.network.chain_id,
+                "transactions": [{"seq": st.seq, "role": st.role, "signer_address": st.signer_address,
+                                  "signer_path": st.signer_path, "after": list(st.after),
+                                  "tx": _jsonable_tx(_tx_for_signing(st.tx))} for st in plan.steps]}
+
+    def check_signed(self, plan: SweepPlan, raws: Sequence[str]) -> list[str]:
+        """Each imported raw transaction must be exactly the plan's step, signed by its signer.
+        Returns the txids; raises ``SweepRefused`` ``signed_differs`` naming the first difference."""
+        if len(raws) != len(plan.steps):
+            raise SweepRefused(f"{len(raws)} signed transactions for a plan of {len(plan.steps)} steps",
+                               code="signed_differs")
+        out = []
+        for step, raw in zip(plan.steps, raws):
+            problem = _signed_difference(step, raw, self.network.chain_id)
+            if problem:
+                raise SweepRefused(f"step {step.seq} ({step.role}): the signed transaction differs from the approved "
+                                   f"plan: {problem}", code="signed_differs", details={"seq": step.seq})
+            out.append(self.txid_of(raw))
+        return out
 
     def txid_of(self, raw: str) -> str:
         return "0x" + keccak(_hexbytes(raw)).hex()

@@ -368,3 +368,25 @@ def os_replace(src, dst) -> None:
     import os
 
     os.replace(src, dst)
+
+
+def export_case(case_id: int, out: str | Path, *, db: str | None = None, actor: str | None = None) -> dict:
+    """Write an approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
+    from recover.cases import get_case
+    from recover.offline import export_case as _export
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _export(s, get_case(s, case_id), Path(out), actor=who)
+
+
+def import_signed(case_id: int, path: str | Path, *, db: str | None = None, actor: str | None = None):
+    """Accept offline-signed transactions only if they are exactly the approved plan."""
+    from recover.cases import get_case
+    from recover.offline import import_signed as _import
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _import(s, get_case(s, case_id), Path(path), actor=who)

@@ -309,3 +309,51 @@ def test_other_conditions_need_a_recorded_signoff(world):
     assert cli(w, "queue", "approve", str(cid), "--key", str(bob), env=env)["status"] == "approved"
     recorded = cli(w, "case", "show", str(cid), env=env)["conditions"]["recorded"]
     assert {(c["condition"], c["by"]) for c in recorded} == {("gas_topup", "olga"), ("min_value", "tester")}
+
+
+OFFLINE_SIGNER = r"""
+import json, sys
+from eth_account import Account
+Account.enable_unaudited_hdwallet_features()
+mnemonic, src, dst, tamper = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+doc = json.load(open(src))
+signed = []
+for t in doc["transactions"]:
+    acct = Account.from_mnemonic(mnemonic, account_path=t["signer_path"])
+    tx = {k: (int(v) if k not in ("to", "data", "type") else v) for k, v in t["tx"].items()}
+    if tamper and t["role"] == "sweep_net":
+        tx["to"] = "0x000000000000000000000000000000000000dEaD"
+    signed.append("0x" + bytes(acct.sign_transaction(tx).raw_transaction).hex())
+json.dump({"case_id": doc["case_id"], "plan_hash": doc["plan_hash"], "signed": signed}, open(dst, "w"))
+"""
+
+
+def _offline_sign(w, export_path, out_path, tamper=False):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", OFFLINE_SIGNER, ANVIL_MNEMONIC, str(export_path), str(out_path),
+                           "1" if tamper else "0"], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_offline_signing_round_trip_and_tampered_import(world):
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w, amount=500 * 10**6)
+    bob = keygen(w, "bob")
+    cli(w, "queue", "approve", str(cid), "--key", str(bob))
+    export = w.tmp / "plan.json"
+    doc = cli(w, "case", "export", str(cid), "--out", str(export))
+    assert doc["format"] == "evm-unsigned-json"
+    assert cli(w, "case", "export", str(cid), "--out", str(export), expect=4)["code"] == "file_exists"
+    bad = w.tmp / "tampered.json"
+    _offline_sign(w, export, bad, tamper=True)
+    err = refusal(w, ["case", "import-signed", str(cid), str(bad)], 7, "signed_differs")
+    assert "to is" in err["message"]
+    good = w.tmp / "signed.json"
+    _offline_sign(w, export, good)
+    signed = cli(w, "case", "import-signed", str(cid), str(good))
+    assert signed["status"] == "signed" and len(signed["transactions"]) == 3
+    cli(w, "case", "broadcast", str(cid))
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert token.functions.balanceOf(w.ret).call() == int(quote["net"])

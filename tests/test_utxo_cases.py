@@ -131,3 +131,45 @@ def _path_of(w, address):
                             {"a": address}).scalar()
     engine.dispose()
     return path
+
+
+def test_psbt_offline_round_trip_and_differing_import(u):
+    w = u
+    addr = deposit_address(w, status="retired")
+    txid, vout = w.ltc.fund(addr, 2 * 10**8)
+    user = w.ltc.new_address("bech32")
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", user, "--actor", "alice")["id"]
+    cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", "LTC", "80")
+    quote = cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "queue", "approve", str(cid), "--key", str(key))
+    export = w.tmp / "plan.json"
+    doc = cli(w, "case", "export", str(cid), "--out", str(export))
+    assert doc["format"] == "psbt"
+    import json
+
+    exported = json.loads(export.read_text())
+    # The offline signer: a separate wallet (in the node process) that holds only the deposit key.
+    name = f"offline{next(_n)}"
+    w.ltc.rpc("createwallet", [name, False, True])
+    wif = derive_utxo_key(MNEMONIC, _path_of(w, addr), NETWORK)[0].wif()
+    w.ltc.rpc("importprivkey", [wif, "", False], wallet=name)
+    # An import that differs from the plan: the same coin, all of it to someone else.
+    raw = w.ltc.rpc("createrawtransaction", [[{"txid": txid, "vout": vout}], {w.ltc.new_address("bech32"): "1.999"}])
+    other = w.ltc.rpc("signrawtransactionwithwallet", [raw], wallet=name)
+    bad = w.tmp / "bad.json"
+    bad.write_text(json.dumps({"case_id": cid, "plan_hash": exported["plan_hash"], "signed": [other["hex"]]}))
+    assert cli(w, "case", "import-signed", str(cid), str(bad), expect=7)["code"] == "signed_differs"
+    processed = w.ltc.rpc("walletprocesspsbt", [exported["psbt"], True, "ALL", True], wallet=name)
+    assert processed["complete"], processed
+    good = w.tmp / "signed.json"
+    good.write_text(json.dumps({"case_id": cid, "plan_hash": exported["plan_hash"], "psbt": processed["psbt"]}))
+    assert cli(w, "case", "import-signed", str(cid), str(good))["status"] == "signed"
+    cli(w, "case", "broadcast", str(cid))
+    w.ltc.mine(1)
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert w.ltc.balance_at(user) == int(quote["net"])
