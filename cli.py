@@ -105,9 +105,10 @@ def command(fn: Callable) -> Callable:
 
 
 def _console():
+    """Tables on stdout: the terminal's width, or wide enough not to truncate when piped."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _note(message: str) -> None:
