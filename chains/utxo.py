@@ -41,6 +41,16 @@ bytes before returning them (``PermanentChainError`` ``simulation_failed`` with 
 reason).  bitcoinlib builds and signs; it does not refresh the txid/size after ``sign()`` and trusts
 the input values it is given, so the txid is computed from the raw bytes here and the values are
 re-read from the node before signing.
+
+Fork chains
+-----------
+On a ``[utxo] fork_id`` network (Bitcoin Cash, Bitcoin SV) :meth:`UtxoAdapter.sign` signs every
+input with SIGHASH_ALL|SIGHASH_FORKID (:mod:`chains.forkid`: the BIP-143 style digest committing to
+the spent value; bitcash's key primitive signs), P2PKH inputs only (``PermanentChainError``
+``unsupported_script_type`` otherwise), verifies the signatures locally, and has the node check the
+bytes: ``testmempoolaccept`` where the node has it (Bitcoin Cash Node), else ``verifyscript`` on
+every input plus the size check here (Bitcoin SV has no ``testmempoolaccept``).  ``can(FORK_SIGNING)``
+is true only there.
 """
 
 from __future__ import annotations
@@ -382,7 +392,14 @@ class UtxoAdapter(ChainAdapter):
         Capability.SIMULATION,
         Capability.BATCH_VERIFY,
         Capability.OFFLINE_EXPORT,
+        Capability.FORK_SIGNING,  # only for ``[utxo] fork_id`` networks: see :meth:`can`
     })
+
+    def can(self, capability: Capability) -> bool:
+        """``FORK_SIGNING`` (SIGHASH_FORKID, :mod:`chains.forkid`) only on a fork-chain network."""
+        if capability is Capability.FORK_SIGNING:
+            return bool(self.opts.fork_id)
+        return super().can(capability)
 
     def __init__(self, network: NetworkConfig, *, client: RpcClient | None = None):
         super().__init__(network)
@@ -800,9 +817,11 @@ class UtxoAdapter(ChainAdapter):
         raws = []
         for step in plan.steps:
             tx = step.tx
-            if tx.get("fork_id") or self.opts.fork_id:
-                raise SweepRefused("SIGHASH_FORKID signing is not available in this adapter yet",
-                                   code="fork_signing_unavailable")
+            if bool(tx.get("fork_id")) != bool(self.opts.fork_id):
+                raise SweepRefused("the plan's fork_id does not match this network's", code="wrong_chain")
+            if self.opts.fork_id:
+                raws.append(self._sign_forkid(plan, step, key_for_path))
+                continue
             st = tx["inputs"][0]["script_type"]
             key = as_utxo_key(key_for_path(step.signer_path), self.address_network, st)
             if key.address != step.signer_address or any(i["address"] != key.address for i in tx["inputs"]):
@@ -820,8 +839,85 @@ class UtxoAdapter(ChainAdapter):
             raws.append(raw)
         return raws
 
+    # -- fork chains (Bitcoin Cash, Bitcoin SV): SIGHASH_FORKID ------------------------------------
+    def _sign_forkid(self, plan: SweepPlan, step: PlanStep, key_for_path: Callable[[str], Any]) -> str:
+        """Sign a fork-chain step: every input P2PKH, SIGHASH_ALL|SIGHASH_FORKID over the BIP-143 style
+        digest that commits to each spent output's value (re-read from the node by :meth:`simulate`
+        first); verified locally, compared with the plan, and checked by the node
+        (:meth:`_testmempoolaccept`: ``testmempoolaccept``, or ``verifyscript`` on nodes without it)."""
+        from chains.forkid import sign_p2pkh_forkid, verify_p2pkh_forkid
+        from chains.utxo_keys import as_utxo_key
+
+        tx = step.tx
+        bad = sorted({i["script_type"] for i in tx["inputs"] if i["script_type"] != "p2pkh"})
+        if bad:
+            raise PermanentChainError(
+                f"{self.network.key}: SIGHASH_FORKID signing spends legacy P2PKH outputs only, not {', '.join(bad)} "
+                "(a fork chain has no segwit)", code="unsupported_script_type", details={"script_types": bad})
+        key = as_utxo_key(key_for_path(step.signer_path), self.address_network, "p2pkh")
+        if key.address != step.signer_address or any(i["address"] != key.address for i in tx["inputs"]):
+            raise SignerMismatch(
+                f"the key derived at {step.signer_path} controls {key.address} (p2pkh), not {step.signer_address}",
+                details={"path": step.signer_path, "expected": step.signer_address, "derived": key.address})
+        own_script = script_for_address(key.address, self.address_network)[0].hex()
+        if any(i["script_pubkey"] != own_script for i in tx["inputs"]):
+            raise SignerMismatch("an input is not locked to the key's P2PKH script",
+                                 details={"path": step.signer_path, "expected": step.signer_address})
+        self.simulate(replace(plan, steps=(step,)))  # values and scripts re-read from the node
+        amounts = [int(i["amount"]) for i in tx["inputs"]]
+        try:
+            raw = sign_p2pkh_forkid(tx["unsigned_hex"], amounts, key.secret)
+        except ValueError as exc:
+            raise PermanentChainError(f"SIGHASH_FORKID signing failed: {exc}", code="signing_failed") from None
+        prevouts = [(a, bytes.fromhex(i["script_pubkey"])) for a, i in zip(amounts, tx["inputs"])]
+        problems = verify_p2pkh_forkid(raw, prevouts)
+        if problems:
+            raise PermanentChainError(f"the FORKID signatures do not verify: {'; '.join(problems)}",
+                                      code="signing_failed", details={"problems": problems})
+        problem = signed_differs(tx, raw)
+        if problem:
+            raise PermanentChainError(f"the signed transaction differs from the plan: {problem}",
+                                      code="simulation_failed", details={"reason": problem})
+        self._testmempoolaccept(raw, tx)
+        return raw
+
+    def _forkid_node_check(self, raw: str, tx: dict) -> dict:
+        """A fork chain's node acceptance check.  Bitcoin Cash Node has ``testmempoolaccept``; Bitcoin SV
+        has not (``Method not found``), so there every input's script is run by ``verifyscript`` (with
+        the node's consensus flags at the tip, which require SIGHASH_FORKID) and the size and fee are
+        checked here."""
+        try:
+            res = self.client.call("testmempoolaccept", [[raw]])
+        except RpcError as err:
+            if err.code != -32601:  # anything but "method not found"
+                raise _node_error("testmempoolaccept", err) from None
+        else:
+            return self._accept_result(res[0], tx)
+        n_inputs = len(parse_tx(raw)["inputs"])
+        try:
+            results = self.client.call("verifyscript", [[{"tx": raw, "n": n} for n in range(n_inputs)], False])
+        except RpcError as err:
+            raise PermanentChainError(
+                f"the node has neither testmempoolaccept nor verifyscript ({err.message}): cannot check the "
+                "signed sweep", code="simulation_failed", details={"reason": "no_simulation_rpc"}) from None
+        bad = [f"input {n}: {r.get('result')} {r.get('description') or ''}".strip()
+               for n, r in enumerate(results or []) if r.get("result") != "ok"]
+        if len(results or []) != n_inputs or bad:
+            reason = "; ".join(bad) or "verifyscript answered for another number of inputs"
+            raise PermanentChainError(f"verifyscript rejects the sweep: {reason}", code="simulation_failed",
+                                      details={"reason": reason, "txid": txid_of_raw(raw)})
+        size = len(_hex_bytes(raw))
+        if size > int(tx["vsize_max"]):
+            raise PermanentChainError(f"the signed sweep is {size} B, larger than the {tx['vsize_max']} B quoted",
+                                      code="simulation_failed", details={"reason": "vsize"})
+        return {"txid": txid_of_raw(raw), "allowed": True, "size": size, "checked_by": "verifyscript"}
+
     def _testmempoolaccept(self, raw: str, tx: dict) -> dict:
-        res = self._call("testmempoolaccept", [[raw]])[0]
+        if self.opts.fork_id:
+            return self._forkid_node_check(raw, tx)
+        return self._accept_result(self._call("testmempoolaccept", [[raw]])[0], tx)
+
+    def _accept_result(self, res: dict, tx: dict) -> dict:
         if not res.get("allowed"):
             reason = res.get("reject-reason") or "rejected"
             if reason in ("txn-already-in-mempool", "txn-already-known", "txn-already-in-chain"):

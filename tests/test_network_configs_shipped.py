@@ -65,6 +65,7 @@ EXPECTED_NON_EVM = {
     "bitcoin-sv": ("utxo", "BSV", 8, "bitcoin", "m/44'/236'/1'/0/0"),
     "solana": ("solana", "SOL", 9, None, "m/44'/501'/1'/0'"),
     "ltc-regtest": ("utxo", "LTC", 8, "litecoin_regtest", None),
+    "bsv-regtest": ("utxo", "BSV", 8, "testnet", None),
     "solana-litesvm": ("solana", "SOL", 9, None, "m/44'/501'/1'/0'"),
 }
 REQUIRED_DIRECT = {
@@ -75,7 +76,7 @@ REQUIRED_CONDITIONAL = {
     "ethereum-classic", "bitcoin-cash", "bitcoin-sv", "dash", "fantom", "cronos", "celo", "kaia",
     "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
 }
-DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "solana-litesvm"}
+DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm"}
 
 
 def _bundled() -> dict[str, NetworkConfig]:
@@ -164,7 +165,7 @@ def test_non_evm_parameters(key):
     if family == "utxo":
         assert net.utxo.address_network == address_network
         assert net.utxo.fee_rate_floor <= net.utxo.fee_rate_ceiling
-        assert net.utxo.fork_id is (key in {"bitcoin-cash", "bitcoin-sv"})
+        assert net.utxo.fork_id is (key in {"bitcoin-cash", "bitcoin-sv", "bsv-regtest"})
 
 
 def test_every_non_evm_network_has_its_facts_checked():
