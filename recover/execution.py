@@ -48,6 +48,34 @@ def _checked_plan(session: Session, case: Case):
     return plan_row, SweepPlan.from_dict(doc)
 
 
+def approved_plan(session: Session, case: Case):
+    """The case's current plan, intact (its hash) and still approved enough (derived now)."""
+    plan_row, plan = _checked_plan(session, case)
+    state = case_state(session, case, load_policy())
+    if state is None or not state.satisfied:
+        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: "
+                            f"{state.missing_text() if state else 'no plan'}", code="approvals_missing")
+    return plan_row, plan
+
+
+def deposit_still_there(session: Session, case: Case, chain, *, doing: str) -> None:
+    """Refuse (exit 6) when a deposit's block was reorganised away or its funds moved."""
+    for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
+        problem = chain.recheck_deposit(txid=f.txid, block_number=f.block_number, block_hash=f.block_hash,
+                                        recipient=f.receiving_address, asset=f.asset, amount=f.amount,
+                                        index=f.deposit_index)
+        if problem:
+            raise VerificationRefused(f"case {case.id}: {problem}; refusing {doing}", code="deposit_gone")
+
+
+def sign_with(chain, plan: SweepPlan, family: str, signer) -> list[str]:
+    """Sign every step with the key the backend holds for its path (and the fee payer's, if any)."""
+    paths = {s.signer_path: s.signer_address for s in plan.steps}
+    # Solana: the gas station pays the fee and signs the same transaction as the deposit.
+    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
+    return chain.sign(plan, lambda path: signer.key_for(family, path, paths[path]))
+
+
 def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
     if case.status == CaseStatus.AWAITING_APPROVAL.value:
         state = case_state(session, case, load_policy())
@@ -57,24 +85,12 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
         return _resign(session, case, actor=actor, signer=signer)
     if case.status != CaseStatus.APPROVED.value:
         raise IllegalTransition(f"case {case.id} is '{case.status}': only approved cases are signed", code="not_approved")
-    plan_row, plan = _checked_plan(session, case)
-    state = case_state(session, case, load_policy())
-    if state is None or not state.satisfied:
-        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: {state.missing_text()}",
-                            code="approvals_missing")
+    plan_row, plan = approved_plan(session, case)
     net = get_network(case.network)
     chain = adapter(net)
-    for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
-        problem = chain.recheck_deposit(txid=f.txid, block_number=f.block_number, block_hash=f.block_hash,
-                                        recipient=f.receiving_address, asset=f.asset, amount=f.amount,
-                                        index=f.deposit_index)
-        if problem:
-            raise VerificationRefused(f"case {case.id}: {problem}; refusing to sign", code="deposit_gone")
+    deposit_still_there(session, case, chain, doing="to sign")
     chain.simulate(plan)
-    paths = {s.signer_path: s.signer_address for s in plan.steps}
-    # Solana: the gas station pays the fee and signs the same transaction as the deposit.
-    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
-    raws = chain.sign(plan, lambda path: signer.key_for(net.family, path, paths[path]))
+    raws = sign_with(chain, plan, net.family, signer)
     rows = []
     for step, raw in zip(plan.steps, raws):
         row = SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=step.seq, role=step.role, raw=raw,
@@ -104,15 +120,9 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
         if chain.tx_status(r.txid).found:
             raise IllegalTransition(f"transaction {r.txid} of case {case.id} is known to the node: not re-signing",
                                     code="already_sent")
-    plan_row, plan = _checked_plan(session, case)
-    state = case_state(session, case, load_policy())
-    if state is None or not state.satisfied:
-        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: {state.missing_text()}",
-                            code="approvals_missing")
+    plan_row, plan = approved_plan(session, case)
     chain.simulate(plan)
-    paths = {s.signer_path: s.signer_address for s in plan.steps}
-    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
-    raws = chain.sign(plan, lambda path: signer.key_for(net.family, path, paths[path]))
+    raws = sign_with(chain, plan, net.family, signer)
     old = [r.txid for r in rows]
     for row, raw in zip(rows, raws):
         row.raw, row.txid, row.signed_by, row.created_at = raw, chain.txid_of(raw), actor, utcnow()

@@ -15,29 +15,21 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from recover.approvals import case_state
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.errors import IllegalTransition, InvalidInput, PolicyRefused, VerificationRefused
-from recover.execution import _checked_plan
-from recover.models import Case, DepositFact, SignedTx
-from recover.policy import load_policy
+from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
+from recover.execution import approved_plan, deposit_still_there
+from recover.models import Case, SignedTx
 from recover.registry import get_network
 from recover.states import CaseStatus
 from recover.transitions import move
-from sqlmodel import select
 
 
 def _approved(session: Session, case: Case):
     if case.status != CaseStatus.APPROVED.value:
         raise IllegalTransition(f"case {case.id} is '{case.status}': only approved plans are exported or imported",
                                 code="not_approved")
-    plan_row, plan = _checked_plan(session, case)
-    state = case_state(session, case, load_policy())
-    if state is None or not state.satisfied:
-        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: {state.missing_text()}",
-                            code="approvals_missing")
-    return plan_row, plan
+    return approved_plan(session, case)
 
 
 def export_case(session: Session, case: Case, out: Path, *, actor: str) -> dict:
@@ -83,12 +75,7 @@ def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> li
             raise InvalidInput(f"the PSBT is not finalized ({exc})", code="bad_file") from None
     if not isinstance(raws, list) or not all(isinstance(r, str) for r in raws):
         raise InvalidInput(f"{path} has no list of signed transactions", code="bad_file")
-    for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
-        problem = chain.recheck_deposit(txid=f.txid, block_number=f.block_number, block_hash=f.block_hash,
-                                        recipient=f.receiving_address, asset=f.asset, amount=f.amount,
-                                        index=f.deposit_index)
-        if problem:
-            raise VerificationRefused(f"case {case.id}: {problem}; refusing the import", code="deposit_gone")
+    deposit_still_there(session, case, chain, doing="the import")
     txids = chain.check_signed(plan, raws)
     rows = [SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=st.seq, role=st.role, raw=raw, txid=txid,
                      signed_by=actor) for st, raw, txid in zip(plan.steps, raws, txids)]
