@@ -27,10 +27,18 @@ Verification
 ``prove`` takes ``before``/``after`` from the transaction's own pre/post balances (the proof is the
 delta), ``now`` from ``getBalance`` (SOL) or the sum of the owner's token accounts for the mint
 (``getTokenAccountsByOwner``), decimals from the mint account (a missing mint or one not owned by
-a token program: ``PermanentChainError`` ``unknown_mint``).  A recipient that is itself a token
-account (tokens sent to an associated token account's *address* as if it were a wallet) raises
-``PermanentChainError`` ``nested_token_account`` with the parent wallet in ``details``; see
-:meth:`SolanaAdapter.nested_parent`.
+a token program: ``PermanentChainError`` ``unknown_mint``).
+
+Nested token accounts: tokens sent to an associated token account's *address* as if it were a
+wallet land in the ATA whose owner is that ATA; the transfer's ``recipient`` is then the parent ATA.
+``prove`` returns a proof with ``details`` ``{"nested": True, "token_account": <nested ATA>,
+"wallet": <owner of the parent ATA>, "parent_token_account", "parent_mint", "nested_mint",
+"token_program"}`` and ``now`` = the nested ATA's balance (the only recoverable one); the service
+classifies it ``nested_token_account`` and registers it under the *wallet*
+(:meth:`SolanaAdapter.nested_parents`).  Refused: ``nested_not_recoverable`` when RecoverNested cannot
+move the tokens (parent not the wallet's canonical ATA, nested account not the canonical ATA of the
+parent, or the two mints under different token programs); ``lamports_to_token_account`` for SOL sent
+to a token account's address.
 
 Sweep
 -----
@@ -47,6 +55,15 @@ blockhash: the plan hash covers the instructions; ``sign`` fetches a fresh block
   0 lamports (the account closes).  When it holds more, only ``gross`` is moved, and a remainder that
   is above 0 but below the rent-exempt minimum is refused (``SweepRefused`` ``rent_residue``: the
   runtime would reject the transaction).
+* Nested (``request.deposit_address`` is a token account, the parent ATA; ``deposit_path`` is the key
+  of the wallet that owns it): create-idempotent the wallet's ATA for the mint (payer: gas station),
+  ATA ``RecoverNested`` (data ``[2]``; moves the nested ATA's tokens to the wallet's ATA and closes the
+  nested ATA with its rent to the wallet), a system transfer of exactly that rent from the wallet to
+  the gas station (the wallet ends with the lamports it had, usually 0: never a balance below rent),
+  then the SPL sweep above from the wallet's ATA, closed (rent to the gas station) when it ends empty.
+  The step's ``signer_address`` is the *wallet*.  The wallet's ATA created and closed in the same
+  transaction is not a cost (``params["nested"]["temporary_rent"]``, checked against the gas station's
+  balance); when it would be left holding other tokens its rent is (``kept_rent``).
 * cost: ``LAMPORTS_PER_SIGNATURE`` x 2 signatures (no priority fee), plus, for SPL, the rent of each
   ATA the sweep creates (``getMinimumBalanceForRentExemption``; 165 bytes for Token, 170 for
   Token-2022 with its ImmutableOwner extension).  The rent returned by closing the deposit's token
@@ -104,6 +121,7 @@ GENESIS = {
     "testnet": "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY",
 }
 RETRIES_PER_URL = 2
+RECOVER_NESTED = 2  # the associated-token program's RecoverNested instruction
 
 
 # -- panics and small helpers -----------------------------------------------------------------------
@@ -498,13 +516,7 @@ class SolanaAdapter(ChainAdapter):
         recipient_acc = accounts.get(tr.recipient)
         parent = _token_account(recipient_acc)
         if parent is not None:
-            raise PermanentChainError(
-                f"{tr.recipient} is itself a token account (of {parent['owner']} for mint {parent['mint']}): the "
-                "tokens were sent to it as if it were a wallet (nested token account); recoverable with the "
-                "associated-token program's recover-nested instruction, signed by the wallet "
-                f"{parent['owner']}", code="nested_token_account",
-                details={"token_account": tr.recipient, "wallet": parent["owner"], "parent_mint": parent["mint"],
-                         "nested_mint": tr.asset})
+            return self._nested_proof(tr, keys, meta, parent, accounts, holdings)
         has_code = bool(recipient_acc and recipient_acc.get("executable"))
         if tr.asset == NATIVE:
             idx = tr.index if 0 <= tr.index < len(keys) and keys[tr.index] == tr.recipient else (
@@ -534,16 +546,83 @@ class SolanaAdapter(ChainAdapter):
         return BalanceProof(transfer=tr, before=pre, after=post, now=sum(i["amount"] for _, i in held),
                             decimals=decimals, symbol=token.symbol if token else None, recipient_has_code=has_code)
 
-    def nested_parent(self, address: str) -> dict | None:
-        """``{"wallet", "mint", "token_account"}`` when ``address`` is a token account (tokens sent to it
-        are in a *nested* token account owned by it), else None."""
-        async def fn(c):
-            return (await self._accounts(c, [address]))[0]
+    def _nested_proof(self, tr: Transfer, keys: list[str], meta: dict, parent: dict, accounts: dict,
+                      holdings: dict) -> BalanceProof:
+        """The proof of tokens held by a *nested* token account: ``tr.recipient`` is itself a token
+        account (of ``parent["owner"]`` for ``parent["mint"]``), and the tokens sit in the associated
+        token account whose owner is that token account.  Only the associated-token program's
+        RecoverNested can move them, so both accounts must be the canonical ATAs of one token program."""
+        wallet, parent_mint, program = parent["owner"], parent["mint"], parent["program"]
+        base = {"token_account": None, "wallet": wallet, "parent_token_account": tr.recipient,
+                "parent_mint": parent_mint, "nested_mint": tr.asset, "token_program": program}
+        if tr.asset == NATIVE:
+            raise PermanentChainError(
+                f"{tr.recipient} is a token account (of {wallet} for mint {parent_mint}): lamports sent to it are "
+                "not a nested token deposit and cannot be recovered with RecoverNested",
+                code="lamports_to_token_account",
+                details=base)
+        mint_acc = accounts.get(tr.asset)
+        decimals = _mint_decimals(mint_acc)
+        if decimals is None:
+            raise PermanentChainError(f"{tr.asset} is not an SPL Token or Token-2022 mint on {self.network.key}",
+                                      code="unknown_mint", details={"asset": tr.asset})
+        nested = self._ata(tr.recipient, tr.asset, program)
+        moved = {keys[int(e["accountIndex"])] for e in (meta.get("postTokenBalances") or [])
+                 if e.get("owner") == tr.recipient and e.get("mint") == tr.asset and int(e["accountIndex"]) < len(keys)}
+        base["token_account"] = nested
+        problem = None
+        if self._ata(wallet, parent_mint, program) != tr.recipient:
+            problem = (f"{tr.recipient} is a token account of {wallet} but not its associated token account for "
+                       f"{parent_mint}")
+        elif mint_acc.get("owner") != program:
+            problem = (f"the nested mint {tr.asset} belongs to {mint_acc.get('owner')}, the parent token account to "
+                       f"{program}: RecoverNested needs one token program")
+        elif nested not in moved:
+            problem = (f"the tokens went to {', '.join(sorted(moved)) or 'an unknown account'}, not to the associated "
+                       f"token account {nested} of {tr.recipient}")
+        if problem:
+            raise PermanentChainError(f"nested token account not recoverable: {problem}; only the associated-token "
+                                      "program can sign for the parent account, and only through RecoverNested",
+                                      code="nested_not_recoverable", details=base)
+        pre = _token_sums(meta.get("preTokenBalances")).get((tr.recipient, tr.asset), (0, decimals, []))[0]
+        post = _token_sums(meta.get("postTokenBalances")).get((tr.recipient, tr.asset), (0, decimals, []))[0]
+        held = holdings.get((tr.recipient, tr.asset))
+        if isinstance(held, BaseException) or held is None:
+            raise RetryableChainError(f"the node did not answer getTokenAccountsByOwner({tr.recipient})",
+                                      code="node_error")
+        now = sum(i["amount"] for a, i in held if a == nested)  # only the nested ATA is recoverable
+        token = self.network.listed_token(tr.asset)
+        return BalanceProof(transfer=tr, before=pre, after=post, now=now, decimals=decimals,
+                            symbol=token.symbol if token else None, recipient_has_code=False,
+                            details={"nested": True, **base})
 
-        info = _token_account(self.rpc.run(fn, "getMultipleAccounts"))
-        if info is None:
-            return None
-        return {"wallet": info["owner"], "mint": info["mint"], "token_account": address}
+    def nested_parent(self, address: str) -> dict | None:
+        """``{"wallet", "mint", "token_account", "program"}`` when ``address`` is a token account (tokens
+        sent to it are in a *nested* token account owned by it), else None."""
+        return self.nested_parents([address]).get(address)
+
+    def nested_parents(self, addresses: Sequence[str]) -> dict[str, dict]:
+        """:meth:`nested_parent` for many addresses in one batched read; only token accounts are keys."""
+        valid = []
+        for a in dict.fromkeys(addresses):
+            try:
+                _pubkey(a)
+                valid.append(a)
+            except ChainError:
+                continue
+        if not valid:
+            return {}
+
+        async def fn(c):
+            return await self._accounts(c, valid)
+
+        out = {}
+        for address, acc in zip(valid, self.rpc.run(fn, "getMultipleAccounts")):
+            info = _token_account(acc)
+            if info is not None:
+                out[address] = {"wallet": info["owner"], "mint": info["mint"], "token_account": address,
+                                "program": info["program"]}
+        return out
 
     # -- cost ------------------------------------------------------------------------------------
     def _ata(self, owner: str, mint: str, program: str) -> str:
@@ -553,15 +632,18 @@ class SolanaAdapter(ChainAdapter):
             _pubkey(owner), _pubkey(mint, "mint"), _pubkey(program)), code="invalid_address"))
 
     def _cost_facts(self, request: SweepRequest) -> dict:
-        """Mint program and decimals, which ATAs exist, rent figures (one round of reads)."""
+        """Mint program and decimals, which ATAs exist, rent figures (one round of reads); for a
+        *nested* deposit (``deposit_address`` is itself a token account) also the facts RecoverNested
+        needs (``facts["nested"]``, else None)."""
         is_native = request.asset == NATIVE
         mint = request.asset
+        deposit = request.deposit_address
 
         async def fn(c):
             rent0 = c.get_minimum_balance_for_rent_exemption(0)
             if is_native:
-                return {"rent0": _result(await rent0)}
-            mint_acc = (await self._accounts(c, [mint]))[0]
+                return {"rent0": _result(await rent0), "nested": None}
+            mint_acc, dep_acc = await self._accounts(c, [mint, deposit])
             program = mint_acc.get("owner") if mint_acc else None
             if _mint_decimals(mint_acc) is None:
                 raise PermanentChainError(f"{mint} is not an SPL Token or Token-2022 mint on {self.network.key}",
@@ -569,14 +651,67 @@ class SolanaAdapter(ChainAdapter):
             atas = {"destination": self._ata(request.destination, mint, program)}
             if request.fee_total > 0:
                 atas["fee_collector"] = self._ata(request.fee_collector, mint, program)
+            nested = self._nested_facts(request, dep_acc, program)
+            extra = [nested["token_account"], nested["wallet_ata"]] if nested else []
             accs, rent_ata, r0 = await asyncio.gather(
-                self._accounts(c, list(atas.values())),
+                self._accounts(c, list(atas.values()) + extra),
                 c.get_minimum_balance_for_rent_exemption(ATA_SIZE[program]), rent0)
+            if nested:
+                accs, (nested_acc, wallet_ata_acc) = accs[:len(atas)], accs[len(atas):]
+                self._nested_accounts(request, nested, nested_acc, wallet_ata_acc, _result(rent_ata))
             return {"rent0": _result(r0), "program": program, "decimals": _mint_decimals(mint_acc), "atas": atas,
                     "missing": [role for role, acc in zip(atas, accs) if acc is None],
-                    "ata_accounts": dict(zip(atas.values(), accs)), "rent_ata": _result(rent_ata)}
+                    "ata_accounts": dict(zip(atas.values(), accs)), "rent_ata": _result(rent_ata), "nested": nested}
 
         return self.rpc.run(fn, "cost facts")
+
+    def _nested_facts(self, request: SweepRequest, dep_acc: dict | None, program: str) -> dict | None:
+        """None for an ordinary deposit; for a deposit address that is a token account (tokens sent to an
+        ATA's address as if it were a wallet) the accounts of RecoverNested, checked to be recoverable."""
+        parent = _token_account(dep_acc)
+        if parent is None:
+            return None
+        deposit, wallet = request.deposit_address, parent["owner"]
+        details = {"parent_token_account": deposit, "wallet": wallet, "parent_mint": parent["mint"],
+                   "nested_mint": request.asset}
+        if parent["program"] != program:
+            raise PermanentChainError(f"the nested mint {request.asset} belongs to {program}, the parent token account "
+                                      f"{deposit} to {parent['program']}: RecoverNested needs one token program",
+                                      code="nested_not_recoverable", details=details)
+        if self._ata(wallet, parent["mint"], program) != deposit:
+            raise PermanentChainError(f"{deposit} is a token account of {wallet} but not its associated token account "
+                                      f"for {parent['mint']}: RecoverNested cannot sign for it",
+                                      code="nested_not_recoverable", details=details)
+        if wallet in (request.gas_station_address, request.destination, request.fee_collector):
+            raise SweepRefused(f"the nested deposit's wallet {wallet} is also the gas station, destination or fee "
+                               "collector", code="destination_unusable", details=details)
+        return {**details, "token_program": program, "token_account": self._ata(deposit, request.asset, program),
+                "wallet_ata": self._ata(wallet, request.asset, program)}
+
+    def _nested_accounts(self, request: SweepRequest, nested: dict, nested_acc: dict | None,
+                         wallet_ata_acc: dict | None, rent_ata: int) -> None:
+        """Fill ``nested`` with the balances that decide the plan: what RecoverNested moves, whether the
+        wallet's ATA for the mint must be created (and closes again), the rent returned to the wallet."""
+        info = _token_account(nested_acc)
+        if info is None or info["mint"] != request.asset or info["owner"] != request.deposit_address:
+            raise PermanentChainError(f"there is no nested token account {nested['token_account']} of "
+                                      f"{request.deposit_address} for {request.asset} any more",
+                                      code="funds_missing", details={"token_account": nested["token_account"]})
+        wallet_ata = _token_account(wallet_ata_acc)
+        if wallet_ata_acc is not None and (wallet_ata is None or wallet_ata["mint"] != request.asset
+                                           or wallet_ata["owner"] != nested["wallet"]):
+            raise SweepRefused(f"the wallet's associated token account {nested['wallet_ata']} exists but is not a "
+                               f"token account of {nested['wallet']} for {request.asset}",
+                               code="destination_unusable")
+        held_before = wallet_ata["amount"] if wallet_ata else 0
+        # closed at the end when it is left empty: it then ends as it began (absent, or never holding more)
+        close = held_before + info["amount"] == request.gross
+        create = wallet_ata_acc is None
+        nested.update({"nested_amount": info["amount"], "nested_lamports": int(nested_acc["lamports"]),
+                       "wallet_ata_amount": held_before, "create_wallet_ata": create, "close_wallet_ata": close,
+                       # created and closed in the same transaction: the gas station gets its rent back
+                       "temporary_rent": rent_ata if create and close else 0,
+                       "kept_rent": rent_ata if create and not close else 0})
 
     def estimate_cost(self, request: SweepRequest) -> CostEstimate:
         self.check_cluster()
@@ -585,9 +720,10 @@ class SolanaAdapter(ChainAdapter):
         _pubkey(request.fee_collector, "fee collector")
         facts = self._cost_facts(request)
         is_native = request.asset == NATIVE
+        nested = facts.get("nested")
         signatures = 2
         fee = signatures * LAMPORTS_PER_SIGNATURE
-        rent = 0 if is_native else len(facts["missing"]) * facts["rent_ata"]
+        rent = 0 if is_native else len(facts["missing"]) * facts["rent_ata"] + (nested["kept_rent"] if nested else 0)
         params = {
             "version": PARAMS_VERSION,
             "kind": "native" if is_native else "token",
@@ -599,6 +735,12 @@ class SolanaAdapter(ChainAdapter):
             "token_program": None if is_native else facts["program"],
             "cost_mode": request.cost_mode,
         }
+        if nested:
+            params["nested"] = {"wallet": nested["wallet"], "token_account": nested["token_account"],
+                                "create_wallet_ata": nested["create_wallet_ata"],
+                                "close_wallet_ata": nested["close_wallet_ata"],
+                                "temporary_rent": str(nested["temporary_rent"]),
+                                "kept_rent": str(nested["kept_rent"])}
         return CostEstimate(native_cost=fee + rent, params=params)
 
     # -- prepare ---------------------------------------------------------------------------------
@@ -637,6 +779,7 @@ class SolanaAdapter(ChainAdapter):
 
         dep_lamports, station_lamports, holdings = self.rpc.run(balances, "balances")
         instructions: list[dict]
+        signer, temporary = deposit, 0
         meta: dict[str, Any] = {"lamports_per_signature": str(LAMPORTS_PER_SIGNATURE), "signatures": 2,
                                 "blockhash": "fetched at signing"}
         if is_native:
@@ -679,6 +822,26 @@ class SolanaAdapter(ChainAdapter):
                 if acc is not None and (info is None or info["mint"] != request.asset):
                     raise SweepRefused(f"the {role}'s associated token account {addr} exists but is not a token "
                                        f"account of {request.asset}", code="destination_unusable")
+            nested = facts.get("nested")
+            quoted = params.get("nested")
+            if bool(nested) != bool(quoted) or (nested and (
+                    quoted.get("wallet") != nested["wallet"] or quoted.get("kept_rent") != str(nested["kept_rent"]))):
+                raise SweepRefused("the deposit's nested token account (or the wallet's associated token account) "
+                                   "changed since the quote: re-quote", code="requote")
+        if not is_native and nested:
+            if nested["nested_amount"] < request.gross:
+                raise PermanentChainError(
+                    f"the nested token account {nested['token_account']} holds {nested['nested_amount']} of "
+                    f"{request.asset}, less than the {request.gross} to sweep", code="funds_missing",
+                    details={"held": str(nested["nested_amount"]), "gross": str(request.gross)})
+            signer = nested["wallet"]
+            instructions = self._nested_instructions(request, station, nested, facts["atas"])
+            temporary = nested["temporary_rent"]
+            meta.update({"token_program": facts["program"], "source_token_account": nested["wallet_ata"],
+                         "close_source": nested["close_wallet_ata"], "create_atas": list(facts["missing"]),
+                         "nested": {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                                    for k, v in nested.items()}})
+        elif not is_native:
             ata = self._ata(deposit, request.asset, facts["program"])
             by_addr = dict(holdings)
             source = ata if by_addr.get(ata, {}).get("amount", 0) >= request.gross else next(
@@ -694,12 +857,13 @@ class SolanaAdapter(ChainAdapter):
                                                     facts["atas"], close)
             meta.update({"token_program": facts["program"], "source_token_account": source, "close_source": close,
                          "create_atas": list(facts["missing"])})
-        if station_lamports < cost.native_cost:
+        needed = cost.native_cost + temporary
+        if station_lamports < needed:
             raise SweepRefused(f"the gas station {station} holds {station_lamports} lamports, less than the "
-                               f"{cost.native_cost} the sweep costs: fund it", code="gas_station_underfunded",
+                               f"{needed} the sweep needs: fund it", code="gas_station_underfunded",
                                details={"address": station, "balance": str(station_lamports),
-                                        "needed": str(cost.native_cost)})
-        step = PlanStep(seq=0, role="sweep", signer_address=deposit, signer_path=request.deposit_path,
+                                        "needed": str(needed)})
+        step = PlanStep(seq=0, role="sweep", signer_address=signer, signer_path=request.deposit_path,
                         tx={"format": TX_FORMAT, "fee_payer": station, "fee_payer_path": request.gas_station_path,
                             "instructions": instructions})
         plan = SweepPlan(network=self.network.key, family="solana", case_id=request.case_id, asset=request.asset,
@@ -717,6 +881,34 @@ class SolanaAdapter(ChainAdapter):
             if lamports > 0:
                 out.append(encode_ix(transfer(TransferParams(from_pubkey=_pubkey(deposit), to_pubkey=_pubkey(to),
                                                              lamports=lamports))))
+        return out
+
+    def _nested_instructions(self, request: SweepRequest, station: str, nested: dict, atas: dict) -> list[dict]:
+        """RecoverNested into the wallet's ATA for the mint (created idempotently by the gas station),
+        the nested account's rent (closed to the wallet) on to the gas station, then the usual SPL
+        sweep from the wallet's ATA, signed by the wallet."""
+        from solders.instruction import AccountMeta, Instruction
+        from solders.system_program import TransferParams, transfer
+        from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID
+        from spl.token.instructions import create_idempotent_associated_token_account
+
+        program, mint, wallet = _pubkey(nested["token_program"]), _pubkey(request.asset), _pubkey(nested["wallet"])
+        out = [encode_ix(create_idempotent_associated_token_account(_pubkey(station), wallet, mint, program))]
+        recover = Instruction(ASSOCIATED_TOKEN_PROGRAM_ID, bytes([RECOVER_NESTED]), [
+            AccountMeta(_pubkey(nested["token_account"]), False, True),         # nested ATA (closed)
+            AccountMeta(mint, False, False),                                    # nested mint
+            AccountMeta(_pubkey(nested["wallet_ata"]), False, True),            # destination: wallet's ATA
+            AccountMeta(_pubkey(nested["parent_token_account"]), False, False),  # owner ATA (the deposit address)
+            AccountMeta(_pubkey(nested["parent_mint"]), False, False),          # owner ATA's mint
+            AccountMeta(wallet, True, True),                                    # wallet: signs, gets the rent
+            AccountMeta(program, False, False),                                 # token program
+        ])
+        out.append(encode_ix(recover))
+        if nested["nested_lamports"] > 0:  # the wallet ends with what it had: no lamports stranded there
+            out.append(encode_ix(transfer(TransferParams(from_pubkey=wallet, to_pubkey=_pubkey(station),
+                                                         lamports=nested["nested_lamports"]))))
+        out += self._token_instructions(nested["wallet"], request, station, nested["token_program"],
+                                        nested["wallet_ata"], atas, nested["close_wallet_ata"])
         return out
 
     def _token_instructions(self, deposit: str, request: SweepRequest, station: str, program: str, source: str,

@@ -136,7 +136,8 @@ def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
     if now < total:
         return refuse("funds_gone", f"{recipient} now holds {now} base units of the asset, less than the "
                                     f"{total} deposited: the funds have moved")
-    classification = _classify(net, asset, total, proofs[0].recipient_has_code, here, elsewhere)
+    nested = any((getattr(p, "details", None) or {}).get("nested") for p in proofs)
+    classification = _classify(net, asset, total, proofs[0].recipient_has_code, here, elsewhere, nested=nested)
     if classification == "listed_asset":
         return refuse("listed_asset", "this is a normal deposit of a listed asset to an active address: "
                                       "send it to the normal credit flow, not recovery")
@@ -145,9 +146,11 @@ def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
 
 
 def _classify(net: NetworkConfig, asset: str, amount: int, has_code: bool, here: Registration | None,
-              elsewhere: list[Registration]) -> str:
+              elsewhere: list[Registration], *, nested: bool = False) -> str:
     if here is None:
         return "wrong_network"
+    if nested:  # Solana: tokens in an ATA owned by our wallet's ATA (recovered with RecoverNested)
+        return "nested_token_account"
     if has_code:
         return "to_contract"
     if here.status == "retired":

@@ -33,13 +33,16 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
 
     net = resolved(net)  # the wallets may be ${ENV} placeholders until the network is used
     deposit = facts[0].receiving_address
-    registered = find_address(session, net.key, net.family, deposit)
+    details = facts[0].details or {}
+    # Solana nested token account: the deposit sits under our wallet's token account; the key is the wallet's.
+    owner = details.get("wallet") if details.get("nested") else None
+    registered = find_address(session, net.key, net.family, owner or deposit)
     if registered is None:  # wrong_network: ours on a sibling network of the family, same key
         from recover.addresses import find_address_any_network
         from recover.registry import networks
 
         family = {k for k, n in networks().items() if n.family == net.family}
-        registered = next((r for r in find_address_any_network(session, net.family, deposit)
+        registered = next((r for r in find_address_any_network(session, net.family, owner or deposit)
                            if r.network in family), None)
     if registered is None:
         raise VerificationRefused(f"{deposit} is not in our address registry for {net.key}", code="not_ours")

@@ -73,8 +73,15 @@ def claim_asset(case: Case, net) -> str | None:
     return case.asset
 
 
-def _plan_claim(case: Case, net, obs, regs) -> tuple[list, Registration | None, list[Registration]] | Decision:
-    """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset)."""
+def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = None,
+                nested_error: ChainError | None = None
+                ) -> tuple[list, Registration | None, list[Registration]] | Decision:
+    """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset).
+
+    Solana: a token transfer whose recipient is not registered but is a token account (``nested``:
+    recipient -> ``{"wallet", ...}`` from the adapter's ``nested_parents``) of a registered wallet is
+    ours, with the wallet's registration (a nested token account).  ``nested_error``: the lookup failed.
+    """
     family = net.family
     asset = claim_asset(case, net)
     transfers = candidate_transfers(obs, case.deposit_address, asset, family)
@@ -86,10 +93,16 @@ def _plan_claim(case: Case, net, obs, regs) -> tuple[list, Registration | None, 
                       + (f" in {case.asset}" if case.asset else ""))
 
     def regs_of(addr: str):
-        return regs.get(addr.lower() if family == "evm" else addr, [])
+        rows = regs.get(addr.lower() if family == "evm" else addr, [])
+        parent = (nested or {}).get(addr)
+        if not rows and parent is not None:
+            rows = regs.get(parent["wallet"], [])
+        return rows
 
     same_family = {n for n in _family_networks(family)}
     ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
+    if not ours and nested_error is not None and any(t.asset != NATIVE for t in transfers):
+        return retry(nested_error.code, f"cannot tell whether a recipient is a nested token account: {nested_error}")
     if not ours:
         return refuse("not_ours", f"{transfers[0].recipient} is not one of our deposit addresses"
                       if len({t.recipient for t in transfers}) == 1 else
@@ -163,13 +176,14 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
         recipients = {t.recipient for o in observations.values() for t in o.transfers}
         recipients |= {c.deposit_address for c in cases if c.deposit_address}
         regs = _registrations(s, net.family, recipients)
+    nested, nested_error = _nested_parents(session_factory, net, chain, observations, regs)
     for c in cases:
         obs = observations[c.txid]
         early = check_transaction(obs, net)
         if early:
             decisions[c.id] = early
             continue
-        planned = _plan_claim(c, net, obs, regs)
+        planned = _plan_claim(c, net, obs, regs, nested, nested_error)
         if isinstance(planned, Decision):
             decisions[c.id] = planned
         else:
@@ -198,6 +212,25 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
         for c in cases:
             results.append(_persist(s, c, net, observations[c.txid], decisions[c.id], actor=actor))
     return results
+
+
+def _nested_parents(session_factory, net, chain, observations, regs) -> tuple[dict[str, dict], ChainError | None]:
+    """Solana: unregistered token recipients that are token accounts (``{recipient: {"wallet", ...}}``),
+    with the wallets' registrations added to ``regs``.  Other families: nothing."""
+    if net.family != "solana" or not hasattr(chain, "nested_parents"):
+        return {}, None
+    unknown = sorted({t.recipient for o in observations.values() if o.found and o.success
+                      for t in o.transfers if t.asset != NATIVE and t.recipient not in regs})
+    if not unknown:
+        return {}, None
+    try:
+        nested = chain.nested_parents(unknown)
+    except ChainError as exc:
+        return {}, exc
+    if nested:
+        with session_factory() as s:
+            regs.update(_registrations(s, net.family, {p["wallet"] for p in nested.values()}))
+    return nested, None
 
 
 def _persist(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:

@@ -16,7 +16,7 @@ from chains.errors import ChainError, PermanentChainError, RetryableChainError, 
 from chains.solana import LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, SolanaAdapter
 from chains.solana_keys import SolanaKeyError, derive_solana_keypair, mnemonic_to_seed, slip10_ed25519
 from recover.classify import Registration, check_transaction, decide
-from solana_devnet import TOKEN_2022_PROGRAM_ID, SolanaDevnet
+from solana_devnet import ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, SolanaDevnet
 
 REPO = Path(__file__).resolve().parent.parent
 MNEMONIC = "test test test test test test test test test test test junk"
@@ -244,18 +244,163 @@ def test_funds_gone_and_unknown_mint_and_nested(devnet, world):
     (err,) = a.prove_each([(obs, fake)])
     assert isinstance(err, PermanentChainError) and err.code == "unknown_mint"
 
-    # tokens sent to the deposit's associated token account *as if it were a wallet*
+    # lamports (not tokens) sent to a token account's address: not a nested deposit, refused
     mint = devnet.create_mint(world["user"], 2)
-    devnet.mint_to(world["user"], mint, world["user"].pubkey(), 10_000)
     ata = devnet.mint_to(world["user"], mint, deposit.pubkey(), 1)
-    txid = devnet.transfer_spl(world["user"], mint, ata, 700)
+    txid = devnet.transfer_sol(world["user"], ata, 1000)
     obs = a.observe([txid])[txid]
-    (tr,) = [t for t in obs.transfers if t.asset == str(mint)]
-    assert tr.recipient == str(ata)
+    (tr,) = [t for t in obs.transfers if t.recipient == str(ata)]
     (err,) = a.prove_each([(obs, tr)])
-    assert isinstance(err, PermanentChainError) and err.code == "nested_token_account"
+    assert isinstance(err, PermanentChainError) and err.code == "lamports_to_token_account"
     assert err.details["wallet"] == str(deposit.pubkey())
     assert a.nested_parent(str(ata))["wallet"] == str(deposit.pubkey())
+    assert a.nested_parent(str(deposit.pubkey())) is None
+
+
+# -- nested token accounts ----------------------------------------------------------------------------
+def service_keys(plan):
+    """Keys looked up as recover.execution.sign_case does: ``paths[path]`` must be the address the key controls."""
+    paths = {s.signer_path: s.signer_address for s in plan.steps}
+    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
+
+    def key_for(path: str):
+        key = derive_solana_keypair(MNEMONIC, path)
+        assert str(key.pubkey()) == paths[path], (path, paths[path])
+        return key
+
+    return key_for
+
+
+@pytest.mark.parametrize("program,same_mint", [("token", False), ("token", True), ("token-2022", False)])
+def test_nested_token_account_verified_and_recovered(devnet, world, program, same_mint):
+    """Tokens sent to our wallet's ATA *as if it were a wallet*: they sit in the ATA whose owner is that
+    ATA (nested); RecoverNested (signed by the wallet) moves them back, then the usual SPL sweep."""
+    a: SolanaAdapter = world["adapter"]
+    i = {("token", False): 10, ("token", True): 11, ("token-2022", False): 12}[(program, same_mint)]
+    wallet = derive_solana_keypair(MNEMONIC, dep_path(i))
+    kwargs = {"program": TOKEN_2022_PROGRAM_ID} if program == "token-2022" else {}
+    parent_mint = devnet.create_mint(world["user"], 6, **kwargs)
+    parent_ata = devnet.mint_to(world["user"], parent_mint, wallet.pubkey(), 1)  # our wallet's ATA, holding 1
+    nested_mint = parent_mint if same_mint else devnet.create_mint(world["user"], 9, **kwargs)
+    decimals = devnet.decimals(nested_mint)
+    devnet.mint_to(world["user"], nested_mint, world["user"].pubkey(), 10**12)
+    gross = 7_000_000
+    txid = devnet.transfer_spl(world["user"], nested_mint, parent_ata, gross)  # to the ATA's address
+    nested = devnet.ata(parent_ata, nested_mint)
+    assert devnet.token_account(nested)["owner"] == str(parent_ata)
+
+    # verify: the transfer's recipient is the parent ATA; the proof says nested
+    obs = a.observe([txid])[txid]
+    (tr,) = [t for t in obs.transfers if t.asset == str(nested_mint) and t.recipient == str(parent_ata)]
+    assert tr.amount == gross
+    (proof,) = a.prove_each([(obs, tr)])
+    assert not isinstance(proof, Exception), proof
+    assert (proof.before, proof.after, proof.now, proof.decimals) == (0, gross, gross, decimals)
+    assert proof.details["nested"] is True and proof.details["token_account"] == str(nested)
+    assert proof.details["wallet"] == str(wallet.pubkey())
+    assert (proof.details["parent_mint"], proof.details["nested_mint"]) == (str(parent_mint), str(nested_mint))
+    here = Registration("solana-litesvm", "active", dep_path(i), "u")
+    d = decide(world["net"], obs, [proof], here, [])
+    assert d.outcome == "verified" and d.classification == "nested_token_account", d
+    assert d.deposits[0].amount == gross and d.deposits[0].recipient == str(parent_ata)
+    assert d.deposits[0].details["wallet"] == str(wallet.pubkey())
+    assert a.recheck_deposit(txid=txid, block_number=obs.block_number, block_hash=None, recipient=str(parent_ata),
+                             asset=str(nested_mint), amount=gross) is None
+
+    # the service: the recipient is not registered, its parent wallet is
+    from types import SimpleNamespace
+
+    from recover.verification import _plan_claim
+
+    row = SimpleNamespace(network="solana-litesvm", status="active", derivation_path=dep_path(i), account="u")
+    regs = {str(wallet.pubkey()): [row]}
+    claim = SimpleNamespace(deposit_address=None, asset=None)
+    assert _plan_claim(claim, world["net"], obs, regs).code == "not_ours"
+    parents = a.nested_parents([str(parent_ata), str(world["user"].pubkey())])
+    assert set(parents) == {str(parent_ata)}
+    transfers, reg, elsewhere = _plan_claim(claim, world["net"], obs, regs, parents)
+    assert transfers == [tr] and reg == here and elsewhere == []
+
+    # sweep: deposit_address is the recipient recorded (the parent ATA), the path is the wallet's
+    rent_ata = devnet.svm.minimum_balance_for_rent_exemption(170 if program == "token-2022" else 165)
+    base = request(world, wallet, dep_path(i), str(nested_mint), decimals, gross, gross - 1, 1)
+    cost = a.estimate_cost(SweepRequest(**{**base.__dict__, "deposit_address": str(parent_ata)}))
+    # the hot wallet's and the fee collector's ATAs are new; the wallet's own ATA for the nested mint is
+    # created and closed in the sweep (its rent comes back to the gas station: not a cost)
+    assert cost.native_cost == 2 * LAMPORTS_PER_SIGNATURE + 2 * rent_ata
+    assert cost.params["nested"]["wallet"] == str(wallet.pubkey())
+    assert cost.params["nested"]["temporary_rent"] == ("0" if same_mint else str(rent_ata))
+    fee_total = 250_000
+    base = request(world, wallet, dep_path(i), str(nested_mint), decimals, gross, gross - fee_total, fee_total)
+    req = SweepRequest(**{**base.__dict__, "deposit_address": str(parent_ata)})
+    plan = a.prepare(req, cost)
+    (step,) = plan.steps
+    assert step.signer_address == str(wallet.pubkey()) and step.signer_path == dep_path(i)
+    ixs = step.tx["instructions"]
+    assert ixs[1]["program_id"] == str(ASSOCIATED_TOKEN_PROGRAM_ID) and ixs[1]["data"] == "Ag=="  # RecoverNested
+    assert [m["pubkey"] for m in ixs[1]["accounts"]] == [
+        str(nested), str(nested_mint), str(devnet.ata(wallet.pubkey(), nested_mint)), str(parent_ata),
+        str(parent_mint), str(wallet.pubkey()), str(devnet.program_of(nested_mint))]
+    assert plan.meta["nested"]["token_account"] == str(nested)
+    assert plan.meta["close_source"] is (not same_mint)
+    assert step.simulation["ok"] is True
+
+    nested_rent = devnet.balance(nested)
+    station_before = devnet.balance(world["station"].pubkey())
+    assert devnet.balance(wallet.pubkey()) == 0
+    raws = a.sign(plan, service_keys(plan))
+    sent = a.broadcast(raws[0])
+    assert a.tx_status(sent).success is True
+
+    assert devnet.token_account(devnet.ata(world["hot"].pubkey(), nested_mint))["amount"] == gross - fee_total
+    assert devnet.token_account(devnet.ata(world["collector"].pubkey(), nested_mint))["amount"] == fee_total
+    assert devnet.account(nested) is None  # the nested account is closed
+    assert devnet.token_account(parent_ata)["amount"] == 1  # the wallet's own ATA is untouched
+    if not same_mint:
+        assert devnet.account(devnet.ata(wallet.pubkey(), nested_mint)) is None  # created and closed again
+    # no lamports stranded on the wallet: the nested account's rent went on to the gas station
+    assert devnet.balance(wallet.pubkey()) == 0 and devnet.account(wallet.pubkey()) is None
+    assert devnet.balance(world["station"].pubkey()) == station_before - cost.native_cost + nested_rent
+    reason = a.recheck_deposit(txid=txid, block_number=obs.block_number, block_hash=None, recipient=str(parent_ata),
+                               asset=str(nested_mint), amount=gross)
+    assert reason and "less than" in reason
+
+
+def test_nested_refusals(devnet, world):
+    a: SolanaAdapter = world["adapter"]
+    wallet = derive_solana_keypair(MNEMONIC, dep_path(13))
+    parent_mint = devnet.create_mint(world["user"], 6)
+    parent_ata = devnet.mint_to(world["user"], parent_mint, wallet.pubkey(), 1)
+    nested_mint = devnet.create_mint(world["user"], 6)
+    devnet.mint_to(world["user"], nested_mint, world["user"].pubkey(), 10**9)
+    gross = 5_000
+    devnet.transfer_spl(world["user"], nested_mint, parent_ata, gross)
+    base = request(world, wallet, dep_path(13), str(nested_mint), 6, gross + 1, gross + 1 - 100, 100)
+    req = SweepRequest(**{**base.__dict__, "deposit_address": str(parent_ata)})
+    cost = a.estimate_cost(req)
+    # more than the nested account holds: the wallet's ATA would not be closed, so its rent is a cost
+    rent_ata = devnet.svm.minimum_balance_for_rent_exemption(165)
+    assert cost.native_cost == 2 * LAMPORTS_PER_SIGNATURE + 3 * rent_ata
+    with pytest.raises(PermanentChainError) as exc:
+        a.prepare(req, cost)
+    assert exc.value.code == "funds_missing"
+    # a quote made for an ordinary deposit does not fit a nested one
+    ok = SweepRequest(**{**req.__dict__, "gross": gross, "net": gross - 100})
+    plain = a.estimate_cost(ok)
+    plain = type(plain)(plain.native_cost, {k: v for k, v in plain.params.items() if k != "nested"})
+    with pytest.raises(SweepRefused) as exc:
+        a.prepare(ok, plain)
+    assert exc.value.code == "requote"
+
+    # Token-2022 tokens in a nested account under a Token (classic) ATA: RecoverNested cannot move them
+    other = devnet.create_mint(world["user"], 6, program=TOKEN_2022_PROGRAM_ID)
+    devnet.mint_to(world["user"], other, world["user"].pubkey(), 10**9)
+    txid = devnet.transfer_spl(world["user"], other, parent_ata, 700)
+    obs = a.observe([txid])[txid]
+    (tr,) = [t for t in obs.transfers if t.asset == str(other) and t.recipient == str(parent_ata)]
+    (err,) = a.prove_each([(obs, tr)])
+    assert isinstance(err, PermanentChainError) and err.code == "nested_not_recoverable"
+    assert err.details["wallet"] == str(wallet.pubkey())
 
 
 def test_funds_missing_signer_mismatch_and_bad_input(devnet, world):
@@ -300,3 +445,54 @@ def test_unreachable_node_is_retryable():
     with pytest.raises(RetryableChainError) as exc:
         SolanaAdapter(net, timeout=2).observe(["5" * 87])
     assert exc.value.code == "node_unreachable"
+
+
+def test_nested_case_life_through_the_service(devnet, world, sqlite_db_url, tmp_path):
+    """The installed ``recover`` command: verify classifies the nested deposit (recipient: the parent ATA,
+    registration: the wallet's), and quote/prepare/sign/broadcast use the wallet's key for the nested fact."""
+    from clihelp import run
+
+    env = {"SOLANA_LITESVM_URL": devnet.url, "SOLANA_LITESVM_FEE_COLLECTOR": str(world["collector"].pubkey()),
+           "SOLANA_LITESVM_HOT_WALLET": str(world["hot"].pubkey()), "RECOVER_SEED": MNEMONIC}
+
+    def cli(*args, expect=0):
+        r = run(*args, "--json", db=sqlite_db_url, env=env)
+        assert r.code == expect, (args, r.code, r.out, r.err)
+        return r.json if expect == 0 else r.error
+
+    wallet = derive_solana_keypair(MNEMONIC, dep_path(14))
+    csv = tmp_path / "addresses.csv"
+    csv.write_text(f"network,address,derivation_path,account\nsolana-litesvm,{wallet.pubkey()},{dep_path(14)},u14\n")
+    cli("addresses", "import", str(csv))
+    parent_mint = devnet.create_mint(world["user"], 6)
+    parent_ata = devnet.mint_to(world["user"], parent_mint, wallet.pubkey(), 1)
+    mint = devnet.create_mint(world["user"], 6)
+    devnet.mint_to(world["user"], mint, world["user"].pubkey(), 10**12)
+    gross = 600 * 10**6
+    tx = devnet.transfer_spl(world["user"], mint, parent_ata, gross)
+    ret = Keypair()
+    cid = cli("case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(ret.pubkey()),
+              "--actor", "alice")["id"]
+    verified = cli("case", "verify", str(cid))
+    assert verified["classification"] == "nested_token_account", verified
+    (fact,) = verified["facts"]
+    assert fact["amount"] == str(gross) and fact["receiving_address"] == str(parent_ata)
+    assert fact["details"]["wallet"] == str(wallet.pubkey())
+    assert fact["details"]["token_account"] == str(devnet.ata(parent_ata, mint))
+
+    cli("prices", "set", f"solana-litesvm:{mint}", "1")
+    cli("prices", "set", "SOL", "150")
+    quote = cli("case", "quote", str(cid))
+    cli("case", "prepare", str(cid), "--actor", "alice")
+    key = tmp_path / "bob.key"
+    cli("approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    assert cli("queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
+    cli("case", "sign", str(cid))
+    cli("case", "broadcast", str(cid))
+    assert cli("case", "track", str(cid))["status"] == "completed"
+    net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
+    assert net + fee + cost == gross
+    assert devnet.token_account(devnet.ata(ret.pubkey(), mint))["amount"] == net
+    assert devnet.token_account(devnet.ata(world["collector"].pubkey(), mint))["amount"] == fee + cost
+    assert devnet.account(devnet.ata(parent_ata, mint)) is None
+    assert devnet.balance(wallet.pubkey()) == 0
