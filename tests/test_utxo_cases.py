@@ -173,3 +173,29 @@ def test_psbt_offline_round_trip_and_differing_import(u):
     w.ltc.mine(1)
     assert cli(w, "case", "track", str(cid))["status"] == "completed"
     assert w.ltc.balance_at(user) == int(quote["net"])
+
+
+def test_fee_below_dust_is_folded_and_the_quote_says_so(u):
+    w = u
+    addr = deposit_address(w, status="retired")
+    txid, vout = w.ltc.fund(addr, 100_000)          # 5% fee = 5,000 < the 5,460 dust limit
+    user = w.ltc.new_address("bech32")
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", user, "--actor", "alice")["id"]
+    cli(w, "case", "verify", str(cid))
+    cli(w, "prices", "set", "LTC", "80")
+    quote = cli(w, "case", "quote", str(cid))
+    assert int(quote["fee"]) == 5_000
+    shown = cli(w, "case", "show", str(cid))["quote"]["details"]
+    assert shown["fee_folded"] is True and any("folded into the network fee" in line for line in shown["lines"])
+    plan = cli(w, "case", "prepare", str(cid), "--actor", "alice")["plan"]
+    outputs = plan["steps"][0]["tx"]["outputs"]
+    assert [o["address"] for o in outputs] == [user]   # no fee output
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "queue", "approve", str(cid), "--key", str(key))
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    w.ltc.mine(1)
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert w.ltc.balance_at(user) == int(quote["net"])
