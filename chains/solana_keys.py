@@ -83,3 +83,16 @@ def derive_solana_keypair(mnemonic: str, path: str, passphrase: str = "") -> Key
 
 def solana_address(mnemonic: str, path: str) -> str:
     return str(derive_solana_keypair(mnemonic, path).pubkey())
+
+
+def verify_signed_message(message: str, signature: str, address: str) -> bool:
+    """Whether ``signature`` (base58, ed25519) by ``address`` signs the UTF-8 bytes of ``message``."""
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    try:
+        return bool(Signature.from_string(signature.strip()).verify(Pubkey.from_string(address), message.encode()))
+    except BaseException as exc:  # solders may raise a pyo3 PanicException (a BaseException)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return False

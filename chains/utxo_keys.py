@@ -193,3 +193,15 @@ def _wif_network_ok(wif: str, network: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def verify_signed_message(message: str, signature: str, address: str, network: str) -> bool:
+    """Whether ``signature`` (base64, the Bitcoin ``signmessage`` format) by ``address`` signs ``message``,
+    with the network's message magic (``Litecoin Signed Message:`` ...)."""
+    import chains.utxo_networks  # noqa: F401
+    from bitcoinlib.keys import verify_message
+
+    try:
+        return bool(verify_message(message, signature.strip(), address, network=network))
+    except Exception:  # malformed base64, wrong length, unknown recovery id...
+        return False

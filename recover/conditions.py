@@ -48,23 +48,38 @@ def _requires(case: Case, condition: str) -> None:
 
 
 def prove_ownership(session: Session, case: Case, signature: str, *, actor: str) -> CaseCondition:
+    """The sender signs ``ownership_message(case)``: EIP-191 on EVM, Bitcoin ``signmessage`` on UTXO
+    networks (by the address of the deposit's first input), ed25519 on Solana."""
     _requires(case, "ownership_proof")
     net = get_network(case.network)
-    if net.family != "evm":
-        raise InvalidInput(f"ownership proofs by signature are EVM-only for now ({net.key} is {net.family})")
-    from chains.evm_keys import EvmKeyError, recover_personal_sign
-
     sender = case_facts(session, case)[0].sender
     message = ownership_message(case)
-    try:
-        signer = recover_personal_sign(message, signature.strip())
-    except EvmKeyError as exc:
-        raise InvalidInput(str(exc), code="bad_signature") from None
-    if sender is None or signer.lower() != sender.lower():
-        raise PolicyRefused(f"the signature was made by {signer}, not by the sending address {sender}",
+    signature = signature.strip()
+    if sender is None:
+        raise PolicyRefused("the deposit's sender is not known, so ownership cannot be proven by signature",
                             code="ownership_not_proven")
-    return _record(session, case, "ownership_proof", actor=actor, reason="EIP-191 signature by the sender",
-                   evidence={"message": message, "signature": signature.strip(), "signer": signer})
+    if net.family == "evm":
+        from chains.evm_keys import EvmKeyError, recover_personal_sign
+
+        try:
+            signer = recover_personal_sign(message, signature)
+        except EvmKeyError as exc:
+            raise InvalidInput(str(exc), code="bad_signature") from None
+        ok, scheme = signer.lower() == sender.lower(), "EIP-191"
+    elif net.family == "utxo":
+        from chains.utxo_keys import verify_signed_message
+
+        ok, signer, scheme = verify_signed_message(message, signature, sender, net.utxo_options.address_network), \
+            sender, "signmessage"
+    else:
+        from chains.solana_keys import verify_signed_message
+
+        ok, signer, scheme = verify_signed_message(message, signature, sender), sender, "ed25519"
+    if not ok:
+        raise PolicyRefused(f"the signature is not a {scheme} signature of the case's message by the sending "
+                            f"address {sender}", code="ownership_not_proven")
+    return _record(session, case, "ownership_proof", actor=actor, reason=f"{scheme} signature by the sender",
+                   evidence={"message": message, "signature": signature, "signer": signer, "scheme": scheme})
 
 
 def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor: str) -> CaseCondition:

@@ -122,3 +122,30 @@ def test_expired_signature_can_be_signed_again_before_anything_is_sent(sol):
     assert cli(w, "case", "sign", str(cid), expect=5)["code"] == "not_approved"
     actions = [e["action"] for e in cli(w, "case", "show", str(cid))["audit"]]
     assert actions.count("signed") == 1 and actions.count("resigned") == 1
+
+
+def test_ownership_proof_by_ed25519_signature(sol):
+    from pathlib import Path
+
+    w = sol
+    conf = w.tmp / "conf"
+    conf.mkdir()
+    text = (Path(__file__).resolve().parent.parent / "chain_configs" / "solana-litesvm.toml").read_text()
+    text = text.replace('recovery_class = "direct"', 'recovery_class = "conditional"\nconditions = ["ownership_proof"]\n'
+                                                       'reason = "test: proof of ownership by signature"')
+    (conf / "solana-litesvm.toml").write_text(text)
+    w.env = {**w.env, "RECOVER_CONFIG_DIR": str(conf)}
+    authority = Keypair()
+    w.devnet.airdrop(authority.pubkey(), SOL)
+    mint = w.devnet.create_mint(authority, 6)
+    w.devnet.mint_to(authority, mint, w.user.pubkey(), 1_000 * 10**6)
+    tx = w.devnet.transfer_spl(w.user, mint, w.deposit.pubkey(), 600 * 10**6)
+    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address",
+              str(w.ret.pubkey()))["id"]
+    facts = cli(w, "case", "verify", str(cid))["facts"]
+    assert facts[0]["sender"] == str(w.user.pubkey())
+    message = cli(w, "case", "show", str(cid))["conditions"]["ownership_message"]
+    bad = str(Keypair().sign_message(message.encode()))
+    assert cli(w, "case", "prove", str(cid), "--signature", bad, expect=7)["code"] == "ownership_not_proven"
+    good = str(w.user.sign_message(message.encode()))
+    assert cli(w, "case", "prove", str(cid), "--signature", good)["evidence"]["scheme"] == "ed25519"

@@ -199,3 +199,40 @@ def test_fee_below_dust_is_folded_and_the_quote_says_so(u):
     w.ltc.mine(1)
     assert cli(w, "case", "track", str(cid))["status"] == "completed"
     assert w.ltc.balance_at(user) == int(quote["net"])
+
+
+def test_ownership_proof_by_signmessage_on_a_conditional_utxo_network(u):
+    from pathlib import Path
+
+    from bitcoinlib.keys import Key
+
+    w = u
+    conf = w.tmp / "conf"
+    conf.mkdir()
+    text = (Path(__file__).resolve().parent.parent / "chain_configs" / "ltc-regtest.toml").read_text()
+    text = text.replace('recovery_class = "direct"', 'recovery_class = "conditional"\nconditions = ["ownership_proof"]\n'
+                                                       'reason = "test: proof of ownership by signed message"')
+    (conf / "ltc-regtest.toml").write_text(text)
+    w.env = {**w.env, "RECOVER_CONFIG_DIR": str(conf)}
+    addr = deposit_address(w, status="retired")
+    user_key, user_addr = derive_utxo_key(MNEMONIC, "m/44'/1'/0'/0/95", NETWORK)
+    txid0, vout0 = w.ltc.fund(user_addr, 2 * 10**8)
+    raw = w.ltc.rpc("createrawtransaction", [[{"txid": txid0, "vout": vout0}], {addr: "1.9999"}])
+    signed = w.ltc.rpc("signrawtransactionwithkey", [raw, [user_key.wif()], [{
+        "txid": txid0, "vout": vout0, "scriptPubKey": w.ltc.txout(txid0, vout0)["scriptPubKey"]["hex"],
+        "amount": "2.0"}]])
+    assert signed["complete"], signed
+    txid = w.ltc.rpc("sendrawtransaction", [signed["hex"]])
+    w.ltc.mine(1)
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", w.ltc.new_address("bech32"))["id"]
+    facts = cli(w, "case", "verify", str(cid))["facts"]
+    assert facts[0]["sender"] == user_addr
+    message = cli(w, "case", "show", str(cid))["conditions"]["ownership_message"]
+    stranger = Key(derive_utxo_key(MNEMONIC, "m/44'/1'/0'/0/96", NETWORK)[0].wif(), network=NETWORK)
+    bad = stranger.sign_message(message).as_base64()
+    assert cli(w, "case", "prove", str(cid), "--signature", bad, expect=7)["code"] == "ownership_not_proven"
+    assert cli(w, "case", "prove", str(cid), "--signature", "not-base64!", expect=7)["code"] == "ownership_not_proven"
+    good = Key(user_key.wif(), network=NETWORK).sign_message(message).as_base64()
+    proved = cli(w, "case", "prove", str(cid), "--signature", good)
+    assert proved["condition"] == "ownership_proof" and proved["evidence"]["scheme"] == "signmessage"
