@@ -236,3 +236,32 @@ def test_ownership_proof_by_signmessage_on_a_conditional_utxo_network(u):
     good = Key(user_key.wif(), network=NETWORK).sign_message(message).as_base64()
     proved = cli(w, "case", "prove", str(cid), "--signature", good)
     assert proved["condition"] == "ownership_proof" and proved["evidence"]["scheme"] == "signmessage"
+
+
+def test_wrong_network_sibling_chain_sharing_address_format(u):
+    """A legacy address registered for the BSV devnet receives coins on the Litecoin devnet (both use
+    testnet's base58 prefixes): ours, on the wrong network, swept with the registered key."""
+    w = u
+    w.env = {**w.env, "BSV_REGTEST_URL": "http://127.0.0.1:9", "BSV_REGTEST_FEE_COLLECTOR": w.collector,
+             "BSV_REGTEST_HOT_WALLET": w.hot}
+    path = f"m/44'/1'/0'/0/{next(_n)}"
+    addr = derive_utxo_key(MNEMONIC, path, NETWORK)[1]
+    csv = w.tmp / "bsv.csv"
+    csv.write_text(f"network,address,derivation_path,account\nbsv-regtest,{addr},{path},u\n")
+    cli(w, "addresses", "import", str(csv))
+    txid, vout = w.ltc.fund(addr, 10**8)
+    user = w.ltc.new_address("bech32")
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", user)["id"]
+    assert cli(w, "case", "verify", str(cid))["classification"] == "wrong_network"
+    cli(w, "prices", "set", "LTC", "80")
+    quote = cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "queue", "approve", str(cid), "--key", str(key))
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    w.ltc.mine(1)
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert w.ltc.balance_at(user) == int(quote["net"])
