@@ -177,7 +177,6 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
 def approvers_keygen(name: str, role: str, out: str | Path, *, db: str | None = None, actor: str | None = None):
     """Create an approver key (private key to ``out``, mode 0600) and register its public key."""
     from recover.approvals import register, write_key_file
-    from recover.errors import RecoverError
 
     who = resolve_actor(actor)
     out = Path(out)
@@ -187,7 +186,7 @@ def approvers_keygen(name: str, role: str, out: str | Path, *, db: str | None = 
     try:
         with session_scope(db) as s:
             return register(s, name, public, role, actor=who)
-    except (RecoverError, Exception):
+    except BaseException:
         out.unlink(missing_ok=True)  # nothing registered: leave no orphan key behind
         raise
 
@@ -360,14 +359,10 @@ def export_credits(out: str | Path, *, db: str | None = None, actor: str | None 
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
-    os_replace(tmp, out)
-    return count
-
-
-def os_replace(src, dst) -> None:
     import os
 
-    os.replace(src, dst)
+    os.replace(tmp, out)  # only after the commit: an export is never marked done without its file
+    return count
 
 
 def export_case(case_id: int, out: str | Path, *, db: str | None = None, actor: str | None = None) -> dict:
