@@ -33,5 +33,10 @@ def get_network(key: str, config_dir: str | None = None) -> NetworkConfig:
     return nets[key]
 
 
+def family_networks(family: str) -> frozenset[str]:
+    """Keys of every network of a family: an address registered on any of them shares its key."""
+    return frozenset(k for k, n in networks().items() if n.family == family)
+
+
 def clear_cache() -> None:
     _load.cache_clear()

@@ -39,9 +39,9 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
     registered = find_address(session, net.key, net.family, owner or deposit)
     if registered is None:  # wrong_network: ours on a sibling network of the family, same key
         from recover.addresses import find_address_any_network
-        from recover.registry import networks
+        from recover.registry import family_networks
 
-        family = {k for k, n in networks().items() if n.family == net.family}
+        family = family_networks(net.family)
         registered = next((r for r in find_address_any_network(session, net.family, owner or deposit)
                            if r.network in family), None)
     if registered is None:

@@ -23,7 +23,7 @@ from recover.classify import (Decision, Registration, candidate_transfers, check
 from recover.chainio import adapter
 from recover.errors import DuplicateClaim
 from recover.models import Case, DepositAddress, DepositFact, utcnow
-from recover.registry import get_network
+from recover.registry import family_networks, get_network
 from recover.states import CaseStatus
 from recover.transitions import move
 
@@ -99,7 +99,7 @@ def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = Non
             rows = regs.get(parent["wallet"], [])
         return rows
 
-    same_family = {n for n in _family_networks(family)}
+    same_family = family_networks(family)
     ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
     if not ours and nested_error is not None and any(t.asset != NATIVE for t in transfers):
         return retry(nested_error.code, f"cannot tell whether a recipient is a nested token account: {nested_error}")
@@ -116,12 +116,6 @@ def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = Non
     elsewhere = [r for r in rows if r.network != net.key and r.network in same_family]
     to_reg = lambda r: Registration(r.network, r.status, r.derivation_path, r.account)  # noqa: E731
     return ours, (to_reg(here) if here else None), [to_reg(r) for r in elsewhere]
-
-
-def _family_networks(family: str) -> list[str]:
-    from recover.registry import networks
-
-    return [k for k, n in networks().items() if n.family == family]
 
 
 def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,

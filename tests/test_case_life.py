@@ -24,10 +24,6 @@ def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, depos
     token = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
     fund_token(w.a.w3, token, w.user, 10**12)
     r = token_transfer(w.a.w3, token, w.user, deposit, amount)
-    dest = {"credit_account": credit} if credit else {"return_address": w.ret}
-    args = ["case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--actor", "alice"]
-    args += [f"--{k.replace('_', '-')}" if False else ("--credit-account" if k == "credit_account" else "--return-address")
-             for k in dest] and []
     cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--actor", "alice",
               *(["--credit-account", credit] if credit else ["--return-address", w.ret]), env=env)["id"]
     cli(w, "case", "verify", str(cid), "--actor", "alice", env=env)
