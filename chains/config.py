@@ -29,40 +29,63 @@ CONDITIONS = (
     "shared_address_memo",
 )
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_STRICT = ConfigDict(extra="forbid", frozen=True, strict=False)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class ListedToken(BaseModel):
-    """An asset the exchange credits normally on this network (a deposit of it is not a misdeposit)."""
+class _Table(BaseModel):
+    """A TOML table: unknown keys are errors and values must have their type (``confirmations = "2"``
+    is refused, not coerced); TOML arrays become the tuples the fields hold."""
 
     model_config = _STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arrays_as_tuples(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return data
+
+
+class ListedToken(_Table):
+    """An asset the exchange credits normally on this network (a deposit of it is not a misdeposit)."""
+
     symbol: str
     address: str
     decimals: int = Field(ge=0, le=36)
     min_deposit: int = Field(default=0, ge=0)  # base units; below it a deposit is ``below_minimum``
 
 
-class EvmOptions(BaseModel):
+class EvmOptions(_Table):
     model_config = _STRICT
     legacy_tx: bool = False  # pre-EIP-1559 network: type-0 transactions with EIP-155 chain id
     max_fee_gwei_ceiling: int | None = Field(default=None, ge=1)
 
 
-class UtxoOptions(BaseModel):
+class UtxoOptions(_Table):
     model_config = _STRICT
     address_network: str  # bitcoinlib's network name used to decode addresses
     dust_limit: int = Field(default=546, ge=0)  # base units
     fee_rate_floor: int = Field(default=1, ge=1)  # sat/vB
     fee_rate_ceiling: int = Field(default=500, ge=1)  # sat/vB
     fork_id: bool = False  # SIGHASH_FORKID signing (Bitcoin Cash, Bitcoin SV)
+    # Which chain this is when the address format does not say (fork chains share Bitcoin's): two
+    # network files naming the same chain share their deposits (one deposit, one case).
+    chain: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _fork_chain_named(self) -> "UtxoOptions":
+        if self.fork_id and not self.chain:
+            raise ValueError("chain: a fork_id network must name its chain (e.g. chain = \"bitcoin-cash\"): it "
+                             "shares Bitcoin's addresses and pre-fork transactions")
+        return self
 
 
-class SolanaOptions(BaseModel):
+class SolanaOptions(_Table):
     model_config = _STRICT
     cluster: str = "mainnet-beta"
 
 
-class NetworkConfig(BaseModel):
+class NetworkConfig(_Table):
     """One network file.  Values may hold ``${ENV}`` placeholders until :meth:`resolved`."""
 
     model_config = _STRICT
@@ -139,12 +162,19 @@ class NetworkConfig(BaseModel):
         return None
 
     def validate_address(self, value: str, *, what: str = "address") -> str:
-        """Check an address for this network (checksum, network prefix, fork-chain legacy rule)."""
+        """Check an address for this network by its family's rules (checksum, network prefix...)."""
         from chains.addresses import validate_address
 
-        return validate_address(self.family, value, what=what,
-                                address_network=self.utxo.address_network if self.utxo else None,
-                                legacy_only=bool(self.utxo and self.utxo.fork_id))
+        return validate_address(self.family, value, what=what, network=self)
+
+    @property
+    def chain(self) -> str:
+        """The chain this file describes, whatever its ``key`` (EVM ``eip155:<chain id>``, UTXO
+        ``utxo:<chain>``, Solana ``solana:<cluster>``): an on-chain deposit is identified by it, so two
+        network files for one chain cannot claim one deposit twice."""
+        from chains.registry import family
+
+        return family(self.family).chain_identity(self)
 
     def placeholders(self) -> set[str]:
         """Names of the environment variables this file refers to."""
@@ -190,9 +220,17 @@ class NetworkConfig(BaseModel):
         for key, value in checks:
             try:
                 self.validate_address(value, what=key)
+                if key in ("fee_collector", "hot_wallet") and _is_zero_address(value):
+                    raise InvalidAddress(f"{key} {value!r} is the zero address: funds sent there are burned")
             except InvalidAddress as exc:
                 raise NetworkConfigError(f"{self.source}: key '{key}': {exc}",
                                          details={"file": self.source, "key": key}) from None
+
+
+def _is_zero_address(value: str) -> bool:
+    """All-zero bytes in hex (EVM) or base58 (``1111...``, Solana's zero key) form."""
+    body = value[2:] if value.lower().startswith("0x") else value
+    return bool(body) and (set(body) <= {"0"} or set(body) <= {"1"})
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:

@@ -60,3 +60,31 @@ class SignerMismatch(ChainError):
 
     code = "signer_mismatch"
     exit_code = 7
+
+
+class InvalidRequest(ChainError):
+    """The node refused the request's parameters, or a document given to an adapter is malformed."""
+
+    code = "invalid_request"
+    exit_code = 4
+
+
+class NotFoundOnChain(ChainError):
+    """The node does not know the transaction, block or account asked for."""
+
+    code = "not_found"
+    exit_code = 3
+
+
+class ExecutionReverted(PermanentChainError):
+    """A call or transaction reverted; ``details["data"]`` holds the revert payload when there is one."""
+
+    code = "execution_reverted"
+    exit_code = 6
+
+
+class NodeRefused(PermanentChainError):
+    """The node answered with an error that is none of the above (permanent: not retried)."""
+
+    code = "node_refused"
+    exit_code = 6

@@ -29,15 +29,12 @@ import atexit
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +48,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
+from nodeproc import NodeRPCError, json_rpc
 from nodeproc import free_port as _free_port
 from nodeproc import set_pdeathsig as _set_pdeathsig
 
@@ -68,26 +66,20 @@ ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
-class AnvilRPCError(RuntimeError):
-    """A JSON-RPC error answer from anvil (``code``, ``message`` and revert ``data`` if any)."""
+class AnvilRPCError(NodeRPCError):
+    """A JSON-RPC error answer from anvil (``code``, ``message``; revert ``data`` when known)."""
 
     def __init__(self, method: str, code: int | None, message: str, data: Any = None):
-        super().__init__(f"{method}: RPC error {code}: {message}" + (f" (data={data})" if data else ""))
-        self.method = method
-        self.code = code
-        self.message = message
+        super().__init__(method, code, message)
         self.data = data
 
 
 def _raw_rpc(url: str, method: str, params: Sequence[Any] | None = None, timeout: float = 30.0) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params or [])}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        answer = json.loads(resp.read())
-    if "error" in answer and answer["error"] is not None:
-        err = answer["error"]
-        raise AnvilRPCError(method, err.get("code"), err.get("message", ""), err.get("data"))
-    return answer.get("result")
+    """One call through the tests' one JSON-RPC helper (:func:`nodeproc.json_rpc`)."""
+    try:
+        return json_rpc(url, method, params, timeout=timeout)
+    except NodeRPCError as err:
+        raise AnvilRPCError(method, err.code, err.message) from None
 
 
 _live_nodes: "set[AnvilNode]" = set()
@@ -200,11 +192,12 @@ class AnvilNode:
         """
         call = {k: _jsonable(v) for k, v in tx.items() if k in ("from", "to", "data", "value", "gas", "input")}
         tag = hex(block) if isinstance(block, int) else block
-        try:
-            self.rpc("eth_call", [call, tag])
-        except AnvilRPCError as e:
-            return HexBytes(e.data) if isinstance(e.data, str) else HexBytes(b"")
-        return None
+        answer = self.w3.provider.make_request("eth_call", [call, tag])  # the raw answer keeps the error data
+        err = answer.get("error")
+        if not err:
+            return None
+        data = err.get("data")
+        return HexBytes(data) if isinstance(data, str) else HexBytes(b"")
 
 
 def _jsonable(v: Any) -> Any:

@@ -1,12 +1,17 @@
 """What every devnet helper needs to run a node process: a free loopback port, no orphaned node when
-the test process dies, and (Bitcoin family) exact coin <-> base-unit conversion."""
+the test process dies, the one JSON-RPC call of the tests (:func:`json_rpc`), and (Bitcoin family)
+exact coin <-> base-unit conversion."""
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 import socket
+import urllib.error
+import urllib.request
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 COIN = 10**8
 
@@ -19,6 +24,33 @@ class NodeRPCError(RuntimeError):
         self.method = method
         self.code = code
         self.message = message
+
+
+def json_rpc(url: str, method: str, params: Sequence[Any] | dict | None = None, *,
+             auth: tuple[str, str] | None = None, timeout: float = 60.0, version: str = "2.0") -> Any:
+    """One JSON-RPC call (numbers that are not integers parse as ``Decimal``); an error answer raises
+    :class:`NodeRPCError` (bitcoind sends those with HTTP 500), transport failures raise ``OSError``."""
+    body = json.dumps({"jsonrpc": version, "id": 1, "method": method,
+                       "params": params if isinstance(params, dict) else list(params or [])}, default=str).encode()
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    req = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            answer = json.loads(resp.read(), parse_float=Decimal)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            answer = json.loads(raw, parse_float=Decimal)
+        except ValueError:
+            raise NodeRPCError(method, exc.code, raw.decode(errors="replace")[:300]) from None
+    if not isinstance(answer, dict):
+        raise NodeRPCError(method, None, f"unexpected answer {str(answer)[:200]}")
+    if answer.get("error"):
+        err = answer["error"]
+        raise NodeRPCError(method, err.get("code"), err.get("message", ""))
+    return answer.get("result")
 
 
 def free_port() -> int:

@@ -2,19 +2,20 @@
 
 LiteSVM (``solders.litesvm``, SPL Token / Token-2022 / associated-token programs preloaded) executes
 every transaction for real; this module adds what a validator's RPC would say about it, so that the
-adapter's real ``AsyncClient`` code path runs against it:
+adapter's real JSON-RPC client (``chains.transport.JsonRpcClient``, batched) runs against it:
 
 * every executed transaction is recorded with the account keys of its message, lamport balances
   before and after, token balances before and after (``accountIndex``, ``mint``, ``owner``,
   ``uiTokenAmount``) of every token account among its keys, fee, ``err``, logs, slot and block time;
+* JSON-RPC batches (a JSON array of requests) are answered with an array, each request on its own;
 * methods: getTransaction, getBalance, getAccountInfo, getMultipleAccounts, getTokenAccountsByOwner,
   getLatestBlockhash, getSlot, getBlockHeight, sendTransaction, simulateTransaction,
   getSignatureStatuses, getMinimumBalanceForRentExemption, getGenesisHash, getHealth.
 
 Finality: there is one fork and no voting, so everything executed is *finalized* at once; each
 executed transaction gets its own slot (the slot counter advances by one per transaction), and
-``getSlot`` answers the latest one at every commitment.  Confirmations computed by a client as
-``slot_now - tx_slot + 1`` are therefore >= 1.
+``getSlot`` answers the latest one at every commitment (tests may advance ``slot`` by hand to
+age a transaction).
 
 Signatures: LiteSVM runs with sigverify off so that ``simulateTransaction`` with ``sigVerify: false``
 works on unsigned transactions; ``sendTransaction`` verifies every signature itself first.
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -463,16 +464,23 @@ def _decode_tx(data: str, encoding: str) -> VersionedTransaction:
     return VersionedTransaction.from_bytes(raw)
 
 
+# The SPL token account as the token program lays it out (its own reading here, independent of the
+# adapter's parser, so that a parser bug cannot hide itself): mint, owner, amount (u64 LE),
+# delegate (COption<Pubkey>: u32 tag + 32 bytes), state (u8: 0 uninitialised, 1 initialised, 2 frozen).
+_ACCOUNT_HEAD = struct.Struct("<32s32sQI32sB")
+_ACCOUNT_TYPE_OFFSET = 165  # Token-2022: the AccountType byte after the base layout (2 = account)
+
+
 def _token_account(acc) -> dict | None:
     if acc is None or acc.owner not in TOKEN_PROGRAMS:
         return None
     data = bytes(acc.data)
-    if len(data) < TOKEN_ACCOUNT_SIZE or (len(data) > TOKEN_ACCOUNT_SIZE and data[TOKEN_ACCOUNT_SIZE] != 2):
+    if len(data) < TOKEN_ACCOUNT_SIZE or (len(data) > TOKEN_ACCOUNT_SIZE and data[_ACCOUNT_TYPE_OFFSET] != 2):
         return None
-    if data[108] == 0:  # uninitialised
+    mint, owner, amount, _delegate_tag, _delegate, state = _ACCOUNT_HEAD.unpack_from(data, 0)
+    if state == 0:  # uninitialised
         return None
-    return {"mint": str(Pubkey.from_bytes(data[0:32])), "owner": str(Pubkey.from_bytes(data[32:64])),
-            "amount": int.from_bytes(data[64:72], "little"), "program": str(acc.owner)}
+    return {"mint": str(Pubkey(mint)), "owner": str(Pubkey(owner)), "amount": amount, "program": str(acc.owner)}
 
 
 __all__ = ["SolanaDevnet", "ASSOCIATED_TOKEN_PROGRAM_ID", "TOKEN_PROGRAM_ID", "TOKEN_2022_PROGRAM_ID", "Hash",

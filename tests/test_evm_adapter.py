@@ -5,7 +5,10 @@ Every sweep scenario executes the signed plan on the node and checks balances to
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,12 +16,14 @@ from pathlib import Path
 import pytest
 from eth_utils import to_checksum_address
 
-from chains.base import NATIVE, SweepRequest
+from chains.base import NATIVE, Capability, SweepRequest
 from chains.config import load_network_file
-from chains.errors import PermanentChainError, RetryableChainError, SignerMismatch, SweepRefused
-from chains.evm import EvmAdapter, build_evm_plan, decode_revert, native_cost_from_params
-from chains.evm_keys import derive_evm_account
-from chains.rpc import RpcClient, RpcError
+from chains.errors import (InvalidRequest, NetworkConfigError, NodeRefused, PermanentChainError, RetryableChainError,
+                           SignerMismatch, SweepRefused)
+from chains.evm import devchain
+from chains.evm.adapter import EvmAdapter, build_evm_plan, decode_revert, native_cost_from_params
+from chains.evm.keys import derive_evm_account
+from chains.transport import JsonRpcClient, RpcError
 
 try:
     from tests import evm_devnet
@@ -124,7 +129,7 @@ def _closed_port() -> int:
 
 def test_rpc_unreachable_is_retryable_and_quick():
     url = f"http://127.0.0.1:{_closed_port()}"
-    client = RpcClient([url], timeout=1)
+    client = JsonRpcClient([url], timeout=1)
     start = time.monotonic()
     with pytest.raises(RetryableChainError) as exc:
         client.call("eth_chainId")
@@ -135,12 +140,14 @@ def test_rpc_unreachable_is_retryable_and_quick():
 
 def test_rpc_failover_and_batch(node):
     dead = f"http://127.0.0.1:{_closed_port()}"
-    client = RpcClient([dead, node.url])
+    client = JsonRpcClient([dead, node.url])
     assert int(client.call("eth_chainId"), 16) == 31337
     out = client.batch([("eth_chainId", []), ("eth_getBalance", ["0x11", "latest"]), ("eth_blockNumber", [])])
     assert int(out[0], 16) == 31337 and isinstance(out[1], RpcError) and isinstance(out[2], str)
-    with pytest.raises(RpcError):
+    assert out[1].method == "eth_getBalance" and out[1].code is not None
+    with pytest.raises(RpcError) as exc:
         client.call("eth_nonexistentMethod")
+    assert exc.value.code == -32601 and exc.value.method == "eth_nonexistentMethod"
     client.chunk_size = 2  # chunked batches keep the order
     out = client.batch([("eth_chainId", [])] * 5 + [("net_version", [])])
     assert out[:5] == ["0x7a69"] * 5 and out[5] == "31337"
@@ -148,9 +155,13 @@ def test_rpc_failover_and_batch(node):
 
 def test_wrong_chain_refused(node, network):
     adapter = EvmAdapter(network.model_copy(update={"chain_id": 1}))
-    with pytest.raises(PermanentChainError) as exc:
+    with pytest.raises(NetworkConfigError) as exc:
         adapter.observe(["0x" + "11" * 32])
-    assert exc.value.code == "wrong_chain"
+    assert exc.value.code == "wrong_chain" and exc.value.exit_code == 4
+    assert "anvil" in str(exc.value) and "chain_id 1 " in str(exc.value) and "31337" in str(exc.value)
+    assert exc.value.details == {"network": "anvil", "key": "chain_id", "expected": 1, "got": 31337}
+    with pytest.raises(NetworkConfigError):  # checked again until it holds
+        adapter.estimate_cost(_request(network, gross=1, fee_total=0))
 
 
 # -- observe --------------------------------------------------------------------------------------------
@@ -248,8 +259,9 @@ def test_prove_not_a_token(node, adapter, w3, accts):
     results = adapter.prove_each([(obs, obs.transfers[0]), (obs, bogus)])
     assert results[0].received == 1
     assert isinstance(results[1], PermanentChainError) and results[1].code == "not_a_token"
-    with pytest.raises(PermanentChainError):
+    with pytest.raises(PermanentChainError) as exc:
         adapter.prove([(obs, bogus)])
+    assert exc.value.code == "not_a_token" and exc.value.exit_code == 6
 
 
 def test_prove_batches_requests(node, network, w3, accts):
@@ -290,6 +302,8 @@ def _native_sweep(node, network, gross, fee_total, cost_mode="deduct"):
     assert w3.eth.get_balance(DESTINATION) == request.net
     assert w3.eth.get_balance(network.fee_collector) - fee_before == fee_total
     assert w3.eth.get_balance(DEPOSIT) == 0
+    # what the chain charged, receipt by receipt, is the quoted cost to the wei
+    assert sum(r["gasUsed"] * r["effectiveGasPrice"] for r in receipts) == cost.native_cost
     return adapter, cost, plan, receipts, station_before - w3.eth.get_balance(STATION)
 
 
@@ -303,7 +317,9 @@ def test_native_sweep_deduct_leaves_zero(node, network):
     assert all(s.tx["type"] == "0x2" and s.tx["maxFeePerGas"] == s.tx["maxPriorityFeePerGas"] == str(p)
                for s in plan.steps)
     assert all(s.simulation["ok"] for s in plan.steps)
-    assert plan.net + plan.fee_total + plan.native_cost == plan.gross
+    # conservation, from the transactions themselves rather than the plan's own totals
+    assert sum(int(s.tx["value"]) + int(s.tx["gas"]) * int(s.tx["maxFeePerGas"]) for s in plan.steps) == 2 * ETH + 12345
+    assert [int(s.tx["value"]) for s in plan.steps] == [2 * ETH + 12345 - fee - 42_000 * p, fee]
     assert plan.meta == {"chain_id": 31337, "tx_type": "0x2", "gas_price": str(p)}
 
 
@@ -517,23 +533,57 @@ def test_build_plan_is_pure_and_exact():
     assert sum(int(s.tx["value"]) + int(s.tx["gas"]) * int(s.tx["maxFeePerGas"]) for s in plan.steps) == gross
 
 
-def test_eth_tester_transport_native_sweep():
-    from chains.rpc import eth_tester_web3
+@pytest.fixture
+def tester_network():
+    devchain.reset()
+    yield load_network_file(REPO / "chain_configs" / "ethtester.toml").resolved({})
+    devchain.reset()
 
-    network = load_network_file(REPO / "chain_configs" / "ethtester.toml").resolved({})
-    w3 = eth_tester_web3()
+
+def test_devchain_native_sweep_through_the_production_adapter(tester_network):
+    """The demo's in-process chain answers as a node over JsonRpcClient(send=...): the production
+    adapter sweeps on it with no eth-tester branch (exact balances, the quoted cost to the wei)."""
+    network = tester_network
+    w3 = devchain.web3()
     gross, fee = ETH, 10**15
     w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": DEPOSIT, "value": gross})
-    adapter = EvmAdapter(network)
-    assert not adapter.client.supports_overrides
+    adapter = devchain.adapter_for(network)
+    assert isinstance(adapter, EvmAdapter) and type(adapter) is EvmAdapter
     req = _request(network, gross=gross, fee_total=fee)
     cost = adapter.estimate_cost(req)
     plan = adapter.prepare(replace(req, net=gross - fee - cost.native_cost), cost)
+    dest_before = w3.eth.get_balance(DESTINATION)
     for raw in adapter.sign(plan, key_for_path):
         txid = adapter.broadcast(raw)
-        assert adapter.tx_status(txid).success
+        status = adapter.tx_status(txid)
+        assert status.success and status.confirmations == 1
     assert w3.eth.get_balance(DEPOSIT) == 0
-    assert w3.eth.get_balance(DESTINATION) >= gross - fee - cost.native_cost
+    assert w3.eth.get_balance(DESTINATION) - dest_before == gross - fee - cost.native_cost
+
+
+def test_devchain_refuses_overrides_and_the_adapter_falls_back(tester_network):
+    network = tester_network
+    w3 = devchain.web3()
+    call = {"from": w3.eth.accounts[0], "to": DESTINATION, "value": "0x1"}
+    answer = devchain.send(json.dumps([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [call, "latest", {DEPOSIT: {"balance": "0x1"}}]},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_estimateGas", "params": [call, "latest"]},
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_noSuchMethod", "params": []}]))
+    assert answer[0]["error"]["code"] == -32602 and answer[1]["result"] == hex(21_000)
+    assert answer[2]["error"]["code"] == -32601
+    # absorb: the deposit steps need the top-up, simulated without an override on this node
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": DEPOSIT, "value": ETH})
+    w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": STATION, "value": ETH})
+    adapter = devchain.adapter_for(network)
+    req = _request(network, gross=ETH, fee_total=0, cost_mode="absorb")
+    cost = adapter.estimate_cost(req)
+    plan = adapter.prepare(req, cost)
+    assert [s.role for s in plan.steps] == ["gas_topup", "sweep_net", "sweep_fee"]
+    assert [s.simulation["state_override"] for s in plan.steps] == [False, False, False]
+    assert adapter._overrides_ok is False
+    for raw in adapter.sign(plan, key_for_path):
+        assert adapter.tx_status(adapter.broadcast(raw)).success
+    assert w3.eth.get_balance(DEPOSIT) == 0
 
 
 def test_gas_station_underfunded(node, network):
@@ -563,3 +613,204 @@ def test_failing_sweep_reported_before_underfunded_station(node, network):
     with pytest.raises(PermanentChainError) as exc:
         adapter.prepare(request, cost)
     assert exc.value.code == "simulation_failed" and "EnforcedPause()" in str(exc.value)
+
+
+# -- the rest of the contract (pure) ---------------------------------------------------------------------------
+def test_capabilities_declared():
+    assert EvmAdapter.capabilities == frozenset({
+        Capability.NATIVE_SWEEP, Capability.TOKEN_SWEEP, Capability.GAS_TOPUP, Capability.GAS_STATION,
+        Capability.SIMULATION, Capability.HISTORIC_BALANCES, Capability.BATCH_VERIFY, Capability.OFFLINE_EXPORT,
+        Capability.OWNERSHIP_PROOF, Capability.INTERNAL_TRANSFERS, Capability.TOKENS})
+    assert EvmAdapter.address_key(DESTINATION) == DESTINATION.lower()
+
+
+def _offline_adapter():
+    network = load_network_file(REPO / "chain_configs" / "anvil.toml").resolved({"ANVIL_URL": "http://127.0.0.1:9"})
+    return EvmAdapter(network)  # never contacts the node: everything below is pure
+
+
+def test_derive_key_from_seed_matches_eth_account_mnemonic_derivation():
+    from eth_account import Account
+
+    from chains.keys import mnemonic_seed
+
+    adapter = _offline_adapter()
+    seed = mnemonic_seed(MNEMONIC)
+    derived = adapter.derive_key(seed, DEPOSIT_PATH)
+    assert derived.address == DEPOSIT
+    # independently: eth-account's own mnemonic path (its HD flag switched on here, in the test only)
+    Account.enable_unaudited_hdwallet_features()
+    assert Account.from_mnemonic(MNEMONIC, account_path=DEPOSIT_PATH).address == DEPOSIT
+    assert adapter.derive_key(seed, "m/44'/60'/0'/0/0").address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert "key" not in repr(derived) or "0x" not in repr(derived).split("address")[0]
+    from_secret = adapter.key_from_secret(bytes(derived.key.key))
+    assert from_secret.address == DEPOSIT
+    with pytest.raises(InvalidRequest) as exc:
+        adapter.derive_key(seed, "not/a/path")
+    assert exc.value.exit_code == 4 and exc.value.code == "bad_key"
+
+
+def test_import_does_no_work():
+    code = ("import sys; import chains.evm; assert not any(m.startswith(('eth_account', 'web3')) for m in sys.modules);"
+            "import chains.evm.adapter, chains.evm.keys; from eth_account import Account;"
+            "assert Account._use_unaudited_hdwallet_features is False; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_verify_ownership_eip191():
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    adapter = _offline_adapter()
+    owner, other = key_for_path(DEPOSIT_PATH), key_for_path("m/44'/60'/0'/0/21")
+    message = "I own deposit 0xabc, case 7"
+    sig = Account.sign_message(encode_defunct(text=message), owner.key).signature.to_0x_hex()
+    ok = adapter.verify_ownership(message, sig, DEPOSIT.lower())
+    assert (ok.ok, ok.scheme, ok.signer) == (True, "EIP-191", DEPOSIT)
+    wrong = adapter.verify_ownership(message, sig, other.address)
+    assert (wrong.ok, wrong.scheme, wrong.signer) == (False, "EIP-191", DEPOSIT)
+    assert adapter.verify_ownership(message + "!", sig, DEPOSIT).ok is False
+    with pytest.raises(InvalidRequest) as exc:
+        adapter.verify_ownership(message, "0x1234", DEPOSIT)
+    assert exc.value.code == "bad_signature" and exc.value.exit_code == 4
+
+
+FORWARDER = "0x6000600060006000346000355af100"  # forwards msg.value to the address in its calldata
+
+
+def test_internal_transfer_comes_from_the_claimed_transactions_trace(node, adapter):
+    """The amount is what *this* transaction's calls moved to the address (debug_traceTransaction),
+    whatever else its block did; a transaction that moved nothing to it gives None."""
+    forwarder = "0x000000000000000000000000000000000000f0a1"
+    node.set_code(forwarder, FORWARDER)
+    sender = node.accounts[3]
+    tx = node.w3.eth.send_transaction({"from": sender, "to": forwarder, "value": 12_345,
+                                       "data": "0x" + "00" * 12 + DEPOSIT[2:].lower(), "gas": 100_000})
+    node.w3.eth.wait_for_transaction_receipt(tx)
+    obs = adapter.observe([tx.to_0x_hex()])[tx.to_0x_hex()]
+    t = adapter.internal_transfer(obs, DEPOSIT)
+    assert (t.index, t.asset, t.recipient, t.amount) == (-2, NATIVE, DEPOSIT, 12_345)
+    assert t.sender == obs.to
+    assert adapter.internal_transfer(obs, STATION) is None  # the trace moved nothing to it
+
+
+def _pure_plan(asset=NATIVE, topup=False):
+    network = load_network_file(REPO / "chain_configs" / "anvil.toml")
+    p = 2 * 10**10
+    if asset == NATIVE:
+        steps = [{"role": "sweep_net", "gas": "21000"}, {"role": "sweep_fee", "gas": "21000"}]
+        gross, fee = 10**18, 10**15
+        net = gross - fee - 42_000 * p
+    else:
+        steps = [{"role": "sweep_net", "gas": "60000"}, {"role": "sweep_fee", "gas": "50000"}]
+        gross, fee = 1_000_000, 50_000
+        net = gross - fee
+    if topup:
+        steps.insert(0, {"role": "gas_topup", "gas": "21000"})
+    params = {"version": 1, "kind": "native" if asset == NATIVE else "token", "chain_id": 31337, "tx_type": "0x2",
+              "gas_price": str(p), "steps": steps, "topup": topup, "cost_mode": "deduct"}
+    req = SweepRequest(case_id=1, deposit_address=DEPOSIT, deposit_path=DEPOSIT_PATH, asset=asset, decimals=6,
+                       gross=gross, net=net, fee_total=fee, destination=DESTINATION,
+                       fee_collector=network.fee_collector, gas_station_path=STATION_PATH, cost_mode="deduct",
+                       gas_station_address=STATION)
+    return build_evm_plan(network_key="anvil", chain_id=31337, request=req, params=params, deposit_nonce=3,
+                          station_nonce=9, deposit_native_balance=0, station_address=STATION), p
+
+
+def test_describe_plan_native():
+    plan, p = _pure_plan()
+    rows = _offline_adapter().describe_plan(plan)
+    assert [r.role for r in rows] == ["sweep_net", "sweep_fee"]
+    net_row, fee_row = rows
+    assert plan.net == 998_160_000_000_000_000  # 1 ETH - 0.001 fee - 42000 gas x 20 gwei
+    assert net_row.summary == f"net to the user: 0.99816 ETH from {DEPOSIT} to {DESTINATION} (nonce 3)"
+    assert net_row.moves == ({"to": DESTINATION, "amount": str(plan.net), "asset": NATIVE, "what": "net to the user"},)
+    assert fee_row.moves[0]["amount"] == str(10**15) and fee_row.summary.startswith("fee to the fee collector: 0.001 ETH")
+    assert net_row.detail["nonce"] == 3 and fee_row.detail["nonce"] == 4
+    assert net_row.detail["gas"] == 21_000 and net_row.detail["gas_price"] == str(p)
+    assert net_row.signer == DEPOSIT and net_row.after == ()
+    d = net_row.to_dict()
+    assert set(d) == {"seq", "role", "signer", "summary", "moves", "after", "detail"}
+    assert not {"value", "to", "nonce", "data"} & set(d)
+
+
+def test_describe_plan_token_with_topup():
+    token = to_checksum_address("0x" + "7a" * 20)
+    plan, p = _pure_plan(token, topup=True)
+    topup, net_row, fee_row = _offline_adapter().describe_plan(plan)
+    assert topup.summary == f"gas top-up 0.0022 ETH from the gas station {STATION} to {DEPOSIT} (nonce 9)"
+    assert topup.moves == ({"to": DEPOSIT, "amount": str(110_000 * p), "asset": NATIVE, "what": "gas top-up"},)
+    assert net_row.moves == ({"to": DESTINATION, "amount": "950000", "asset": token, "what": "net to the user"},)
+    assert fee_row.moves[0]["to"] == plan.fee_collector and fee_row.moves[0]["amount"] == "50000"
+    assert net_row.after == (0,) and "950000 base units of token" in net_row.summary and "(nonce 3)" in net_row.summary
+
+
+def test_node_error_answers_are_classified_not_retried():
+    network = load_network_file(REPO / "chain_configs" / "anvil.toml").resolved({"ANVIL_URL": "http://127.0.0.1:9"})
+    sent = []
+
+    def send(body):
+        reqs = json.loads(body)
+        reqs = reqs if isinstance(reqs, list) else [reqs]
+        sent.append(len(reqs))
+        out = []
+        for r in reqs:
+            if r["method"] == "eth_chainId":
+                out.append({"jsonrpc": "2.0", "id": r["id"], "result": hex(31337)})
+            else:
+                out.append({"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32000, "message": "header busy"}})
+        return out
+
+    adapter = EvmAdapter(network, client=JsonRpcClient(network.rpc_urls, network="anvil", send=send))
+    with pytest.raises(NodeRefused) as exc:
+        adapter.observe(["0x" + "11" * 32])
+    assert exc.value.exit_code == 6 and not isinstance(exc.value, RetryableChainError)
+    assert "anvil" in str(exc.value) and exc.value.details["method"] == "eth_blockNumber"
+    assert sent == [1, 3]  # chain id once, then one batch (block number, receipt, transaction); no retry
+
+
+def test_recheck_deposit(node, network, w3, accts):
+    adapter = EvmAdapter(network)
+    token, receipt = _deposit(w3, "StandardToken", accts, 1_000)
+    obs, tr = _observe_one(adapter, receipt)
+    kw = dict(txid=obs.txid, block_number=obs.block_number, block_hash=obs.block_hash, recipient=DEPOSIT,
+              asset=token.address, amount=1_000, index=tr.index)
+    assert adapter.recheck_deposit(**kw) is None
+    assert adapter.recheck_deposit(**{**kw, "block_hash": "0x" + "00" * 32}).endswith("(reorganised away)")
+    assert adapter.recheck_deposit(**{**kw, "amount": 1_001}) == (
+        f"{DEPOSIT} now holds 1000 base units, less than the 1001 deposited")
+    node.set_code(token.address, "0x60006000fd")  # every call reverts now
+    assert "no longer answers balanceOf" in adapter.recheck_deposit(**kw)
+
+
+def test_offline_export_and_check_signed(node, network):
+    node.set_balance(DEPOSIT, ETH)
+    adapter = EvmAdapter(network)
+    req = _request(network, gross=ETH, fee_total=10**15)
+    cost = adapter.estimate_cost(req)
+    plan = adapter.prepare(replace(req, net=ETH - 10**15 - cost.native_cost), cost)
+    doc = adapter.export_unsigned(plan)
+    assert doc["format"] == "evm-unsigned-json" and doc["chain_id"] == 31337
+    assert [t["tx"]["nonce"] for t in doc["transactions"]] == ["0", "1"]
+    assert [t["signer_path"] for t in doc["transactions"]] == [DEPOSIT_PATH] * 2
+    # an offline signer: eth-account on the exported dicts, nothing of the adapter
+    from eth_account import Account
+
+    def as_ints(tx):
+        return {k: (int(v) if k not in ("to", "data") else v) for k, v in tx.items()}
+
+    raws = ["0x" + bytes(Account.sign_transaction(as_ints(t["tx"]), key_for_path(t["signer_path"]).key)
+                         .raw_transaction).hex() for t in doc["transactions"]]
+    assert adapter.signed_from_document({"signed": raws}) == raws
+    assert adapter.check_signed(plan, raws) == [adapter.txid_of(r) for r in raws] == [
+        "0x" + Account.sign_transaction(as_ints(t["tx"]), key_for_path(t["signer_path"]).key).hash.hex()
+        for t in doc["transactions"]]
+    assert raws == adapter.sign(plan, key_for_path)  # the same bytes as signing online
+    with pytest.raises(SweepRefused) as exc:
+        adapter.check_signed(plan, list(reversed(raws)))
+    assert exc.value.code == "signed_differs" and "nonce" in str(exc.value)
+    with pytest.raises(InvalidRequest) as exc2:
+        adapter.signed_from_document({"psbt": "x"})
+    assert exc2.value.code == "bad_file"
+    assert adapter.signing_keys(plan) == {DEPOSIT_PATH: DEPOSIT}

@@ -3,7 +3,7 @@
 Pure checks first: the digest is BIP-143's (the published P2WPKH vector, with hash type 0x01), the
 signature made through bitcash's key primitive is the published one, and for a version-1
 transaction our bytes equal bitcash's own ``create_p2pkh_transaction``.  Then on a real Bitcoin SV
-regtest node (tests.bsv_devnet; if it cannot start the tests FAIL): a deposit at a legacy address
+regtest node (tests.bitcoind_devnet; if it cannot start the tests FAIL): a deposit at a legacy address
 derived from a test mnemonic is observed, proven, quoted, prepared, signed with FORKID, broadcast
 and mined through :class:`chains.utxo.UtxoAdapter` with the ``bsv-regtest`` network config, and the
 node's outputs are checked to the base unit; a signature without FORKID (and one over another
@@ -20,16 +20,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import chains.utxo_networks  # noqa: E402,F401
 from chains.base import NATIVE, Capability, SweepRequest, Transfer  # noqa: E402
 from chains.config import load_network_file, load_networks  # noqa: E402
 from chains.errors import PermanentChainError, SignerMismatch, SweepRefused  # noqa: E402
-from chains.forkid import (SIGHASH_ALL_FORKID, forkid_preimage, forkid_sighash, p2pkh_script,  # noqa: E402
-                           sign_p2pkh_forkid, verify_p2pkh_forkid)
-from chains.utxo import (UtxoAdapter, UtxoBalanceProof, _sign_with_bitcoinlib, build_unsigned_tx,  # noqa: E402
-                         parse_tx, txid_of_raw)
-from chains.utxo_keys import derive_utxo_key  # noqa: E402
-from bsv_devnet import BsvNode, NodeRPCError, start_bsvd  # noqa: E402
+from chains.utxo.adapter import UtxoAdapter, UtxoBalanceProof  # noqa: E402
+from chains.utxo.forkid import (SIGHASH_ALL_FORKID, forkid_preimage, forkid_sighash, p2pkh_script,  # noqa: E402
+                                sign_p2pkh_forkid, verify_p2pkh_forkid)
+from chains.utxo.keys import derive_utxo_key  # noqa: E402
+from chains.utxo.sign import sign_with_bitcoinlib  # noqa: E402
+from chains.utxo.tx import build_transaction, parse_raw, txid_of_raw, unsigned_hex  # noqa: E402
+from bitcoind_devnet import BsvNode, NodeRPCError, start_bsvd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
@@ -55,7 +55,7 @@ def test_digest_is_bip143_and_signature_is_the_published_one():
 
     from bitcash import PrivateKey
 
-    tx = parse_tx(BIP143_TX)
+    tx = parse_raw(BIP143_TX)
     script_code = bytes.fromhex(BIP143_SCRIPT_CODE)
     assert forkid_sighash(tx, 1, script_code, 600_000_000, hash_type=0x01).hex() == BIP143_SIGHASH
     preimage = forkid_preimage(tx, 1, script_code, 600_000_000, hash_type=0x01)
@@ -65,8 +65,22 @@ def test_digest_is_bip143_and_signature_is_the_published_one():
     forkid = forkid_preimage(tx, 1, script_code, 600_000_000)
     assert forkid[:-4] == preimage[:-4] and forkid[-4:] == bytes([SIGHASH_ALL_FORKID, 0, 0, 0])
     assert forkid_preimage(tx, 1, script_code, 600_000_000, fork_id=0x123456)[-4:] == bytes.fromhex("41563412")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="only SIGHASH_ALL"):
         forkid_preimage(tx, 1, script_code, 1, hash_type=0xC1)  # ANYONECANPAY: not produced here
+    # the preimage by hand from BIP-143's published intermediate values (hashPrevouts, hashSequence,
+    # hashOutputs), independently of the library that computes it
+    by_hand = bytes.fromhex(
+        "01000000"
+        "96b827c8483d4e9b96712b6713a7b68d6e8003a781feba36c31143470b4efd37"
+        "52b0a642eea2fb7ae638c36f6252b6750293dbe574a806984b8e4d8548339a3b"
+        "ef51e1b804cc89d182d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a01000000"
+        "1976a9141d0f172a0ecb48aee1be1f2687d2963ae33f71a188ac"
+        "0046c32300000000"
+        "ffffffff"
+        "863ef3e1a92afbfdb97f31ad0fc7683ee943e9abcf2501590ff8f6551f47e5e5"
+        "11000000"
+        "01000000")
+    assert preimage == by_hand
 
 
 def test_same_bytes_as_bitcash_for_a_version_1_transaction():
@@ -84,8 +98,11 @@ def test_same_bytes_as_bitcash_for_a_version_1_transaction():
         PrivateKey.from_bytes(key.secret),
         [Unspent(a, 1, spk.hex(), t, v) for t, v, a in ins],
         [PreparedOutput(s, a, CashTokens(None, None, None, None)) for s, a in outs])
-    unsigned = build_unsigned_tx([{"txid": t, "vout": v} for t, v, _ in ins],
-                                 [{"amount": a, "script_pubkey": s.hex()} for s, a in outs], version=1)
+    doc = {"version": 1, "locktime": 0,
+           "inputs": [{"txid": t, "vout": v, "amount": a, "address": key.address, "script_type": "p2pkh",
+                       "sequence": 0xFFFFFFFF} for t, v, a in ins],
+           "outputs": [{"amount": a, "script_pubkey": s.hex()} for s, a in outs]}
+    unsigned = unsigned_hex(build_transaction(doc, NETWORK))
     ours = sign_p2pkh_forkid(unsigned, [a for _, _, a in ins], key.secret)
     assert ours == theirs
     prevouts = [(a, spk) for _, _, a in ins]
@@ -93,11 +110,7 @@ def test_same_bytes_as_bitcash_for_a_version_1_transaction():
     # the signature commits to the spent value: another amount does not verify
     assert verify_p2pkh_forkid(ours, [(150_001, spk), prevouts[1]]) == ["input 0: the signature does not verify"]
     # a plain Bitcoin (SIGHASH_ALL) signature is not a FORKID one
-    legacy = _sign_with_bitcoinlib(
-        {"version": 1, "locktime": 0,
-         "inputs": [{"txid": t, "vout": v, "amount": a, "script_type": "p2pkh", "sequence": 0xFFFFFFFF}
-                    for t, v, a in ins],
-         "outputs": [{"amount": a, "script_pubkey": s.hex()} for s, a in outs]}, key, NETWORK)
+    legacy = sign_with_bitcoinlib(doc, key, NETWORK)
     assert "not SIGHASH_ALL|SIGHASH_FORKID" in verify_p2pkh_forkid(legacy, prevouts)[0]
 
 
@@ -185,7 +198,7 @@ def test_forkid_sweep_on_bitcoin_sv(bsv, net, chain):
 
     raws = chain.sign(plan, key_for_path)
     raw = raws[0]
-    sig_push = bytes.fromhex(parse_tx(raw)["inputs"][0]["script_sig"])
+    sig_push = bytes(parse_raw(raw).inputs[0].unlocking_script)
     assert sig_push[sig_push[0]] == SIGHASH_ALL_FORKID  # the signature's hash type byte
     sweep_txid = chain.txid_of(raw)
     assert sweep_txid == bsv.rpc("decoderawtransaction", [raw])["txid"]
@@ -222,7 +235,7 @@ def test_node_enforces_forkid(bsv, net, chain):
     tx = plan.steps[0].tx
 
     # a plain Bitcoin signature (SIGHASH_ALL, legacy digest) of the very same transaction
-    legacy = _sign_with_bitcoinlib(tx, key, NETWORK)
+    legacy = sign_with_bitcoinlib(tx, key, NETWORK)
     assert txid_of_raw(legacy) != txid_of_raw(chain.sign(plan, key_for_path)[0])
     with pytest.raises(NodeRPCError) as rejected:
         bsv.rpc("sendrawtransaction", [legacy])
@@ -232,24 +245,27 @@ def test_node_enforces_forkid(bsv, net, chain):
     assert exc.value.code == "simulation_failed" and "SIGHASH_FORKID" in str(exc.value)
     # a FORKID signature over another spent value is refused too (the value is committed to)
     wrong_value = sign_p2pkh_forkid(tx["unsigned_hex"], [amount + 1], key.secret)
-    with pytest.raises(NodeRPCError):
+    with pytest.raises(NodeRPCError) as rejected:
         bsv.rpc("sendrawtransaction", [wrong_value])
+    assert rejected.value.code == -26 and "mandatory-script-verify-flag-failed" in rejected.value.message
     with pytest.raises(SweepRefused) as refused:
         chain.check_signed(plan, [wrong_value])
     assert refused.value.code == "signed_invalid"
     assert bsv.txout(txid, vout) is not None  # nothing was spent
 
     # refusals: another key, a non-P2PKH input, a plan of a non-fork network
-    with pytest.raises(SignerMismatch):
+    with pytest.raises(SignerMismatch) as mismatch:
         chain.sign(plan, lambda p: derive_utxo_key(MNEMONIC, p.replace("/0/", "/1/"), NETWORK)[0])
+    assert mismatch.value.code == "signer_mismatch"
     segwit = replace(plan, steps=(replace(plan.steps[0], tx={
         **tx, "inputs": [{**tx["inputs"][0], "script_type": "p2wpkh"}]}),))
     with pytest.raises(PermanentChainError) as exc:
         chain.sign(segwit, key_for_path)
     assert exc.value.code == "unsupported_script_type"
     not_fork = replace(plan, steps=(replace(plan.steps[0], tx={**tx, "fork_id": False}),))
-    with pytest.raises(SweepRefused):
+    with pytest.raises(SweepRefused) as exc:
         chain.sign(not_fork, key_for_path)
+    assert exc.value.code == "wrong_chain"
 
     # and the FORKID-signed sweep of the same plan is accepted and mined
     raw = chain.sign(plan, key_for_path)[0]

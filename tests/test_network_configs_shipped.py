@@ -198,7 +198,7 @@ def test_deep_confirmations_where_reorgs_happened():
 def test_utxo_address_network_is_known_to_bitcoinlib(key):
     from bitcoinlib.networks import Network
 
-    import chains.utxo_networks  # noqa: F401  (registers the networks bitcoinlib lacks)
+    from chains.utxo.networks import register_networks; register_networks()  # the networks bitcoinlib lacks
 
     name = NETWORKS[key].utxo.address_network
     assert Network(name).name == name
@@ -296,7 +296,7 @@ def _valid_address(net: NetworkConfig) -> str:
         return str(Keypair().pubkey())
     from bitcoinlib.keys import Key
 
-    import chains.utxo_networks  # noqa: F401
+    from chains.utxo.networks import register_networks; register_networks()
 
     return Key(network=net.utxo.address_network).address()
 

@@ -1,5 +1,5 @@
-"""The Solana adapter against LiteSVM through the real ``AsyncClient`` (tests/solana_devnet.py serves
-JSON-RPC from LiteSVM state): verification by balance deltas, sweeps executed for real and checked
+"""The Solana adapter against LiteSVM through the real JSON-RPC client (``chains.transport``, batched;
+tests/solana_devnet.py serves JSON-RPC from LiteSVM state): verification by balance deltas, sweeps executed for real and checked
 to the lamport / base unit, refusals with their codes."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from chains.base import NATIVE, SweepRequest, Transfer
+from chains.base import NATIVE, Capability, SweepRequest, Transfer
 from chains.config import load_network_file
-from chains.errors import ChainError, PermanentChainError, RetryableChainError, SignerMismatch, SweepRefused
-from chains.solana import LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, SolanaAdapter
-from chains.solana_keys import SolanaKeyError, derive_solana_keypair, mnemonic_to_seed, slip10_ed25519
+from chains.errors import (InvalidRequest, NodeRefused, PermanentChainError, RetryableChainError, SignerMismatch,
+                           SweepRefused)
+from chains.keys import SeedError, mnemonic_seed
+from chains.solana.adapter import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, SolanaAdapter
+from chains.solana.keys import SolanaKeyError, derive_keypair, derive_solana_keypair
 from recover.classify import Registration, check_transaction, decide
 from solana_devnet import ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, SolanaDevnet
 
@@ -71,26 +73,64 @@ def sweep(adapter: SolanaAdapter, plan) -> str:
     assert txid == adapter.txid_of(raws[0])
     assert adapter.broadcast(raws[0]) == txid  # the same bytes again: "already processed" is success
     status = adapter.tx_status(txid)
-    assert status.found and status.success is True and status.confirmations >= 1
+    # found at finalized commitment: rooted, so at least the lockout depth (LiteSVM: no slot since)
+    assert status.found and status.success is True and status.confirmations == FINALIZED_CONFIRMATIONS == 32
     return txid
 
 
 # -- keys -------------------------------------------------------------------------------------------
-def test_slip10_matches_solders_and_known_vectors():
-    from solders.keypair import Keypair as K
-
+def test_slip10_matches_known_vectors():
     abandon = "abandon " * 11 + "about"
     assert str(derive_solana_keypair(abandon, "m/44'/501'/0'/0'").pubkey()) == "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
-    seed = mnemonic_to_seed(MNEMONIC)
-    for path in ("m/44'/501'/0'/0'", STATION_PATH, "m/44'/501'/7'"):
-        assert derive_solana_keypair(MNEMONIC, path).pubkey() == K.from_seed_and_derivation_path(seed, path).pubkey()
-    # SLIP-10 test vector 1 (ed25519), m/0H
-    assert slip10_ed25519(bytes(range(16)), "m/0'").hex() == (
-        "68e0fe46dfb67e368c75379acec591dad19df3cde26e63b93a8e704f1dade7a3")
-    with pytest.raises(SolanaKeyError):
+    assert str(derive_solana_keypair(abandon, "m/44h/501h/0h/0h").pubkey()) == "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
+    # SLIP-10 test vector 2 (ed25519, 64-byte seed), private keys of m, m/0H, m/0H/2147483647H
+    seed = bytes.fromhex("fffcf9f6f3f0edeae7e4e1dedbd8d5d2cfccc9c6c3c0bdbab7b4b1aeaba8a5a29f9c999693908d8a8784817e7b7875"
+                         "726f6c696663605d5a5754514e4b484542")
+    for path, secret in (("m", "171cb88b1b3c1db25add599712e36245d75bc65a1a5c9e18d76f9f2b1eab4012"),
+                         ("m/0'", "1559eb2bbec5790b0c65d8693e4d0875b1747f4970ae8b650486ed7470845635"),
+                         ("m/0'/2147483647'", "ea4f5bfe8694d8bb74b7b59404632fd5968b774ed545e810de9c32a4fb4192f4")):
+        assert derive_keypair(seed, path).secret().hex() == secret
+    with pytest.raises(SolanaKeyError) as exc:
         derive_solana_keypair(MNEMONIC, "m/44'/501'/0/0")  # non-hardened
-    with pytest.raises(SolanaKeyError):
+    assert (exc.value.code, exc.value.exit_code) == ("bad_path", 4) and "hardened" in str(exc.value)
+    with pytest.raises(SeedError) as exc:
         derive_solana_keypair("test " * 12, STATION_PATH)  # bad checksum
+    assert (exc.value.code, exc.value.exit_code) == ("bad_seed", 4) and "test" not in str(exc.value)
+    with pytest.raises(SolanaKeyError) as exc:
+        derive_keypair(b"short", STATION_PATH)
+    assert exc.value.code == "bad_seed"
+
+
+def test_contract_keys_and_ownership(world):
+    """derive_key from the 64-byte BIP-39 seed, key_from_secret (32-byte seed or 64-byte keypair),
+    verify_ownership (ed25519 over the UTF-8 message), capabilities."""
+    a: SolanaAdapter = world["adapter"]
+    seed = mnemonic_seed(MNEMONIC)
+    derived = a.derive_key(seed, STATION_PATH)
+    assert derived.address == str(world["station"].pubkey()) and derived.key.pubkey() == world["station"].pubkey()
+    assert "key=" not in repr(derived)
+    with pytest.raises(SolanaKeyError) as exc:
+        a.derive_key(seed, "m/44'/501'/0'/0")
+    assert exc.value.code == "bad_path"
+    kp = Keypair()
+    assert a.key_from_secret(bytes(kp)).address == str(kp.pubkey())            # 64 bytes (solana-keygen)
+    assert a.key_from_secret(bytes(kp)[:32]).address == str(kp.pubkey())       # the 32-byte seed
+    with pytest.raises(SolanaKeyError) as exc:
+        a.key_from_secret(bytes(kp)[:32] + bytes(Keypair().pubkey()))          # halves of two keys
+    assert exc.value.exit_code == 4 and bytes(kp)[:32].hex() not in str(exc.value)
+    with pytest.raises(SolanaKeyError):
+        a.key_from_secret(b"\x01" * 31)
+    message = "case 7: I, the sender, ask for my tokens back"
+    sig = str(kp.sign_message(message.encode("utf-8")))
+    check = a.verify_ownership(message, sig, str(kp.pubkey()))
+    assert (check.ok, check.scheme, check.signer) == (True, "ed25519", str(kp.pubkey()))
+    assert a.verify_ownership(message + ".", sig, str(kp.pubkey())).ok is False
+    assert a.verify_ownership(message, sig, str(Keypair().pubkey())).ok is False
+    assert a.verify_ownership(message, "garbage", "not-an-address").ok is False
+    assert a.capabilities == {Capability.NATIVE_SWEEP, Capability.TOKEN_SWEEP, Capability.GAS_STATION,
+                              Capability.SIMULATION, Capability.HISTORIC_BALANCES, Capability.BATCH_VERIFY,
+                              Capability.OWNERSHIP_PROOF, Capability.NESTED_ACCOUNTS, Capability.TOKENS}
+    assert not a.can(Capability.OFFLINE_EXPORT) and not a.can(Capability.GAS_TOPUP)
 
 
 # -- SOL ------------------------------------------------------------------------------------------------
@@ -101,7 +141,10 @@ def test_sol_deposit_verified_and_swept_to_zero(devnet, world):
     txid = devnet.transfer_sol(world["user"], deposit.pubkey(), gross)
 
     obs = a.observe([txid])[txid]
-    assert obs.found and obs.success and obs.block_number and obs.confirmations >= 1
+    assert obs.found and obs.success and obs.block_number == devnet.records[txid]["slot"]
+    assert obs.confirmations == FINALIZED_CONFIRMATIONS  # rooted; no slot since
+    devnet.slot += 40  # 40 slots later: finalized_slot - slot + 1
+    assert a.observe([txid])[txid].confirmations == 41
     assert obs.sender == str(world["user"].pubkey())
     (tr,) = [t for t in obs.transfers if t.recipient == str(deposit.pubkey())]
     assert tr.asset == NATIVE and tr.amount == gross and tr.index == 1
@@ -123,6 +166,15 @@ def test_sol_deposit_verified_and_swept_to_zero(devnet, world):
     assert step.tx["fee_payer"] == str(world["station"].pubkey()) and step.tx["fee_payer_path"] == STATION_PATH
     assert step.simulation["ok"] is True
     assert plan.to_dict()["steps"][0]["tx"]["instructions"]  # JSON-safe, hashed with the plan
+    assert a.signing_keys(plan) == {dep_path(0): str(deposit.pubkey()), STATION_PATH: str(world["station"].pubkey())}
+    (view,) = a.describe_plan(plan)
+    assert view.signer == str(deposit.pubkey()) and view.detail["fee payer"] == str(world["station"].pubkey())
+    assert [(m["to"], m["amount"], m["what"]) for m in view.moves] == [
+        (str(world["hot"].pubkey()), str(req.net), "net to the destination"),
+        (str(world["collector"].pubkey()), str(fee), "fee to the fee collector"),
+        (str(world["station"].pubkey()), str(cost.native_cost), "network cost back to the gas station")]
+    assert view.detail["instructions"][0].startswith("system transfer ")
+    assert sum(int(m["amount"]) for m in view.moves) == gross
 
     before = {k: devnet.balance(v) for k, v in (("hot", world["hot"].pubkey()), ("col", world["collector"].pubkey()),
                                                  ("station", world["station"].pubkey()))}
@@ -176,7 +228,9 @@ def test_spl_deposit_verified_and_swept(devnet, world, program):
 
     obs = a.observe([txid])[txid]
     (tr,) = [t for t in obs.transfers if t.asset == str(mint)]
-    assert tr.recipient == str(deposit.pubkey()) and tr.amount == gross and tr.index >= TOKEN_INDEX_BASE
+    keys = [k["pubkey"] for k in devnet.records[txid]["transaction"]["message"]["accountKeys"]]
+    assert tr.recipient == str(deposit.pubkey()) and tr.amount == gross
+    assert tr.index == TOKEN_INDEX_BASE + keys.index(str(devnet.ata(deposit.pubkey(), mint)))
     assert tr.sender == str(world["user"].pubkey())
     (proof,) = a.prove([(obs, tr)])
     assert (proof.before, proof.after, proof.now, proof.decimals) == (0, gross, gross, 6)
@@ -191,6 +245,13 @@ def test_spl_deposit_verified_and_swept(devnet, world, program):
     req = request(world, deposit, dep_path(i), str(mint), 6, gross, gross - fee_total, fee_total)
     plan = a.prepare(req, cost)
     assert plan.meta["close_source"] is True
+    (view,) = a.describe_plan(plan)
+    assert [(m["to"], m["amount"], m["asset"]) for m in view.moves] == [
+        (str(world["hot"].pubkey()), str(gross - fee_total), str(mint)),
+        (str(world["collector"].pubkey()), str(fee_total), str(mint))]
+    words = view.detail["instructions"]
+    assert [w.split(" ")[0] for w in words] == ["create", "transfer_checked", "create", "transfer_checked", "close"]
+    assert str(devnet.ata(world["hot"].pubkey(), mint)) in words[1] and "(6 decimals)" in words[1]
     source = Pubkey.from_string(plan.meta["source_token_account"])
     source_rent = devnet.balance(source)
     station_before = devnet.balance(world["station"].pubkey())
@@ -235,7 +296,8 @@ def test_funds_gone_and_unknown_mint_and_nested(devnet, world):
     obs = a.observe([txid])[txid]
     (tr,) = [t for t in obs.transfers if t.recipient == str(deposit.pubkey())]
     (proof,) = a.prove([(obs, tr)])
-    assert proof.now < tr.amount
+    # what is left: 3 SOL in, 2 SOL out and the fee of that transfer's one signature
+    assert proof.now == devnet.balance(deposit.pubkey()) == SOL - LAMPORTS_PER_SIGNATURE < tr.amount
     d = decide(world["net"], obs, [proof], Registration("solana-litesvm", "active", dep_path(4), "u"), [])
     assert d.outcome == "refused" and d.code == "funds_gone"
 
@@ -258,15 +320,16 @@ def test_funds_gone_and_unknown_mint_and_nested(devnet, world):
 
 
 # -- nested token accounts ----------------------------------------------------------------------------
-def service_keys(plan):
-    """Keys looked up as recover.execution.sign_case does: ``paths[path]`` must be the address the key controls."""
-    paths = {s.signer_path: s.signer_address for s in plan.steps}
-    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
+def service_keys(adapter, plan):
+    """Keys looked up as recover/ does: ``adapter.signing_keys(plan)[path]`` must be the address the key
+    derived with ``adapter.derive_key`` controls."""
+    paths = adapter.signing_keys(plan)
+    seed = mnemonic_seed(MNEMONIC)
 
     def key_for(path: str):
-        key = derive_solana_keypair(MNEMONIC, path)
-        assert str(key.pubkey()) == paths[path], (path, paths[path])
-        return key
+        key = adapter.derive_key(seed, path)
+        assert key.address == paths[path], (path, paths[path])
+        return key.key
 
     return key_for
 
@@ -315,10 +378,10 @@ def test_nested_token_account_verified_and_recovered(devnet, world, program, sam
     row = SimpleNamespace(network="solana-litesvm", status="active", derivation_path=dep_path(i), account="u")
     regs = {str(wallet.pubkey()): [row]}
     claim = SimpleNamespace(deposit_address=None, asset=None)
-    assert _plan_claim(claim, world["net"], obs, regs).code == "not_ours"
+    assert _plan_claim(claim, world["net"], a, obs, regs).code == "not_ours"
     parents = a.nested_parents([str(parent_ata), str(world["user"].pubkey())])
     assert set(parents) == {str(parent_ata)}
-    transfers, reg, elsewhere = _plan_claim(claim, world["net"], obs, regs, parents)
+    transfers, reg, elsewhere = _plan_claim(claim, world["net"], a, obs, regs, parents)
     assert transfers == [tr] and reg == here and elsewhere == []
 
     # sweep: deposit_address is the recipient recorded (the parent ATA), the path is the wallet's
@@ -348,7 +411,12 @@ def test_nested_token_account_verified_and_recovered(devnet, world, program, sam
     nested_rent = devnet.balance(nested)
     station_before = devnet.balance(world["station"].pubkey())
     assert devnet.balance(wallet.pubkey()) == 0
-    raws = a.sign(plan, service_keys(plan))
+    assert a.signing_keys(plan) == {dep_path(i): str(wallet.pubkey()), STATION_PATH: str(world["station"].pubkey())}
+    (view,) = a.describe_plan(plan)
+    assert view.detail["instructions"][1].startswith("RecoverNested: ")
+    assert [(m["to"], m["what"]) for m in view.moves] == [(str(world["hot"].pubkey()), "net to the destination"),
+                                                          (str(world["collector"].pubkey()), "fee to the fee collector")]
+    raws = a.sign(plan, service_keys(a, plan))
     sent = a.broadcast(raws[0])
     assert a.tx_status(sent).success is True
 
@@ -413,8 +481,9 @@ def test_funds_missing_signer_mismatch_and_bad_input(devnet, world):
                   cost)
     assert exc.value.code == "funds_missing"
     plan = a.prepare(request(world, deposit, dep_path(5), NATIVE, 9, SOL, SOL - 10**6 - cost.native_cost, 10**6), cost)
-    with pytest.raises(SignerMismatch):
+    with pytest.raises(SignerMismatch) as exc:
         a.sign(plan, lambda path: Keypair())
+    assert (exc.value.code, exc.value.exit_code) == ("signer_mismatch", 7)
     # a destination that cannot hold lamports below rent: the simulation says why
     tiny = request(world, deposit, dep_path(5), NATIVE, 9, SOL, SOL - 1000 - cost.native_cost, 1000,
                    cost_mode="deduct")
@@ -424,10 +493,12 @@ def test_funds_missing_signer_mismatch_and_bad_input(devnet, world):
     assert exc.value.code == "simulation_failed" and "rent" in str(exc.value)
     # garbage never escapes as a pyo3 panic or a bare ValueError
     for bad in ("", "!!!", "AAAA"):
-        with pytest.raises(ChainError):
+        with pytest.raises(PermanentChainError) as exc:
             a.txid_of(bad)
-    with pytest.raises(ChainError):
+        assert exc.value.code == "invalid_raw"
+    with pytest.raises(PermanentChainError) as exc:
         a.prove([(a.observe(["1" * 88])["1" * 88], Transfer(0, NATIVE, None, "xyz", 1))])
+    assert exc.value.code == "invalid_address"
 
 
 def test_unreachable_node_is_retryable():
@@ -492,7 +563,59 @@ def test_nested_case_life_through_the_service(devnet, world, sqlite_db_url, tmp_
     assert cli("case", "track", str(cid))["status"] == "completed"
     net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
     assert net + fee + cost == gross
+    # independently of the quote's arithmetic: what arrived on chain is the whole deposit
+    arrived = (devnet.token_account(devnet.ata(ret.pubkey(), mint))["amount"]
+               + devnet.token_account(devnet.ata(world["collector"].pubkey(), mint))["amount"])
+    assert arrived == gross
     assert devnet.token_account(devnet.ata(ret.pubkey(), mint))["amount"] == net
     assert devnet.token_account(devnet.ata(world["collector"].pubkey(), mint))["amount"] == fee + cost
     assert devnet.account(devnet.ata(parent_ata, mint)) is None
     assert devnet.balance(wallet.pubkey()) == 0
+
+
+def test_reads_are_batched_and_error_answers_are_not_retried(devnet, world, monkeypatch):
+    """observe of many transactions is one HTTP POST (a JSON-RPC batch); a node's error answer is
+    classified by meaning (invalid params: exit 4; other refusals: exit 6) and never retried."""
+    a = SolanaAdapter(world["net"])
+    a.check_cluster()
+    txids = [devnet.transfer_sol(world["user"], Keypair().pubkey(), SOL // 100) for _ in range(3)]
+    sent = a.node.client.http_requests
+    res = a.observe(txids)
+    assert a.node.client.http_requests == sent + 1
+    assert [res[t].found and res[t].success for t in txids] == [True, True, True]
+    assert [devnet.records[t]["slot"] for t in txids] == [res[t].block_number for t in txids]
+
+    from solana_devnet import RpcFault
+
+    real = devnet.rpc
+
+    def refusing(method, params):
+        if method == "getBalance":
+            raise RpcFault(-32602, "Invalid param: WrongSize")
+        if method == "getTokenAccountsByOwner":
+            raise RpcFault(-32010, "the owner's index is excluded from account secondary indexes")
+        return real(method, params)
+
+    monkeypatch.setattr(devnet, "rpc", refusing)
+    obs = res[txids[0]]
+    (tr,) = [t for t in obs.transfers if t.amount == SOL // 100]
+    sent = a.node.client.http_requests
+    (err,) = a.prove_each([(obs, tr)])
+    assert a.node.client.http_requests == sent + 1  # answered: not retried
+    assert isinstance(err, InvalidRequest) and (err.code, err.exit_code) == ("invalid_request", 4)
+    mint = devnet.create_mint(world["user"], 0)
+    fake = Transfer(TOKEN_INDEX_BASE, str(mint), None, tr.recipient, 1)
+    (err,) = a.prove_each([(obs, fake)])
+    assert isinstance(err, NodeRefused) and (err.code, err.exit_code) == ("node_refused", 6)
+    assert not isinstance(err, RetryableChainError)
+
+    # an answer of the wrong shape is not a node's error answer: retryable, named, no crash
+    def garbage(method, params):
+        if method == "getTransaction":
+            return {"slot": 5}  # no transaction, no meta
+        return real(method, params)
+
+    monkeypatch.setattr(devnet, "rpc", garbage)
+    with pytest.raises(RetryableChainError) as exc:
+        SolanaAdapter(world["net"]).prove([(obs, tr)])
+    assert exc.value.code == "node_answer_malformed"

@@ -15,7 +15,8 @@ Defined here:
 * ``dash``: Dash mainnet (P2PKH 0x4c ``X...``, P2SH 0x10 ``7...``, WIF 0xcc, BIP-44 coin type 5, no
   segwit; xpub/xprv extended keys as Dash Core uses today).
 
-Importing this module registers them (``chains.utxo`` and ``chains.utxo_keys`` import it).
+Importing this module changes nothing: the code that needs these networks (address validation, key
+derivation, transaction building) calls :func:`register_networks` first; it runs once.
 """
 
 from __future__ import annotations
@@ -106,6 +107,3 @@ def register_networks() -> None:
             if prefix not in prefixes:
                 prefixes.append(prefix)
         _DONE = True
-
-
-register_networks()

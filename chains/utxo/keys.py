@@ -6,28 +6,30 @@ The script type of a deposit address follows its derivation path's purpose:
 * ``m/49'/...``: P2SH-P2WPKH (``p2sh-p2wpkh``), base58 ``3.../M.../Q...``
 * ``m/84'/...``: P2WPKH (``p2wpkh``), bech32
 
-``derive_utxo_key(mnemonic, path, network)`` returns ``(UtxoKey, address)``; a :class:`UtxoKey` is
+:func:`derive_from_seed` (``seed`` the 64-byte BIP-39 seed of :func:`chains.keys.mnemonic_seed`,
+the one mnemonic path of every family) and ``derive_utxo_key(mnemonic, path, network)`` (the same
+through that seed) return ``(UtxoKey, address)``; a :class:`UtxoKey` is
 what a signer's ``key_for_path(path)`` should hand to :meth:`chains.utxo.UtxoAdapter.sign` (which
 also takes a bitcoinlib ``Key``/``HDKey``, a WIF string or 32-byte private key hex).  ``network`` is
 bitcoinlib's network name, the network config's ``[utxo] address_network`` (``litecoin_regtest``
-and ``dash`` are registered by :mod:`chains.utxo_networks`).  The private key never appears in
+and ``dash`` are registered, lazily and once, by :func:`chains.utxo.networks.register_networks`).  The private key never appears in
 ``repr``/``str``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import chains.utxo_networks  # noqa: F401  (registers litecoin_regtest, dash)
+from chains.utxo.networks import register_networks
 
 __all__ = [
     "SCRIPT_TYPES",
     "UtxoKey",
     "derive_utxo_key",
+    "derive_from_seed",
     "script_type_for_path",
     "address_for_pubkey",
     "as_utxo_key",
@@ -50,14 +52,11 @@ def script_type_for_path(path: str) -> str:
     return _PURPOSE[int(purpose[:-1])]
 
 
-def _hash160(data: bytes) -> bytes:
-    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
-
-
 def address_for_pubkey(public_key: bytes | str, script_type: str, network: str) -> str:
     """The address of a compressed public key for a script type on a bitcoinlib network."""
     from bitcoinlib.keys import Address
 
+    register_networks()
     pub = bytes.fromhex(public_key) if isinstance(public_key, str) else bytes(public_key)
     if len(pub) != 33:
         raise ValueError("only compressed public keys (33 bytes) are supported")
@@ -105,11 +104,31 @@ class UtxoKey:
 
 @lru_cache(maxsize=8)
 def _seed(mnemonic: str, passphrase: str) -> bytes:
-    from bitcoinlib.mnemonic import Mnemonic
+    from chains.keys import mnemonic_seed
 
-    words = " ".join(mnemonic.split())
-    Mnemonic().to_entropy(words)  # raises on a bad word or checksum
-    return Mnemonic().to_seed(words, passphrase)
+    return mnemonic_seed(mnemonic, passphrase)
+
+
+def derive_from_seed(seed: bytes, path: str, network: str, *, script_type: str | None = None
+                     ) -> tuple[UtxoKey, str]:
+    """The key at ``path`` of the BIP-32 tree of a BIP-39 ``seed`` (bitcoinlib ``HDKey.from_seed``) and
+    the address it controls on ``network``; the script type follows the path's purpose (44/49/84)
+    unless ``script_type`` is given."""
+    from bitcoinlib.keys import HDKey
+
+    register_networks()
+    st = script_type or script_type_for_path(path)
+    if st not in SCRIPT_TYPES:
+        raise ValueError(f"unsupported script type {st!r}")
+    if not isinstance(seed, (bytes, bytearray)) or len(seed) not in (16, 32, 64):
+        raise ValueError("a BIP-39 seed is 64 bytes")
+    master = HDKey.from_seed(bytes(seed), network=network)
+    child = master.key_for_path(path.replace("h", "'").replace("H", "'"))
+    secret = bytes.fromhex(child.private_hex)
+    pub = child.public_hex
+    address = address_for_pubkey(pub, st, network)
+    return UtxoKey(path=path, network=network, script_type=st, address=address, public_hex=pub,
+                   _secret=secret), address
 
 
 def derive_utxo_key(mnemonic: str, path: str, network: str, *, script_type: str | None = None,
@@ -119,18 +138,7 @@ def derive_utxo_key(mnemonic: str, path: str, network: str, *, script_type: str 
     ``script_type`` defaults to the path's purpose (44/49/84); give it to override (e.g. a legacy
     fork-chain address derived at a BIP-84 path is not a thing, but a P2PKH one at 84' may be).
     """
-    from bitcoinlib.keys import HDKey
-
-    st = script_type or script_type_for_path(path)
-    if st not in SCRIPT_TYPES:
-        raise ValueError(f"unsupported script type {st!r}")
-    master = HDKey.from_seed(_seed(mnemonic, passphrase), network=network)
-    child = master.key_for_path(path.replace("h", "'").replace("H", "'"))
-    secret = bytes.fromhex(child.private_hex)
-    pub = child.public_hex
-    address = address_for_pubkey(pub, st, network)
-    return UtxoKey(path=path, network=network, script_type=st, address=address, public_hex=pub,
-                   _secret=secret), address
+    return derive_from_seed(_seed(mnemonic, passphrase), path, network, script_type=script_type)
 
 
 def derive_utxo_key_for_address(mnemonic: str, path: str, expected_address: str, *,
@@ -140,6 +148,7 @@ def derive_utxo_key_for_address(mnemonic: str, path: str, expected_address: str,
     tried are those whose prefixes the address carries; the script type is the path's purpose."""
     from bitcoinlib.keys import deserialize_address
 
+    register_networks()
     try:
         info = deserialize_address(expected_address)
     except Exception as exc:
@@ -157,6 +166,7 @@ def as_utxo_key(key: Any, network: str, script_type: str) -> UtxoKey:
     bytes) to a :class:`UtxoKey` for ``network`` and ``script_type``."""
     from bitcoinlib.keys import Key
 
+    register_networks()
     if isinstance(key, UtxoKey):
         secret = key.secret
     elif isinstance(key, (bytes, bytearray)) and len(key) == 32:
@@ -198,9 +208,9 @@ def _wif_network_ok(wif: str, network: str) -> bool:
 def verify_signed_message(message: str, signature: str, address: str, network: str) -> bool:
     """Whether ``signature`` (base64, the Bitcoin ``signmessage`` format) by ``address`` signs ``message``,
     with the network's message magic (``Litecoin Signed Message:`` ...)."""
-    import chains.utxo_networks  # noqa: F401
     from bitcoinlib.keys import verify_message
 
+    register_networks()
     try:
         return bool(verify_message(message, signature.strip(), address, network=network))
     except Exception:  # malformed base64, wrong length, unknown recovery id...
