@@ -108,13 +108,14 @@ def _console():
     """Tables on stdout: the terminal's width, or wide enough not to truncate when piped."""
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _note(message: str) -> None:
+    """A message on stderr, printed literally (claimants and accounts may contain ``[...]``)."""
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(message)
+    Console(stderr=True, highlight=False, markup=False).print(message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,9 +142,16 @@ def networks(
     import recover
 
     nets = recover.list_networks(recovery_class)
+    by_chain: dict[str, list[str]] = {}
+    for n in recover.list_networks():
+        by_chain.setdefault(n.chain, []).append(n.key)
+    for chain, keys in sorted(by_chain.items()):
+        if len(keys) > 1:
+            _note(f"warning: networks {', '.join(sorted(keys))} are one chain ({chain}): a deposit claimed under "
+                  "one of them is refused under the others")
     if json_out:
         _emit_json([
-            {"key": n.key, "name": n.name, "family": n.family, "chain_id": n.chain_id,
+            {"key": n.key, "name": n.name, "family": n.family, "chain": n.chain, "chain_id": n.chain_id,
              "recovery_class": n.recovery_class, "conditions": list(n.conditions), "reason": n.reason,
              "confirmations": n.confirmations, "native_symbol": n.native_symbol,
              "native_decimals": n.native_decimals, "devnet": n.devnet, "source": n.source}
@@ -279,6 +287,10 @@ def case_verify(
         for code, n in doc["retry_later"].items():
             t.add_row(f"retry later: {code}", str(n))
         _console().print(t)
+    unreachable = [r.case_id for r in summary.results if r.exit_code == 8]
+    if unreachable:  # the batch ran, but a node did not answer: say so by the exit code too
+        _note(f"{len(unreachable)} case(s) not verified: the node did not answer; run verify --all again later")
+        raise typer.Exit(8)
 
 
 def _verify_all_with_progress(db, actor, json_out):
@@ -333,11 +345,14 @@ def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[
         _emit_json(outcome.to_dict())
         return
     _note(f"case {case_id}: plan {outcome.plan_hash} awaits approval")
-    for step in outcome.plan["steps"]:
-        tx = step["tx"]
-        _console().print(f"  {step['seq']}. {step['role']}: {step['signer_address']} -> {tx.get('to')} "
-                         f"value {tx.get('value', '0')} nonce {tx.get('nonce')}"
-                         + (f" after {step['after']}" if step["after"] else ""))
+    _print_steps(outcome.steps)
+
+
+def _print_steps(steps) -> None:
+    """The plan's steps as the chain adapter describes them (no family's fields here)."""
+    for step in steps or []:
+        after = f" (after step {', '.join(str(a) for a in step['after'])})" if step["after"] else ""
+        _console().print(f"  {step['seq']}. {step['role']}: {step['summary']}{after}")
 
 
 @prices_app.command("set")
@@ -510,6 +525,18 @@ def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: st
         if json_out else _note(f"case {case_id}: {row.condition} signed off by {row.satisfied_by}")
 
 
+@case_app.command("reopen")
+@command
+def case_reopen(case_id: int = typer.Argument(..., metavar="ID"), reason: str = typer.Option(..., "--reason"),
+                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+    """Reopen a rejected, unrecoverable or failed case: back to verified (facts proven) or open."""
+    import recover
+
+    case = recover.reopen_case(case_id, reason, db=_db(db), actor=actor)
+    _emit_json(recover.show_case(case_id, db=_db(db))) if json_out else \
+        _note(f"case {case_id} reopened: now {case.status}")
+
+
 @case_app.command("sign")
 @command
 def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
@@ -620,6 +647,7 @@ def _render_case(doc: dict) -> None:
     """One screen per case: each part appears once it exists."""
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
     con = _console()
     dest = doc["destination"]
@@ -631,9 +659,9 @@ def _render_case(doc: dict) -> None:
                          ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')}"),
                          ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
                          ("classification", doc["classification"] or "(not verified yet)")):
-        claim.add_row(f"[bold]{label}[/]", str(value))
+        claim.add_row(Text(label, style="bold"), Text(str(value)))
     if doc.get("refusal"):
-        claim.add_row("[bold red]refused[/]", f"{doc['refusal']['code']}: {doc['refusal']['reason']}")
+        claim.add_row(Text("refused", style="bold red"), Text(f"{doc['refusal']['code']}: {doc['refusal']['reason']}"))
     con.print(Panel(claim, title=f"case {doc['id']}"))
     if doc.get("facts"):
         t = Table(title="on-chain facts")
@@ -657,12 +685,13 @@ def _render_case(doc: dict) -> None:
         for line in q["details"].get("lines", []):
             con.print(f"  - {line}")
     if doc.get("plan"):
-        con.print(f"[bold]plan[/] {doc['plan']['plan_hash']} by {doc['plan']['created_by']}")
+        con.print(Text.assemble(("plan", "bold"), f" {doc['plan']['plan_hash']} by {doc['plan']['created_by']}"))
+        _print_steps(doc["plan"].get("steps"))
     if doc.get("approvals"):
         a = doc["approvals"]
         needed = a.get("needed")
-        con.print(f"[bold]approvals[/] {sum(1 for x in a['so_far'] if x['decision'] == 'approve')}"
-                  + (f" of {needed}" if needed is not None else ""))
+        con.print(Text.assemble(("approvals", "bold"), f" {sum(1 for x in a['so_far'] if x['decision'] == 'approve')}"
+                                + (f" of {needed}" if needed is not None else "")))
         for x in a["so_far"]:
             con.print(f"  - {x['approver']} ({x['role']}): {x['decision']}" + (" [revoked]" if x["revoked"] else ""))
     t = Table(title="audit trail")
@@ -686,7 +715,7 @@ def main() -> None:
     except TyperException as exc:  # usage errors: bad option, missing argument, bad value
         if "--json" in sys.argv[1:]:
             sys.stderr.write(json.dumps({"error": {"code": "usage", "message": exc.format_message()}}) + "\n")
-        elif hasattr(exc, "show"):
+        elif callable(getattr(exc, "show", None)):
             exc.show()
         else:
             sys.stderr.write(f"error: {exc.format_message()}\n")

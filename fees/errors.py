@@ -90,5 +90,7 @@ REFUSAL_ERRORS: dict[str, type[PolicyRefused]] = {
 
 def refusal_error(code: str, message: str, refusal=None) -> PolicyRefused:
     """The exception for a refusal code (unknown codes fall back to plain PolicyRefused)."""
-    cls = REFUSAL_ERRORS.get(code, PolicyRefused)
+    cls = REFUSAL_ERRORS.get(code)
+    if cls is None:
+        return PolicyRefused(message, code=code, details={"refusal": code}, refusal=refusal)
     return cls(message, details={"refusal": code}, refusal=refusal)

@@ -76,7 +76,7 @@ class Quote:
     native_decimals: int
     network_cost_usd: Decimal | None
     network_cost_in_asset: int
-    network_cost_mode: str  # effective: "deduct" or "absorb" (unpriced percent_only absorbs)
+    network_cost_mode: str  # effective: "deduct" or "absorb" (an unpriced token absorbs)
     net: int
     economical: bool
     refusal: Refusal | None
@@ -278,7 +278,9 @@ def compute_quote(
         fee_raw = cost_raw = cost_equiv = 0
         lines.append(f"no fee computed: {refusals[-1].message}")
     elif mode == "unpriced":
-        cost_mode = "absorb"
+        # A token without a price cannot pay its gas in kind (no exchange rate): the exchange absorbs
+        # it.  The native asset can: its cost is in its own base units, deducted as the policy says.
+        cost_mode = policy.network_cost if is_native else "absorb"
         pct = policy.percent or Decimal(0)
         with exact_context():
             fee_raw = ceil_ratio(Decimal(gross) * pct, Decimal(100))
@@ -289,8 +291,14 @@ def compute_quote(
         skipped = [k for k in ("percent_above_usd", "flat_usd", "min_usd", "max_usd", "min_value_usd") if getattr(policy, k) is not None]
         if skipped:
             lines.append(f"not applied without a price: {', '.join(skipped)}")
-        lines.append(f"network cost: {network_cost_native} {nsym} base units, absorbed by the exchange (asset unpriced)")
-        cost_raw = cost_equiv = 0
+        if cost_mode == "deduct":
+            cost_raw = cost_equiv = network_cost_native
+            lines.append(f"network cost: {network_cost_native} {nsym} base units, deducted in kind from the deposit "
+                         "(no price is needed: it is the network's own asset)")
+        else:
+            lines.append(f"network cost: {network_cost_native} {nsym} base units, absorbed by the exchange "
+                         + ("(asset unpriced)" if not is_native else "(policy network_cost = absorb)"))
+            cost_raw = cost_equiv = 0
     else:
         assert price is not None
         p = price.usd

@@ -15,7 +15,7 @@ _API = {
     "set_price", "import_prices", "verify_cases", "verify_case", "quote_case", "prepare_case",
     "approvers_keygen", "approvers_add", "approvers_list", "approvers_revoke", "decide", "submit_decision", "queue",
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",
-    "export_case", "import_signed",
+    "export_case", "import_signed", "reopen_case",
 }
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",

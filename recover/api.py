@@ -158,7 +158,9 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
     """The gas station's address (from the signer backend, when one is configured here)."""
     import os
 
+    from chains.base import Capability
     from recover.cases import get_case
+    from recover.chainio import adapter
     from recover.registry import get_network
     from recover.signing import signer_from_env
 
@@ -168,9 +170,10 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
         net = get_network(get_case(s, case_id).network)
     if os.environ.get("RECOVER_GAS_STATION_ADDRESS"):
         return net.validate_address(os.environ["RECOVER_GAS_STATION_ADDRESS"], what="RECOVER_GAS_STATION_ADDRESS")
-    if not net.gas_station_path or net.family == "utxo":  # UTXO sweeps pay their fee from the inputs
+    chain = adapter(net)
+    if not net.gas_station_path or not chain.can(Capability.GAS_STATION):  # e.g. UTXO: fees from the inputs
         return None
-    return signer_from_env().address_for(net.family, net.gas_station_path)
+    return signer_from_env().address_for(chain, net.gas_station_path)
 
 
 # -- approvers and the approval queue --------------------------------------------------------------
@@ -310,6 +313,17 @@ def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None
     with session_scope(db) as s:
         require_schema(s)
         return _sign_off(s, get_case(s, case_id), condition, reason, actor=who)
+
+
+def reopen_case(case_id: int, reason: str, *, db: str | None = None, actor: str | None = None):
+    """Reopen a rejected, unrecoverable or failed case (a recorded decision with a reason)."""
+    from recover.cases import get_case
+    from recover.reopen import reopen_case as _reopen
+
+    who = resolve_actor(actor)
+    with session_scope(db) as s:
+        require_schema(s)
+        return _reopen(s, get_case(s, case_id), reason, actor=who)
 
 
 # -- sign, broadcast, track -----------------------------------------------------------------------------

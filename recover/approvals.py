@@ -245,8 +245,11 @@ def case_state(session: Session, case: Case, policy: ApprovalPolicy) -> Approval
                              .where(Approval.case_id == case.id).order_by(Approval.id)))
     net = get_network(case.network)
     recorded = [c.condition for c in session.exec(select(CaseCondition).where(CaseCondition.case_id == case.id))]
+    required = list(net.conditions)
+    if case.flags and "manual_review" not in required:  # e.g. a look-alike destination: a reviewer must look
+        required.append("manual_review")
     return evaluate(case_id=case.id, plan_hash=plan.plan_hash, preparer=case.prepared_by, tier=tier, rows=rows,
-                    conditions_required=list(net.conditions), conditions_recorded=recorded)
+                    conditions_required=required, conditions_recorded=recorded)
 
 
 def submit(session: Session, case: Case, *, approver: Approver, decision: str, signed_payload: str, signature: str,

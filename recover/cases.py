@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from chains.addresses import address_key, normalize_txid
+from chains.base import Capability
 from chains.config import NetworkConfig
+from chains.registry import adapter_class
 from chains.errors import InvalidAddress, InvalidTxid
-from recover.addresses import find_address
 from recover.audit import append_event
-from recover.errors import DuplicateClaim, InvalidInput, NotFound
+from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused
 from recover.models import Case
 from recover.registry import get_network
 from recover.states import CaseStatus
@@ -47,10 +48,10 @@ def _normalize_asset(net: NetworkConfig, asset: str | None) -> str | None:
     asset = asset.strip()
     if asset.upper() == net.native_symbol.upper() or asset.lower() == "native":
         return net.native_symbol
-    if net.family == "utxo":
+    if not adapter_class(net.family).capabilities & {Capability.TOKENS}:
         raise InvalidInput(f"asset {asset!r}: {net.key} only has its native asset {net.native_symbol}",
                            code="invalid_asset")
-    return _addr(net, asset, "asset (token contract)" if net.family == "evm" else "asset (mint)")
+    return _addr(net, asset, "asset (token)")
 
 
 def claim_scope(net: NetworkConfig, deposit_address: str | None, asset: str | None) -> str:
@@ -78,11 +79,16 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     deposit = _addr(net, claim.deposit_address, "deposit address") if claim.deposit_address else None
     asset = _normalize_asset(net, claim.asset)
     ret = None
+    flags: list[str] = []
     if claim.return_address:
+        from recover.destinations import check_destination, lookalike_flags
+
         ret = _addr(net, claim.return_address, "return address")
-        if find_address(session, net.key, net.family, ret) is not None:
-            raise InvalidInput(f"return address {ret} is one of our own deposit addresses on {net.key}",
-                               code="invalid_address")
+        try:
+            check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
+        except PolicyRefused as exc:  # at open it is simply a wrong input: the claim is not recorded
+            raise InvalidInput(str(exc), code=exc.code, details=exc.details) from None
+        flags = lookalike_flags(session, net, ret, deposit=deposit)
     credit = None
     if claim.credit_account:
         credit = claim.credit_account.strip()
@@ -94,15 +100,17 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         raise InvalidInput("claimant is empty or has control characters", code="invalid_claimant")
 
     scope = claim_scope(net, deposit, asset)
-    for other in session.exec(select(Case).where(Case.network == net.key, Case.txid == txid)):
+    chain = net.chain
+    for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
         if _overlaps(scope, other.claim_scope):
+            where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
             raise DuplicateClaim(
-                f"transaction {txid} on {net.key} is already claimed by case {other.id} "
+                f"transaction {txid} on {where} is already claimed by case {other.id} "
                 f"(status {other.status}); one deposit belongs to at most one case",
-                details={"existing_case": other.id},
+                details={"existing_case": other.id, "chain": chain},
             )
-    case = Case(network=net.key, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
-                return_address=ret, credit_account=credit, claimant=claimant,
+    case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
+                return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None,
                 status=CaseStatus.OPEN.value, opened_by=actor)
     session.add(case)
     try:
@@ -111,12 +119,24 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
     append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
                  details={"network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
-                          "return_address": ret, "credit_account": credit, "claimant": claimant})
+                          "return_address": ret, "credit_account": credit, "claimant": claimant,
+                          "flags": flags})
     return case
 
 
+MAX_CASE_ID = 2**63 - 1  # a BIGINT / SQLite INTEGER: larger ids cannot exist
+
+
+def check_case_id(case_id: int) -> int:
+    """Refuse an id no case can have (0, negative, beyond 64 bits) before it reaches SQL."""
+    if isinstance(case_id, bool) or not isinstance(case_id, int) or not 1 <= case_id <= MAX_CASE_ID:
+        raise NotFound(f"no case {case_id} (case ids are whole numbers from 1 to {MAX_CASE_ID})",
+                       code="case_not_found")
+    return case_id
+
+
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    case = session.get(Case, check_case_id(case_id))
     if case is None:
         raise NotFound(f"no case {case_id}", code="case_not_found")
     return case

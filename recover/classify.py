@@ -8,6 +8,7 @@ No I/O here: ``recover.verification`` gathers the inputs and persists the outcom
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
 from chains.config import NetworkConfig
@@ -71,11 +72,12 @@ def check_transaction(obs: TxObservation, net: NetworkConfig) -> Decision | None
 
 
 def candidate_transfers(obs: TxObservation, deposit_address: str | None, asset: str | None,
-                        family: str) -> list[Transfer]:
-    """Transfers matching what the claim names (address and asset), in log order."""
+                        address_key: Callable[[str], str]) -> list[Transfer]:
+    """Transfers matching what the claim names (address and asset), in log order; ``address_key``
+    is the family's comparison form of an address (the adapter's)."""
 
     def same(a: str, b: str) -> bool:
-        return a.lower() == b.lower() if family == "evm" else a == b
+        return address_key(a) == address_key(b)
 
     out = []
     for t in obs.transfers:
@@ -90,11 +92,6 @@ def candidate_transfers(obs: TxObservation, deposit_address: str | None, asset: 
     return out
 
 
-def internal_native_transfer(obs: TxObservation, deposit_address: str) -> Transfer:
-    """A placeholder for native value moved by an internal call: proven only by balances."""
-    return Transfer(INTERNAL_NATIVE_INDEX, NATIVE, obs.to, deposit_address, 0)
-
-
 def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
            here: Registration | None, elsewhere: list[Registration]) -> Decision:
     """Decide one claim whose transfers all go to one recipient in one asset."""
@@ -102,7 +99,8 @@ def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
         return refuse("no_deposit", "the transaction moves nothing matching the claim")
     recipient = proofs[0].transfer.recipient
     if here is None and not elsewhere:
-        return refuse("not_ours", f"{recipient} is not one of our deposit addresses")
+        return retry("not_ours", f"{recipient} is not one of our deposit addresses (yet: the case stays open and "
+                                 "can be verified again once the address is imported)")
     asset = proofs[0].transfer.asset
     deposits: list[ProvenDeposit] = []
     for p in proofs:
@@ -110,6 +108,11 @@ def decide(net: NetworkConfig, obs: TxObservation, proofs: list[BalanceProof],
         if t.asset == NATIVE and t.index != INTERNAL_NATIVE_INDEX:
             amount = t.amount  # a successful transaction's own value cannot be faked
             note = "native value of the transaction"
+        elif t.asset == NATIVE:
+            # moved by the claimed transaction's own internal calls (its trace), never by the balance
+            # change across the block: another transaction of the block may have paid the address
+            amount = t.amount
+            note = "internal transfers in the transaction's call trace"
         else:
             received = p.received
             if received is None:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from chains.base import Capability
+from chains.errors import ChainError
 from recover.audit import append_event
-from recover.errors import DuplicateClaim, InvalidInput, PolicyRefused
+from recover.chainio import adapter
+from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import Case, CaseCondition
 from recover.registry import get_network
+from recover.states import check_operation
 from recover.sweeps import case_facts
 
-SIGNED_OFF = {"gas_topup", "min_value", "fork_signing", "contract_deployment", "shared_address_memo"}
+SIGNED_OFF = {"gas_topup", "min_value", "fork_signing", "contract_deployment", "shared_address_memo",
+              "contract_destination"}
 
 
 def ownership_message(case: Case) -> str:
@@ -42,9 +47,10 @@ def _requires(case: Case, condition: str) -> None:
     if condition not in net.conditions:
         raise InvalidInput(f"{net.key} does not require {condition} (its conditions: "
                            f"{', '.join(net.conditions) or 'none'})", code="condition_not_required")
-    if case.status in ("open", "completed", "rejected", "unrecoverable", "failed"):
-        raise InvalidInput(f"case {case.id} is '{case.status}': conditions are recorded on verified cases",
-                           code="not_verified")
+    try:
+        check_operation("condition", case.id, case.status)
+    except IllegalTransition as exc:  # documented as invalid input (exit 4) for conditions
+        raise InvalidInput(str(exc), code=exc.code) from None
 
 
 def prove_ownership(session: Session, case: Case, signature: str, *, actor: str) -> CaseCondition:
@@ -58,23 +64,15 @@ def prove_ownership(session: Session, case: Case, signature: str, *, actor: str)
     if sender is None:
         raise PolicyRefused("the deposit's sender is not known, so ownership cannot be proven by signature",
                             code="ownership_not_proven")
-    if net.family == "evm":
-        from chains.evm_keys import EvmKeyError, recover_personal_sign
-
-        try:
-            signer = recover_personal_sign(message, signature)
-        except EvmKeyError as exc:
-            raise InvalidInput(str(exc), code="bad_signature") from None
-        ok, scheme = signer.lower() == sender.lower(), "EIP-191"
-    elif net.family == "utxo":
-        from chains.utxo_keys import verify_signed_message
-
-        ok, signer, scheme = verify_signed_message(message, signature, sender, net.utxo_options.address_network), \
-            sender, "signmessage"
-    else:
-        from chains.solana_keys import verify_signed_message
-
-        ok, signer, scheme = verify_signed_message(message, signature, sender), sender, "ed25519"
+    chain = adapter(net)
+    if not chain.can(Capability.OWNERSHIP_PROOF):
+        raise PolicyRefused(f"{net.key} has no signed-message format to prove ownership with",
+                            code="ownership_not_proven")
+    try:
+        check = chain.verify_ownership(message, signature, sender)
+    except ChainError as exc:
+        raise InvalidInput(str(exc), code="bad_signature") from None
+    ok, scheme, signer = check.ok, check.scheme, check.signer or sender
     if not ok:
         raise PolicyRefused(f"the signature is not a {scheme} signature of the case's message by the sending "
                             f"address {sender}", code="ownership_not_proven")
@@ -88,7 +86,15 @@ def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor
                "manual_review": "an approval by an approver with role reviewer"}.get(condition)
         raise InvalidInput(f"{condition} is satisfied by {how}, not by a sign-off" if how
                            else f"unknown condition {condition!r}", code="invalid_condition")
-    _requires(case, condition)
+    from recover.destinations import CONTRACT_ALLOWED
+
+    if condition == CONTRACT_ALLOWED:  # allowed on any network, for this case's destination only
+        try:
+            check_operation("condition", case.id, case.status)
+        except IllegalTransition as exc:
+            raise InvalidInput(str(exc), code=exc.code) from None
+    else:
+        _requires(case, condition)
     if not (reason or "").strip():
         raise InvalidInput("a sign-off needs --reason saying why", code="reason_required")
     return _record(session, case, condition, actor=actor, reason=reason.strip(), evidence={})

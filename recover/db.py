@@ -74,8 +74,11 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if getattr(exc, "commit", False) is True:  # a refusal that recorded why (the case moved): keep it
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.info.clear()

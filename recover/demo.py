@@ -37,64 +37,74 @@ def _env(**values):
 
 
 def run_demo(say: Callable[[str], None] = print) -> dict:
-    from chains.devchain import DevChain
-    from chains.evm_keys import derive_evm_account
+    from chains.evm import devchain
+    from chains.evm.devchain import DevChain
+    from chains.evm.keys import derive_evm_account
+    from recover.chainio import use_adapter_factory
     from recover.registry import get_network
 
     net = get_network(NETWORK)
-    with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, _env(RECOVER_SEED=DEMO_SEED):
-        tmp = Path(tmp)
-        db = f"sqlite:///{tmp / 'demo.db'}"
-        say(f"1. init: case database at {db} (schema {api.init(db)})")
-        chain = DevChain()
-        user, ret = chain.accounts[1], chain.accounts[2]
-        deposit = derive_evm_account(DEMO_SEED, DEPOSIT_PATH).address
-        station = derive_evm_account(DEMO_SEED, net.gas_station_path).address
-        chain.send_native(chain.accounts[3], station, 10**18)
-        token = chain.deploy_token("Unlisted Demo Token", "UDT", 6)
-        chain.mint(token, user, 10_000 * 10**6)
-        tx = chain.transfer(token, user, deposit, 2_500 * 10**6)
-        say(f"2. chain: token {token.address} deployed; user {user} sent 2500 UDT to our deposit address "
-            f"{deposit} in {tx}")
-        csv = tmp / "addresses.csv"
-        csv.write_text(f"network,address,derivation_path,account\n{NETWORK},{deposit},{DEPOSIT_PATH},user-7\n")
-        api.import_addresses(csv, db=db, actor="specialist")
-        case = api.open_case(NETWORK, tx, deposit_address=deposit, return_address=ret, claimant="demo-user",
-                             db=db, actor="specialist")
-        say(f"3. case open: case {case.id}, return address {ret}")
-        result = api.verify_case(case.id, db=db, actor="specialist")
-        say(f"4. verify: {result.message}")
-        api.set_price(f"{NETWORK}:{token.address}", "1.00", db=db, actor="specialist")
-        api.set_price("ETH", "3000", db=db, actor="specialist")
-        q = api.quote_case(case.id, db=db, actor="specialist").quote
-        say(f"5. quote: gross {q.gross}, fee {q.fee}, network cost {q.network_cost_in_asset} (in UDT), "
-            f"net {q.net} base units (6 decimals); value {q.value_usd} USD")
-        for line in q.lines:
-            say(f"     {line}")
-        plan = api.prepare_case(case.id, db=db, actor="specialist")
-        say(f"6. prepare: plan {plan.plan_hash[:16]}… with steps "
-            + ", ".join(s["role"] for s in plan.plan["steps"]) + " (each simulated)")
-        keys = []
-        for name, role in (("ana", "approver"), ("ben", "senior")):
-            path = tmp / f"{name}.key"
-            api.approvers_keygen(name, role, path, db=db, actor="admin")
-            keys.append(path)
-        for path in keys:
-            state = api.decide(case.id, path, "approve", db=db)
-        say(f"7. approvals: {', '.join(state.counted)} signed the plan hash ({state.tier.describe()})")
-        signed = api.sign_case(case.id, db=db, actor="wallet-team")
-        say(f"8. sign: {len(signed)} transactions signed with keys derived from the HD seed")
-        sent = api.broadcast_case(case.id, db=db, actor="wallet-team", wait_seconds=30)
-        say(f"9. broadcast: {len(sent.sent)} sent in order (gas top-up first)")
-        tracked = api.track_case(case.id, db=db, actor="wallet-team")
-        say(f"10. track: case {case.id} is {tracked.status}")
-        balances = {"user (return address)": chain.token_balance(token, ret),
-                    "fee collector": chain.token_balance(token, net.fee_collector),
-                    "deposit address": chain.token_balance(token, deposit)}
-        say("11. final UDT balances (base units): "
-            + "; ".join(f"{k} {v}" for k, v in balances.items()))
-        audit = api.verify_audit(db=db)
-        say(f"12. audit: {audit.events} events, chain intact: {audit.ok}")
-        doc = api.show_case(case.id, db=db)
-        doc["demo_balances"] = {k: str(v) for k, v in balances.items()}
-        return doc
+    use_adapter_factory(devchain.adapter_for)  # the network's node is the in-process chain
+    try:
+        with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, _env(RECOVER_SEED=DEMO_SEED):
+            return _run(net, Path(tmp), DevChain(), derive_evm_account, say)
+    finally:
+        use_adapter_factory(None)
+        devchain.reset()
+
+
+def _run(net, tmp: Path, chain, derive_evm_account, say: Callable[[str], None]) -> dict:
+    """Every step of the demo on ``chain`` (a :class:`chains.evm.devchain.DevChain`), data under ``tmp``."""
+    db = f"sqlite:///{tmp / 'demo.db'}"
+    say(f"1. init: case database at {db} (schema {api.init(db)})")
+    user, ret = chain.accounts[1], chain.accounts[2]
+    deposit = derive_evm_account(DEMO_SEED, DEPOSIT_PATH).address
+    station = derive_evm_account(DEMO_SEED, net.gas_station_path).address
+    chain.send_native(chain.accounts[3], station, 10**18)
+    token = chain.deploy_token("Unlisted Demo Token", "UDT", 6)
+    chain.mint(token, user, 10_000 * 10**6)
+    tx = chain.transfer(token, user, deposit, 2_500 * 10**6)
+    say(f"2. chain: token {token.address} deployed; user {user} sent 2500 UDT to our deposit address "
+        f"{deposit} in {tx}")
+    csv = tmp / "addresses.csv"
+    csv.write_text(f"network,address,derivation_path,account\n{NETWORK},{deposit},{DEPOSIT_PATH},user-7\n")
+    api.import_addresses(csv, db=db, actor="specialist")
+    case = api.open_case(NETWORK, tx, deposit_address=deposit, return_address=ret, claimant="demo-user",
+                         db=db, actor="specialist")
+    say(f"3. case open: case {case.id}, return address {ret}")
+    result = api.verify_case(case.id, db=db, actor="specialist")
+    say(f"4. verify: {result.message}")
+    api.set_price(f"{NETWORK}:{token.address}", "1.00", db=db, actor="specialist")
+    api.set_price("ETH", "3000", db=db, actor="specialist")
+    q = api.quote_case(case.id, db=db, actor="specialist").quote
+    say(f"5. quote: gross {q.gross}, fee {q.fee}, network cost {q.network_cost_in_asset} (in UDT), "
+        f"net {q.net} base units (6 decimals); value {q.value_usd} USD")
+    for line in q.lines:
+        say(f"     {line}")
+    plan = api.prepare_case(case.id, db=db, actor="specialist")
+    say(f"6. prepare: plan {plan.plan_hash[:16]}… with steps "
+        + ", ".join(s["role"] for s in plan.plan["steps"]) + " (each simulated)")
+    keys = []
+    for name, role in (("ana", "approver"), ("ben", "senior")):
+        path = tmp / f"{name}.key"
+        api.approvers_keygen(name, role, path, db=db, actor="admin")
+        keys.append(path)
+    for path in keys:
+        state = api.decide(case.id, path, "approve", db=db)
+    say(f"7. approvals: {', '.join(state.counted)} signed the plan hash ({state.tier.describe()})")
+    signed = api.sign_case(case.id, db=db, actor="wallet-team")
+    say(f"8. sign: {len(signed)} transactions signed with keys derived from the HD seed")
+    sent = api.broadcast_case(case.id, db=db, actor="wallet-team", wait_seconds=30)
+    say(f"9. broadcast: {len(sent.sent)} sent in order (gas top-up first)")
+    tracked = api.track_case(case.id, db=db, actor="wallet-team")
+    say(f"10. track: case {case.id} is {tracked.status}")
+    balances = {"user (return address)": chain.token_balance(token, ret),
+                "fee collector": chain.token_balance(token, net.fee_collector),
+                "deposit address": chain.token_balance(token, deposit)}
+    say("11. final UDT balances (base units): "
+        + "; ".join(f"{k} {v}" for k, v in balances.items()))
+    audit = api.verify_audit(db=db)
+    say(f"12. audit: {audit.events} events, chain intact: {audit.ok}")
+    doc = api.show_case(case.id, db=db)
+    doc["demo_balances"] = {k: str(v) for k, v in balances.items()}
+    return doc

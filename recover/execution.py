@@ -24,16 +24,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from chains.base import SweepPlan
+from chains.errors import ChainError, PermanentChainError
 from recover.approvals import case_state
 from recover.audit import append_event
 from recover.canonical import sha256_hex
 from recover.chainio import adapter
-from recover.errors import IllegalTransition, InvalidInput, NodeUnreachable, PolicyRefused, VerificationRefused
+from recover.errors import (ConcurrentUpdate, IllegalTransition, InvalidInput, NodeUnreachable, PolicyRefused,
+                            VerificationRefused)
 from recover.models import Case, Credit, DepositFact, SignedTx, utcnow
 from recover.planning import current_plan, current_quote
 from recover.policy import load_policy
 from recover.registry import get_network
-from recover.states import CaseStatus
+from recover.states import CaseStatus, check_operation
 from recover.transitions import move
 
 
@@ -58,22 +60,29 @@ def approved_plan(session: Session, case: Case):
     return plan_row, plan
 
 
-def deposit_still_there(session: Session, case: Case, chain, *, doing: str) -> None:
-    """Refuse (exit 6) when a deposit's block was reorganised away or its funds moved."""
+def deposit_problem(session: Session, case: Case, chain) -> str | None:
+    """None while every deposit of the case is still there (block canonical, funds at the address)."""
     for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
         problem = chain.recheck_deposit(txid=f.txid, block_number=f.block_number, block_hash=f.block_hash,
                                         recipient=f.receiving_address, asset=f.asset, amount=f.amount,
                                         index=f.deposit_index)
         if problem:
-            raise VerificationRefused(f"case {case.id}: {problem}; refusing {doing}", code="deposit_gone")
+            return problem
+    return None
 
 
-def sign_with(chain, plan: SweepPlan, family: str, signer) -> list[str]:
-    """Sign every step with the key the backend holds for its path (and the fee payer's, if any)."""
-    paths = {s.signer_path: s.signer_address for s in plan.steps}
-    # Solana: the gas station pays the fee and signs the same transaction as the deposit.
-    paths.update({s.tx["fee_payer_path"]: s.tx["fee_payer"] for s in plan.steps if "fee_payer_path" in s.tx})
-    return chain.sign(plan, lambda path: signer.key_for(family, path, paths[path]))
+def deposit_still_there(session: Session, case: Case, chain, *, doing: str) -> None:
+    """Refuse (exit 6) when a deposit's block was reorganised away or its funds moved."""
+    problem = deposit_problem(session, case, chain)
+    if problem:
+        raise VerificationRefused(f"case {case.id}: {problem}; refusing {doing}", code="deposit_gone")
+
+
+def sign_with(chain, plan: SweepPlan, signer) -> list[str]:
+    """Sign every step with the keys the backend holds for the paths the adapter says the plan needs."""
+    from recover.signing import keys_for_plan
+
+    return chain.sign(plan, keys_for_plan(chain, plan, signer))
 
 
 def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
@@ -81,23 +90,41 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
         state = case_state(session, case, load_policy())
         raise PolicyRefused(f"case {case.id} is not approved: {state.missing_text() if state else 'no plan'}",
                             code="approvals_missing")
-    if case.status == CaseStatus.SIGNED.value:
+    if check_operation("sign", case.id, case.status) == CaseStatus.SIGNED:
         return _resign(session, case, actor=actor, signer=signer)
-    if case.status != CaseStatus.APPROVED.value:
-        raise IllegalTransition(f"case {case.id} is '{case.status}': only approved cases are signed", code="not_approved")
     plan_row, plan = approved_plan(session, case)
     net = get_network(case.network)
     chain = adapter(net)
     deposit_still_there(session, case, chain, doing="to sign")
+    conflict = chain.nonce_conflict(plan)
+    if conflict:
+        return _replan(session, case, CaseStatus.QUOTED, actor=actor, why=conflict)
+    if case.return_address:
+        from chains.base import Capability
+        from recover.destinations import check_destination, recorded_conditions
+
+        station = os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None
+        if station is None and net.gas_station_path and chain.can(Capability.GAS_STATION):
+            try:
+                station = signer.address_for(chain, net.gas_station_path)
+            except InvalidInput:  # a backend that cannot derive paths (keystore): no address to compare
+                station = None
+        check_destination(session, net, plan.destination, asset=plan.asset, gas_station=station, chain=chain,
+                          allowed=recorded_conditions(session, case))
     chain.simulate(plan)
-    raws = sign_with(chain, plan, net.family, signer)
+    raws = sign_with(chain, plan, signer)
     rows = []
     for step, raw in zip(plan.steps, raws):
         row = SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=step.seq, role=step.role, raw=raw,
                        txid=chain.txid_of(raw), signed_by=actor)
         session.add(row)
         rows.append(row)
-    session.flush()
+    case_id = case.id  # the session is unusable after a failed flush: read what the message needs first
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:  # another process stored its signatures of this plan first
+        raise ConcurrentUpdate(f"case {case_id} was signed by another process at the same time; nothing was "
+                               "stored by this one (see `recover case show`)", code="concurrent_sign") from None
     move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
          details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows]})
     return rows
@@ -122,14 +149,17 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
                                     code="already_sent")
     plan_row, plan = approved_plan(session, case)
     chain.simulate(plan)
-    raws = sign_with(chain, plan, net.family, signer)
+    raws = sign_with(chain, plan, signer)
+    if [r.raw for r in rows] == list(raws):  # deterministic signatures: signing again changes nothing
+        raise IllegalTransition(f"case {case.id} is already signed and its signed transactions are still the "
+                                "ones to send: run `recover case broadcast`", code="already_signed")
     old = [r.txid for r in rows]
     for row, raw in zip(rows, raws):
         row.raw, row.txid, row.signed_by, row.created_at = raw, chain.txid_of(raw), actor, utcnow()
         session.add(row)
     session.flush()
-    append_event(session, actor=actor, action="resigned", case_id=case.id,
-                 details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows]})
+    move(session, case, CaseStatus.SIGNED, actor=actor, action="resigned",
+         details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows]})
     return rows
 
 
@@ -143,23 +173,24 @@ class SendReport:
         return {"id": self.case_id, "sent": self.sent, "status": self.status}
 
 
-def _signed_rows(session: Session, case_id: int) -> list[SignedTx]:
-    return list(session.exec(select(SignedTx).where(SignedTx.case_id == case_id).order_by(SignedTx.seq)))
+def _signed_rows(session: Session, case_id: int, plan_hash: str | None = None) -> list[SignedTx]:
+    """The signed transactions of the case's current plan (a reopened case keeps its old, failed ones)."""
+    if plan_hash is None:
+        plan = current_plan(session, session.get(Case, case_id))
+        plan_hash = plan.plan_hash if plan else ""
+    return list(session.exec(select(SignedTx).where(SignedTx.case_id == case_id, SignedTx.plan_hash == plan_hash)
+                             .order_by(SignedTx.seq)))
 
 
 def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: float = 120.0,
                    poll: float = 1.0) -> SendReport:
-    with session_factory() as s:
-        case = s.get(Case, case_id)
-        if case is None:
-            from recover.errors import NotFound
+    from recover.cases import get_case
 
-            raise NotFound(f"no case {case_id}", code="case_not_found")
-        if case.status not in (CaseStatus.SIGNED.value, CaseStatus.BROADCAST.value):
-            raise IllegalTransition(f"case {case_id} is '{case.status}': only signed cases are broadcast",
-                                    code="not_signed")
+    with session_factory() as s:
+        case = get_case(s, case_id)
+        check_operation("broadcast", case_id, case.status)
         plan_row, plan = _checked_plan(s, case)
-        rows = _signed_rows(s, case_id)
+        rows = _signed_rows(s, case_id, plan_row.plan_hash)
         if not rows:
             raise IllegalTransition(f"case {case_id} has no signed transactions", code="not_signed")
         net = get_network(case.network)
@@ -167,20 +198,24 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
     report = SendReport(case_id)
     by_seq = {r.seq: r for r in rows}
     after = {st.seq: st.after for st in plan.steps}
+    unsent = {r.seq for r in rows if r.status == "signed"}
     for row in rows:
         for dep in after.get(row.seq, ()):
             _wait_confirmed(chain, by_seq[dep].txid, net.confirmations, wait_seconds, poll, case_id)
+        if row.seq in unsent:
+            _recheck_before_send(session_factory, case_id, chain, plan, row, unsent, first=len(unsent) == len(rows),
+                                 actor=actor)
         txid = chain.broadcast(row.raw)  # the same bytes every time: "already known" is success
         _fault_point(f"sent:{row.seq}")
         if txid.lower() != row.txid.lower():
             raise PolicyRefused(f"node returned txid {txid} for stored bytes of {row.txid}", code="txid_mismatch")
         with session_factory() as s:  # commit each send: a crash after this line loses nothing
-            fresh = s.get(SignedTx, row.id)
-            if fresh.status == "signed":
-                fresh.status, fresh.sent_at = "sent", utcnow()
-                s.add(fresh)
+            marked = s.execute(sa.update(SignedTx).where(SignedTx.id == row.id, SignedTx.status == "signed")
+                               .values(status="sent", sent_at=utcnow()))
+            if marked.rowcount == 1:  # only the process that marked it records the send (one event per effect)
                 append_event(s, actor=actor, action="tx_sent", case_id=case_id,
                              details={"seq": row.seq, "role": row.role, "txid": row.txid})
+        unsent.discard(row.seq)
         report.sent.append(row.txid)
     with session_factory() as s:
         case = s.get(Case, case_id)
@@ -188,6 +223,64 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
             move(s, case, CaseStatus.BROADCAST, actor=actor, action="broadcast", details={"txids": report.sent})
         report.status = s.get(Case, case_id).status
     return report
+
+
+def _replan(session: Session, case: Case, to: CaseStatus, *, actor: str, why: str):
+    """The plan can never be mined as it is (a nonce was taken): void it and its approvals, send the case
+    back (``quoted``: prepare again; ``verified``: quote and prepare again), and say why."""
+    from recover.quoting import supersede_plan
+
+    supersede_plan(session, case, actor=actor, why=why)
+    move(session, case, to, actor=actor, action="replan_needed", details={"why": why},
+         extra={"refusal_code": "nonce_taken", "refusal_reason": f"{why}: the plan was voided; prepare the case "
+                "again (and have it approved again)"})
+    raise _Replanned(f"case {case.id}: {why}; the plan and its approvals were voided and the case is back at "
+                     f"'{to.value}': run `recover case {'prepare' if to == CaseStatus.QUOTED else 'quote'} {case.id}`",
+                     code="replan_needed", details={"why": why, "status": to.value})
+
+
+class _Replanned(IllegalTransition):
+    """Raised after the re-plan is recorded: the API commits it (see ``recover.api``) and exits 5."""
+
+    commit = True
+
+
+class _Recorded(VerificationRefused):
+    """A refusal whose record (the case moved, why) is committed before it is raised."""
+
+    commit = True
+
+
+def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, row: SignedTx, unsent: set[int], *,
+                         first: bool, actor: str) -> None:
+    """Before a transaction leaves: the deposit is still there (before the first send, the gas top-up
+    included) and this step and every later unsent one would still succeed now (simulated at the
+    chain's tip).  A step the node already knows (sent by a run that crashed before recording it) is
+    not re-checked: sending its bytes again changes nothing."""
+    from dataclasses import replace as _replace
+
+    if chain.tx_status(row.txid).found:
+        return
+    if first:
+        with session_factory() as s:
+            deposit_still_there(s, s.get(Case, case_id), chain, doing="to broadcast; nothing was sent")
+    remaining = tuple(st for st in plan.steps if st.seq in unsent and st.seq >= row.seq)
+    conflict = chain.nonce_conflict(_replace(plan, steps=remaining))
+    if conflict:
+        with session_factory() as s:  # _replan's error commits what it recorded (``commit = True``)
+            case = s.get(Case, case_id)
+            problem = deposit_problem(s, case, chain)
+            if problem is None:
+                _replan(s, case, CaseStatus.VERIFIED, actor=actor, why=conflict)
+            move(s, case, CaseStatus.FAILED, actor=actor, action="failed", details={"why": conflict, "funds": problem},
+                 extra={"refusal_code": "nonce_taken", "refusal_reason": f"{conflict}; {problem}"})
+            raise _Recorded(f"case {case_id}: {conflict}, and {problem}: the case failed", code="nonce_taken")
+    try:
+        chain.simulate(_replace(plan, steps=remaining))
+    except PermanentChainError as exc:
+        raise VerificationRefused(f"case {case_id}: step {row.seq} ({row.role}) would fail now: {exc}; it was not "
+                                  "sent (no gas is spent into a sweep that cannot succeed)", code="would_fail",
+                                  details={"seq": row.seq, "reason": exc.details.get("reason", str(exc))}) from None
 
 
 def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, poll: float, case_id: int) -> None:
@@ -204,6 +297,14 @@ def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, p
                                   f"({obs.confirmations} of {confirmations}); run broadcast again later",
                                   code="not_yet_confirmed")
         time.sleep(poll)
+
+
+def _pause_point(name: str) -> None:
+    """Concurrency tests widen a race window here (``RECOVER_TEST_PAUSE=credits_claimed:0.5``)."""
+    spec = os.environ.get("RECOVER_TEST_PAUSE", "")
+    point, _, seconds = spec.partition(":")
+    if point == name:
+        time.sleep(float(seconds or 0.5))
 
 
 def _fault_point(name: str) -> None:
@@ -223,17 +324,33 @@ class TrackReport:
 
 
 def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
-    if case.status != CaseStatus.BROADCAST.value:
-        raise IllegalTransition(f"case {case.id} is '{case.status}': only broadcast cases are tracked",
-                                code="not_broadcast")
+    """Follow the case's transactions to the network's confirmation depth.
+
+    A transaction the node no longer knows (a reorg, an eviction from the pool) is sent again, the
+    same bytes, while they are valid.  When one cannot succeed any more, the case goes back to be
+    planned again if its money is still at the deposit address (``verified``: quote, prepare,
+    approve again), and only otherwise ``failed``.  A failed case is tracked too: a dropped
+    transaction that lands later completes it (and records its credit).
+    """
+    status = check_operation("track", case.id, case.status)
     net = get_network(case.network)
     chain = adapter(net)
     rows = _signed_rows(session, case.id)
     failures = []
     for row in rows:
         obs = chain.tx_status(row.txid)
+        if not obs.found and status == CaseStatus.FAILED:
+            continue  # it has not landed (yet): nothing to send again for a failed case
         if not obs.found:
-            row.status, row.error = "failed", "dropped: the node no longer knows this transaction"
+            try:
+                chain.broadcast(row.raw)  # the same bytes: valid until their nonce or inputs are used
+            except ChainError as exc:
+                row.status, row.error = "failed", f"dropped, and the node refuses it again: {exc}"
+            else:
+                row.status, row.error, row.confirmations = "sent", None, 0
+                append_event(session, actor=actor, action="tx_resent", case_id=case.id,
+                             details={"seq": row.seq, "role": row.role, "txid": row.txid,
+                                      "why": "the node no longer knew it (reorg or eviction)"})
         elif obs.success is False:
             row.status, row.error = "failed", f"reverted in block {obs.block_number}"
         elif obs.block_number is None:
@@ -247,14 +364,26 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     session.flush()
     report = TrackReport(case.id, case.status, [{"seq": r.seq, "role": r.role, "txid": r.txid, "status": r.status,
                                                  "confirmations": r.confirmations, "error": r.error} for r in rows])
-    if failures:
-        move(session, case, CaseStatus.FAILED, actor=actor, action="failed", details={"failures": failures},
-             extra={"refusal_code": "tx_failed", "refusal_reason": "; ".join(failures)})
-    elif all(r.status == "confirmed" for r in rows):
+    if rows and all(r.status == "confirmed" for r in rows):
         move(session, case, CaseStatus.COMPLETED, actor=actor, action="completed",
-             details={"txids": [r.txid for r in rows]})
+             details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED})
         if case.credit_account:
             _record_credit(session, case, rows, actor=actor)
+    elif failures and status == CaseStatus.BROADCAST:
+        problem = deposit_problem(session, case, chain)
+        reason = "; ".join(failures)
+        if problem is None:  # the money has not moved: plan the recovery again, never "failed"
+            from recover.quoting import supersede_plan
+
+            supersede_plan(session, case, actor=actor, why="a transaction of the plan can no longer succeed")
+            move(session, case, CaseStatus.VERIFIED, actor=actor, action="replan_needed",
+                 details={"failures": failures, "funds": "still at the deposit address"},
+                 extra={"refusal_code": "tx_failed", "refusal_reason": f"{reason}; the funds are still at the "
+                        "deposit address: quote and prepare the case again"})
+        else:
+            move(session, case, CaseStatus.FAILED, actor=actor, action="failed",
+                 details={"failures": failures, "funds": problem},
+                 extra={"refusal_code": "tx_failed", "refusal_reason": f"{reason}; {problem}"})
     report.status = case.status
     return report
 
@@ -283,7 +412,13 @@ def export_credits(session: Session, out: Path, *, actor: str) -> int:
     """
     if out.exists():
         raise InvalidInput(f"{out} exists: refusing to overwrite an export", code="file_exists")
-    rows = list(session.exec(select(Credit).where(Credit.exported_at.is_(None)).order_by(Credit.id)))
+    if not out.parent.is_dir():
+        raise InvalidInput(f"cannot write {out}: the folder {out.parent} does not exist", code="bad_file")
+    # Claim the batch first: on PostgreSQL the rows are locked (a concurrent export skips them and
+    # gets the others, or none); SQLite's BEGIN IMMEDIATE already serialises whole transactions.
+    rows = list(session.exec(select(Credit).where(Credit.exported_at.is_(None)).order_by(Credit.id)
+                             .with_for_update(skip_locked=True)))
+    _pause_point("credits_claimed")
     batch = uuid.uuid4().hex[:16]
     tmp = out.with_name(out.name + f".{batch}.partial")
     with open(tmp, "w", newline="") as fh:
@@ -296,8 +431,12 @@ def export_credits(session: Session, out: Path, *, actor: str) -> int:
         os.fsync(fh.fileno())
     now = utcnow()
     for c in rows:
-        session.execute(sa.update(Credit).where(Credit.id == c.id, Credit.exported_at.is_(None))
-                        .values(exported_at=now, export_batch=batch))
+        done = session.execute(sa.update(Credit).where(Credit.id == c.id, Credit.exported_at.is_(None))
+                               .values(exported_at=now, export_batch=batch))
+        if done.rowcount != 1:  # cannot happen under the lock; never write a credit twice if it does
+            Path(tmp).unlink(missing_ok=True)
+            raise ConcurrentUpdate(f"credit of case {c.case_id} was exported by another process meanwhile: "
+                                   "run the export again", code="concurrent_export")
     append_event(session, actor=actor, action="credits_exported",
                  details={"batch": batch, "count": len(rows), "file": out.name})
     return len(rows), tmp

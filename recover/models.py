@@ -63,14 +63,18 @@ class Case(SQLModel, table=True):
     """A claim that an on-chain deposit reached one of our addresses and should be recovered.
 
     ``claim_scope`` narrows a claim within a transaction (deposit address and asset, ``*`` when not
-    given); together with network and txid it is unique, and the service refuses overlapping claims.
+    given); together with the chain and txid it is unique, and the service refuses overlapping claims.
+    ``chain`` is the chain the network file describes (``eip155:1``), not its key: two files for one
+    chain share their claims.
     """
 
     __tablename__ = "cases"
-    __table_args__ = (sa.UniqueConstraint("network", "txid", "claim_scope", name="uq_cases_claim"),)
+    __table_args__ = (sa.UniqueConstraint("network", "txid", "claim_scope", name="uq_cases_claim"),
+                      sa.Index("uq_cases_chain_claim", "chain", "txid", "claim_scope", unique=True))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     network: str = Field(max_length=64, index=True)
+    chain: str = Field(max_length=96)
     txid: str = Field(max_length=128)
     claim_scope: str = Field(max_length=256)
     asset: Optional[str] = Field(default=None, max_length=128)
@@ -82,6 +86,8 @@ class Case(SQLModel, table=True):
     classification: Optional[str] = Field(default=None, max_length=64)
     refusal_code: Optional[str] = Field(default=None, max_length=64)
     refusal_reason: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # what a reviewer must look at before approval (e.g. lookalike_destination: address poisoning)
+    flags: Optional[list] = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     opened_by: str = Field(max_length=128)
     prepared_by: Optional[str] = Field(default=None, max_length=128)
     version: int = Field(default=1)
@@ -92,16 +98,19 @@ class Case(SQLModel, table=True):
 class DepositFact(SQLModel, table=True):
     """One on-chain deposit as the chain proved it (a log, an output, a balance change).
 
-    ``(network, txid, deposit_index)`` is unique: a deposit belongs to at most one case.  The index
-    is the log index (EVM tokens), the output index (UTXO), or -1 for a transaction's native value.
+    ``(chain, txid, deposit_index)`` is unique: a deposit belongs to at most one case, whichever
+    network file it was claimed under.  The index is the log index (EVM tokens), the output index
+    (UTXO), or -1 for a transaction's native value.
     """
 
     __tablename__ = "deposit_facts"
-    __table_args__ = (sa.UniqueConstraint("network", "txid", "deposit_index", name="uq_deposit_facts_deposit"),)
+    __table_args__ = (sa.UniqueConstraint("network", "txid", "deposit_index", name="uq_deposit_facts_deposit"),
+                      sa.Index("uq_deposit_facts_chain_deposit", "chain", "txid", "deposit_index", unique=True))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     network: str = Field(max_length=64)
+    chain: str = Field(max_length=96)
     txid: str = Field(max_length=128)
     deposit_index: int
     sender: Optional[str] = Field(default=None, max_length=128)

@@ -15,38 +15,42 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from chains.base import Capability
+from chains.errors import ChainError
+
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
+from recover.errors import InvalidInput, PolicyRefused
 from recover.execution import approved_plan, deposit_still_there
 from recover.models import Case, SignedTx
 from recover.registry import get_network
-from recover.states import CaseStatus
+from recover.states import CaseStatus, check_operation
 from recover.transitions import move
 
 
-def _approved(session: Session, case: Case):
-    if case.status != CaseStatus.APPROVED.value:
-        raise IllegalTransition(f"case {case.id} is '{case.status}': only approved plans are exported or imported",
-                                code="not_approved")
+def _approved(session: Session, case: Case, operation: str):
+    check_operation(operation, case.id, case.status)
     return approved_plan(session, case)
 
 
-def export_case(session: Session, case: Case, out: Path, *, actor: str) -> dict:
-    plan_row, plan = _approved(session, case)
-    net = get_network(case.network)
+def _offline_chain(net):
     chain = adapter(net)
-    if net.family == "utxo":
-        body = {"format": "psbt", "psbt": chain.export_psbt(plan)}
-    elif hasattr(chain, "export_unsigned"):
-        body = chain.export_unsigned(plan)
-    else:
-        raise InvalidInput(f"{net.family} plans cannot be exported for offline signing yet", code="no_offline")
+    if not chain.can(Capability.OFFLINE_EXPORT):
+        raise InvalidInput(f"{net.key} plans cannot be signed offline", code="no_offline")
+    return chain
+
+
+def export_case(session: Session, case: Case, out: Path, *, actor: str) -> dict:
+    plan_row, plan = _approved(session, case, "export")
+    net = get_network(case.network)
+    body = _offline_chain(net).export_unsigned(plan)
     doc = {"case_id": case.id, "network": net.key, "plan_hash": plan_row.plan_hash, **body}
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         raise InvalidInput(f"{out} exists: refusing to overwrite", code="file_exists") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror}", code="bad_file") from None
     with os.fdopen(fd, "w") as fh:
         fh.write(json.dumps(doc, indent=2) + "\n")
     append_event(session, actor=actor, action="plan_exported", case_id=case.id,
@@ -59,22 +63,18 @@ def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> li
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{path} is not a signed-plan JSON file ({exc})", code="bad_file") from None
-    plan_row, plan = _approved(session, case)
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{path} is not a signed-plan JSON document", code="bad_file")
+    plan_row, plan = _approved(session, case, "import_signed")
     if doc.get("case_id") != case.id or doc.get("plan_hash") != plan_row.plan_hash:
         raise PolicyRefused(f"{path} is for case {doc.get('case_id')} plan {str(doc.get('plan_hash'))[:16]}…, not the "
                             f"approved plan {plan_row.plan_hash[:16]}… of case {case.id}", code="signed_differs")
     net = get_network(case.network)
-    chain = adapter(net)
-    raws = doc.get("signed")
-    if raws is None and doc.get("psbt") and net.family == "utxo":
-        from chains.utxo import finalize_psbt
-
-        try:
-            raws = [finalize_psbt(doc["psbt"])]
-        except Exception as exc:
-            raise InvalidInput(f"the PSBT is not finalized ({exc})", code="bad_file") from None
-    if not isinstance(raws, list) or not all(isinstance(r, str) for r in raws):
-        raise InvalidInput(f"{path} has no list of signed transactions", code="bad_file")
+    chain = _offline_chain(net)
+    try:
+        raws = chain.signed_from_document(doc)
+    except ChainError as exc:
+        raise InvalidInput(f"{path}: {exc}", code=exc.code if exc.exit_code == 4 else "bad_file") from None
     deposit_still_there(session, case, chain, doing="the import")
     txids = chain.check_signed(plan, raws)
     rows = [SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=st.seq, role=st.role, raw=raw, txid=txid,

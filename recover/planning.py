@@ -14,16 +14,16 @@ from sqlmodel import Session, select
 
 from chains.base import NATIVE, CostEstimate
 from recover.canonical import canonical_json, sha256_hex
+from recover.destinations import check_destination, recorded_conditions
 from recover.chainio import adapter
-from recover.errors import IllegalTransition, PolicyRefused
+from recover.errors import PolicyRefused
 from recover.models import Case, Quote as QuoteRow, SweepPlan
 from recover.quoting import supersede_plan
 from recover.registry import get_network
-from recover.states import CaseStatus
+from recover.states import CaseStatus, check_operation
 from recover.sweeps import build_request, case_facts
 from recover.transitions import move
 
-PREPARABLE = {CaseStatus.QUOTED, CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED}
 
 
 @dataclass
@@ -31,9 +31,22 @@ class PlanOutcome:
     case_id: int
     plan_hash: str
     plan: dict
+    steps: list[dict]  # the plan's steps as the adapter describes them for people
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan}
+        return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan, "steps": self.steps}
+
+
+def describe_plan(net, plan_doc: dict) -> list[dict] | None:
+    """The rows people read for a stored plan (None when the network cannot be used here)."""
+    from chains.base import SweepPlan as ChainPlan
+    from chains.errors import ChainError
+    from recover.errors import RecoverError
+
+    try:
+        return [v.to_dict() for v in adapter(net).describe_plan(ChainPlan.from_dict(plan_doc))]
+    except (ChainError, RecoverError):
+        return None
 
 
 def current_quote(session: Session, case: Case) -> QuoteRow | None:
@@ -50,10 +63,7 @@ def plan_hash_of(plan_json: str) -> str:
 
 
 def prepare_case(session: Session, case: Case, *, actor: str, gas_station_address: str | None = None) -> PlanOutcome:
-    status = CaseStatus(case.status)
-    if status not in PREPARABLE:
-        raise IllegalTransition(f"case {case.id} is '{status.value}': only quoted cases can be prepared",
-                                code="not_preparable")
+    status = check_operation("prepare", case.id, case.status)
     quote = current_quote(session, case)
     if quote is None or not quote.economical:
         raise PolicyRefused(f"case {case.id} has no economical quote: run `recover case quote {case.id}`",
@@ -66,24 +76,30 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
     request = build_request(session, case, net, facts, net_amount=quote.net, fee_total=fee_total,
                             cost_mode=cost_mode, gas_station_address=gas_station_address)
-    plan = adapter(net).prepare(request, cost)
+    chain = adapter(net)
+    if case.return_address:  # a credit goes to our hot wallet by design; a return must not go to a sink
+        check_destination(session, net, request.destination, asset=asset, gas_station=gas_station_address,
+                          chain=chain, allowed=recorded_conditions(session, case))
+    plan = chain.prepare(request, cost)
     plan_doc = plan.to_dict()
     plan_doc["quote_id"] = quote.id
     digest = sha256_hex(plan_doc)
+    steps = [v.to_dict() for v in chain.describe_plan(plan)]
+    existing = current_plan(session, case) if status != CaseStatus.QUOTED else None
+    if existing is not None and existing.plan_hash == digest:
+        # the same plan again: its approvals stand (nothing they signed has changed)
+        from recover.audit import append_event
+
+        append_event(session, actor=actor, action="plan_unchanged", case_id=case.id,
+                     details={"plan_hash": digest, "status": status.value})
+        return PlanOutcome(case.id, digest, plan_doc, steps)
     if status != CaseStatus.QUOTED:
         supersede_plan(session, case, actor=actor, why="re-prepared")
     session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor))
     session.flush()
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],
                "net": plan_doc["net"], "fee_total": plan_doc["fee_total"], "native_cost": plan_doc["native_cost"]}
-    if status == CaseStatus.AWAITING_APPROVAL:
-        from recover.audit import append_event
-
-        append_event(session, actor=actor, action="plan_replaced", case_id=case.id, details=details)
-        import sqlalchemy as sa
-
-        session.execute(sa.update(Case).where(Case.id == case.id).values(prepared_by=actor))
-    else:
-        move(session, case, CaseStatus.AWAITING_APPROVAL, actor=actor, action="prepared", details=details,
-             extra={"prepared_by": actor})
-    return PlanOutcome(case.id, digest, plan_doc)
+    move(session, case, CaseStatus.AWAITING_APPROVAL, actor=actor,
+         action="plan_replaced" if status == CaseStatus.AWAITING_APPROVAL else "prepared", details=details,
+         extra={"prepared_by": actor})
+    return PlanOutcome(case.id, digest, plan_doc, steps)

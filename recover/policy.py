@@ -19,7 +19,7 @@ from recover.errors import ConfigError
 class Tier(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     below_usd: Decimal | None = None
-    approvers: int = Field(ge=1, le=20)
+    approvers: int = Field(ge=1, le=20, strict=True)  # `approvers = true` is refused, not read as 1
     roles: tuple[str, ...] = ()
 
     @field_validator("below_usd", mode="before")

@@ -7,26 +7,25 @@ refusal recorded on the case *before* the error is raised (the API commits first
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from chains.base import NATIVE, CostEstimate
+from chains.base import NATIVE, Capability, CostEstimate
+from chains.registry import adapter_class
 from fees import DEFAULT_MAX_PRICE_AGE, FeePolicy, Quote, compute_quote
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.errors import IllegalTransition
 from recover.models import Case, DepositFact, Quote as QuoteRow, SweepPlan, utcnow
 from recover.prices import DbPriceSource
 from recover.registry import get_network
-from recover.states import CaseStatus
+from recover.states import CaseStatus, check_operation
 from recover.sweeps import build_request, case_facts
 from recover.transitions import move
 
-QUOTABLE = {CaseStatus.VERIFIED, CaseStatus.QUOTED, CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED}
 CostFn = Callable[[Case, list[DepositFact]], CostEstimate]
 
 
@@ -67,10 +66,7 @@ def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> Non
 
 def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | None = None,
                now: datetime | None = None, max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE) -> QuoteOutcome:
-    status = CaseStatus(case.status)
-    if status not in QUOTABLE:
-        raise IllegalTransition(f"case {case.id} is '{status.value}': only verified cases (or quoted ones "
-                                "not yet signed) can be quoted", code="not_quotable")
+    status = check_operation("quote", case.id, case.status)
     net = get_network(case.network)
     policy = FeePolicy.from_table(net.fee, source=f"{net.source} [fee]")
     facts = case_facts(session, case)
@@ -92,12 +88,24 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
         policy=policy, now=now, deposit_time=min(times) if times else None, max_price_age=max_price_age,
         asset=key, native_asset=native_key,
     )
+    if quote.refusal is None and quote.network_cost_mode == "absorb" and \
+            Capability.GAS_STATION not in adapter_class(net.family).capabilities:
+        # Nobody but the deposit can pay this network's fee (UTXO: it comes out of the inputs): a quote
+        # that has the exchange absorb it could never be carried out by prepare.
+        from fees.quote import Refusal
+
+        refusal = Refusal("cost_mode_unsupported", f"{net.key} pays its network fee from the deposit itself; the "
+                          "quote would have the exchange absorb it (fee policy network_cost = absorb): set "
+                          "network_cost = \"deduct\" for this network")
+        quote = replace(quote, refusal=refusal, economical=False,
+                        lines=quote.lines + (f"refused ({refusal.code}): {refusal.message}",))
     details = {**quote.to_dict(), "cost_estimate": cost.to_dict()}
-    if net.family == "utxo" and quote.refusal is None and 0 < quote.fee < net.utxo_options.dust_limit:
+    dust = adapter_class(net.family).dust_limit_for(net)
+    if quote.refusal is None and 0 < quote.fee < dust:
         # A fee output below dust would not relay: the plan leaves it out and the miners get it.
         details["fee_folded"] = True
         details["lines"].append(f"fee output of {quote.fee} base units is below the dust limit of "
-                                f"{net.utxo_options.dust_limit}: it is folded into the network fee (no fee output)")
+                                f"{dust}: it is folded into the network fee (no fee output)")
     row = QuoteRow(case_id=case.id, gross=quote.gross, fee=quote.fee, network_cost_native=quote.network_cost_native,
                    network_cost_in_asset=quote.network_cost_in_asset, net=quote.net, decimals=quote.decimals,
                    value_usd=details["value_usd"], economical=quote.economical,
@@ -115,11 +123,8 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
                      details={**summary, "refusal": quote.refusal.to_dict()})
         return QuoteOutcome(case.id, quote, cost, row.id)
     extra = {"refusal_code": None, "refusal_reason": None}
-    if status == CaseStatus.QUOTED:
-        session.execute(sa.update(Case).where(Case.id == case.id).values(updated_at=utcnow(), **extra))
-        append_event(session, actor=actor, action="requoted", case_id=case.id, details=summary)
-    else:
-        if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
-            supersede_plan(session, case, actor=actor, why="re-quoted")
-        move(session, case, CaseStatus.QUOTED, actor=actor, action="quoted", details=summary, extra=extra)
+    if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
+        supersede_plan(session, case, actor=actor, why="re-quoted")
+    move(session, case, CaseStatus.QUOTED, actor=actor, action="requoted" if status == CaseStatus.QUOTED else "quoted",
+         details=summary, extra=extra)
     return QuoteOutcome(case.id, quote, cost, row.id)

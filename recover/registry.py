@@ -35,7 +35,10 @@ def get_network(key: str, config_dir: str | None = None) -> NetworkConfig:
 
 def family_networks(family: str) -> frozenset[str]:
     """Keys of every network of a family: an address registered on any of them shares its key."""
-    return frozenset(k for k, n in networks().items() if n.family == family)
+    by_family: dict[str, set[str]] = {}
+    for key, net in networks().items():
+        by_family.setdefault(net.family, set()).add(key)
+    return frozenset(by_family.get(family, ()))
 
 
 def clear_cache() -> None:

@@ -1,12 +1,14 @@
 """Signer backends: where keys come from.  Keys live only in memory, never in the database or logs.
 
-- ``HDSigner``: a BIP-39 mnemonic in ``RECOVER_SEED``; derives the key of each deposit address
-  (its registered derivation path) and of the gas station (the network's ``gas_station_path``).
+- ``HDSigner``: a BIP-39 mnemonic in ``RECOVER_SEED``; the chain adapter derives the key of each
+  deposit address (its registered derivation path) and of the gas station (the network's
+  ``gas_station_path``) from its one BIP-39 seed (:func:`chains.keys.mnemonic_seed`).
 - ``KeystoreSigner``: web3 keystore v3 files in ``RECOVER_KEYSTORE_DIR`` decrypted with
-  ``RECOVER_KEYSTORE_PASSPHRASE``, found by address.
+  ``RECOVER_KEYSTORE_PASSPHRASE``, found by the address they declare.
 
-Every backend refuses to hand out a key whose address is not the one the plan spends from.
-Derivation is a chain-SDK call, so it happens in ``chains`` (``chains.evm_keys``).
+Every backend refuses to hand out a key whose address is not the one the plan spends from.  How a
+family derives keys is the adapter's business (``derive_key``, ``key_from_secret``): nothing here
+knows a family.
 """
 
 from __future__ import annotations
@@ -14,69 +16,51 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
+from chains.errors import ChainError
 from recover.errors import InvalidInput, PolicyRefused
 
 
 class Signer(Protocol):
-    def address_for(self, family: str, path: str) -> str: ...
+    def address_for(self, chain, path: str) -> str: ...
 
-    def key_for(self, family: str, path: str, expected_address: str): ...
-
-
-def _evm_only(family: str) -> None:
-    if family != "evm":
-        raise InvalidInput(f"this signer backend does not sign {family} transactions yet", code="signer_family")
+    def key_for(self, chain, path: str, expected_address: str): ...
 
 
-def _same(family: str, a: str, b: str) -> bool:
-    """EVM addresses compare case-insensitively; base58/bech32 ones exactly."""
-    return a.lower() == b.lower() if family == "evm" else a == b
+def _checked(chain, derived, path: str, expected_address: str):
+    if not chain.same_address(derived.address, expected_address):
+        raise PolicyRefused(
+            f"the key derived at {path} controls {derived.address}, not {expected_address}: refusing to sign",
+            code="signer_mismatch",
+        )
+    return derived.key
 
 
 class HDSigner:
-    """Keys derived from one BIP-39 mnemonic: BIP-44 secp256k1 for EVM, SLIP-10 ed25519 for Solana."""
+    """Keys derived from one BIP-39 mnemonic, by the chain adapter of each plan."""
 
     def __init__(self, mnemonic: str):
-        if not mnemonic or len(mnemonic.split()) not in (12, 15, 18, 21, 24):
-            raise InvalidInput("RECOVER_SEED must be a BIP-39 mnemonic of 12 to 24 words", code="bad_seed")
-        self._mnemonic = mnemonic
+        from chains.keys import mnemonic_seed
+
+        try:
+            self._seed = mnemonic_seed(mnemonic or "")
+        except ChainError:  # the message names no word and no entropy
+            raise InvalidInput("RECOVER_SEED is not a valid BIP-39 mnemonic (12 to 24 English words with a "
+                               "valid checksum)", code="bad_seed") from None
 
     def __repr__(self) -> str:  # never show the seed
         return "HDSigner(<seed>)"
 
-    def _derive(self, family: str, path: str):
-        """(key object the adapter signs with, its address)."""
-        if family == "evm":
-            from chains.evm_keys import derive_evm_account
+    def _derive(self, chain, path: str):
+        try:
+            return chain.derive_key(self._seed, path)
+        except ChainError as exc:
+            raise InvalidInput(f"cannot derive a key at {path}: {exc}", code="bad_derivation_path") from None
 
-            account = derive_evm_account(self._mnemonic, path)
-            return account, account.address
-        if family == "solana":
-            from chains.solana_keys import derive_solana_keypair
+    def address_for(self, chain, path: str) -> str:
+        return self._derive(chain, path).address
 
-            keypair = derive_solana_keypair(self._mnemonic, path)
-            return keypair, str(keypair.pubkey())
-        raise InvalidInput(f"the HD signer does not derive {family} keys yet", code="signer_family")
-
-    def address_for(self, family: str, path: str) -> str:
-        return self._derive(family, path)[1]
-
-    def key_for(self, family: str, path: str, expected_address: str):
-        if family == "utxo":  # the address type follows the path (BIP-44/49/84), the network the address
-            from chains.utxo_keys import derive_utxo_key_for_address
-
-            try:
-                return derive_utxo_key_for_address(self._mnemonic, path, expected_address)
-            except ValueError as exc:
-                raise PolicyRefused(f"the key derived at {path} does not control {expected_address}: {exc}",
-                                    code="signer_mismatch") from None
-        key, address = self._derive(family, path)
-        if not _same(family, address, expected_address):
-            raise PolicyRefused(
-                f"the key derived at {path} controls {address}, not {expected_address}: refusing to sign",
-                code="signer_mismatch",
-            )
-        return key
+    def key_for(self, chain, path: str, expected_address: str):
+        return _checked(chain, self._derive(chain, path), path, expected_address)
 
 
 class KeystoreSigner:
@@ -87,36 +71,47 @@ class KeystoreSigner:
     def __repr__(self) -> str:
         return f"KeystoreSigner({self.folder!r})"
 
-    def _files(self) -> dict[str, str]:
-        import json
+    def _file_for(self, chain, address: str) -> str | None:
         from pathlib import Path
 
-        out = {}
-        for p in Path(self.folder).glob("*"):
-            try:
-                addr = json.loads(p.read_text()).get("address", "")
-            except (OSError, ValueError):
-                continue
-            if addr:
-                out[addr.lower().removeprefix("0x")] = str(p)
-        return out
+        from chains.keys import keystore_address
 
-    def address_for(self, family: str, path: str) -> str:
-        raise InvalidInput("the keystore backend cannot derive paths; configure the gas station address",
-                           code="signer_backend")
+        wanted = chain.address_key(address).lower().removeprefix("0x")
+        for p in sorted(Path(self.folder).glob("*")):
+            declared = keystore_address(p)
+            if declared and chain.address_key(declared).lower().removeprefix("0x") == wanted:
+                return str(p)
+        return None
 
-    def key_for(self, family: str, path: str, expected_address: str):
-        _evm_only(family)
-        from chains.evm_keys import load_keystore
+    def address_for(self, chain, path: str) -> str:
+        raise InvalidInput("the keystore backend cannot derive paths; configure the gas station address "
+                           "(RECOVER_GAS_STATION_ADDRESS)", code="signer_backend")
 
-        file = self._files().get(expected_address.lower().removeprefix("0x"))
+    def key_for(self, chain, path: str, expected_address: str):
+        from chains.keys import decrypt_keystore
+
+        file = self._file_for(chain, expected_address)
         if file is None:
             raise PolicyRefused(f"no keystore file for {expected_address} in {self.folder}", code="signer_missing_key")
-        account = load_keystore(file, self._passphrase)
-        if account.address.lower() != expected_address.lower():
-            raise PolicyRefused(f"keystore {file} holds {account.address}, not {expected_address}",
+        try:
+            derived = chain.key_from_secret(decrypt_keystore(file, self._passphrase))
+        except ChainError as exc:
+            raise PolicyRefused(str(exc), code=exc.code) from None
+        return _checked(chain, derived, path, expected_address)
+
+
+def keys_for_plan(chain, plan, signer):
+    """``key_for_path`` for ``chain.sign``: every key the plan needs (the adapter says which,
+    fee payers included), each checked to control the address the plan names for it."""
+    wanted = chain.signing_keys(plan)
+
+    def key_for_path(path: str):
+        if path not in wanted:
+            raise PolicyRefused(f"the plan asks for a key at {path}, which none of its steps names",
                                 code="signer_mismatch")
-        return account
+        return signer.key_for(chain, path, wanted[path])
+
+    return key_for_path
 
 
 def signer_from_env(env: dict | None = None) -> Signer:

@@ -61,7 +61,8 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
         gas_station_path=net.gas_station_path,
         gas_station_address=gas_station_address,
         cost_mode=cost_mode,
+        # the exact deposits proven on chain: output-based families spend exactly these
         outputs=tuple({"txid": f.txid, "index": f.deposit_index, "amount": str(f.amount),
                        **({"script_type": f.details.get("script_type")} if f.details.get("script_type") else {})}
-                      for f in facts) if net.family == "utxo" else (),
+                      for f in facts),
     )

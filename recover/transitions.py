@@ -14,7 +14,7 @@ from sqlmodel import Session
 from recover.audit import append_event
 from recover.errors import ConcurrentUpdate
 from recover.models import Case, utcnow
-from recover.states import CaseStatus, check_transition
+from recover.states import CaseStatus, check_reopen, check_transition
 
 
 def move(
@@ -26,10 +26,12 @@ def move(
     action: str,
     details: dict | None = None,
     extra: dict | None = None,
+    reopen: bool = False,
 ) -> Case:
-    """Move ``case`` from its current status to ``to``; ``extra`` sets more columns in the same UPDATE."""
+    """Move ``case`` from its current status to ``to``; ``extra`` sets more columns in the same UPDATE.
+    ``reopen``: the move leaves an end by ``case reopen`` (``recover.states.REOPENS``)."""
     expected = CaseStatus(case.status)
-    target = check_transition(expected, to)
+    target = check_reopen(expected, to) if reopen else check_transition(expected, to)
     now = utcnow()
     values = {"status": target.value, "updated_at": now, "version": Case.version + 1}
     values.update(extra or {})

@@ -18,8 +18,7 @@ from sqlmodel import Session, select
 from chains.base import NATIVE, Capability
 from chains.errors import ChainError, RetryableChainError
 from recover.audit import append_event, forget_head
-from recover.classify import (Decision, Registration, candidate_transfers, check_transaction, decide,
-                              internal_native_transfer, refuse, retry)
+from recover.classify import Decision, Registration, candidate_transfers, check_transaction, decide, refuse, retry
 from recover.chainio import adapter
 from recover.errors import DuplicateClaim
 from recover.models import Case, DepositAddress, DepositFact, utcnow
@@ -56,8 +55,8 @@ class BatchSummary:
                 "cases": [r.to_dict() for r in self.results]}
 
 
-def _registrations(session: Session, family: str, addresses: set[str]) -> dict[str, list[DepositAddress]]:
-    keys = {a.lower() if family == "evm" else a for a in addresses}
+def _registrations(session: Session, key: Callable[[str], str], addresses: set[str]) -> dict[str, list[DepositAddress]]:
+    keys = {key(a) for a in addresses}
     out: dict[str, list[DepositAddress]] = defaultdict(list)
     keys_list = sorted(keys)
     for i in range(0, len(keys_list), 500):
@@ -73,7 +72,7 @@ def claim_asset(case: Case, net) -> str | None:
     return case.asset
 
 
-def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = None,
+def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | None = None,
                 nested_error: ChainError | None = None
                 ) -> tuple[list, Registration | None, list[Registration]] | Decision:
     """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset).
@@ -83,17 +82,22 @@ def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = Non
     ours, with the wallet's registration (a nested token account).  ``nested_error``: the lookup failed.
     """
     family = net.family
+    key = chain.address_key
     asset = claim_asset(case, net)
-    transfers = candidate_transfers(obs, case.deposit_address, asset, family)
-    if not transfers and case.deposit_address and asset in (None, NATIVE) and net.family == "evm":
-        transfers = [internal_native_transfer(obs, case.deposit_address)]
+    transfers = candidate_transfers(obs, case.deposit_address, asset, key)
+    if not transfers and case.deposit_address and asset in (None, NATIVE) and chain.can(Capability.INTERNAL_TRANSFERS):
+        try:
+            internal = chain.internal_transfer(obs, case.deposit_address)
+        except ChainError as exc:  # e.g. no_trace: the value cannot be tied to this transaction
+            return retry(exc.code, str(exc))
+        transfers = [internal] if internal is not None else []
     if not transfers:
         return refuse("no_matching_transfer", "the transaction moves nothing "
                       + (f"to {case.deposit_address}" if case.deposit_address else "")
                       + (f" in {case.asset}" if case.asset else ""))
 
     def regs_of(addr: str):
-        rows = regs.get(addr.lower() if family == "evm" else addr, [])
+        rows = regs.get(key(addr), [])
         parent = (nested or {}).get(addr)
         if not rows and parent is not None:
             rows = regs.get(parent["wallet"], [])
@@ -103,11 +107,12 @@ def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = Non
     ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
     if not ours and nested_error is not None and any(t.asset != NATIVE for t in transfers):
         return retry(nested_error.code, f"cannot tell whether a recipient is a nested token account: {nested_error}")
-    if not ours:
-        return refuse("not_ours", f"{transfers[0].recipient} is not one of our deposit addresses"
-                      if len({t.recipient for t in transfers}) == 1 else
-                      "none of the transaction's recipients is one of our deposit addresses")
-    groups = {(t.recipient.lower() if family == "evm" else t.recipient, t.asset) for t in ours}
+    if not ours:  # not final: the address may simply not be imported yet
+        return retry("not_ours", (f"{transfers[0].recipient} is not one of our deposit addresses"
+                                  if len({t.recipient for t in transfers}) == 1 else
+                                  "none of the transaction's recipients is one of our deposit addresses")
+                     + " (the case stays open: import the address and verify it again)")
+    groups = {(key(t.recipient), t.asset) for t in ours}
     if len(groups) > 1:
         return retry("ambiguous_claim", "the transaction pays several of our addresses or assets; open the case "
                                         "with --deposit-address and --asset to say which deposit it claims")
@@ -121,7 +126,12 @@ def _plan_claim(case: Case, net, obs, regs, nested: dict[str, dict] | None = Non
 def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
                  progress: Callable[[int], None] | None = None) -> BatchSummary:
     """Verify the given open cases; returns one result per case (never raises for one case)."""
+    from recover.cases import MAX_CASE_ID
+
     summary = BatchSummary()
+    for cid in [c for c in case_ids if not 1 <= c <= MAX_CASE_ID]:
+        summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=3))
+    case_ids = [c for c in case_ids if 1 <= c <= MAX_CASE_ID]
     with session_factory() as s:
         cases = list(s.exec(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id))) if case_ids else []
     found = {c.id for c in cases}
@@ -155,7 +165,7 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
         need_value = [c.txid for c in cases
                       if observations[c.txid].found and claim_asset(c, net) in (None, NATIVE)
                       and not candidate_transfers(observations[c.txid], c.deposit_address, claim_asset(c, net),
-                                                  net.family)]
+                                                  chain.address_key)]
         if need_value:
             observations.update(chain.observe(need_value, native_value=True))
     except ChainError as exc:
@@ -169,7 +179,7 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
     with session_factory() as s:
         recipients = {t.recipient for o in observations.values() for t in o.transfers}
         recipients |= {c.deposit_address for c in cases if c.deposit_address}
-        regs = _registrations(s, net.family, recipients)
+        regs = _registrations(s, chain.address_key, recipients)
     nested, nested_error = _nested_parents(session_factory, net, chain, observations, regs)
     for c in cases:
         obs = observations[c.txid]
@@ -177,7 +187,7 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
         if early:
             decisions[c.id] = early
             continue
-        planned = _plan_claim(c, net, obs, regs, nested, nested_error)
+        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error)
         if isinstance(planned, Decision):
             decisions[c.id] = planned
         else:
@@ -209,9 +219,10 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
 
 
 def _nested_parents(session_factory, net, chain, observations, regs) -> tuple[dict[str, dict], ChainError | None]:
-    """Solana: unregistered token recipients that are token accounts (``{recipient: {"wallet", ...}}``),
-    with the wallets' registrations added to ``regs``.  Other families: nothing."""
-    if net.family != "solana" or not hasattr(chain, "nested_parents"):
+    """``NESTED_ACCOUNTS`` (Solana): unregistered token recipients that are token accounts
+    (``{recipient: {"wallet", ...}}``), with the wallets' registrations added to ``regs``.  Other
+    families: nothing."""
+    if not chain.can(Capability.NESTED_ACCOUNTS):
         return {}, None
     unknown = sorted({t.recipient for o in observations.values() if o.found and o.success
                       for t in o.transfers if t.asset != NATIVE and t.recipient not in regs})
@@ -223,7 +234,7 @@ def _nested_parents(session_factory, net, chain, observations, regs) -> tuple[di
         return {}, exc
     if nested:
         with session_factory() as s:
-            regs.update(_registrations(s, net.family, {p["wallet"] for p in nested.values()}))
+            regs.update(_registrations(s, chain.address_key, {p["wallet"] for p in nested.values()}))
     return nested, None
 
 
@@ -245,7 +256,8 @@ def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, acto
             fresh = case
             if d.outcome == "verified":
                 for dep in d.deposits:
-                    s.add(DepositFact(case_id=case.id, network=net.key, txid=case.txid, deposit_index=dep.index,
+                    s.add(DepositFact(case_id=case.id, network=net.key, chain=case.chain, txid=case.txid,
+                                      deposit_index=dep.index,
                                       sender=dep.sender, receiving_address=dep.recipient, asset=dep.asset,
                                       asset_symbol=dep.symbol, decimals=dep.decimals, amount=dep.amount,
                                       block_number=obs.block_number, block_hash=obs.block_hash,
@@ -255,12 +267,19 @@ def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, acto
                     s.flush()
                 except sa.exc.IntegrityError:
                     raise DuplicateClaim("this on-chain deposit already belongs to another case") from None
+                flags = set(case.flags or [])
+                if case.return_address:  # now the sender is known: does the destination imitate it?
+                    from recover.destinations import lookalike_flags
+
+                    flags |= set(lookalike_flags(s, net, case.return_address, sender=d.deposits[0].sender,
+                                                 deposit=d.deposits[0].recipient))
                 move(s, fresh, CaseStatus.VERIFIED, actor=actor, action="verified",
                      details={"classification": d.classification, "block": obs.block_number,
                               "confirmations": obs.confirmations,
                               "deposits": [{"index": x.index, "asset": x.asset, "amount": str(x.amount),
                                             "to": x.recipient} for x in d.deposits]},
-                     extra={"classification": d.classification, "refusal_code": None, "refusal_reason": None})
+                     extra={"classification": d.classification, "refusal_code": None, "refusal_reason": None,
+                            "flags": sorted(flags) or None})
                 return CaseResult(case.id, "verified", "verified", d.message, d.classification)
             s.execute(sa.update(Case).where(Case.id == case.id).values(
                 refusal_code=d.code, refusal_reason=d.message, updated_at=utcnow()))
@@ -270,9 +289,10 @@ def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, acto
             else:
                 append_event(s, actor=actor, action="verify_retry_later", case_id=case.id,
                              details={"code": d.code, "reason": d.message})
-            return CaseResult(case.id, d.outcome, d.code, d.message, exit_code=6)
+            unreachable = d.outcome == "retry" and d.code == RetryableChainError.code
+            return CaseResult(case.id, d.outcome, d.code, d.message, exit_code=8 if unreachable else 6)
     except DuplicateClaim as exc:
-        other = s.exec(select(DepositFact.case_id).where(DepositFact.network == net.key,
+        other = s.exec(select(DepositFact.case_id).where(DepositFact.chain == case.chain,
                                                          DepositFact.txid == case.txid)).first()
         msg = f"{exc}" + (f" (case {other})" if other else "")
         return CaseResult(case.id, "error", "duplicate", msg, exit_code=5)

@@ -28,6 +28,7 @@ def case_summary(case: Case) -> dict:
         "destination": ({"return_address": case.return_address} if case.return_address
                         else {"credit_account": case.credit_account}),
         "classification": case.classification,
+        "flags": list(case.flags or []),
         "opened_by": case.opened_by,
         "created_at": _t(case.created_at),
         "updated_at": _t(case.updated_at),
@@ -66,8 +67,16 @@ def case_view(session: Session, case: Case) -> dict:
     doc["quote"] = quote_view(quote) if quote else None
     plan = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))
                         .order_by(SweepPlan.id.desc())).first()
-    doc["plan"] = ({"plan_hash": plan.plan_hash, "created_by": plan.created_by, "created_at": _t(plan.created_at),
-                    "plan": json.loads(plan.plan_json)} if plan else None)
+    if plan:
+        from recover.planning import describe_plan
+        from recover.registry import networks
+
+        plan_doc = json.loads(plan.plan_json)
+        net_of_plan = networks().get(case.network)
+        doc["plan"] = {"plan_hash": plan.plan_hash, "created_by": plan.created_by, "created_at": _t(plan.created_at),
+                       "plan": plan_doc, "steps": describe_plan(net_of_plan, plan_doc) if net_of_plan else None}
+    else:
+        doc["plan"] = None
     if plan:
         rows = session.exec(select(Approval, Approver).join(Approver, Approval.approver_id == Approver.id)
                             .where(Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash)

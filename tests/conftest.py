@@ -125,7 +125,7 @@ def evm(anvil_a, anvil_b, monkeypatch):
 
     from recover.chainio import use_adapter_factory
 
-    from chains.evm_keys import derive_evm_account
+    from chains.evm.keys import derive_evm_account
 
     snaps = (anvil_a.snapshot(), anvil_b.snapshot())
     station = derive_evm_account(ANVIL_MNEMONIC, "m/44'/60'/1'/0/0").address

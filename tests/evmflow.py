@@ -16,7 +16,7 @@ HOT_WALLET = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"     # anvil account 9
 
 
 def derive(i: int) -> str:
-    from chains.evm_keys import derive_evm_account
+    from chains.evm.keys import derive_evm_account
 
     return derive_evm_account(ANVIL_MNEMONIC, f"m/44'/60'/0'/0/{i}").address
 
@@ -80,8 +80,8 @@ def plan_of(w, case_id) -> SweepPlan:
 def execute(network_key: str, url_env: dict, plan: SweepPlan, node) -> list[dict]:
     """Sign with the HD seed and broadcast step by step, each mined before the next."""
     from chains.config import load_network_file
-    from chains.evm import EvmAdapter
-    from chains.evm_keys import derive_evm_account
+    from chains.evm.adapter import EvmAdapter
+    from chains.evm.keys import derive_evm_account
 
     repo = Path(__file__).resolve().parent.parent
     net = load_network_file(repo / "chain_configs" / f"{network_key}.toml").resolved(url_env)

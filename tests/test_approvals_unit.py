@@ -90,26 +90,58 @@ def test_approvers_cli(db_url, tmp_path):
     assert "private" not in json.dumps(listed)
 
 
+def _evm_chain():
+    """An EVM adapter (constructing one never contacts its node)."""
+    from chains.base import adapter_for
+    from recover.registry import get_network
+
+    return adapter_for(get_network("anvil").resolved({"ANVIL_URL": "http://127.0.0.1:9"}))
+
+
 def test_keystore_and_hd_signers(tmp_path):
     from eth_account import Account
 
     from recover.signing import HDSigner, KeystoreSigner, signer_from_env
     from recover.errors import InvalidInput, PolicyRefused
 
+    chain = _evm_chain()
     acct = Account.create()
     (tmp_path / "k1.json").write_text(json.dumps(Account.encrypt(acct.key, "s3cret", kdf="scrypt", iterations=2**10)))
     signer = signer_from_env({"RECOVER_KEYSTORE_DIR": str(tmp_path), "RECOVER_KEYSTORE_PASSPHRASE": "s3cret"})
     assert isinstance(signer, KeystoreSigner)
-    assert signer.key_for("evm", "m/44'/60'/0'/0/0", acct.address).address == acct.address
-    with pytest.raises(PolicyRefused):
-        signer.key_for("evm", "m/0", Account.create().address)
+    assert signer.key_for(chain, "m/44'/60'/0'/0/0", acct.address).address == acct.address
+    with pytest.raises(PolicyRefused) as missing:
+        signer.key_for(chain, "m/0", Account.create().address)
+    assert missing.value.code == "signer_missing_key"
+    wrong = signer_from_env({"RECOVER_KEYSTORE_DIR": str(tmp_path), "RECOVER_KEYSTORE_PASSPHRASE": "nope"})
+    with pytest.raises(PolicyRefused) as bad_pass:
+        wrong.key_for(chain, "m/0", acct.address)
+    assert bad_pass.value.code == "bad_keystore" and "nope" not in str(bad_pass.value)
     with pytest.raises(InvalidInput):
         signer_from_env({"RECOVER_KEYSTORE_DIR": str(tmp_path)})
     with pytest.raises(InvalidInput):
         signer_from_env({})
     hd = HDSigner("test test test test test test test test test test test junk")
     assert "junk" not in repr(hd)
-    a0 = hd.address_for("evm", "m/44'/60'/0'/0/0")
+    a0 = hd.address_for(chain, "m/44'/60'/0'/0/0")
     assert a0 == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-    with pytest.raises(PolicyRefused, match="refusing to sign"):
-        hd.key_for("evm", "m/44'/60'/0'/0/1", a0)
+    with pytest.raises(PolicyRefused, match="refusing to sign") as mismatch:
+        hd.key_for(chain, "m/44'/60'/0'/0/1", a0)
+    assert mismatch.value.code == "signer_mismatch"
+
+
+@pytest.mark.parametrize("words", [
+    "test test test test test test test test test test test test",   # checksum wrong
+    "test test test test test test test test test test test jink",   # a word not in the list
+    "abandon",                                                         # too short
+])
+def test_a_mistyped_seed_is_refused_without_echoing_it(words):
+    from recover.errors import InvalidInput
+    from recover.signing import HDSigner
+
+    with pytest.raises(InvalidInput) as info:
+        HDSigner(words)
+    assert info.value.exit_code == 4 and info.value.code == "bad_seed"
+    assert "BIP-39" in str(info.value)
+    for word in set(words.split()):
+        assert word not in str(info.value).lower().replace("bip-39", "")

@@ -17,11 +17,11 @@ from evmflow import world, world_both  # noqa: F401
 STATION_PATH = "m/44'/60'/1'/0/0"
 
 
-def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20):
+def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20, contract="StandardToken"):
     """A verified, quoted, prepared unlisted-token case (prepared by alice)."""
     deposit = derive(deposit_index)
     register(w, [("anvil", deposit, f"m/44'/60'/0'/0/{deposit_index}", "active")])
-    token = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
+    token = deploy(w.a.w3, contract, "Unlisted", "UNL", 6)
     fund_token(w.a.w3, token, w.user, 10**12)
     r = token_transfer(w.a.w3, token, w.user, deposit, amount)
     cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--actor", "alice",
@@ -224,7 +224,7 @@ def test_crash_between_transactions_resends_same_bytes(world, fault):
     cli(w, "queue", "approve", str(cid), "--key", str(bob))
     cli(w, "queue", "approve", str(cid), "--key", str(carol))
     from evm_devnet import default_account  # noqa: F401
-    from chains.evm_keys import derive_evm_account
+    from chains.evm.keys import derive_evm_account
 
     station = derive_evm_account(ANVIL_MNEMONIC, STATION_PATH).address
     station_nonce, deposit_nonce = nonce(w.a, station), nonce(w.a, deposit)
@@ -265,24 +265,24 @@ def test_audit_verify_names_altered_and_removed_events(world_both):
     assert r.code == 1 and r.json["first_bad_seq"] == 2 and "removed" in r.json["problems"][0]
 
 
-def test_reverted_sweep_fails_the_case_without_retrying(world):
+def test_a_token_that_reverts_after_signing_is_not_broadcast(world):
     w = world
     cid, token, deposit, quote = prepared_token_case(w, amount=500 * 10**6)
     bob = keygen(w, "bob")
     cli(w, "queue", "approve", str(cid), "--key", str(bob))
     cli(w, "case", "sign", str(cid))
-    # After signing, the token starts reverting every call (as a token frozen by its owner would);
-    # the signed transactions carry their own gas limit, so they are mined and revert.
+    from chains.evm.keys import derive_evm_account
+
+    station = derive_evm_account(ANVIL_MNEMONIC, STATION_PATH).address
+    nonces = (nonce(w.a, station), nonce(w.a, deposit))
+    # After signing, the token starts reverting every call (as a token frozen by its owner would): the
+    # re-check before the first send finds the deposit gone, and nothing (no gas top-up) is sent.
     w.a.set_code(token.address, "0x60006000fd")
-    sent = cli(w, "case", "broadcast", str(cid))
-    assert len(sent["sent"]) == 3
-    tracked = cli(w, "case", "track", str(cid))
-    assert tracked["status"] == "failed"
-    failed = [t for t in tracked["transactions"] if t["status"] == "failed"]
-    assert failed and all("reverted" in t["error"] for t in failed)
+    err = cli(w, "case", "broadcast", str(cid), expect=6)
+    assert err["code"] == "deposit_gone" and "balanceOf" in err["message"]
+    assert (nonce(w.a, station), nonce(w.a, deposit)) == nonces
     doc = cli(w, "case", "show", str(cid))
-    assert doc["status"] == "failed" and "reverted" in doc["refusal"]["reason"]
-    assert cli(w, "case", "broadcast", str(cid), expect=5)["code"] == "not_signed"  # nothing is re-sent
+    assert doc["status"] == "signed" and all(t["status"] == "signed" for t in doc["transactions"])
 
 
 def test_other_conditions_need_a_recorded_signoff(world):

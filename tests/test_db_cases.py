@@ -152,7 +152,7 @@ def test_deposit_fact_unique_per_chain_deposit(db_url):
     b = _open(db_url, deposit_address="0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB")
 
     def fact(case_id):
-        return DepositFact(case_id=case_id, network="ethereum", txid=TX, deposit_index=3,
+        return DepositFact(case_id=case_id, network="ethereum", chain="eip155:1", txid=TX, deposit_index=3,
                            receiving_address="0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", asset="0x00",
                            decimals=18, amount=10**30 + 7, classification="unlisted_token")
 

@@ -160,6 +160,21 @@ def test_unpriced_percent_only():
     assert any("flat_usd" in line and "min_value_usd" in line for line in q.lines)
 
 
+@pytest.mark.parametrize("network_cost,mode,cost_in_asset,net", [
+    ("deduct", "deduct", 2_240, 1_000_000 - 50_000 - 2_240),  # the gas is paid in kind from the deposit
+    ("absorb", "absorb", 0, 1_000_000 - 50_000),
+])
+def test_unpriced_native_deducts_its_own_network_cost_in_kind(network_cost, mode, cost_in_asset, net):
+    """A native coin without a USD price still pays its own network fee in kind (it needs no rate): a
+    UTXO sweep, which can only pay from its inputs, can carry this quote out."""
+    q = compute_quote(gross=1_000_000, decimals=8, price=None, is_native=True, native_price=None, native_decimals=8,
+                      network_cost_native=2_240, policy=policy({"percent": "5", "network_cost": network_cost}),
+                      now=NOW)
+    assert q.refusal is None and q.network_cost_mode == mode and q.fee == 50_000
+    assert (q.network_cost_in_asset, q.net) == (cost_in_asset, net)
+    assert q.net + q.fee + q.network_cost_in_asset == 1_000_000
+
+
 def test_unpriced_refused():
     q = token_quote(1000, {"percent": "5", "unpriced": "refuse"}, price=None, asset="JUNK")
     assert q.refusal.code == "unpriced" and "JUNK" in q.refusal.message

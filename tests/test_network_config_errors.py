@@ -138,7 +138,7 @@ def test_unknown_key_via_cli(tmp_path):
 
 
 def test_evm_checksum_rules():
-    from chains.addresses import validate_evm_address
+    from chains.evm.addresses import validate_address as validate_evm_address
     from chains.errors import InvalidAddress
 
     # The correct EIP-55 form of this address happens to be all lowercase: it must be accepted.
@@ -158,3 +158,41 @@ def test_fork_chains_refuse_segwit_addresses():
     with pytest.raises(InvalidAddress, match="segwit"):
         bch.validate_address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
     assert get_network("bitcoin").validate_address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4")
+
+
+@pytest.mark.parametrize("old,new,key", [
+    ("confirmations = 2", 'confirmations = "2"', "confirmations"),
+    ("chain_id = 999001", 'chain_id = "999001"', "chain_id"),
+    ("native_decimals = 18", "native_decimals = true", "native_decimals"),
+    ('name = "Dev X"', "name = 7", "name"),
+])
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path, old, new, key):
+    p = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(NetworkConfigError) as info:
+        load_network_file(p)
+    assert str(p) in str(info.value) and f"key '{key}'" in str(info.value)
+    assert info.value.exit_code == 4
+
+
+@pytest.mark.parametrize("value,why", [
+    ("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "checksum"),
+    ("0x0000000000000000000000000000000000000000", "zero address"),
+])
+def test_a_lowercase_or_zero_fee_collector_is_refused_naming_file_and_key(tmp_path, value, why):
+    p = write(tmp_path, GOOD.replace("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", value))
+    net = load_network_file(p)
+    with pytest.raises(NetworkConfigError) as info:
+        net.resolved({"DEVX_URL": "http://127.0.0.1:1", "DEVX_HOT": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"})
+    assert str(p) in str(info.value) and "fee_collector" in str(info.value) and why in str(info.value)
+
+
+def test_a_policy_tier_with_approvers_true_is_refused(tmp_path, monkeypatch):
+    from recover.errors import ConfigError
+    from recover.policy import load_policy
+
+    policy = tmp_path / "approvals.toml"
+    policy.write_text("[[tiers]]\napprovers = true\n")
+    monkeypatch.setenv("RECOVER_APPROVAL_POLICY", str(policy))
+    with pytest.raises(ConfigError) as info:
+        load_policy()
+    assert str(policy) in str(info.value) and "approvers" in str(info.value)

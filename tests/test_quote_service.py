@@ -31,7 +31,7 @@ def verified_case(db_url, tmp_path, *, asset=TOKEN, amount=2_000 * 10**6, decima
     api.import_addresses(csv, db=db_url)
     case = api.open_case("ethereum", tx, return_address=RET, db=db_url, actor="alice")
     with session_scope(db_url) as s:
-        s.add(DepositFact(case_id=case.id, network="ethereum", txid=case.txid, deposit_index=4, sender=RET,
+        s.add(DepositFact(case_id=case.id, network="ethereum", chain="eip155:1", txid=case.txid, deposit_index=4, sender=RET,
                           receiving_address=DEP, asset=asset, asset_symbol="TKN", decimals=decimals, amount=amount,
                           block_number=100, block_time=NOW - timedelta(days=1), confirmations=70,
                           classification="unlisted_token"))

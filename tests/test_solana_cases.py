@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from solders.keypair import Keypair
 
-from chains.solana_keys import derive_solana_keypair
+from chains.solana.keys import derive_solana_keypair
 from clihelp import run
 from solana_devnet import SolanaDevnet
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from recover.errors import IllegalTransition
-from recover.states import TERMINAL, TRANSITIONS, CaseStatus, check_transition
+from recover.states import OPERATIONS, TERMINAL, TRANSITIONS, CaseStatus, check_operation, check_transition
 
 S = CaseStatus
 
@@ -19,6 +19,10 @@ LEGAL = {
     (S.APPROVED, S.UNRECOVERABLE), (S.APPROVED, S.REJECTED),
     (S.SIGNED, S.BROADCAST), (S.SIGNED, S.FAILED),
     (S.BROADCAST, S.COMPLETED), (S.BROADCAST, S.FAILED),
+    # same-state moves: re-quote, a replaced plan, signing again a plan that never reached the chain
+    (S.QUOTED, S.QUOTED), (S.AWAITING_APPROVAL, S.AWAITING_APPROVAL), (S.SIGNED, S.SIGNED),
+    # plan again while the money is still at the deposit; a dropped transaction that landed after all
+    (S.SIGNED, S.VERIFIED), (S.BROADCAST, S.VERIFIED), (S.FAILED, S.COMPLETED),
 }
 
 
@@ -38,7 +42,7 @@ def test_every_other_move_is_refused(src, dst):
 
 def test_table_is_exactly_the_documented_life():
     assert {(a, b) for a, nexts in TRANSITIONS.items() for b in nexts} == LEGAL
-    assert TERMINAL == {S.COMPLETED, S.REJECTED, S.UNRECOVERABLE, S.FAILED}
+    assert TERMINAL == {S.COMPLETED, S.REJECTED, S.UNRECOVERABLE}
 
 
 def test_happy_path_reaches_completed():
@@ -50,3 +54,34 @@ def test_happy_path_reaches_completed():
 def test_unknown_status_is_refused():
     with pytest.raises(IllegalTransition):
         check_transition("open", "teleported")
+
+
+# The statuses each operation accepts, written out independently of the table in recover/states.py.
+ACCEPTS = {
+    "verify": {S.OPEN},
+    "quote": {S.VERIFIED, S.QUOTED, S.AWAITING_APPROVAL, S.APPROVED},
+    "prepare": {S.QUOTED, S.AWAITING_APPROVAL, S.APPROVED},
+    "decide": {S.AWAITING_APPROVAL, S.APPROVED},
+    "condition": {S.VERIFIED, S.QUOTED, S.AWAITING_APPROVAL, S.APPROVED},
+    "sign": {S.APPROVED, S.SIGNED},
+    "export": {S.APPROVED},
+    "import_signed": {S.APPROVED},
+    "broadcast": {S.SIGNED, S.BROADCAST},
+    "track": {S.BROADCAST, S.FAILED},
+}
+
+
+@pytest.mark.parametrize("operation,status", [(o, s) for o in sorted(ACCEPTS) for s in S])
+def test_each_operation_accepts_exactly_its_states(operation, status):
+    if status in ACCEPTS[operation]:
+        assert check_operation(operation, 7, status) is status
+    else:
+        with pytest.raises(IllegalTransition) as info:
+            check_operation(operation, 7, status)
+        assert info.value.exit_code == 5
+        assert info.value.code == OPERATIONS[operation][1]
+        assert f"case 7 is '{status.value}'" in str(info.value)
+
+
+def test_every_operation_is_in_the_table():
+    assert set(OPERATIONS) == set(ACCEPTS)

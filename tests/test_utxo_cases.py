@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from chains.utxo_keys import derive_utxo_key
+from chains.utxo.keys import derive_utxo_key
 from clihelp import run
-from utxo_devnet import start_litecoind
+from bitcoind_devnet import start_litecoind
 
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 NETWORK = "litecoin_regtest"
@@ -265,3 +265,37 @@ def test_wrong_network_sibling_chain_sharing_address_format(u):
     w.ltc.mine(1)
     assert cli(w, "case", "track", str(cid))["status"] == "completed"
     assert w.ltc.balance_at(user) == int(quote["net"])
+
+
+def test_unpriced_native_deposit_is_quoted_so_that_prepare_can_carry_it_out(u):
+    """No LTC price at all: the network fee is deducted in kind (it needs no rate), prepare builds it,
+    and the user gets exactly the quoted net (was: quoted `absorb`, refused by prepare)."""
+    w = u
+    addr = deposit_address(w, status="retired")
+    txid, vout = w.ltc.fund(addr, 2 * 10**8)
+    user = w.ltc.new_address("bech32")
+    cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
+              "--return-address", user, "--actor", "alice")["id"]
+    cli(w, "case", "verify", str(cid))
+    quote = cli(w, "case", "quote", str(cid))
+    assert quote["value_usd"] is None and quote["network_cost_mode"] == "deduct"
+    net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
+    assert cost == int(quote["network_cost_native"]) > 0
+    assert fee == -(-2 * 10**8 * 5 // 100)  # 5 % in kind, rounded up
+    assert net == 2 * 10**8 - fee - cost
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    key = w.tmp / "bob.key"
+    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "senior", "--out", str(key))
+    key2 = w.tmp / "cy.key"
+    cli(w, "approvers", "keygen", f"cy{next(_n)}", "--role", "approver", "--out", str(key2))
+    key3 = w.tmp / "di.key"
+    cli(w, "approvers", "keygen", f"di{next(_n)}", "--role", "approver", "--out", str(key3))
+    for k in (key, key2, key3):  # unpriced: the top tier (3 approvers incl. a senior)
+        state = cli(w, "queue", "approve", str(cid), "--key", str(k))
+    assert state["status"] == "approved"
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    w.ltc.mine(1)
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert w.ltc.balance_at(user) == net
+    assert w.ltc.balance_at(w.collector) == fee

@@ -1,0 +1,111 @@
+"""Bad input through the installed CLI: a clear error and a documented exit code, never exit 1, and
+the database left as it was (issue 11, item 12)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clihelp import run, snapshot
+
+TX = "0x" + "2e" * 32
+RET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+DEP = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
+
+
+@pytest.fixture
+def cli_db(db_url, tmp_path):
+    csv = tmp_path / "addrs.csv"
+    csv.write_text(f"network,address,derivation_path,account\nethereum,{DEP},m/44'/60'/0'/0/7,user-7\n")
+    assert run("addresses", "import", str(csv), db=db_url).code == 0
+    return db_url
+
+
+@pytest.mark.parametrize("command,case_id", [(["case", "show"], str(2**63)), (["case", "verify"], str(10**30)),
+                                             (["case", "broadcast"], "0"), (["case", "track"], "-3")])
+def test_case_ids_out_of_range_are_not_found(cli_db, command, case_id):
+    before = snapshot(cli_db)
+    r = run(*command, "--json", "--", case_id, db=cli_db)
+    assert r.code == 3, (r.code, r.err)
+    assert r.error["code"] == "case_not_found"
+    assert snapshot(cli_db) == before
+
+
+def test_out_into_a_missing_folder_is_invalid_input(cli_db, tmp_path):
+    before = snapshot(cli_db)
+    r = run("credits", "export", "--out", str(tmp_path / "no" / "such" / "credits.csv"), "--json", db=cli_db)
+    assert r.code == 4 and r.error["code"] == "bad_file" and "does not exist" in r.error["message"]
+    assert snapshot(cli_db) == before
+    assert not (tmp_path / "no").exists()
+
+
+def test_markup_in_claimant_is_printed_literally(cli_db):
+    claimant = "[/bold]evil [red]user[/red]"
+    opened = run("case", "open", "--network", "ethereum", "--tx", TX, "--deposit-address", DEP,
+                 "--return-address", RET, "--claimant", claimant, "--json", db=cli_db)
+    assert opened.code == 0, opened.err
+    shown = run("case", "show", str(opened.json["id"]), db=cli_db)
+    assert shown.code == 0, shown.err
+    assert claimant in shown.out
+
+
+def _case_in(db_url, path: list[str], with_fact: bool) -> int:
+    """A case moved along ``path`` with the real transition function (no chain needed)."""
+    from recover.db import session_scope
+    from recover.models import Case, DepositFact
+    from recover.transitions import move
+
+    with session_scope(db_url) as s:
+        case = Case(network="ethereum", chain="eip155:1", txid="0x" + "3c" * 32, claim_scope="*|*", status="open", opened_by="tester",
+                    return_address=RET)
+        s.add(case)
+        s.flush()
+        if with_fact:
+            s.add(DepositFact(case_id=case.id, network="ethereum", chain="eip155:1", txid=case.txid, deposit_index=0, sender=RET,
+                              receiving_address=DEP, asset="native", decimals=18, amount=10**18,
+                              classification="retired_address"))
+        for status in path:
+            move(s, case, status, actor="tester", action=f"to_{status}")
+        return case.id
+
+
+@pytest.mark.parametrize("path,with_fact,expected", [
+    (["verified", "rejected"], True, "verified"),
+    (["unrecoverable"], False, "open"),
+])
+def test_reopen_a_rejected_or_unrecoverable_case(cli_db, path, with_fact, expected):
+    cid = _case_in(cli_db, path, with_fact)
+    before = snapshot(cli_db)
+    no_reason = run("case", "reopen", str(cid), "--reason", "  ", "--json", db=cli_db)
+    assert no_reason.code == 4 and no_reason.error["code"] == "reason_required"
+    assert snapshot(cli_db) == before
+    r = run("case", "reopen", str(cid), "--reason", "the address was imported late", "--json", db=cli_db)
+    assert r.code == 0, r.err
+    assert r.json["status"] == expected and r.json["refusal"] is None
+    event = r.json["audit"][-1]
+    assert event["action"] == "reopened" and event["from"] == path[-1] and event["to"] == expected
+    assert event["details"]["reason"] == "the address was imported late"
+
+
+def test_a_completed_or_open_case_cannot_be_reopened(cli_db):
+    cid = _case_in(cli_db, [], False)
+    before = snapshot(cli_db)
+    r = run("case", "reopen", str(cid), "--reason", "why not", "--json", db=cli_db)
+    assert r.code == 5 and r.error["code"] == "not_reopenable"
+    assert snapshot(cli_db) == before
+
+
+def test_verify_all_with_the_node_down_exits_8_and_leaves_cases_open(cli_db, tmp_path):
+    csv = tmp_path / "anvil.csv"
+    csv.write_text(f"network,address,derivation_path,account\nanvil,{DEP},m/44'/60'/0'/0/7,user-7\n")
+    assert run("addresses", "import", str(csv), db=cli_db).code == 0
+    env = {"ANVIL_URL": "http://127.0.0.1:9"}  # nothing listens there
+    opened = run("case", "open", "--network", "anvil", "--tx", TX, "--return-address", RET, "--json", db=cli_db,
+                 env=env)
+    assert opened.code == 0, opened.err
+    before = snapshot(cli_db)
+    r = run("case", "verify", "--all", "--json", db=cli_db, env=env)
+    assert r.code == 8, (r.code, r.err)
+    assert r.json["verified"] == 0 and r.json["cases"][0]["code"] == "node_unreachable"
+    assert "127.0.0.1:9" in r.json["cases"][0]["message"]
+    after = snapshot(cli_db)
+    assert after["cases"] == before["cases"]  # still open, nothing recorded as a refusal

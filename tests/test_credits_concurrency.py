@@ -1,0 +1,66 @@
+"""Credits are exported exactly once, even when two exports run at the same moment (issue 11, item 6).
+
+Real processes of the installed CLI against the real PostgreSQL server (and SQLite): the export
+pauses after claiming its batch (``RECOVER_TEST_PAUSE``) so that the two really overlap.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+
+import pytest
+
+from clihelp import RECOVER
+
+
+def _seed_credits(db_url: str, n: int) -> set[int]:
+    from recover.db import session_scope
+    from recover.models import Case, Credit
+
+    ids = set()
+    with session_scope(db_url) as s:
+        for i in range(n):
+            case = Case(network="anvil", chain="eip155:31337", txid="0x" + f"{i:064x}", claim_scope="*|*", status="completed",
+                        opened_by="tester", credit_account=f"acct-{i}")
+            s.add(case)
+            s.flush()
+            s.add(Credit(case_id=case.id, account=f"acct-{i}", network="anvil", asset="ETH", amount=10**18 + i,
+                         decimals=18, txids="0x" + "ab" * 32))
+            ids.add(case.id)
+    return ids
+
+
+def _exported(path) -> list[int]:
+    with open(path, newline="") as fh:
+        return [int(row["case_id"]) for row in csv.DictReader(fh)]
+
+
+def test_two_exports_at_once_never_write_the_same_credit(db_url, tmp_path):
+    ids = _seed_credits(db_url, 12)
+    env = {**os.environ, "RECOVER_DB_URL": db_url, "RECOVER_TEST_PAUSE": "credits_claimed:1.5"}
+    outs = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    procs = [subprocess.Popen([RECOVER, "credits", "export", "--out", str(o), "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in outs]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for out, err, code in results:
+        assert code == 0, err
+    a, b = (_exported(o) for o in outs)
+    assert not set(a) & set(b), "a credit was written to both files"
+    assert sorted(a + b) == sorted(ids)
+    again = tmp_path / "c.csv"
+    r = subprocess.run([RECOVER, "credits", "export", "--out", str(again), "--json"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert _exported(again) == []  # an exported credit is never exported again
+
+    from sqlmodel import select
+
+    from recover.db import session_scope
+    from recover.models import AuditEvent, Credit
+
+    with session_scope(db_url) as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "credits_exported")).all()
+        assert sorted(e.details["count"] for e in events) == sorted([len(a), len(b), 0])
+        assert all(c.exported_at is not None for c in s.exec(select(Credit)))
