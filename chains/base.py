@@ -293,22 +293,18 @@ class ChainAdapter(ABC):
         need (EVM: the transaction body); callers re-observe with True where they need it.
         """
 
-    @abstractmethod
     def prove(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof]:
-        """Balance proofs for the given transfers (batched); same order as ``items``."""
+        """Balance proofs for the given transfers (batched); same order as ``items``; the first
+        item that cannot be proven raises its error."""
+        results = self.prove_each(items)
+        for r in results:
+            if isinstance(r, ChainError):
+                raise r
+        return results  # type: ignore[return-value]
 
+    @abstractmethod
     def prove_each(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list["BalanceProof | ChainError"]:
-        """Like :meth:`prove`, but one bad item gives its error in its place instead of raising.
-
-        Adapters override it to keep the batching; this default proves item by item.
-        """
-        out: list[BalanceProof | ChainError] = []
-        for item in items:
-            try:
-                out.append(self.prove([item])[0])
-            except ChainError as exc:
-                out.append(exc)
-        return out
+        """Like :meth:`prove`, batched, but one bad item gives its error in its place instead of raising."""
 
     def internal_transfer(self, obs: TxObservation, recipient: str) -> Transfer | None:
         """``INTERNAL_TRANSFERS``: the native value ``obs`` moved to ``recipient`` by contract calls, as

@@ -478,3 +478,20 @@ def test_no_work_at_import():
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_node_of_another_chain_is_a_configuration_error(ltc):
+    """The litecoin (mainnet) network pointed at a regtest node: exit 4 naming the network and the
+    setting, never a verification refusal, and never the RPC password."""
+    from chains.errors import NetworkConfigError
+
+    mainnet = load_networks()["litecoin"].resolved({
+        "RECOVER_LITECOIN_RPC_URL": ltc.url, "RECOVER_LITECOIN_FEE_COLLECTOR": "ltc1qmcf4w2nhepse7f82rwpzdaxa70yzmydtqq2m9t",
+        "RECOVER_LITECOIN_HOT_WALLET": "ltc1qmcf4w2nhepse7f82rwpzdaxa70yzmydtqq2m9t"})
+    with pytest.raises(NetworkConfigError) as exc:
+        UtxoAdapter(mainnet).observe(["00" * 32])
+    assert exc.value.exit_code == 4 and exc.value.code == "wrong_chain"
+    assert "litecoin" in str(exc.value) and "rpc_urls" in str(exc.value) and "regtest" in str(exc.value)
+    from urllib.parse import urlsplit
+
+    assert urlsplit(ltc.url).password not in str(exc.value)

@@ -120,13 +120,6 @@ class ObserveMixin:
         return Transfer(INTERNAL_NATIVE_INDEX, NATIVE, obs.to, cs(recipient), total)
 
     # -- prove -----------------------------------------------------------------------------------
-    def prove(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof]:
-        results = self.prove_each(items)
-        for r in results:
-            if isinstance(r, ChainError):
-                raise r
-        return results  # type: ignore[return-value]
-
     def prove_each(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof | ChainError]:
         """Balance proofs, all reads of all items in as few batched requests as possible; an item
         that fails gets its error (``not_a_token``, a classified node answer) in its place."""

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
-from chains.errors import ChainError, NotFoundOnChain, PermanentChainError, RetryableChainError
+from chains.errors import ChainError, NotFoundOnChain, PermanentChainError, RetryableChainError, NetworkConfigError
 from chains.solana import node as rq
 from chains.solana import spl
 from chains.solana.common import (FINALIZED_CONFIRMATIONS, GENESIS, TOKEN_INDEX_BASE, pubkey, reads_node, reason,
@@ -71,8 +71,11 @@ class ObserveMixin:
         if want is not None:
             got = self.node.call(rq.get_genesis_hash())
             if got != want:
-                raise PermanentChainError(f"{self.network.key}: the node serves genesis {got}, not {cluster}'s {want}",
-                                          code="wrong_chain", details={"expected": want, "got": got})
+                raise NetworkConfigError(f"{self.network.key}: the node in rpc_urls serves genesis {got}, not "
+                                         f"{cluster}'s {want}: check rpc_urls and [solana] cluster",
+                                         code="wrong_chain", details={"network": self.network.key,
+                                                                      "key": "rpc_urls", "expected": want,
+                                                                      "got": got})
         self._cluster_checked = True
 
     # -- observe ---------------------------------------------------------------------------------
@@ -113,13 +116,6 @@ class ObserveMixin:
                              block_number=None if err is None else st.get("slot"), confirmations=0)
 
     # -- prove -----------------------------------------------------------------------------------
-    def prove(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof]:
-        results = self.prove_each(items)
-        for r in results:
-            if isinstance(r, ChainError):
-                raise r
-        return results  # type: ignore[return-value]
-
     @reads_node
     def prove_each(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof | ChainError]:
         """One batch: the transactions not cached, the recipients' and mints' accounts, the SOL

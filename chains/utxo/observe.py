@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
-from chains.errors import ChainError, InvalidAddress, PermanentChainError
+from chains.errors import ChainError, InvalidAddress, PermanentChainError, NetworkConfigError
 from chains.transport import RpcError, classify
 from chains.utxo.plan import is_dust
 from chains.utxo.tx import output_script
@@ -86,9 +86,10 @@ class ObserveMixin:
         want_test = self.address_network.endswith("testnet")
         ok = (chain == "regtest") if want_regtest else (chain == "test") if want_test else (chain == "main")
         if not ok:
-            raise PermanentChainError(
-                f"{self.network.key}: the node serves the '{chain}' chain, not the one of "
-                f"{self.address_network}", code="wrong_chain", details={"chain": chain})
+            raise NetworkConfigError(
+                f"{self.network.key}: the node in rpc_urls serves the '{chain}' chain, not the one of "
+                f"{self.address_network}: check rpc_urls", code="wrong_chain",
+                details={"network": self.network.key, "key": "rpc_urls", "chain": chain})
         self._chain_checked = True
 
 
@@ -177,13 +178,6 @@ class ObserveMixin:
         return self.observe([txid])[txid]
 
     # -- prove -----------------------------------------------------------------------------------
-    def prove(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof]:
-        results = self.prove_each(items)
-        for r in results:
-            if isinstance(r, ChainError):
-                raise r
-        return results  # type: ignore[return-value]
-
     def prove_each(self, items: Sequence[tuple[TxObservation, Transfer]]) -> list[BalanceProof | ChainError]:
         """One ``gettxout`` per output, all in one batch.  ``now`` of a proof is the unspent value of
         all the items of the same transaction and recipient (an address "balance" restricted to the
