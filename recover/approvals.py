@@ -54,39 +54,29 @@ def _public_hex(text: str) -> str:
 
 
 def write_key_file(path: Path, name: str) -> str:
-    """Create an Ed25519 key, write it to ``path`` (0600, never overwriting); return the public key."""
+    """Create an Ed25519 key, write it to ``path`` encrypted with the key-file passphrase (0600, never
+    overwriting: :mod:`recover.keyfile`); return the public key."""
     from nacl.signing import SigningKey
+
+    from recover.keyfile import write_encrypted
 
     key = SigningKey.generate()
     public = key.verify_key.encode().hex()
-    doc = {"approver": name, "public_key": public, "private_key": key.encode().hex(), "kind": "ed25519"}
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise InvalidInput(f"{path} exists: refusing to overwrite a key file", code="file_exists") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot create {path}: {exc.strerror}", code="bad_file") from None
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(doc) + "\n")
-    os.chmod(path, 0o600)
+    write_encrypted(path, bytes(key.encode()), public, name=name)
     return public
 
 
 def load_key_file(path: Path):
-    """The signing key in an approver's key file (refused if others can read it)."""
+    """The signing key in an approver's key file (refused if others can read it, or the passphrase
+    does not open it)."""
     from nacl.signing import SigningKey
 
-    try:
-        st = os.stat(path)
-        doc = json.loads(Path(path).read_text())
-        key = SigningKey(bytes.fromhex(doc["private_key"]))
-    except FileNotFoundError:
-        raise InvalidInput(f"key file {path} does not exist", code="bad_key_file") from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InvalidInput(f"{path} is not an approver key file", code="bad_key_file") from None
-    if st.st_mode & 0o077:
-        raise InvalidInput(f"key file {path} is readable by others (mode {oct(st.st_mode & 0o777)}): chmod 600 it",
-                           code="bad_key_file")
+    from recover.keyfile import read_encrypted
+
+    private, doc = read_encrypted(Path(path))
+    key = SigningKey(private)
+    if key.verify_key.encode().hex() != doc.get("public_key"):
+        raise InvalidInput(f"{path}: the key does not match the public key the file names", code="bad_key_file")
     return key
 
 

@@ -18,6 +18,7 @@ from typing import Callable
 from recover import api
 
 DEMO_SEED = "test test test test test test test test test test test junk"  # public dev mnemonic
+DEMO_PASSPHRASE = "demo passphrase, never for real keys"  # the demo's throwaway approver key files
 DEPOSIT_PATH = "m/44'/60'/0'/0/7"
 NETWORK = "ethtester"
 
@@ -46,7 +47,8 @@ def run_demo(say: Callable[[str], None] = print) -> dict:
     net = get_network(NETWORK)
     use_adapter_factory(devchain.adapter_for)  # the network's node is the in-process chain
     try:
-        with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, _env(RECOVER_SEED=DEMO_SEED):
+        with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, \
+                _env(RECOVER_SEED=DEMO_SEED, RECOVER_KEY_PASSPHRASE=DEMO_PASSPHRASE):
             return _run(net, Path(tmp), DevChain(), derive_evm_account, say)
     finally:
         use_adapter_factory(None)

@@ -91,6 +91,7 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv("RECOVER_CONFIG_DIR", raising=False)
     monkeypatch.delenv("RECOVER_DB_URL", raising=False)
     monkeypatch.setenv("RECOVER_ACTOR", "tester")
+    monkeypatch.setenv("RECOVER_KEY_PASSPHRASE", "correct horse battery staple")  # key files at rest
     from recover.registry import clear_cache
 
     clear_cache()

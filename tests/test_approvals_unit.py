@@ -145,3 +145,33 @@ def test_a_mistyped_seed_is_refused_without_echoing_it(words):
     assert "BIP-39" in str(info.value)
     for word in set(words.split()):
         assert word not in str(info.value).lower().replace("bip-39", "")
+
+
+def test_key_files_hold_the_private_key_encrypted_and_need_the_passphrase(db_url, tmp_path):
+    """Issue 12, item 2: a key file never holds its private key in plaintext; it opens only with the
+    passphrase (Argon2id + SecretBox), is 0600, and a wrong or missing passphrase is exit 4."""
+    import os
+
+    from nacl.signing import SigningKey
+
+    from recover.approvals import load_key_file
+
+    key = tmp_path / "ann.key"
+    r = run("approvers", "keygen", "ann", "--role", "approver", "--out", str(key), "--json", db=db_url)
+    assert r.code == 0, r.err
+    doc = json.loads(key.read_text())
+    assert oct(os.stat(key).st_mode & 0o777) == "0o600"
+    assert doc["kdf"] == "argon2id" and "private_key" not in doc
+    private = load_key_file(key).encode()  # with the test passphrase (conftest)
+    assert private.hex() not in key.read_text() and private not in key.read_bytes()
+    assert SigningKey(private).verify_key.encode().hex() == doc["public_key"] == r.json["public_key"]
+    for env, code in (({"RECOVER_KEY_PASSPHRASE": "not the passphrase"}, "bad_passphrase"),
+                      ({"RECOVER_KEY_PASSPHRASE": ""}, "passphrase_missing")):
+        bad = run("queue", "approve", "1", "--key", str(key), "--json", db=db_url, env=env)
+        assert bad.code == 4 and bad.error["code"] == code, bad.err
+        assert "not the passphrase" not in bad.err
+    plain = tmp_path / "old.key"
+    plain.write_text(json.dumps({"approver": "x", "public_key": doc["public_key"], "private_key": "11" * 32}))
+    os.chmod(plain, 0o600)
+    old = run("queue", "approve", "1", "--key", str(plain), "--json", db=db_url)
+    assert old.code == 4 and old.error["code"] == "plaintext_key_file"
