@@ -34,6 +34,11 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(case_app, name="case")
 app.add_typer(addresses_app, name="addresses")
 app.add_typer(audit_app, name="audit")
+trust_app = typer.Typer(help="The trust root: the admins' public keys and their quorum.", no_args_is_help=True)
+operators_app = typer.Typer(help="Operators: enrolled keys with roles (enrolled and revoked by an admin quorum).",
+                            no_args_is_help=True)
+app.add_typer(trust_app, name="trust")
+app.add_typer(operators_app, name="operators")
 
 _STATE: dict[str, Any] = {"db": None}
 
@@ -630,6 +635,94 @@ def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         _note(f"{report.events} events, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
     if not report.ok:
         raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
+
+
+# -- trust root and operators ----------------------------------------------------------------------
+@trust_app.command("init")
+@command
+def trust_init(admins: int = typer.Option(..., "--admins", help="How many admins (admin key files)."),
+               quorum: int = typer.Option(..., "--quorum", help="How many of them must sign an admin action."),
+               out_dir: Path = typer.Option(..., "--out-dir", help="Folder for trust-root.json and the admin keys."),
+               json_out: bool = JsonOpt) -> None:
+    """Create a trust root (admin public keys and quorum) and the admins' key files."""
+    import recover
+
+    doc = recover.trust_init(admins, quorum, out_dir)
+    if json_out:
+        _emit_json(doc)
+    else:
+        _note(f"trust root {doc['trust_root']} ({quorum} of {admins} admins); give each admin their key file: "
+              + ", ".join(doc["admin_keys"]) + "; set RECOVER_TRUST_ROOT on the signer host")
+
+
+def _operator_doc(o) -> dict:
+    return {"name": o.name, "public_key": o.public_key, "roles": o.roles.split(","), "person": o.person,
+            "active": o.revoked_at is None, "enrolled_by": o.enrolled_by, "revoked_by": o.revoked_by}
+
+
+AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
+
+
+@operators_app.command("keygen")
+@command
+def operators_keygen(name: str = typer.Argument(...),
+                     out: Path = typer.Option(..., "--out", help="Key file to create (mode 0600, encrypted)."),
+                     json_out: bool = JsonOpt) -> None:
+    """Create an operator's key pair; the private key stays in FILE, the public key is to be enrolled."""
+    import recover
+
+    public = recover.operators_keygen(name, out)
+    if json_out:
+        _emit_json({"name": name, "public_key": public, "file": str(out)})
+    else:
+        _note(f"key of {name} in {out} (keep it secret); enroll its public key {public}")
+        sys.stdout.write(public + "\n")
+
+
+@operators_app.command("enroll")
+@command
+def operators_enroll(name: str = typer.Argument(...), public_key: str = typer.Option(..., "--public-key"),
+                     roles: str = typer.Option(..., "--roles", help="Comma-separated: specialist, reviewer, approver, "
+                                                                    "senior, pricer, admin."),
+                     person: str = typer.Option(..., "--person", help="The person this key belongs to."),
+                     admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Enroll an operator key with roles: a statement signed by an admin quorum."""
+    import recover
+
+    o = recover.operators_enroll(name, public_key, roles, person, admin_key, db=_db(db))
+    _emit_json(_operator_doc(o)) if json_out else _note(f"operator {o.name} enrolled ({o.roles}, person {o.person})")
+
+
+@operators_app.command("revoke")
+@command
+def operators_revoke(name: str = typer.Argument(...), admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt,
+                     json_out: bool = JsonOpt) -> None:
+    """Revoke an operator key: a statement signed by an admin quorum."""
+    import recover
+
+    o = recover.operators_revoke(name, admin_key, db=_db(db))
+    _emit_json(_operator_doc(o)) if json_out else _note(f"operator {o.name} revoked")
+
+
+@operators_app.command("list")
+@command
+def operators_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """List enrolled operators (revoked ones included, marked)."""
+    import recover
+
+    rows = [_operator_doc(o) for o in recover.operators_list(db=_db(db))]
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} operator{'s' if len(rows) != 1 else ''}")
+    for col in ("name", "roles", "person", "public key", "active"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], ", ".join(r["roles"]), r["person"], r["public_key"][:16] + "…",
+                  "yes" if r["active"] else "revoked")
+    _console().print(t)
 
 
 @app.command()

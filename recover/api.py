@@ -399,3 +399,54 @@ def import_signed(case_id: int, path: str | Path, *, db: str | None = None, acto
     with session_scope(db) as s:
         require_schema(s)
         return _import(s, get_case(s, case_id), Path(path), actor=who)
+
+
+# -- trust root and operators ----------------------------------------------------------------------
+def trust_init(admins: int, quorum: int, out_dir: str | Path) -> dict:
+    """Write a new trust root and ``admins`` admin key files (sealed with the key-file passphrase)."""
+    from recover.trust import init_trust
+
+    root, keys = init_trust(Path(out_dir), admins, quorum)
+    return {"trust_root": str(root), "admin_keys": [str(k) for k in keys], "quorum": quorum}
+
+
+def operators_keygen(name: str, out: str | Path) -> str:
+    """A new operator key pair: the private key sealed in ``out``; returns the public key to enroll."""
+    from recover.operators import keygen
+
+    return keygen(name, Path(out))
+
+
+def operators_enroll(name: str, public_key: str, roles: str, person: str, admin_keys: list, *,
+                     db: str | None = None):
+    """Enroll an operator: a statement signed by a quorum of the trust root's admins."""
+    from recover.operators import enroll, parse_roles
+    from recover.trust import admin_keys_from_files, load_trust_root
+
+    root = load_trust_root()
+    parsed = parse_roles(roles)
+    keys = admin_keys_from_files(admin_keys, root)
+    with session_scope(db) as s:
+        require_schema(s)
+        return enroll(s, root, name, public_key, parsed, person, keys)
+
+
+def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):
+    from recover.operators import revoke
+    from recover.trust import admin_keys_from_files, load_trust_root
+
+    root = load_trust_root()
+    keys = admin_keys_from_files(admin_keys, root)
+    with session_scope(db) as s:
+        require_schema(s)
+        return revoke(s, root, name, keys)
+
+
+def operators_list(*, db: str | None = None):
+    from sqlmodel import select
+
+    from recover.models import Operator
+
+    with session_scope(db) as s:
+        require_schema(s)
+        return list(s.exec(select(Operator).order_by(Operator.name)))

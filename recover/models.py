@@ -298,3 +298,35 @@ class Credit(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     exported_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
     export_batch: Optional[str] = Field(default=None, max_length=64)
+
+
+class StatementRecord(SQLModel, table=True):
+    """A signed statement as stored: canonical JSON (``payload``), its hash and its signatures.
+    Rows that derive from statements (operators) name the statement by hash; trust comes from
+    re-checking the signatures against the trust root, never from the row."""
+
+    __tablename__ = "statements"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=64, index=True)
+    subject: str = Field(max_length=128, index=True)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    signatures: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Operator(SQLModel, table=True):
+    """An enrolled operator key (a view of its ``operator_enroll`` / ``operator_revoke`` statements)."""
+
+    __tablename__ = "operators"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    public_key: str = Field(max_length=64, unique=True)  # hex, 32 bytes
+    roles: str = Field(max_length=256)  # comma-separated, sorted
+    person: str = Field(max_length=128, index=True)
+    enrolled_by: str = Field(max_length=64)  # statement hash
+    revoked_by: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,93 @@
+"""Signed statements: an action stored as canonical JSON with the Ed25519 signatures that authorise it.
+
+The database is storage, not a source of trust: what a row says counts only if a statement signed
+by the right keys says it too.  A statement is ``{"kind", "body"}``; its bytes are the canonical
+JSON of exactly that (``recover.canonical``), its hash the SHA-256 of those bytes, and each
+signature an Ed25519 signature over them.  Admin statements (enrolling or revoking an operator) need
+signatures by a quorum of distinct admin keys of the trust root (``recover.trust``).
+
+Pure: no database, no files; the services store and re-check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recover.canonical import canonical_json, sha256_hex
+from recover.errors import InvalidInput, PolicyRefused
+
+
+@dataclass(frozen=True)
+class Signature:
+    public_key: str  # hex, 32 bytes
+    signature: str   # hex, 64 bytes
+
+    def to_dict(self) -> dict:
+        return {"public_key": self.public_key, "signature": self.signature}
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    body: dict
+    signatures: tuple[Signature, ...] = ()
+
+    @property
+    def payload(self) -> str:
+        """The bytes that are signed (as text): canonical JSON of ``{"kind", "body"}``."""
+        return canonical_json({"kind": self.kind, "body": self.body})
+
+    @property
+    def hash(self) -> str:
+        return sha256_hex({"kind": self.kind, "body": self.body})
+
+    def signed_by(self, signing_key) -> "Statement":
+        """This statement with one more signature (``signing_key``: a PyNaCl ``SigningKey``)."""
+        sig = signing_key.sign(self.payload.encode("utf-8")).signature.hex()
+        public = signing_key.verify_key.encode().hex()
+        return Statement(self.kind, self.body, self.signatures + (Signature(public, sig),))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "body": self.body, "hash": self.hash,
+                "signatures": [s.to_dict() for s in self.signatures]}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Statement":
+        try:
+            sigs = tuple(Signature(str(s["public_key"]), str(s["signature"])) for s in doc.get("signatures") or ())
+            return cls(str(doc["kind"]), dict(doc["body"]), sigs)
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("not a signed statement", code="bad_statement") from None
+
+
+def signature_valid(public_hex: str, payload: str, signature_hex: str) -> bool:
+    from nacl.exceptions import BadSignatureError
+    from nacl.signing import VerifyKey
+
+    try:
+        VerifyKey(bytes.fromhex(public_hex)).verify(payload.encode("utf-8"), bytes.fromhex(signature_hex))
+        return True
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+
+
+def valid_signers(statement: Statement, allowed: set[str]) -> list[str]:
+    """The distinct public keys among ``allowed`` whose signatures over the statement verify."""
+    out: list[str] = []
+    for sig in statement.signatures:
+        key = sig.public_key.lower()
+        if key in allowed and key not in out and signature_valid(key, statement.payload, sig.signature):
+            out.append(key)
+    return out
+
+
+def require_quorum(statement: Statement, admins: set[str], quorum: int) -> list[str]:
+    """The admin keys that signed ``statement``; ``PolicyRefused`` (exit 7) below the quorum."""
+    signers = valid_signers(statement, {a.lower() for a in admins})
+    if len(signers) < quorum:
+        bad = len(statement.signatures) - len(signers)
+        raise PolicyRefused(
+            f"{statement.kind} needs signatures by {quorum} distinct admin(s) of the trust root; it has "
+            f"{len(signers)}" + (f" ({bad} signature(s) by keys outside the root, repeated, or invalid)" if bad else ""),
+            code="admin_quorum_missing", details={"needed": quorum, "valid": len(signers)})
+    return signers
