@@ -622,11 +622,14 @@ def credits_export(out: Path = typer.Option(..., "--out", help="CSV file to crea
 
 @audit_app.command("verify")
 @command
-def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
-    """Recompute the audit hash chain; name the first event altered or removed."""
+def audit_verify(checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                                           help="A checkpoint file written by `audit checkpoint`."),
+                 db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Recompute the audit hash chain; name the first event altered or removed (and, with a
+    checkpoint, a history truncated or rewritten since it)."""
     import recover
 
-    report = recover.verify_audit(db=_db(db))
+    report = recover.verify_audit(db=_db(db), checkpoint=checkpoint)
     if json_out:
         _emit_json(report.to_dict())
     else:
@@ -635,6 +638,17 @@ def audit_verify(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         _note(f"{report.events} events, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
     if not report.ok:
         raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
+
+
+@audit_app.command("checkpoint")
+@command
+def audit_checkpoint(out: Path = typer.Option(..., "--out", help="Checkpoint file to create (keep it off this host)."),
+                     db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Write the head of the audit chain signed by the signer host (RECOVER_SEED)."""
+    import recover
+
+    doc = recover.audit_checkpoint(out, db=_db(db))
+    _emit_json(doc) if json_out else _note(f"checkpoint of event {doc['seq']} ({doc['events']} events) written to {out}")
 
 
 # -- trust root and operators ----------------------------------------------------------------------

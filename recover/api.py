@@ -70,12 +70,72 @@ def list_cases(status: str | None = None, *, network: str | None = None, db: str
         return _list(s, status, network)
 
 
-def verify_audit(*, db: str | None = None):
-    from recover.audit import verify_chain
+def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None):
+    """Recompute the hash chain; with ``checkpoint`` also check it against that signed head (a
+    truncated or rewritten history since then is named)."""
+    import json
+    from dataclasses import replace
 
+    from recover.audit import checkpoint_problems, verify_chain
+    from recover.errors import InvalidInput
+
+    doc = None
+    if checkpoint is not None:
+        try:
+            doc = json.loads(Path(checkpoint).read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}", code="bad_file") from None
     with session_scope(db) as s:
         require_schema(s)
-        return verify_chain(s)
+        report = verify_chain(s)
+        if doc is not None:
+            extra = checkpoint_problems(s, doc, expected_public_key=_checkpoint_public_key())
+            if extra:
+                report = replace(report, ok=False, problems=report.problems + tuple(extra))
+        return report
+
+
+def _checkpoint_public_key() -> str | None:
+    """This host's checkpoint key, when it is the signer host (RECOVER_SEED set)."""
+    import os
+
+    if not os.environ.get("RECOVER_SEED"):
+        return None
+    from chains.keys import mnemonic_seed
+    from recover.audit import checkpoint_key
+
+    return checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"])).verify_key.encode().hex()
+
+
+def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
+    """Write the chain's head signed by the signer host's checkpoint key (from RECOVER_SEED) to ``out``."""
+    import json
+    import os
+
+    from chains.errors import ChainError
+    from chains.keys import mnemonic_seed
+    from recover.audit import checkpoint_key, make_checkpoint
+    from recover.errors import InvalidInput
+
+    if not os.environ.get("RECOVER_SEED"):
+        raise InvalidInput("a checkpoint is signed by the signer host: set RECOVER_SEED", code="signer_config")
+    try:
+        key = checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"]))
+    except ChainError as exc:
+        raise InvalidInput(f"RECOVER_SEED: {exc}", code="bad_seed") from None
+    with session_scope(db) as s:
+        require_schema(s)
+        doc = make_checkpoint(s, key)
+    out = Path(out)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InvalidInput(f"{out} exists: refusing to overwrite a checkpoint", code="file_exists") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror}", code="bad_file") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(doc, indent=2) + "\n")
+    return doc
 
 
 def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = None, actor: str | None = None):

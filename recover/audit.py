@@ -128,3 +128,60 @@ def verify_chain(session: Session) -> AuditReport:
         expected_seq = ev.seq + 1
         head = ev.hash
     return AuditReport(not problems, count, head, tuple(problems), first_bad)
+
+
+# -- checkpoints --------------------------------------------------------------------------------------
+CHECKPOINT_FORMAT = "recover-audit-checkpoint/1"
+_CHECKPOINT_PERSON = b"recover-audit-1"  # BLAKE2b personalisation: this key is for checkpoints only
+
+
+def checkpoint_key(seed: bytes):
+    """The signer host's checkpoint key: an Ed25519 key from its BIP-39 seed, by keyed BLAKE2b
+    (PyNaCl) with its own personalisation, so it is no key of any deposit or wallet."""
+    from nacl.encoding import RawEncoder
+    from nacl.hash import blake2b
+    from nacl.signing import SigningKey
+
+    return SigningKey(blake2b(b"audit checkpoint", key=seed[:64], person=_CHECKPOINT_PERSON, digest_size=32,
+                              encoder=RawEncoder))
+
+
+def make_checkpoint(session: Session, signing_key) -> dict:
+    """The head of the chain (its seq, hash and event count), signed: kept outside the database, it
+    lets ``verify_chain`` detect a history truncated or rewritten (and re-hashed) since."""
+    from recover.canonical import canonical_json
+
+    last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    count = session.exec(sa.select(sa.func.count()).select_from(AuditEvent)).one()[0] if last else 0
+    body = {"format": CHECKPOINT_FORMAT, "seq": last.seq if last else 0, "hash": last.hash if last else GENESIS,
+            "events": int(count), "at": _now_text()}
+    signature = signing_key.sign(canonical_json(body).encode("utf-8")).signature.hex()
+    return {**body, "public_key": signing_key.verify_key.encode().hex(), "signature": signature}
+
+
+def checkpoint_problems(session: Session, doc: dict, *, expected_public_key: str | None = None) -> list[str]:
+    """What is wrong with the chain, or with the checkpoint itself, against a checkpoint."""
+    from recover.canonical import canonical_json
+    from recover.statements import signature_valid
+
+    keys = ("format", "seq", "hash", "events", "at")
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT or any(k not in doc for k in keys):
+        return ["the checkpoint file is not an audit checkpoint"]
+    body = {k: doc[k] for k in keys}
+    public = str(doc.get("public_key") or "")
+    if expected_public_key and public != expected_public_key:
+        return ["the checkpoint is not signed by this signer's checkpoint key"]
+    if not signature_valid(public, canonical_json(body), str(doc.get("signature") or "")):
+        return ["the checkpoint's signature does not verify: the file was altered"]
+    seq, head = int(doc["seq"]), str(doc["hash"])
+    if seq == 0:
+        return []
+    ev = session.exec(select(AuditEvent).where(AuditEvent.seq == seq)).first()
+    if ev is None:
+        last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+        return [f"event {seq} of the checkpoint is missing: the history was truncated "
+                f"(the chain now ends at event {last.seq if last else 0})"]
+    if ev.hash != head:
+        return [f"event {seq} no longer has the hash the checkpoint signed: the history up to it was "
+                "rewritten (and re-hashed) since the checkpoint"]
+    return []
