@@ -47,8 +47,22 @@ DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, 
 ActorOpt = typer.Option(None, "--actor", help="Who is acting (default: RECOVER_ACTOR, else the OS user).")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("misdeposit-recover")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            from recover import __version__ as text
+        sys.stdout.write(f"recover {text}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root(db: Optional[str] = typer.Option(None, "--db", help="Database URL for every command.")) -> None:
+def _root(db: Optional[str] = typer.Option(None, "--db", help="Database URL for every command."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
     _STATE["db"] = db
 
 
@@ -85,6 +99,13 @@ def _fail(exc: BaseException, as_json: bool) -> None:
 
         _err(escape(message))
     raise typer.Exit(exit_code)
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as written (exit 2, like typer's own usage errors)."""
+
+    code = "usage"
+    exit_code = 2
 
 
 def command(fn: Callable) -> Callable:
@@ -191,6 +212,28 @@ def addresses_import(
         _note(f"addresses: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
 
 
+@addresses_app.command("list")
+@command
+def addresses_list(network: Optional[str] = typer.Option(None, "--network", help="Only addresses of this network."),
+                   db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """List the registered deposit addresses."""
+    import recover
+
+    rows = [{"network": a.network, "address": a.address, "derivation_path": a.derivation_path, "account": a.account,
+             "status": a.status} for a in recover.list_addresses(network, db=_db(db))]
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} address{'es' if len(rows) != 1 else ''}")
+    for col in ("network", "address", "derivation path", "account", "status"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["network"], r["address"], r["derivation_path"], r["account"], r["status"])
+    _console().print(t)
+
+
 # --------------------------------------------------------------------------------------------
 @case_app.command("open")
 @command
@@ -206,6 +249,10 @@ def case_open(
 ) -> None:
     """Record a claim (checked without a node: network, txid, address checksums, destination)."""
     import recover
+
+    if bool(return_address) == bool(credit_account):
+        raise UsageError("give exactly one destination: --return-address (send back to the user) or "
+                         "--credit-account (credit the user's exchange account)")
 
     case = recover.open_case(network, tx, return_address=return_address, credit_account=credit_account,
                              asset=asset, deposit_address=deposit_address, claimant=claimant,
@@ -265,10 +312,9 @@ def case_verify(
 ) -> None:
     """Prove a deposit on-chain and classify it (exit 6 with the reason when refused)."""
     import recover
-    from recover.errors import InvalidInput
 
     if (case_id is None) == (not all_open):
-        raise InvalidInput("give a case ID or --all (not both)", code="usage")
+        raise UsageError("give a case ID or --all (not both)")
     if case_id is not None:
         result = recover.verify_case(case_id, db=_db(db), actor=actor)
         if json_out:
@@ -388,6 +434,27 @@ def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), 
         _emit_json({"imported": len(rows), "prices": [r.to_dict() for r in rows]})
     else:
         _note(f"{len(rows)} prices imported")
+
+
+@prices_app.command("list")
+@command
+def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """List the USD price observations (newest first per asset) and who set them."""
+    import recover
+
+    rows = [{"asset": p.asset, "usd": p.usd, "at": p.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "set_by": p.created_by}
+            for p in recover.list_prices(db=_db(db))]
+    if json_out:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} price{'s' if len(rows) != 1 else ''}")
+    for col in ("asset", "USD", "at", "set by"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["asset"], r["usd"], r["at"], r["set_by"])
+    _console().print(t)
 
 
 def _approver_doc(a) -> dict:

@@ -38,6 +38,32 @@ def import_addresses(path: str | Path, *, db: str | None = None, actor: str | No
         return _import(s, Path(path), actor=who)
 
 
+def list_addresses(network: str | None = None, *, db: str | None = None):
+    """The registered deposit addresses (optionally of one network), by network and address."""
+    from sqlmodel import select
+
+    from recover.models import DepositAddress
+    from recover.registry import get_network
+
+    query = select(DepositAddress).order_by(DepositAddress.network, DepositAddress.address_key)
+    if network:
+        query = query.where(DepositAddress.network == get_network(network).key)
+    with session_scope(db) as s:
+        require_schema(s)
+        return list(s.exec(query))
+
+
+def list_prices(*, db: str | None = None):
+    """The price observations, newest first per asset."""
+    from sqlmodel import select
+
+    from recover.models import Price
+
+    with session_scope(db) as s:
+        require_schema(s)
+        return list(s.exec(select(Price).order_by(Price.asset, Price.at.desc(), Price.id.desc())))
+
+
 def open_case(network: str, tx: str, *, return_address: str | None = None, credit_account: str | None = None,
               asset: str | None = None, deposit_address: str | None = None, claimant: str | None = None,
               db: str | None = None, actor: str | None = None):

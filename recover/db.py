@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from recover.errors import InvalidInput, NotFound
+from recover.errors import InvalidInput, NodeUnreachable, NotFound
 
 DEFAULT_DB_URL = "sqlite:///recover.db"
 _ENGINES: dict[str, Engine] = {}
@@ -31,8 +31,24 @@ def resolve_db_url(url: str | None = None) -> str:
     return url
 
 
-def get_engine(url: str | None = None) -> Engine:
+def _sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (None for in-memory databases and other URLs)."""
+    if not url.startswith("sqlite"):
+        return None
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    path = rest[1:] if rest.startswith("/") else rest
+    path = path.split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def get_engine(url: str | None = None, *, create: bool = False) -> Engine:
+    """The engine of ``url``.  A SQLite file that does not exist yet is created only by ``recover init``
+    (``create=True``): every other command says so instead of leaving an empty file behind."""
     url = resolve_db_url(url)
+    path = _sqlite_path(url)
+    if path is not None and not create and not os.path.exists(path):
+        raise NotFound(f"there is no case database at {path}: run `recover init` first (or set RECOVER_DB_URL)",
+                       code="db_not_initialised")
     engine = _ENGINES.get(url)
     if engine is None:
         try:
@@ -74,6 +90,13 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except sa.exc.OperationalError as exc:
+        session.rollback()
+        if engine.dialect.name == "postgresql" and _unreachable(exc):
+            raise DatabaseUnreachable(
+                f"the case database {engine.url.render_as_string(hide_password=True)} does not answer: "
+                f"{_first_line(exc.orig)}") from None
+        raise
     except BaseException as exc:
         if getattr(exc, "commit", False) is True:  # a refusal that recorded why (the case moved): keep it
             session.commit()
@@ -83,6 +106,24 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     finally:
         session.info.clear()
         session.close()
+
+
+class DatabaseUnreachable(NodeUnreachable):
+    """The database server did not answer (exit 8, like a node): nothing was done; try again."""
+
+    code = "database_unreachable"
+
+
+def _unreachable(exc: sa.exc.OperationalError) -> bool:
+    text = str(exc.orig or exc).lower()
+    return any(w in text for w in ("connection refused", "could not connect", "connection failed", "timeout",
+                                   "server closed the connection", "no route to host", "name or service not known",
+                                   "could not translate host name", "connection to server"))
+
+
+def _first_line(err) -> str:
+    lines = [line.strip() for line in str(err or "").splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def alembic_config(url: str | None = None):
@@ -99,10 +140,17 @@ def upgrade_to_head(url: str | None = None) -> str:
     from alembic import command
 
     cfg = alembic_config(url)
-    engine = get_engine(url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    engine = get_engine(url, create=True)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except sa.exc.OperationalError as exc:
+        if engine.dialect.name == "postgresql" and _unreachable(exc):
+            raise DatabaseUnreachable(
+                f"the case database {engine.url.render_as_string(hide_password=True)} does not answer: "
+                f"{_first_line(exc.orig)}") from None
+        raise
     return current_revision(url) or ""
 
 

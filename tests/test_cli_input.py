@@ -109,3 +109,50 @@ def test_verify_all_with_the_node_down_exits_8_and_leaves_cases_open(cli_db, tmp
     assert "127.0.0.1:9" in r.json["cases"][0]["message"]
     after = snapshot(cli_db)
     assert after["cases"] == before["cases"]  # still open, nothing recorded as a refusal
+
+
+def test_usage_errors_and_version(cli_db):
+    before = snapshot(cli_db)
+    neither = run("case", "verify", "--json", db=cli_db)
+    assert neither.code == 2 and neither.error["code"] == "usage" and "--all" in neither.error["message"]
+    both = run("case", "verify", "1", "--all", "--json", db=cli_db)
+    assert both.code == 2 and both.error["code"] == "usage"
+    no_dest = run("case", "open", "--network", "ethereum", "--tx", TX, "--json", db=cli_db)
+    assert no_dest.code == 2 and "--return-address" in no_dest.error["message"]
+    assert snapshot(cli_db) == before
+    version = run("--version")
+    assert version.code == 0 and version.out.strip() == "recover 0.1.0"
+
+
+def test_addresses_and_prices_are_listed(cli_db):
+    r = run("addresses", "list", "--json", db=cli_db)
+    assert r.code == 0 and r.json == [{"network": "ethereum", "address": DEP, "derivation_path": "m/44'/60'/0'/0/7",
+                                       "account": "user-7", "status": "active"}]
+    assert run("addresses", "list", "--network", "bitcoin", "--json", db=cli_db).json == []
+    assert run("addresses", "list", "--network", "nope", "--json", db=cli_db).code == 4
+    assert run("prices", "set", "ETH", "3000.5", "--at", "2026-11-01T00:00:00Z", "--actor", "pat", db=cli_db).code == 0
+    assert run("prices", "set", "ETH", "3100", "--actor", "pat", db=cli_db).code == 0
+    prices = run("prices", "list", "--json", db=cli_db).json
+    assert [(p["asset"], p["usd"], p["set_by"]) for p in prices] == [("ETH", "3100", "pat"), ("ETH", "3000.5", "pat")]
+    table = run("prices", "list", db=cli_db)
+    assert "2 prices" in table.out and "3000.5" in table.out
+
+
+def test_read_only_commands_never_create_an_empty_database(tmp_path):
+    db = tmp_path / "none.db"
+    for args in (["case", "list"], ["case", "show", "1"], ["queue", "list"], ["audit", "verify"],
+                 ["addresses", "list"]):
+        r = run(*args, "--json", db=f"sqlite:///{db}")
+        assert r.code == 3 and r.error["code"] == "db_not_initialised", (args, r.err)
+        assert "recover init" in r.error["message"]
+    assert not db.exists()
+    assert run("init", db=f"sqlite:///{db}").code == 0 and db.exists()
+
+
+def test_an_unreachable_postgresql_is_exit_8_in_one_line():
+    url = "postgresql://recover:s3cret-pw@127.0.0.1:9/cases"  # nothing listens on port 9
+    for args in (["case", "list"], ["init"]):
+        r = run(*args, "--json", db=url)
+        assert r.code == 8, (args, r.code, r.err)
+        assert r.error["code"] == "database_unreachable" and "127.0.0.1:9" in r.error["message"]
+        assert "s3cret-pw" not in r.err and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1

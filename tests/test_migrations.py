@@ -11,7 +11,7 @@ def test_0003_gives_existing_cases_and_facts_their_chain(empty_db_url):
     from recover.db import alembic_config, get_engine, upgrade_to_head
 
     cfg = alembic_config(empty_db_url)
-    engine = get_engine(empty_db_url)
+    engine = get_engine(empty_db_url, create=True)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0002")
