@@ -415,14 +415,15 @@ def reopen_case(case_id: int, reason: str, *, db: str | None = None, actor: str 
 # -- sign, broadcast, track -----------------------------------------------------------------------------
 def sign_case(case_id: int, *, db: str | None = None, actor: str | None = None, signer=None):
     from recover.cases import get_case
-    from recover.execution import sign_case as _sign
+    from recover.execution import check_signable, sign_case as _sign
     from recover.signing import signer_from_env
 
     who = resolve_actor(actor)
-    signer = signer or signer_from_env()
     with session_scope(db) as s:
         require_schema(s)
-        return _sign(s, get_case(s, case_id), actor=who, signer=signer)
+        case = get_case(s, case_id)
+        check_signable(s, case)  # "not approved" before "no signer configured"
+        return _sign(s, case, actor=who, signer=signer or signer_from_env())
 
 
 def broadcast_case(case_id: int, *, db: str | None = None, actor: str | None = None, wait_seconds: float = 120.0):

@@ -85,12 +85,18 @@ def sign_with(chain, plan: SweepPlan, signer) -> list[str]:
     return chain.sign(plan, keys_for_plan(chain, plan, signer))
 
 
-def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
+def check_signable(session: Session, case: Case) -> CaseStatus:
+    """Before any signer is asked for: a case still awaiting approval says what it lacks (exit 5), any
+    other state that cannot be signed says so (exit 5)."""
     if case.status == CaseStatus.AWAITING_APPROVAL.value:
         state = case_state(session, case, load_policy())
-        raise PolicyRefused(f"case {case.id} is not approved: {state.missing_text() if state else 'no plan'}",
-                            code="approvals_missing")
-    if check_operation("sign", case.id, case.status) == CaseStatus.SIGNED:
+        raise IllegalTransition(f"case {case.id} is not approved yet: {state.missing_text() if state else 'no plan'}",
+                                code="approvals_missing")
+    return check_operation("sign", case.id, case.status)
+
+
+def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
+    if check_signable(session, case) == CaseStatus.SIGNED:
         return _resign(session, case, actor=actor, signer=signer)
     plan_row, plan = approved_plan(session, case)
     net = get_network(case.network)

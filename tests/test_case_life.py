@@ -119,8 +119,10 @@ def test_approval_refusals_change_nothing(world):
     # a revoked approver
     cli(w, "approvers", "revoke", "dave")
     refusal(w, ["queue", "approve", str(cid), "--key", str(dave)], 7, "approver_revoked")
-    # signing below the threshold (1 of 2)
-    refusal(w, ["case", "sign", str(cid)], 7, "approvals_missing")
+    # signing below the threshold (1 of 2): said before any signer is asked for, with no seed at all
+    refusal(w, ["case", "sign", str(cid)], 5, "approvals_missing")
+    err = cli(w, "case", "sign", str(cid), env={"RECOVER_SEED": ""}, expect=5)
+    assert err["code"] == "approvals_missing" and "1 of 2 approvals" in err["message"]
     # broadcasting an unsigned case
     refusal(w, ["case", "broadcast", str(cid)], 5, "not_signed")
     # a forged signature: carol's statement signed with bob's key
