@@ -320,3 +320,63 @@ def test_preparing_an_approved_case_again_into_the_same_plan_keeps_its_approvals
     assert doc["status"] == "approved" and doc["approvals"]["satisfied"] is True
     assert [e["action"] for e in doc["audit"]][-1] == "plan_unchanged"
     cli(w, "case", "sign", str(cid))  # the approvals still count
+
+
+def test_a_failed_case_whose_transactions_land_after_all_completes_and_records_its_credit(world):
+    """A case given up on (failed) is still tracked: when its transactions are found confirmed after
+    all, it completes and owes its credit exactly once."""
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w, credit="acct-late")
+    _approve(w, cid)
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    from recover.db import session_scope
+    from recover.models import Case
+    from recover.transitions import move
+
+    with session_scope(w.db) as s:  # an earlier track had found them missing and failed the case
+        move(s, s.get(Case, cid), "failed", actor="tester", action="failed", details={"why": "test: gave up"},
+             extra={"refusal_code": "tx_failed", "refusal_reason": "dropped"})
+    assert cli(w, "case", "show", str(cid))["status"] == "failed"
+    tracked = cli(w, "case", "track", str(cid))
+    assert tracked["status"] == "completed"
+    out = w.tmp / "credits.csv"
+    assert cli(w, "credits", "export", "--out", str(out))["exported"] == 1
+    assert f"{cid},acct-late,anvil," in out.read_text()
+    assert int(out.read_text().splitlines()[1].split(",")[4]) == int(quote["net"])
+    assert cli(w, "case", "track", str(cid), expect=5)["code"] == "not_broadcast"
+
+
+def test_a_failed_case_whose_funds_are_still_there_is_reopened_to_be_planned_again(world):
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w)
+    from recover.db import session_scope
+    from recover.models import Case
+    from recover.transitions import move
+
+    with session_scope(w.db) as s:
+        case = s.get(Case, cid)
+        for status in ("approved", "signed", "failed"):
+            move(s, case, status, actor="tester", action=f"test_{status}")
+    doc = cli(w, "case", "reopen", str(cid), "--reason", "the sweep never landed; funds still there")
+    assert doc["status"] == "verified" and doc["plan"] is None
+    cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    _approve(w, cid)
+    cli(w, "case", "sign", str(cid))
+    cli(w, "case", "broadcast", str(cid))
+    assert cli(w, "case", "track", str(cid))["status"] == "completed"
+    assert token.functions.balanceOf(w.ret).call() > 0
+
+
+def test_the_signer_checks_the_destination_again(world):
+    """Approved, then the return address turns out to be one of our own deposit addresses (registered
+    after the plan was made): sign refuses, nothing is signed."""
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w)
+    _approve(w, cid)
+    register(w, [("anvil", w.ret, "m/44'/60'/0'/0/30", "active")])
+    before = snapshot(w.db)
+    err = cli(w, "case", "sign", str(cid), expect=7)
+    assert err["code"] == "destination_ours" and w.ret in err["message"]
+    assert snapshot(w.db) == before
