@@ -41,17 +41,27 @@ def looks_alike(a: str, b: str, key) -> bool:
     return len(x) > 2 * n and len(y) > 2 * n and x[:n] == y[:n] and x[-n:] == y[-n:]
 
 
+_OURS: dict[tuple, list[tuple[str, str]]] = {}
+
+
 def _ours(net) -> list[tuple[str, str]]:
-    """The exchange's own wallets on this network, where the configuration says (resolved if it can be)."""
+    """The exchange's own wallets on this network, where the configuration says (resolved if it can be).
+    Kept per network file and environment: ``verify --all`` asks once per case."""
+    import os
+
     from recover.chainio import resolved
     from recover.errors import ConfigError
 
-    try:
-        r = resolved(net)
-    except ConfigError:  # placeholders not set here (a specialist's machine): the signer checks again
-        r = net
-    return [(what, value) for what, value in (("fee collector", r.fee_collector), ("hot wallet", r.hot_wallet))
-            if value and "${" not in value]
+    key = (id(net), net.key, net.fee_collector, net.hot_wallet,
+           tuple(os.environ.get(v, "") for v in sorted(net.placeholders())))
+    if key not in _OURS:
+        try:
+            r = resolved(net)
+        except ConfigError:  # placeholders not set here (a specialist's machine): the signer checks again
+            r = net
+        _OURS[key] = [(what, value) for what, value in (("fee collector", r.fee_collector),
+                                                        ("hot wallet", r.hot_wallet)) if value and "${" not in value]
+    return _OURS[key]
 
 
 def check_destination(session: Session, net, destination: str, *, asset: str | None = None,
@@ -101,8 +111,10 @@ def lookalike_flags(session: Session, net, destination: str, *, sender: str | No
     body = key(_body(destination))
     n = LOOKALIKE_CHARS
     if len(body) > 2 * n:  # registered deposit addresses sharing the first characters (indexed prefix)
-        prefix = ("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n]
-        rows = session.exec(select(DepositAddress.address).where(DepositAddress.address_key.startswith(key(prefix)))
+        prefix = key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # a range, so the index on address_key serves it
+        rows = session.exec(select(DepositAddress.address).where(DepositAddress.address_key >= prefix,
+                                                                 DepositAddress.address_key < upper)
                             .limit(1000)).all()
         others += list(rows)
     return [LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else []
