@@ -26,7 +26,6 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -315,7 +314,3 @@ def _is_rpc_answer(answer: Any) -> bool:
         return bool(answer) and all(isinstance(a, dict) and ("result" in a or "error" in a) for a in answer)
     return isinstance(answer, dict) and ("result" in answer or "error" in answer)
 
-
-def exact_decimal(text: str) -> Decimal:
-    """``parse_float`` for nodes that print coin amounts as JSON numbers."""
-    return Decimal(text)

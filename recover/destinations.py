@@ -18,7 +18,6 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from chains.base import NATIVE
-from chains.errors import ChainError
 from chains.registry import adapter_class
 from recover.errors import PolicyRefused
 from recover.models import DepositAddress
@@ -85,11 +84,7 @@ def check_destination(session: Session, net, destination: str, *, asset: str | N
         raise PolicyRefused(f"{where} is one of our own deposit addresses (registered on {mine})",
                             code="destination_ours")
     if chain is not None and CONTRACT_ALLOWED not in allowed:
-        try:
-            contract = chain.is_contract(destination)
-        except ChainError:
-            raise
-        if contract:
+        if chain.is_contract(destination):
             raise PolicyRefused(f"{where} is a contract: it may not be able to move the funds on; a reviewer "
                                 f"can allow it with `recover case signoff ID --condition {CONTRACT_ALLOWED} "
                                 "--reason ...`", code="destination_contract")

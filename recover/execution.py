@@ -306,11 +306,11 @@ def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, p
 
 
 def _pause_point(name: str) -> None:
-    """Concurrency tests widen a race window here (``RECOVER_TEST_PAUSE=credits_claimed:0.5``)."""
+    """Concurrency tests widen a race window here (``RECOVER_TEST_PAUSE=credits_claimed:1500``, in ms)."""
     spec = os.environ.get("RECOVER_TEST_PAUSE", "")
-    point, _, seconds = spec.partition(":")
+    point, _, millis = spec.partition(":")
     if point == name:
-        time.sleep(float(seconds or 0.5))
+        time.sleep(int(millis or 500) / 1000)
 
 
 def _fault_point(name: str) -> None:

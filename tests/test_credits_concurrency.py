@@ -39,7 +39,7 @@ def _exported(path) -> list[int]:
 
 def test_two_exports_at_once_never_write_the_same_credit(db_url, tmp_path):
     ids = _seed_credits(db_url, 12)
-    env = {**os.environ, "RECOVER_DB_URL": db_url, "RECOVER_TEST_PAUSE": "credits_claimed:1.5"}
+    env = {**os.environ, "RECOVER_DB_URL": db_url, "RECOVER_TEST_PAUSE": "credits_claimed:1500"}
     outs = [tmp_path / "a.csv", tmp_path / "b.csv"]
     procs = [subprocess.Popen([RECOVER, "credits", "export", "--out", str(o), "--json"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for o in outs]
