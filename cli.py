@@ -25,10 +25,8 @@ addresses_app = typer.Typer(help="The registry of deposit addresses whose keys w
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 prices_app = typer.Typer(help="USD prices used by quotes (ASSET: ETH, or network:contract).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
-approvers_app = typer.Typer(help="Wallet-team approvers and their Ed25519 keys.", no_args_is_help=True)
 queue_app = typer.Typer(help="The approval queue (maker-checker).", no_args_is_help=True)
 credits_app = typer.Typer(help="Account credits of completed credit-account cases.", no_args_is_help=True)
-app.add_typer(approvers_app, name="approvers")
 app.add_typer(queue_app, name="queue")
 app.add_typer(credits_app, name="credits")
 app.add_typer(case_app, name="case")
@@ -39,12 +37,15 @@ operators_app = typer.Typer(help="Operators: enrolled keys with roles (enrolled 
                             no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
 app.add_typer(operators_app, name="operators")
+policy_app = typer.Typer(help="The approval policy in force (set by an admin quorum).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 _STATE: dict[str, Any] = {"db": None}
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
 DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
-ActorOpt = typer.Option(None, "--actor", help="Who is acting (default: RECOVER_ACTOR, else the OS user).")
+KeyOpt = typer.Option(None, "--key", help="Your operator key file (default: RECOVER_OPERATOR_KEY).")
+AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
 
 
 def _version(value: bool) -> None:
@@ -200,12 +201,12 @@ def networks(
 @command
 def addresses_import(
     file: Path = typer.Argument(..., help="CSV: network,address,derivation_path,account[,status]"),
-    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+    admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt,
 ) -> None:
-    """Register deposit addresses (all rows checked before any is written)."""
+    """Register deposit addresses (all rows checked before any is written; signed by an admin quorum)."""
     import recover
 
-    result = recover.import_addresses(file, db=_db(db), actor=actor)
+    result = recover.import_addresses(file, admin_keys=admin_key, db=_db(db))
     if json_out:
         _emit_json(result.to_dict())
     else:
@@ -245,7 +246,7 @@ def case_open(
     return_address: Optional[str] = typer.Option(None, "--return-address", help="Send the net amount here."),
     credit_account: Optional[str] = typer.Option(None, "--credit-account", help="Or credit this exchange account."),
     claimant: Optional[str] = typer.Option(None, "--claimant", help="Who claims it (user id, ticket)."),
-    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+    db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Record a claim (checked without a node: network, txid, address checksums, destination)."""
     import recover
@@ -256,7 +257,7 @@ def case_open(
 
     case = recover.open_case(network, tx, return_address=return_address, credit_account=credit_account,
                              asset=asset, deposit_address=deposit_address, claimant=claimant,
-                             db=_db(db), actor=actor)
+                             db=_db(db), key=key)
     if json_out:
         _emit_json(recover.show_case(case.id, db=_db(db)))
     else:
@@ -308,7 +309,7 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
 def case_verify(
     case_id: Optional[int] = typer.Argument(None, metavar="[ID]"),
     all_open: bool = typer.Option(False, "--all", help="Verify every open case (batched node reads)."),
-    db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt,
+    db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Prove a deposit on-chain and classify it (exit 6 with the reason when refused)."""
     import recover
@@ -316,13 +317,13 @@ def case_verify(
     if (case_id is None) == (not all_open):
         raise UsageError("give a case ID or --all (not both)")
     if case_id is not None:
-        result = recover.verify_case(case_id, db=_db(db), actor=actor)
+        result = recover.verify_case(case_id, db=_db(db), key=key)
         if json_out:
             _emit_json(recover.show_case(case_id, db=_db(db)))
         else:
             _note(f"case {case_id} verified: {result.message}")
         return
-    summary = _verify_all_with_progress(db, actor, json_out)
+    summary = _verify_all_with_progress(db, key, json_out)
     doc = summary.to_dict()
     if json_out:
         _emit_json(doc)
@@ -344,29 +345,29 @@ def case_verify(
         raise typer.Exit(8)
 
 
-def _verify_all_with_progress(db, actor, json_out):
+def _verify_all_with_progress(db, key, json_out):
     import recover
 
     if json_out or not sys.stderr.isatty():
-        return recover.verify_cases(all_open=True, db=_db(db), actor=actor)
+        return recover.verify_cases(all_open=True, db=_db(db), key=key)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task("verifying", total=None)
-        return recover.verify_cases(all_open=True, db=_db(db), actor=actor,
+        return recover.verify_cases(all_open=True, db=_db(db), key=key,
                                     progress=lambda n: bar.advance(task, n))
 
 
 @case_app.command("quote")
 @command
 def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-               actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+               key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Compute fee, network cost and net for a verified case (exit 7 when refused by policy)."""
     import recover
 
-    outcome = recover.quote_case(case_id, db=_db(db), actor=actor)
+    outcome = recover.quote_case(case_id, db=_db(db), key=key)
     doc = outcome.to_dict()
     if json_out:
         _emit_json(doc)
@@ -387,11 +388,11 @@ def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[st
 @case_app.command("prepare")
 @command
 def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                 key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Build and simulate the sweep plan of a quoted case; it then awaits approval."""
     import recover
 
-    outcome = recover.prepare_case(case_id, db=_db(db), actor=actor)
+    outcome = recover.prepare_case(case_id, db=_db(db), key=key)
     if json_out:
         _emit_json(outcome.to_dict())
         return
@@ -411,11 +412,11 @@ def _print_steps(steps) -> None:
 def prices_set(asset: str = typer.Argument(..., help="ETH, or network:contract for a token"),
                usd: str = typer.Argument(..., help="USD price, e.g. 1.0003"),
                at: Optional[str] = typer.Option(None, "--at", help="ISO-8601 time with zone (default now)"),
-               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+               db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Record a USD price observation."""
     import recover
 
-    p = recover.set_price(asset, usd, at=at, db=_db(db), actor=actor)
+    p = recover.set_price(asset, usd, at=at, db=_db(db), key=key)
     if json_out:
         _emit_json(p.to_dict())
     else:
@@ -425,11 +426,11 @@ def prices_set(asset: str = typer.Argument(..., help="ETH, or network:contract f
 @prices_app.command("import")
 @command
 def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), db: Optional[str] = DbOpt,
-                  actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                  key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Import USD prices (all rows checked before any is written)."""
     import recover
 
-    rows = recover.import_prices(file, db=_db(db), actor=actor)
+    rows = recover.import_prices(file, db=_db(db), key=key)
     if json_out:
         _emit_json({"imported": len(rows), "prices": [r.to_dict() for r in rows]})
     else:
@@ -457,69 +458,6 @@ def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     _console().print(t)
 
 
-def _approver_doc(a) -> dict:
-    return {"name": a.name, "role": a.role, "public_key": a.public_key, "added_by": a.added_by,
-            "revoked": a.revoked_at is not None}
-
-
-@approvers_app.command("keygen")
-@command
-def approvers_keygen(name: str = typer.Argument(...), role: str = typer.Option(..., "--role"),
-                     out: Path = typer.Option(..., "--out", help="Private key file to create (mode 0600)."),
-                     db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
-    """Create an approver's Ed25519 key pair: private key to FILE, public key registered."""
-    import recover
-
-    a = recover.approvers_keygen(name, role, out, db=_db(db), actor=actor)
-    if json_out:
-        _emit_json(_approver_doc(a))
-    else:
-        _note(f"approver {a.name} ({a.role}) registered; private key in {out} (keep it secret)")
-
-
-@approvers_app.command("add")
-@command
-def approvers_add(name: str = typer.Argument(...), public_key: str = typer.Option(..., "--public-key"),
-                  role: str = typer.Option(..., "--role"), db: Optional[str] = DbOpt,
-                  actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
-    """Register an approver whose key was made elsewhere."""
-    import recover
-
-    a = recover.approvers_add(name, public_key, role, db=_db(db), actor=actor)
-    _emit_json(_approver_doc(a)) if json_out else _note(f"approver {a.name} ({a.role}) registered")
-
-
-@approvers_app.command("list")
-@command
-def approvers_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
-    """List approvers (revoked ones included, marked)."""
-    import recover
-
-    rows = [_approver_doc(a) for a in recover.approvers_list(db=_db(db))]
-    if json_out:
-        _emit_json(rows)
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{len(rows)} approvers")
-    for col in ("name", "role", "public key", "revoked"):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(r["name"], r["role"], r["public_key"][:16] + "…", "yes" if r["revoked"] else "")
-    _console().print(t)
-
-
-@approvers_app.command("revoke")
-@command
-def approvers_revoke(name: str = typer.Argument(...), db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt,
-                     json_out: bool = JsonOpt) -> None:
-    """Revoke an approver: their approvals stop counting."""
-    import recover
-
-    a = recover.approvers_revoke(name, db=_db(db), actor=actor)
-    _emit_json(_approver_doc(a)) if json_out else _note(f"approver {a.name} revoked")
-
-
 @queue_app.command("list")
 @command
 def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
@@ -544,10 +482,10 @@ def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     _console().print(t)
 
 
-def _decision(case_id, key, decision, reason, db, actor, json_out):
+def _decision(case_id, key, decision, reason, db, json_out):
     import recover
 
-    state = recover.decide(case_id, key, decision, reason=reason, db=_db(db), actor=actor)
+    state = recover.decide(case_id, decision, reason=reason, db=_db(db), key=key)
     doc = recover.show_case(case_id, db=_db(db))
     if json_out:
         _emit_json({"id": case_id, "status": doc["status"], "approvals": state.to_dict()})
@@ -557,29 +495,29 @@ def _decision(case_id, key, decision, reason, db, actor, json_out):
 
 @queue_app.command("approve")
 @command
-def queue_approve(case_id: int = typer.Argument(..., metavar="ID"), key: Path = typer.Option(..., "--key"),
-                  db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
-    """Approve the case's current plan, signing its hash with your key file."""
-    _decision(case_id, key, "approve", None, db, actor, json_out)
+def queue_approve(case_id: int = typer.Argument(..., metavar="ID"), key: Optional[Path] = KeyOpt,
+                  db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Approve the case's current plan, signing its hash with your operator key."""
+    _decision(case_id, key, "approve", None, db, json_out)
 
 
 @queue_app.command("reject")
 @command
-def queue_reject(case_id: int = typer.Argument(..., metavar="ID"), key: Path = typer.Option(..., "--key"),
+def queue_reject(case_id: int = typer.Argument(..., metavar="ID"), key: Optional[Path] = KeyOpt,
                  reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOpt,
-                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                 json_out: bool = JsonOpt) -> None:
     """Reject the case's current plan (the case ends as rejected)."""
-    _decision(case_id, key, "reject", reason, db, actor, json_out)
+    _decision(case_id, key, "reject", reason, db, json_out)
 
 
 @case_app.command("prove")
 @command
 def case_prove(case_id: int = typer.Argument(..., metavar="ID"), signature: str = typer.Option(..., "--signature"),
-               db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+               db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Record an ownership proof: an EIP-191 signature by the sending address (see case show)."""
     import recover
 
-    row = recover.prove_ownership(case_id, signature, db=_db(db), actor=actor)
+    row = recover.prove_ownership(case_id, signature, db=_db(db), key=key)
     _emit_json({"id": case_id, "condition": row.condition, "evidence": row.evidence}) if json_out else \
         _note(f"case {case_id}: ownership proven by {row.evidence['signer']}")
 
@@ -588,11 +526,11 @@ def case_prove(case_id: int = typer.Argument(..., metavar="ID"), signature: str 
 @command
 def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: str = typer.Option(..., "--condition"),
                  reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOpt,
-                 actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                 key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Record a sign-off for a condition of a conditional network (who and why)."""
     import recover
 
-    row = recover.sign_off(case_id, condition, reason, db=_db(db), actor=actor)
+    row = recover.sign_off(case_id, condition, reason, db=_db(db), key=key)
     _emit_json({"id": case_id, "condition": row.condition, "by": row.satisfied_by, "reason": row.reason}) \
         if json_out else _note(f"case {case_id}: {row.condition} signed off by {row.satisfied_by}")
 
@@ -600,11 +538,12 @@ def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: st
 @case_app.command("reopen")
 @command
 def case_reopen(case_id: int = typer.Argument(..., metavar="ID"), reason: str = typer.Option(..., "--reason"),
-                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
-    """Reopen a rejected, unrecoverable or failed case: back to verified (facts proven) or open."""
+                admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Reopen a rejected, unrecoverable or failed case (an admin-quorum decision): back to verified
+    (facts proven) or open."""
     import recover
 
-    case = recover.reopen_case(case_id, reason, db=_db(db), actor=actor)
+    case = recover.reopen_case(case_id, reason, admin_keys=admin_key, db=_db(db))
     _emit_json(recover.show_case(case_id, db=_db(db))) if json_out else \
         _note(f"case {case_id} reopened: now {case.status}")
 
@@ -612,11 +551,11 @@ def case_reopen(case_id: int = typer.Argument(..., metavar="ID"), reason: str = 
 @case_app.command("sign")
 @command
 def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-              actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+              key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Sign an approved plan (re-checks approvals, the deposit and the simulation first)."""
     import recover
 
-    rows = recover.sign_case(case_id, db=_db(db), actor=actor)
+    rows = recover.sign_case(case_id, db=_db(db), key=key)
     doc = {"id": case_id, "status": "signed", "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid}
                                                                 for r in rows]}
     _emit_json(doc) if json_out else _note(f"case {case_id} signed: {', '.join(r.txid for r in rows)}")
@@ -625,11 +564,11 @@ def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str
 @case_app.command("export")
 @command
 def case_export(case_id: int = typer.Argument(..., metavar="ID"), out: Path = typer.Option(..., "--out"),
-                db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Write the approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
     import recover
 
-    doc = recover.export_case(case_id, out, db=_db(db), actor=actor)
+    doc = recover.export_case(case_id, out, db=_db(db), key=key)
     _emit_json({"id": case_id, "file": str(out), "format": doc["format"], "plan_hash": doc["plan_hash"]}) \
         if json_out else _note(f"case {case_id}: plan {doc['plan_hash'][:16]}… written to {out} ({doc['format']})")
 
@@ -637,11 +576,11 @@ def case_export(case_id: int = typer.Argument(..., metavar="ID"), out: Path = ty
 @case_app.command("import-signed")
 @command
 def case_import_signed(case_id: int = typer.Argument(..., metavar="ID"), file: Path = typer.Argument(...),
-                       db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                       db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Import offline-signed transactions: accepted only if they are exactly the approved plan."""
     import recover
 
-    rows = recover.import_signed(case_id, file, db=_db(db), actor=actor)
+    rows = recover.import_signed(case_id, file, db=_db(db), key=key)
     doc = {"id": case_id, "status": "signed", "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid}
                                                                 for r in rows]}
     _emit_json(doc) if json_out else _note(f"case {case_id} signed offline: {', '.join(r.txid for r in rows)}")
@@ -651,22 +590,22 @@ def case_import_signed(case_id: int = typer.Argument(..., metavar="ID"), file: P
 @command
 def case_broadcast(case_id: int = typer.Argument(..., metavar="ID"),
                    wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for a prerequisite to confirm."),
-                   db: Optional[str] = DbOpt, actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                   db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Send the signed transactions in order (safe to re-run: the same bytes are re-sent)."""
     import recover
 
-    report = recover.broadcast_case(case_id, db=_db(db), actor=actor, wait_seconds=wait)
+    report = recover.broadcast_case(case_id, db=_db(db), key=key, wait_seconds=wait)
     _emit_json(report.to_dict()) if json_out else _note(f"case {case_id}: sent {len(report.sent)} transaction(s)")
 
 
 @case_app.command("track")
 @command
 def case_track(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-               actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+               key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Follow confirmations: completed when all are confirmed, failed when one reverted or was dropped."""
     import recover
 
-    report = recover.track_case(case_id, db=_db(db), actor=actor)
+    report = recover.track_case(case_id, db=_db(db), key=key)
     if json_out:
         _emit_json(report.to_dict())
     else:
@@ -679,11 +618,11 @@ def case_track(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[st
 @credits_app.command("export")
 @command
 def credits_export(out: Path = typer.Option(..., "--out", help="CSV file to create."), db: Optional[str] = DbOpt,
-                   actor: Optional[str] = ActorOpt, json_out: bool = JsonOpt) -> None:
+                   key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Write the credits not yet exported (each credit is exported exactly once)."""
     import recover
 
-    n = recover.export_credits(out, db=_db(db), actor=actor)
+    n = recover.export_credits(out, db=_db(db), key=key)
     _emit_json({"exported": n, "file": str(out)}) if json_out else _note(f"{n} credit(s) written to {out}")
 
 
@@ -741,7 +680,6 @@ def _operator_doc(o) -> dict:
             "active": o.revoked_at is None, "enrolled_by": o.enrolled_by, "revoked_by": o.revoked_by}
 
 
-AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
 
 
 @operators_app.command("keygen")
@@ -804,6 +742,35 @@ def operators_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         t.add_row(r["name"], ", ".join(r["roles"]), r["person"], r["public_key"][:16] + "…",
                   "yes" if r["active"] else "revoked")
     _console().print(t)
+
+
+@policy_app.command("set")
+@command
+def policy_set(file: Path = typer.Argument(..., help="TOML: [[tiers]] below_usd, approvers, roles."),
+               admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Put an approval policy in force: a statement signed by an admin quorum."""
+    import recover
+
+    doc = recover.set_policy(file, admin_keys=admin_key, db=_db(db))
+    _emit_json(doc) if json_out else _note(f"policy {doc['statement'][:16]}… in force: {_tiers_text(doc)}")
+
+
+@policy_app.command("show")
+@command
+def policy_show(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """The approval policy in force (the newest admin-signed one, else the bundled one)."""
+    import recover
+
+    doc = recover.show_policy(db=_db(db))
+    if json_out:
+        _emit_json(doc)
+    else:
+        sys.stdout.write(f"{doc['source']}: {_tiers_text(doc)}\n")
+
+
+def _tiers_text(doc: dict) -> str:
+    return "; ".join(f"{t['approvers']} approver(s)" + (f" incl. {', '.join(t['roles'])}" if t["roles"] else "")
+                     + (f" below {t['below_usd']} USD" if t["below_usd"] else " (top tier)") for t in doc["tiers"])
 
 
 @app.command()

@@ -85,6 +85,9 @@ class SolanaOptions(_Table):
     cluster: str = "mainnet-beta"
 
 
+_HD_PATH = re.compile(r"^m(/[0-9]{1,10}'?)+$")
+
+
 class NetworkConfig(_Table):
     """One network file.  Values may hold ``${ENV}`` placeholders until :meth:`resolved`."""
 
@@ -106,6 +109,9 @@ class NetworkConfig(_Table):
     fee_collector: str
     hot_wallet: str
     gas_station_path: str | None = None
+    # Deposit addresses may only be derived below this HD path (or one of these): the signer refuses a
+    # "deposit address" registered at any other path, such as the gas station's or a hot wallet's.
+    deposit_path_prefix: str | tuple[str, ...] | None = None
     listed_tokens: tuple[ListedToken, ...] = ()
     fee: dict[str, Any] | None = None
     evm: EvmOptions | None = None
@@ -142,6 +148,36 @@ class NetworkConfig(_Table):
         elif self.conditions:
             raise ValueError("conditions: a direct network has no conditions")
         return self
+
+    @field_validator("gas_station_path")
+    @classmethod
+    def _hd_path(cls, value: str | None) -> str | None:
+        if value is not None and not _HD_PATH.match(value):
+            raise ValueError(f"{value!r} is not an HD path like m/44'/60'/1'/0/0")
+        return value
+
+    @field_validator("deposit_path_prefix")
+    @classmethod
+    def _hd_prefixes(cls, value):
+        items = (value,) if isinstance(value, str) else tuple(value or ())
+        for item in items:
+            if not _HD_PATH.match(item):
+                raise ValueError(f"{item!r} is not an HD path like m/44'/60'/0'/0")
+        if value is not None and not items:
+            raise ValueError("name at least one HD path")
+        return value
+
+    @property
+    def deposit_prefixes(self) -> tuple[str, ...]:
+        v = self.deposit_path_prefix
+        return (v,) if isinstance(v, str) else tuple(v or ())
+
+    def deposit_path_allowed(self, path: str) -> bool:
+        """True when ``path`` lies strictly below one of the deposit prefixes and is not the gas
+        station's path."""
+        if not _HD_PATH.match(path or "") or path == self.gas_station_path:
+            return False
+        return any(path.startswith(p.rstrip("/") + "/") for p in self.deposit_prefixes)
 
     # -- family options with defaults -------------------------------------------------------
     @property

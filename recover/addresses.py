@@ -67,7 +67,14 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
     return out
 
 
-def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResult:
+def import_addresses(session: Session, path: Path, *, root, admin_keys: list) -> ImportResult:
+    """Register deposit addresses: every row checked first (derivation paths inside the network's
+    ``deposit_path_prefix``), then each new or changed row stored with its admin-quorum statement."""
+    from recover.authority import address_subject, admin_attest, admin_names
+    from recover.statements import require_quorum
+
+    # the quorum is checked before anything is read or written
+    require_quorum(_signed_probe(admin_keys), root.admin_keys, root.quorum)
     nets = all_networks()
     seen: dict[tuple[str, str], int] = {}
     checked: list[tuple[int, dict, str]] = []
@@ -85,6 +92,14 @@ def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResul
                                code="bad_csv")
         if not _ACCOUNT.match(row["account"]):
             raise InvalidInput(f"{where}: account is empty or has control characters", code="bad_csv")
+        if not net.deposit_prefixes:
+            raise InvalidInput(f"{where}: network {net.key} has no deposit_path_prefix in {net.source}: deposit "
+                               "addresses cannot be registered until it names the deposit subtree",
+                               code="no_deposit_path_prefix")
+        if not net.deposit_path_allowed(row["derivation_path"]):
+            raise InvalidInput(f"{where}: derivation_path {row['derivation_path']} is outside the deposit subtree of "
+                               f"{net.key} ({', '.join(net.deposit_prefixes)}) or is the gas station's path",
+                               code="path_outside_deposit_prefix")
         status = row.get("status") or "active"
         if status not in ("active", "retired"):
             raise InvalidInput(f"{where}: status {status!r} must be active or retired", code="bad_csv")
@@ -96,6 +111,16 @@ def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResul
         checked.append((line, row, key[1]))
 
     added = updated = unchanged = 0
+    signers: list[str] = []
+
+    def registration(row: dict, akey: str) -> str:
+        body = {"network": row["network"], "address": row["address"], "address_key": akey,
+                "derivation_path": row["derivation_path"], "account": row["account"], "status": row["status"]}
+        record, who = admin_attest(session, root, "address", address_subject(nets[row["network"]].family, akey),
+                                   body, admin_keys)
+        signers[:] = who
+        return record.hash
+
     for line, row, akey in checked:
         existing = session.exec(
             select(DepositAddress).where(DepositAddress.network == row["network"], DepositAddress.address_key == akey)
@@ -103,7 +128,7 @@ def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResul
         if existing is None:
             session.add(DepositAddress(network=row["network"], address=row["address"], address_key=akey,
                                        derivation_path=row["derivation_path"], account=row["account"],
-                                       status=row["status"]))
+                                       status=row["status"], statement=registration(row, akey)))
             added += 1
             continue
         if (existing.derivation_path, existing.account) != (row["derivation_path"], row["account"]):
@@ -115,15 +140,26 @@ def import_addresses(session: Session, path: Path, *, actor: str) -> ImportResul
             )
         if existing.status != row["status"]:
             existing.status = row["status"]
+            existing.statement = registration(row, akey)
             session.add(existing)
             updated += 1
         else:
             unchanged += 1
     session.flush()
     result = ImportResult(added, updated, unchanged)
-    append_event(session, actor=actor, action="addresses_imported",
+    append_event(session, actor=admin_names(root, signers) if signers else "admins", action="addresses_imported",
                  details={"file": path.name, **result.to_dict()})
     return result
+
+
+def _signed_probe(admin_keys: list):
+    """A throw-away statement signed by every key given: to check the quorum before any work."""
+    from recover.statements import Statement
+
+    probe = Statement("address_import_probe", {})
+    for key in admin_keys:
+        probe = probe.signed_by(key)
+    return probe
 
 
 def find_address(session: Session, network: str, family: str, address: str) -> DepositAddress | None:

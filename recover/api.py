@@ -2,15 +2,41 @@
 
 Every function opens one unit of work: it commits when it returns and leaves the database exactly
 as it was when it raises.  ``db`` is a database URL (default: ``RECOVER_DB_URL`` or
-``sqlite:///recover.db``); ``actor`` defaults to ``RECOVER_ACTOR`` or the OS user.
+``sqlite:///recover.db``).  Every state-changing function is done by an enrolled operator: ``key``
+is their key file (or a PyNaCl ``SigningKey``), default ``RECOVER_OPERATOR_KEY``; admin functions
+take ``admin_keys`` (files), as many as the trust root's quorum.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from recover.actors import resolve_actor
 from recover.db import require_schema, session_scope, upgrade_to_head
+
+SPECIALIST = ("specialist",)
+APPROVING = ("approver", "senior")
+WALLET_TEAM = ("approver", "senior")  # sign, export, import-signed, credits export
+ANY_ROLE = ()
+
+
+def _key(key):
+    """The operator's signing key, opened before any transaction starts (the KDF takes a moment)."""
+    from recover.authority import load_operator_key
+
+    return load_operator_key(key)
+
+
+def _acting(session, signing_key, roles, doing: str):
+    from recover.authority import acting
+
+    return acting(session, signing_key, roles, doing=doing)
+
+
+def _admins(admin_keys):
+    from recover.trust import admin_keys_from_files, load_trust_root
+
+    root = load_trust_root()
+    return root, admin_keys_from_files(list(admin_keys or []), root)
 
 
 def init(db: str | None = None) -> str:
@@ -29,13 +55,14 @@ def list_networks(recovery_class: str | None = None, *, include_devnets: bool = 
             and (include_devnets or not n.devnet)]
 
 
-def import_addresses(path: str | Path, *, db: str | None = None, actor: str | None = None):
+def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = None):
+    """Register deposit addresses: one statement per new or changed row, signed by an admin quorum."""
     from recover.addresses import import_addresses as _import
 
-    who = resolve_actor(actor)
+    root, keys = _admins(admin_keys)
     with session_scope(db) as s:
         require_schema(s)
-        return _import(s, Path(path), actor=who)
+        return _import(s, Path(path), root=root, admin_keys=keys)
 
 
 def list_addresses(network: str | None = None, *, db: str | None = None):
@@ -66,16 +93,16 @@ def list_prices(*, db: str | None = None):
 
 def open_case(network: str, tx: str, *, return_address: str | None = None, credit_account: str | None = None,
               asset: str | None = None, deposit_address: str | None = None, claimant: str | None = None,
-              db: str | None = None, actor: str | None = None):
-    """Record a claim; returns the new ``Case`` (status ``open``)."""
+              db: str | None = None, key=None):
+    """Record a claim (a specialist's signed statement); returns the new ``Case`` (status ``open``)."""
     from recover.cases import Claim, open_case as _open
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     claim = Claim(network=network, tx=tx, return_address=return_address, credit_account=credit_account,
                   asset=asset, deposit_address=deposit_address, claimant=claimant)
     with session_scope(db) as s:
         require_schema(s)
-        return _open(s, claim, actor=who)
+        return _open(s, claim, actor=_acting(s, sk, SPECIALIST, "open a case"))
 
 
 def show_case(case_id: int, *, db: str | None = None) -> dict:
@@ -111,9 +138,14 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
             doc = json.loads(Path(checkpoint).read_text())
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}", code="bad_file") from None
+    from recover.consistency import statement_problems
+
     with session_scope(db) as s:
         require_schema(s)
         report = verify_chain(s)
+        signed = statement_problems(s)
+        if signed:
+            report = replace(report, ok=False, problems=report.problems + tuple(signed))
         if doc is not None:
             extra = checkpoint_problems(s, doc, expected_public_key=_checkpoint_public_key())
             if extra:
@@ -164,49 +196,47 @@ def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
     return doc
 
 
-def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = None, actor: str | None = None):
-    """Record a USD price of ASSET (native symbol, or ``network:contract``)."""
+def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = None, key=None):
+    """Record a USD price of ASSET (native symbol, or ``network:contract``), signed by a pricer."""
     from recover.prices import set_price as _set
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
-        return _set(s, asset, usd, at, actor=who)
+        return _set(s, asset, usd, at, actor=_acting(s, sk, ("pricer",), "set prices"))
 
 
-def import_prices(path: str | Path, *, db: str | None = None, actor: str | None = None):
+def import_prices(path: str | Path, *, db: str | None = None, key=None):
     from recover.prices import import_prices as _import
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
-        return _import(s, Path(path), actor=who)
+        return _import(s, Path(path), actor=_acting(s, sk, ("pricer",), "set prices"))
 
 
 def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, db: str | None = None,
-                 actor: str | None = None, progress=None):
+                 key=None, progress=None):
     """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others)."""
     from sqlmodel import select
 
     from recover.models import Case
     from recover.verification import verify_cases as _verify
 
-    who = resolve_actor(actor)
-    if all_open:
-        with session_scope(db) as s:
-            require_schema(s)
+    sk = _key(key)
+    with session_scope(db) as s:
+        require_schema(s)
+        who = _acting(s, sk, SPECIALIST, "verify cases")
+        if all_open:
             case_ids = list(s.exec(select(Case.id).where(Case.status == "open").order_by(Case.id)))
-    else:
-        with session_scope(db) as s:
-            require_schema(s)
     return _verify(lambda: session_scope(db), list(case_ids or []), actor=who, progress=progress)
 
 
-def verify_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+def verify_case(case_id: int, *, db: str | None = None, key=None):
     """Verify one case; raises the refusal (exit 6), after recording it on the case."""
     from recover.errors import RecoverError
 
-    summary = verify_cases([case_id], db=db, actor=actor)
+    summary = verify_cases([case_id], db=db, key=key)
     result = summary.results[0]
     if result.outcome != "verified":
         err = RecoverError(result.message, code=result.code)
@@ -215,28 +245,30 @@ def verify_case(case_id: int, *, db: str | None = None, actor: str | None = None
     return result
 
 
-def quote_case(case_id: int, *, db: str | None = None, actor: str | None = None, cost_fn=None, now=None):
+def quote_case(case_id: int, *, db: str | None = None, key=None, cost_fn=None, now=None):
     """Quote a verified case; a refused quote is stored and recorded, then raised (exit 7)."""
     from recover.cases import get_case
     from recover.quoting import quote_case as _quote
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, SPECIALIST, "quote a case")
         outcome = _quote(s, get_case(s, case_id), actor=who, cost_fn=cost_fn, now=now)
     outcome.quote.raise_if_refused()
     return outcome
 
 
-def prepare_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+def prepare_case(case_id: int, *, db: str | None = None, key=None):
     """Build, simulate and store the sweep plan of a quoted case; returns its hash and content."""
     from recover.cases import get_case
     from recover.planning import prepare_case as _prepare
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     station = _gas_station_address_or_none(case_id, db)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, SPECIALIST, "prepare a case")
         return _prepare(s, get_case(s, case_id), actor=who, gas_station_address=station)
 
 
@@ -262,99 +294,52 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
     return signer_from_env().address_for(chain, net.gas_station_path)
 
 
-# -- approvers and the approval queue --------------------------------------------------------------
-def approvers_keygen(name: str, role: str, out: str | Path, *, db: str | None = None, actor: str | None = None):
-    """Create an approver key (private key to ``out``, mode 0600) and register its public key."""
-    from recover.approvals import register, write_key_file
-
-    who = resolve_actor(actor)
-    out = Path(out)
-    with session_scope(db) as s:
-        require_schema(s)
-    public = write_key_file(out, name)
-    try:
-        with session_scope(db) as s:
-            return register(s, name, public, role, actor=who)
-    except BaseException:
-        out.unlink(missing_ok=True)  # nothing registered: leave no orphan key behind
-        raise
-
-
-def approvers_add(name: str, public_key: str, role: str, *, db: str | None = None, actor: str | None = None):
-    from recover.approvals import register
-
-    who = resolve_actor(actor)
-    with session_scope(db) as s:
-        require_schema(s)
-        return register(s, name, public_key, role, actor=who)
-
-
-def approvers_list(*, db: str | None = None):
-    from sqlmodel import select
-
-    from recover.models import Approver
-
-    with session_scope(db) as s:
-        require_schema(s)
-        return list(s.exec(select(Approver).order_by(Approver.name)))
-
-
-def approvers_revoke(name: str, *, db: str | None = None, actor: str | None = None):
-    from recover.approvals import revoke
-
-    who = resolve_actor(actor)
-    with session_scope(db) as s:
-        require_schema(s)
-        return revoke(s, name, actor=who)
-
-
-def decide(case_id: int, key_file: str | Path, decision: str, *, reason: str | None = None,
-           db: str | None = None, actor: str | None = None):
-    """Sign (with the approver's key file) and submit a decision on the case's current plan."""
-    from sqlmodel import select
-
-    from recover.approvals import load_key_file, now_text, sign_statement, statement
-    from recover.cases import get_case
-    from recover.errors import PolicyRefused
-    from recover.models import Approver
-    from recover.planning import current_plan
-
-    key = load_key_file(Path(key_file))
-    public = key.verify_key.encode().hex()
-    with session_scope(db) as s:
-        require_schema(s)
-        approver = s.exec(select(Approver).where(Approver.public_key == public)).first()
-        if approver is None:
-            raise PolicyRefused("this key belongs to no registered approver", code="unregistered_approver")
-        case = get_case(s, case_id)
-        plan = current_plan(s, case)
-        plan_hash = plan.plan_hash if plan else ""
-        text = statement(case_id, plan_hash, decision, approver.name, now_text())
-        signature = sign_statement(key, text)
-    return submit_decision(case_id, approver.name, decision, text, signature, reason=reason, db=db,
-                           actor=actor or approver.name)
-
-
-def submit_decision(case_id: int, approver_name: str, decision: str, signed_statement: str, signature: str, *,
-                    reason: str | None = None, db: str | None = None, actor: str | None = None):
-    """Submit a decision signed elsewhere (the statement is canonical JSON; the signature Ed25519 hex)."""
-    from sqlmodel import select
-
+# -- the approval queue ----------------------------------------------------------------------------
+def decide(case_id: int, decision: str, *, reason: str | None = None, db: str | None = None, key=None):
+    """Sign (with the approver's key) and record a decision on the case's current plan."""
     from recover.approvals import submit
     from recover.cases import get_case
-    from recover.errors import PolicyRefused
-    from recover.models import Approver
-    from recover.policy import load_policy
 
-    who = resolve_actor(actor)
-    policy = load_policy()
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
-        approver = s.exec(select(Approver).where(Approver.name == approver_name)).first()
-        if approver is None:
-            raise PolicyRefused(f"{approver_name} is not a registered approver", code="unregistered_approver")
-        return submit(s, get_case(s, case_id), approver=approver, decision=decision, signed_payload=signed_statement,
-                      signature=signature, reason=reason, policy=policy, actor=who)
+        who = _acting(s, sk, APPROVING, "approve or reject plans")
+        return submit(s, get_case(s, case_id), actor=who, decision=decision, reason=reason)
+
+
+def set_policy(path: str | Path, *, admin_keys: list, db: str | None = None) -> dict:
+    """Put an approval policy in force: a statement signed by an admin quorum."""
+    from recover.audit import append_event
+    from recover.authority import POLICY_SUBJECT, admin_attest, admin_names
+    from recover.errors import InvalidInput
+    from recover.policy import parse_policy, policy_doc
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {type(exc).__name__}", code="bad_file") from None
+    policy = parse_policy(text, str(path))
+    root, keys = _admins(admin_keys)
+    with session_scope(db) as s:
+        require_schema(s)
+        record, signers = admin_attest(s, root, "policy", POLICY_SUBJECT, {"policy": policy_doc(policy)}, keys)
+        append_event(s, actor=admin_names(root, signers), action="policy_set",
+                     details={"statement": record.hash, **policy_doc(policy)})
+        return {"statement": record.hash, **policy_doc(policy)}
+
+
+def show_policy(*, db: str | None = None) -> dict:
+    """The approval policy in force: the newest admin-signed one, else the bundled one."""
+    from recover.authority import POLICY_SUBJECT, Verifier
+    from recover.policy import policy_doc, policy_in_force
+
+    with session_scope(db) as s:
+        require_schema(s)
+        verifier = Verifier(s)
+        policy = policy_in_force(verifier)
+        good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
+        return {"source": policy.source, "statement": good[-1].hash if good and policy.source.startswith("policy ")
+                else None, **policy_doc(policy)}
 
 
 def queue(*, db: str | None = None) -> list[dict]:
@@ -362,16 +347,18 @@ def queue(*, db: str | None = None) -> list[dict]:
     from sqlmodel import select
 
     from recover.approvals import case_state
+    from recover.authority import Verifier
     from recover.models import Case
     from recover.planning import current_quote
-    from recover.policy import load_policy
+    from recover.policy import policy_in_force
 
-    policy = load_policy()
     out = []
     with session_scope(db) as s:
         require_schema(s)
+        verifier = Verifier(s)
+        policy = policy_in_force(verifier)
         for case in s.exec(select(Case).where(Case.status.in_(["awaiting_approval", "approved"])).order_by(Case.id)):
-            state = case_state(s, case, policy)
+            state = case_state(s, case, policy, verifier)
             quote = current_quote(s, case)
             out.append({"id": case.id, "status": case.status, "network": case.network,
                         "classification": case.classification, "value_usd": quote.value_usd if quote else None,
@@ -381,80 +368,87 @@ def queue(*, db: str | None = None) -> list[dict]:
 
 
 # -- conditions ---------------------------------------------------------------------------------------
-def prove_ownership(case_id: int, signature: str, *, db: str | None = None, actor: str | None = None):
+def prove_ownership(case_id: int, signature: str, *, db: str | None = None, key=None):
     from recover.cases import get_case
     from recover.conditions import prove_ownership as _prove
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, ("specialist", "reviewer"), "record an ownership proof")
         return _prove(s, get_case(s, case_id), signature, actor=who)
 
 
-def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None, actor: str | None = None):
+def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None, key=None):
     from recover.cases import get_case
     from recover.conditions import sign_off as _sign_off
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, ("reviewer",), "sign off conditions")
         return _sign_off(s, get_case(s, case_id), condition, reason, actor=who)
 
 
-def reopen_case(case_id: int, reason: str, *, db: str | None = None, actor: str | None = None):
-    """Reopen a rejected, unrecoverable or failed case (a recorded decision with a reason)."""
+def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None = None):
+    """Reopen a rejected, unrecoverable or failed case: an admin-quorum decision with a reason."""
     from recover.cases import get_case
     from recover.reopen import reopen_case as _reopen
 
-    who = resolve_actor(actor)
+    root, keys = _admins(admin_keys)
     with session_scope(db) as s:
         require_schema(s)
-        return _reopen(s, get_case(s, case_id), reason, actor=who)
+        return _reopen(s, get_case(s, case_id), reason, root=root, admin_keys=keys)
 
 
 # -- sign, broadcast, track -----------------------------------------------------------------------------
-def sign_case(case_id: int, *, db: str | None = None, actor: str | None = None, signer=None):
+def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
     from recover.cases import get_case
     from recover.execution import check_signable, sign_case as _sign
     from recover.signing import signer_from_env
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, WALLET_TEAM, "sign sweeps")
         case = get_case(s, case_id)
         check_signable(s, case)  # "not approved" before "no signer configured"
         return _sign(s, case, actor=who, signer=signer or signer_from_env())
 
 
-def broadcast_case(case_id: int, *, db: str | None = None, actor: str | None = None, wait_seconds: float = 120.0):
+def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_seconds: float = 120.0):
     from recover.execution import broadcast_case as _broadcast
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, ANY_ROLE, "broadcast")
     return _broadcast(lambda: session_scope(db), case_id, actor=who, wait_seconds=wait_seconds)
 
 
-def track_case(case_id: int, *, db: str | None = None, actor: str | None = None):
+def track_case(case_id: int, *, db: str | None = None, key=None):
     from recover.cases import get_case
     from recover.execution import track_case as _track
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, ANY_ROLE, "track")
         return _track(s, get_case(s, case_id), actor=who)
 
 
-def export_credits(out: str | Path, *, db: str | None = None, actor: str | None = None) -> int:
-    """Write credits not yet exported to ``out`` (CSV), each exactly once."""
+def export_credits(out: str | Path, *, db: str | None = None, key=None) -> int:
+    """Write credits not yet exported to ``out`` (CSV), each exactly once, after checking each one
+    against its case's signed statements."""
     from recover.execution import export_credits as _export
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     out = Path(out)
     tmp = None
     try:
         with session_scope(db) as s:
             require_schema(s)
+            who = _acting(s, sk, WALLET_TEAM, "export credits")
             count, tmp = _export(s, out, actor=who)
     except BaseException:
         if tmp is not None:
@@ -466,25 +460,27 @@ def export_credits(out: str | Path, *, db: str | None = None, actor: str | None 
     return count
 
 
-def export_case(case_id: int, out: str | Path, *, db: str | None = None, actor: str | None = None) -> dict:
+def export_case(case_id: int, out: str | Path, *, db: str | None = None, key=None) -> dict:
     """Write an approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
     from recover.cases import get_case
     from recover.offline import export_case as _export
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, WALLET_TEAM, "export plans for signing")
         return _export(s, get_case(s, case_id), Path(out), actor=who)
 
 
-def import_signed(case_id: int, path: str | Path, *, db: str | None = None, actor: str | None = None):
+def import_signed(case_id: int, path: str | Path, *, db: str | None = None, key=None):
     """Accept offline-signed transactions only if they are exactly the approved plan."""
     from recover.cases import get_case
     from recover.offline import import_signed as _import
 
-    who = resolve_actor(actor)
+    sk = _key(key)
     with session_scope(db) as s:
         require_schema(s)
+        who = _acting(s, sk, WALLET_TEAM, "import signed plans")
         return _import(s, get_case(s, case_id), Path(path), actor=who)
 
 

@@ -1,131 +1,37 @@
-"""Maker-checker: approvers, their Ed25519 signatures over plan hashes, and the derived status.
+"""Maker-checker: enrolled approvers sign decisions on a plan hash; what counts is derived every time.
 
-An approval is a row holding the signed canonical JSON {case_id, plan_hash, decision, approver,
-time} and its signature.  Whether a case has enough approvals is never stored: ``evaluate`` derives
-it every time from the rows, checking each signature against the approver's registered key, so a
-forged or altered row, a revoked approver, a self-approval or an approval of an older plan simply
-does not count.  Private keys stay in the approver's key file (mode 0600), never in the database.
+A decision is a ``decision`` statement (``{case, plan, plan_hash, decision, reason}``) signed by an
+operator with the role ``approver`` or ``senior``; the ``approvals`` row is only a view of it.
+:func:`evaluate` is pure: it counts distinct *persons* (one person, one approval, whatever aliases
+they hold), never the preparer's person, under the tier the value of the case falls in.  The value
+comes from a price signed by a pricer who is not the preparer; without one the top tier applies.
+Conditions count when a statement by the right role (a reviewer for sign-offs and manual review,
+never the preparer's person) records them.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from recover.audit import append_event
-from recover.canonical import canonical_json
-from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, NotFound, PolicyRefused
-from recover.models import Approval, Approver, Case, CaseCondition, utcnow
+from recover.authority import Signed, Verifier, attest, case_subject
+from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, PolicyRefused
+from recover.models import Approval, Case, StatementRecord
 from recover.policy import ApprovalPolicy, Tier
+from recover.signed_case import SignedCase, load_signed_case
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
-_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-REVIEWER = "reviewer"
-
-
-# -- keys ----------------------------------------------------------------------------------------
-def _check_name_role(name: str, role: str) -> None:
-    if not _NAME.match(name or ""):
-        raise InvalidInput(f"approver name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
-    if not _ROLE.match(role or ""):
-        raise InvalidInput(f"role {role!r} is not valid (lowercase letters, digits, _ -)", code="invalid_role")
+APPROVING = frozenset({"approver", "senior"})
+REVIEWED = "manual_review"
 
 
-def _public_hex(text: str) -> str:
-    from nacl.exceptions import CryptoError
-    from nacl.signing import VerifyKey
+def load_key_file(path):
+    """The signing key of an operator's or admin's key file (see :func:`recover.keyfile.load_signing_key`)."""
+    from recover.keyfile import load_signing_key
 
-    h = (text or "").strip().lower().removeprefix("0x")
-    if not re.fullmatch(r"[0-9a-f]{64}", h):
-        raise InvalidInput("public key must be 32 bytes in hex (64 hex digits)", code="invalid_public_key")
-    try:
-        VerifyKey(bytes.fromhex(h))
-    except (CryptoError, ValueError):
-        raise InvalidInput("public key is not a valid Ed25519 key", code="invalid_public_key") from None
-    return h
-
-
-def write_key_file(path: Path, name: str) -> str:
-    """Create an Ed25519 key, write it to ``path`` encrypted with the key-file passphrase (0600, never
-    overwriting: :mod:`recover.keyfile`); return the public key."""
-    from nacl.signing import SigningKey
-
-    from recover.keyfile import write_encrypted
-
-    key = SigningKey.generate()
-    public = key.verify_key.encode().hex()
-    write_encrypted(path, bytes(key.encode()), public, name=name)
-    return public
-
-
-def load_key_file(path: Path):
-    """The signing key in an approver's key file (refused if others can read it, or the passphrase
-    does not open it)."""
-    from nacl.signing import SigningKey
-
-    from recover.keyfile import read_encrypted
-
-    private, doc = read_encrypted(Path(path))
-    key = SigningKey(private)
-    if key.verify_key.encode().hex() != doc.get("public_key"):
-        raise InvalidInput(f"{path}: the key does not match the public key the file names", code="bad_key_file")
-    return key
-
-
-def register(session: Session, name: str, public_key: str, role: str, *, actor: str) -> Approver:
-    _check_name_role(name, role)
-    public = _public_hex(public_key)
-    if session.exec(select(Approver).where(Approver.name == name)).first():
-        raise DuplicateClaim(f"approver {name} already exists", code="duplicate_approver")
-    if session.exec(select(Approver).where(Approver.public_key == public)).first():
-        raise DuplicateClaim("this public key is already registered to another approver", code="duplicate_key")
-    row = Approver(name=name, public_key=public, role=role, added_by=actor)
-    session.add(row)
-    session.flush()
-    append_event(session, actor=actor, action="approver_added", details={"name": name, "role": role,
-                                                                          "public_key": public})
-    return row
-
-
-def revoke(session: Session, name: str, *, actor: str) -> Approver:
-    row = session.exec(select(Approver).where(Approver.name == name)).first()
-    if row is None:
-        raise NotFound(f"no approver {name}", code="approver_not_found")
-    if row.revoked_at is not None:
-        raise IllegalTransition(f"approver {name} is already revoked", code="already_revoked")
-    row.revoked_at = utcnow()
-    session.add(row)
-    append_event(session, actor=actor, action="approver_revoked", details={"name": name})
-    return row
-
-
-# -- the signed statement ------------------------------------------------------------------------
-def statement(case_id: int, plan_hash: str, decision: str, approver: str, time: str) -> str:
-    return canonical_json({"case_id": case_id, "plan_hash": plan_hash, "decision": decision,
-                           "approver": approver, "time": time})
-
-
-def sign_statement(key, text: str) -> str:
-    return key.sign(text.encode("utf-8")).signature.hex()
-
-
-def signature_ok(public_hex: str, text: str, signature_hex: str) -> bool:
-    from nacl.exceptions import BadSignatureError
-    from nacl.signing import VerifyKey
-
-    try:
-        VerifyKey(bytes.fromhex(public_hex)).verify(text.encode("utf-8"), bytes.fromhex(signature_hex))
-        return True
-    except (BadSignatureError, ValueError, TypeError):
-        return False
+    return load_signing_key(path)
 
 
 # -- derived status (pure) -----------------------------------------------------------------------
@@ -133,9 +39,12 @@ def signature_ok(public_hex: str, text: str, signature_hex: str) -> bool:
 class ApprovalState:
     plan_hash: str
     tier: Tier
+    value_usd: Decimal | None = None
+    tier_reason: str = ""
     counted: list[str] = field(default_factory=list)
+    persons: list[str] = field(default_factory=list)
     roles_present: set[str] = field(default_factory=set)
-    ignored: list[tuple[str, str]] = field(default_factory=list)  # (approver, why it does not count)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (operator, why it does not count)
     rejected_by: list[str] = field(default_factory=list)
     conditions_required: list[str] = field(default_factory=list)
     conditions_met: list[str] = field(default_factory=list)
@@ -167,140 +76,166 @@ class ApprovalState:
 
     def to_dict(self) -> dict:
         return {"plan_hash": self.plan_hash, "needed": self.tier.approvers, "roles_required": list(self.tier.roles),
-                "counted": self.counted, "roles_missing": self.roles_missing,
+                "counted": self.counted, "persons": self.persons, "roles_missing": self.roles_missing,
                 "ignored": [{"approver": a, "why": w} for a, w in self.ignored], "rejected_by": self.rejected_by,
                 "conditions_required": self.conditions_required, "conditions_unmet": self.conditions_unmet,
-                "satisfied": self.satisfied, "tier": self.tier.describe()}
+                "satisfied": self.satisfied, "tier": self.tier.describe(),
+                "value_usd": None if self.value_usd is None else format(self.value_usd, "f"),
+                "tier_reason": self.tier_reason}
 
 
-def evaluate(*, case_id: int, plan_hash: str, preparer: str | None, tier: Tier, rows: list[tuple[Approval, Approver]],
-             conditions_required: list[str], conditions_recorded: list[str]) -> ApprovalState:
-    state = ApprovalState(plan_hash=plan_hash, tier=tier, conditions_required=list(conditions_required))
-    reviewer_ok = False
-    seen: set[int] = set()
-    for appr, who in rows:
-        why = None
-        try:
-            signed = json.loads(appr.signed_payload)
-        except ValueError:
-            signed = {}
-        if appr.plan_hash != plan_hash or signed.get("plan_hash") != plan_hash:
-            why = "approved an older plan"
-        elif signed.get("case_id") != case_id or signed.get("approver") != who.name or \
-                signed.get("decision") != appr.decision:
-            why = "signed statement does not match the approval"
-        elif not signature_ok(who.public_key, statement(case_id, plan_hash, appr.decision, who.name,
-                                                         str(signed.get("time"))), appr.signature):
-            why = "signature does not verify with the approver's key"
-        elif who.revoked_at is not None:
-            why = "approver revoked"
-        elif preparer is not None and who.name == preparer:
-            why = "the preparer cannot approve their own case"
-        elif who.id in seen:
-            why = "counted once per plan"
-        if why:
-            state.ignored.append((who.name, why))
-            continue
-        seen.add(who.id)
-        if appr.decision == "reject":
-            state.rejected_by.append(who.name)
-            continue
-        state.counted.append(who.name)
-        state.roles_present.add(who.role)
-        if who.role == REVIEWER:
-            reviewer_ok = True
-    met = list(conditions_recorded)
-    if "manual_review" in conditions_required and reviewer_ok:
-        met.append("manual_review")
-    state.conditions_met = met
+def evaluate(*, plan_hash: str, preparer_person: str | None, tier: Tier, decisions: list[Signed],
+             conditions_required: list[str], conditions: dict[str, Signed], value_usd: Decimal | None = None,
+             tier_reason: str = "") -> ApprovalState:
+    state = ApprovalState(plan_hash=plan_hash, tier=tier, value_usd=value_usd, tier_reason=tier_reason,
+                          conditions_required=list(conditions_required))
+    for d in decisions:
+        name = d.operator.name if d.operator else "?"
+        if d.body.get("plan_hash") != plan_hash:
+            state.ignored.append((name, "decided on another plan"))
+        elif preparer_person is None or d.person == preparer_person:
+            state.ignored.append((name, "the preparer cannot approve their own case"))
+        elif d.person in state.persons:
+            state.ignored.append((name, f"person {d.person} is counted once"))
+        elif d.body.get("decision") == "reject":
+            state.rejected_by.append(name)
+            state.persons.append(d.person)
+        elif d.body.get("decision") == "approve":
+            state.counted.append(name)
+            state.persons.append(d.person)
+            state.roles_present |= d.roles & APPROVING
+        else:
+            state.ignored.append((name, "not an approve or reject decision"))
+    state.conditions_met = [c for c in conditions_required if _condition_counts(c, conditions.get(c), preparer_person)]
     return state
 
 
-# -- service --------------------------------------------------------------------------------------
-def value_usd_of(details: dict | None) -> Decimal | None:
-    v = (details or {}).get("value_usd")
-    return None if v in (None, "") else Decimal(v)
+def _condition_counts(condition: str, signed: Signed | None, preparer_person: str | None) -> bool:
+    if signed is None:
+        return False
+    if condition == "ownership_proof":  # a cryptographic proof by the sender, recorded by the case's staff
+        return bool(signed.roles & {"specialist", "reviewer"})
+    return "reviewer" in signed.roles and signed.person != preparer_person
 
 
-def case_state(session: Session, case: Case, policy: ApprovalPolicy) -> ApprovalState | None:
-    from recover.planning import current_plan, current_quote
+def value_tier(verifier: Verifier, sc: SignedCase, policy: ApprovalPolicy, net) -> tuple[Tier, Decimal | None, str]:
+    """The tier of a case: its value from the quote's gross at a price signed by a pricer who is not
+    the preparer; the top tier when there is no such price."""
+    from chains.base import NATIVE
+    from fees.amounts import to_usd
+    from recover.quoting import price_key
+
+    top = policy.tier_for(None)
+    q, facts = sc.quote_fields, sc.facts
+    if not q or not facts:
+        return top, None, "no signed quote: top tier"
+    expected = price_key(net, facts[0].get("asset") or NATIVE)
+    if q.get("asset_key") != expected:
+        return top, None, f"the quote prices {q.get('asset_key')!r}, not the deposit's asset {expected!r}: top tier"
+    for h in sc.quote.body.get("prices") or []:
+        record = verifier.session.exec(select(StatementRecord).where(StatementRecord.hash == h)).first()
+        signed = verifier.check(record)[0] if record is not None else None
+        if signed is None or signed.kind != "price" or signed.body.get("asset") != expected:
+            continue
+        if sc.preparer_person is not None and signed.person == sc.preparer_person:
+            return top, None, "the price was set by the preparer: top tier"
+        try:
+            value = to_usd(int(q["gross"]), int(q["decimals"]), Decimal(str(signed.body["usd"])))
+        except (KeyError, ValueError, ArithmeticError):
+            continue
+        return policy.tier_for(value), value, f"price {signed.body['usd']} USD signed by {signed.operator.name}"
+    return top, None, "no price signed by a pricer: top tier"
+
+
+def required_conditions(net, sc: SignedCase) -> list[str]:
+    required = list(net.conditions)
+    if sc.flags and REVIEWED not in required:  # e.g. a look-alike destination
+        required.append(REVIEWED)
+    return required
+
+
+def case_state(session: Session, case: Case, policy: ApprovalPolicy | None = None,
+               verifier: Verifier | None = None) -> ApprovalState | None:
+    """The approval state of the case's current plan, from its signed statements only."""
+    from recover.planning import current_plan
+    from recover.policy import policy_in_force
     from recover.registry import get_network
 
     plan = current_plan(session, case)
     if plan is None:
         return None
-    quote = current_quote(session, case)
-    tier = policy.tier_for(value_usd_of(quote.details if quote else None))
-    rows = list(session.exec(select(Approval, Approver).join(Approver, Approval.approver_id == Approver.id)
-                             .where(Approval.case_id == case.id).order_by(Approval.id)))
-    net = get_network(case.network)
-    recorded = [c.condition for c in session.exec(select(CaseCondition).where(CaseCondition.case_id == case.id))]
-    required = list(net.conditions)
-    if case.flags and "manual_review" not in required:  # e.g. a look-alike destination: a reviewer must look
-        required.append("manual_review")
-    return evaluate(case_id=case.id, plan_hash=plan.plan_hash, preparer=case.prepared_by, tier=tier, rows=rows,
-                    conditions_required=required, conditions_recorded=recorded)
+    verifier = verifier or Verifier(session)
+    policy = policy or policy_in_force(verifier)
+    sc = load_signed_case(verifier, case.id, plan.plan_hash)
+    return state_of(verifier, sc, policy, get_network(case.network), plan.plan_hash)
 
 
-def submit(session: Session, case: Case, *, approver: Approver, decision: str, signed_payload: str, signature: str,
-           reason: str | None, policy: ApprovalPolicy, actor: str) -> ApprovalState:
-    """Record one approver's signed decision on the case's current plan, after checking everything."""
+def state_of(verifier: Verifier, sc: SignedCase, policy: ApprovalPolicy, net, plan_hash: str) -> ApprovalState:
+    tier, value, why = value_tier(verifier, sc, policy, net)
+    return evaluate(plan_hash=plan_hash, preparer_person=sc.preparer_person, tier=tier, decisions=sc.decisions,
+                    conditions_required=required_conditions(net, sc), conditions=sc.conditions, value_usd=value,
+                    tier_reason=why)
+
+
+# -- service --------------------------------------------------------------------------------------
+def submit(session: Session, case: Case, *, actor, decision: str, reason: str | None,
+           policy: ApprovalPolicy | None = None) -> ApprovalState:
+    """Sign (with the acting approver's key) and record a decision on the case's current plan."""
     from recover.planning import current_plan
+    from recover.policy import policy_in_force
+    from recover.registry import get_network
     from recover.transitions import move
 
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision must be approve or reject")
     if case.status not in ("awaiting_approval", "approved"):
         raise IllegalTransition(f"case {case.id} is '{case.status}': nothing awaits approval", code="not_awaiting")
     plan = current_plan(session, case)
     if plan is None:
         raise IllegalTransition(f"case {case.id} has no plan", code="no_plan")
-    if approver.revoked_at is not None:
-        raise PolicyRefused(f"approver {approver.name} is revoked", code="approver_revoked")
-    if approver.name == case.prepared_by:
-        raise PolicyRefused(f"{approver.name} prepared case {case.id} and cannot approve it", code="self_approval")
-    try:
-        signed = json.loads(signed_payload)
-    except ValueError:
-        raise InvalidInput("the signed statement is not JSON", code="bad_statement") from None
-    expected = statement(case.id, signed.get("plan_hash", ""), decision, approver.name, str(signed.get("time")))
-    if signed_payload != expected or not signature_ok(approver.public_key, signed_payload, signature):
-        raise PolicyRefused(f"the signature is not {approver.name}'s over this statement (forged or wrong key)",
-                            code="bad_signature")
-    if signed.get("plan_hash") != plan.plan_hash:
-        raise PolicyRefused(f"the approval is for plan {str(signed.get('plan_hash'))[:16]}…, but the case's current "
-                            f"plan is {plan.plan_hash[:16]}…: approvals of an older plan do not count",
-                            code="stale_plan")
-    if decision not in ("approve", "reject"):
-        raise InvalidInput("decision must be approve or reject")
     if decision == "reject" and not (reason or "").strip():
         raise InvalidInput("a rejection needs --reason", code="reason_required")
+    verifier = Verifier(session)
+    policy = policy or policy_in_force(verifier)
+    sc = load_signed_case(verifier, case.id, plan.plan_hash)
+    if sc.plan is None:
+        raise PolicyRefused(f"case {case.id}'s plan {plan.plan_hash[:16]}… has no valid signed plan statement: "
+                            "nothing to approve", code="no_signed_plan")
+    if actor.person == sc.preparer_person:
+        raise PolicyRefused(f"{actor.name} (person {actor.person}) prepared case {case.id} and cannot decide on it",
+                            code="self_approval")
+    net = get_network(case.network)
     if decision == "approve":
-        pre = case_state(session, case, policy)
-        unmet = [c for c in pre.conditions_unmet if not (c == "manual_review" and approver.role == REVIEWER)]
-        if unmet and any(c != "manual_review" for c in unmet):
-            raise PolicyRefused(f"case {case.id} cannot be approved yet: conditions unmet: "
-                                f"{', '.join(c for c in unmet if c != 'manual_review')}", code="condition_unmet")
+        pre = state_of(verifier, sc, policy, net, plan.plan_hash)
+        unmet = [c for c in pre.conditions_unmet if c != REVIEWED]
+        if unmet:
+            raise PolicyRefused(f"case {case.id} cannot be approved yet: conditions unmet: {', '.join(unmet)}",
+                                code="condition_unmet")
     if session.exec(select(Approval).where(Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash,
-                                           Approval.approver_id == approver.id)).first():
-        raise DuplicateClaim(f"{approver.name} has already decided on this plan", code="duplicate_approval")
-    session.add(Approval(case_id=case.id, plan_hash=plan.plan_hash, approver_id=approver.id, decision=decision,
-                         reason=reason, signed_payload=signed_payload, signature=signature))
+                                           Approval.person == actor.person)).first():
+        raise DuplicateClaim(f"person {actor.person} has already decided on this plan", code="duplicate_approval")
+    record = attest(actor, session, "decision", case_subject(case.id),
+                    {"case": case.id, "plan": sc.plan.hash, "plan_hash": plan.plan_hash, "decision": decision,
+                     "reason": (reason or "").strip() or None})
+    session.add(Approval(case_id=case.id, plan_hash=plan.plan_hash, operator=actor.name, person=actor.person,
+                         decision=decision, reason=reason, statement=record.hash))
     try:
         session.flush()
     except sa.exc.IntegrityError:
-        raise DuplicateClaim(f"{approver.name} has already decided on this plan", code="duplicate_approval") from None
-    append_event(session, actor=actor, action=f"plan_{decision}d" if decision == "approve" else "plan_rejected",
-                 case_id=case.id, details={"approver": approver.name, "role": approver.role,
-                                           "plan_hash": plan.plan_hash, "reason": reason, "signature": signature})
-    state = case_state(session, case, policy)
+        raise DuplicateClaim(f"person {actor.person} has already decided on this plan",
+                             code="duplicate_approval") from None
+    from recover.audit import append_event
+
+    append_event(session, actor=actor, action="plan_approved" if decision == "approve" else "plan_rejected",
+                 case_id=case.id, details={"approver": actor.name, "person": actor.person,
+                                           "roles": sorted(actor.roles & APPROVING), "plan_hash": plan.plan_hash,
+                                           "reason": reason, "statement": record.hash})
+    state = state_of(verifier, load_signed_case(verifier, case.id, plan.plan_hash), policy, net, plan.plan_hash)
     if decision == "reject":
         move(session, case, "rejected", actor=actor, action="rejected",
-             details={"by": approver.name, "reason": reason},
-             extra={"refusal_code": "rejected", "refusal_reason": f"rejected by {approver.name}: {reason}"})
+             details={"by": actor.name, "reason": reason},
+             extra={"refusal_code": "rejected", "refusal_reason": f"rejected by {actor.name}: {reason}"})
     elif state.satisfied and case.status == "awaiting_approval":
         move(session, case, "approved", actor=actor, action="approved",
              details={"approvers": state.counted, "plan_hash": plan.plan_hash})
     return state
-
-
-def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -117,8 +117,13 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         session.flush()
     except sa.exc.IntegrityError:
         raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
+    from recover.authority import attest, case_subject
+    from recover.signed_case import claim_body
+
+    case.claim_statement = attest(actor, session, "claim", case_subject(case.id), claim_body(case)).hash
+    session.add(case)
     append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
-                 details={"network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
+                 details={"statement": case.claim_statement, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
                           "return_address": ret, "credit_account": credit, "claimant": claimant,
                           "flags": flags})
     return case

@@ -2,7 +2,7 @@
 
 - ``ownership_proof``: the sending address signs (EIP-191) a message naming the case and where
   the money goes; ``prove`` checks it recovers to the deposit's sender.
-- ``manual_review``: satisfied by an approval from an approver with role ``reviewer``.
+- ``manual_review``: a sign-off by an operator with the role ``reviewer`` (not the preparer).
 - every other condition: a recorded sign-off naming who and why.
 """
 
@@ -20,7 +20,8 @@ from recover.registry import get_network
 from recover.states import check_operation
 from recover.sweeps import case_facts
 
-SIGNED_OFF = {"gas_topup", "min_value", "fork_signing", "contract_deployment", "shared_address_memo",
+SIGNED_OFF = {"manual_review", "gas_topup", "min_value", "fork_signing", "contract_deployment",
+              "shared_address_memo",
               "contract_destination"}
 
 
@@ -34,11 +35,18 @@ def _record(session: Session, case: Case, condition: str, *, actor: str, reason:
     if session.exec(select(CaseCondition).where(CaseCondition.case_id == case.id,
                                                 CaseCondition.condition == condition)).first():
         raise DuplicateClaim(f"condition {condition} of case {case.id} is already recorded", code="duplicate_condition")
-    row = CaseCondition(case_id=case.id, condition=condition, satisfied_by=actor, reason=reason, evidence=evidence)
+    from recover.authority import attest, case_subject
+    from recover.signed_case import newest_statement
+
+    record = attest(actor, session, "condition", case_subject(case.id),
+                    {"case": case.id, "claim": newest_statement(session, case.id, ("claim", "reopen")),
+                     "condition": condition, "reason": reason, "evidence": evidence})
+    row = CaseCondition(case_id=case.id, condition=condition, satisfied_by=actor, reason=reason, evidence=evidence,
+                        statement=record.hash)
     session.add(row)
     session.flush()
     append_event(session, actor=actor, action="condition_met", case_id=case.id,
-                 details={"condition": condition, "reason": reason, "evidence": evidence})
+                 details={"condition": condition, "reason": reason, "evidence": evidence, "statement": record.hash})
     return row
 
 
@@ -82,13 +90,13 @@ def prove_ownership(session: Session, case: Case, signature: str, *, actor: str)
 
 def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor: str) -> CaseCondition:
     if condition not in SIGNED_OFF:
-        how = {"ownership_proof": "`recover case prove ID --signature SIG`",
-               "manual_review": "an approval by an approver with role reviewer"}.get(condition)
+        how = {"ownership_proof": "`recover case prove ID --signature SIG`"}.get(condition)
         raise InvalidInput(f"{condition} is satisfied by {how}, not by a sign-off" if how
                            else f"unknown condition {condition!r}", code="invalid_condition")
     from recover.destinations import CONTRACT_ALLOWED
 
-    if condition == CONTRACT_ALLOWED:  # allowed on any network, for this case's destination only
+    if condition == CONTRACT_ALLOWED or (condition == "manual_review" and case.flags):
+        # allowed on any network: for this case's destination only, or because a flag asks for a review
         try:
             check_operation("condition", case.id, case.status)
         except IllegalTransition as exc:

@@ -91,9 +91,13 @@ def check_destination(session: Session, net, destination: str, *, asset: str | N
 
 
 def recorded_conditions(session: Session, case) -> set[str]:
-    from recover.models import CaseCondition
+    """The conditions of the case that a valid signed statement by a reviewer records (rows alone do
+    not count)."""
+    from recover.authority import Verifier
+    from recover.signed_case import load_signed_case
 
-    return set(session.exec(select(CaseCondition.condition).where(CaseCondition.case_id == case.id)).all())
+    sc = load_signed_case(Verifier(session), case.id)
+    return {c for c, s in sc.conditions.items() if "reviewer" in s.roles or c == "ownership_proof"}
 
 
 def lookalike_flags(session: Session, net, destination: str, *, sender: str | None = None,

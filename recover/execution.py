@@ -32,8 +32,7 @@ from recover.chainio import adapter
 from recover.errors import (ConcurrentUpdate, IllegalTransition, InvalidInput, NodeUnreachable, PolicyRefused,
                             VerificationRefused)
 from recover.models import Case, Credit, DepositFact, SignedTx, utcnow
-from recover.planning import current_plan, current_quote
-from recover.policy import load_policy
+from recover.planning import current_plan
 from recover.registry import get_network
 from recover.states import CaseStatus, check_operation
 from recover.transitions import move
@@ -50,14 +49,28 @@ def _checked_plan(session: Session, case: Case):
     return plan_row, SweepPlan.from_dict(doc)
 
 
-def approved_plan(session: Session, case: Case):
-    """The case's current plan, intact (its hash) and still approved enough (derived now)."""
+def approved_plan(session: Session, case: Case, *, gas_station: str | None = None):
+    """The case's current plan, intact (its hash), and everything about it re-derived from signed
+    statements and this signer's configuration (:mod:`recover.signer_check`)."""
+    from recover.signer_check import check_before_signing
+
     plan_row, plan = _checked_plan(session, case)
-    state = case_state(session, case, load_policy())
-    if state is None or not state.satisfied:
-        raise PolicyRefused(f"case {case.id}'s approvals no longer suffice: "
-                            f"{state.missing_text() if state else 'no plan'}", code="approvals_missing")
+    net = get_network(case.network)
+    check_before_signing(session, case, plan_row, plan, net, adapter(net), gas_station=gas_station)
     return plan_row, plan
+
+
+def gas_station_of(net, chain, signer) -> str | None:
+    """The gas station's address as this signer derives it (or as RECOVER_GAS_STATION_ADDRESS names it)."""
+    from chains.base import Capability
+
+    station = os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None
+    if station is None and signer is not None and net.gas_station_path and chain.can(Capability.GAS_STATION):
+        try:
+            station = signer.address_for(chain, net.gas_station_path)
+        except InvalidInput:  # a backend that cannot derive paths (keystore): no address to compare
+            station = None
+    return station
 
 
 def deposit_problem(session: Session, case: Case, chain) -> str | None:
@@ -89,7 +102,7 @@ def check_signable(session: Session, case: Case) -> CaseStatus:
     """Before any signer is asked for: a case still awaiting approval says what it lacks (exit 5), any
     other state that cannot be signed says so (exit 5)."""
     if case.status == CaseStatus.AWAITING_APPROVAL.value:
-        state = case_state(session, case, load_policy())
+        state = case_state(session, case)
         raise IllegalTransition(f"case {case.id} is not approved yet: {state.missing_text() if state else 'no plan'}",
                                 code="approvals_missing")
     return check_operation("sign", case.id, case.status)
@@ -98,23 +111,17 @@ def check_signable(session: Session, case: Case) -> CaseStatus:
 def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
     if check_signable(session, case) == CaseStatus.SIGNED:
         return _resign(session, case, actor=actor, signer=signer)
-    plan_row, plan = approved_plan(session, case)
     net = get_network(case.network)
     chain = adapter(net)
+    station = gas_station_of(net, chain, signer)
+    plan_row, plan = approved_plan(session, case, gas_station=station)
     deposit_still_there(session, case, chain, doing="to sign")
     conflict = chain.nonce_conflict(plan)
     if conflict:
         return _replan(session, case, CaseStatus.QUOTED, actor=actor, why=conflict)
     if case.return_address:
-        from chains.base import Capability
         from recover.destinations import check_destination, recorded_conditions
 
-        station = os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None
-        if station is None and net.gas_station_path and chain.can(Capability.GAS_STATION):
-            try:
-                station = signer.address_for(chain, net.gas_station_path)
-            except InvalidInput:  # a backend that cannot derive paths (keystore): no address to compare
-                station = None
         check_destination(session, net, plan.destination, asset=plan.asset, gas_station=station, chain=chain,
                           allowed=recorded_conditions(session, case))
     chain.simulate(plan)
@@ -153,7 +160,7 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
         if chain.tx_status(r.txid).found:
             raise IllegalTransition(f"transaction {r.txid} of case {case.id} is known to the node: not re-signing",
                                     code="already_sent")
-    plan_row, plan = approved_plan(session, case)
+    plan_row, plan = approved_plan(session, case, gas_station=gas_station_of(net, chain, signer))
     chain.simulate(plan)
     raws = sign_with(chain, plan, signer)
     if [r.raw for r in rows] == list(raws):  # deterministic signatures: signing again changes nothing
@@ -195,6 +202,9 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
     with session_factory() as s:
         case = get_case(s, case_id)
         check_operation("broadcast", case_id, case.status)
+        from recover.signer_check import check_row
+
+        check_row(s, case, doing="to broadcast it")
         plan_row, plan = _checked_plan(s, case)
         rows = _signed_rows(s, case_id, plan_row.plan_hash)
         if not rows:
@@ -338,7 +348,10 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     approve again), and only otherwise ``failed``.  A failed case is tracked too: a dropped
     transaction that lands later completes it (and records its credit).
     """
+    from recover.signer_check import check_row
+
     status = check_operation("track", case.id, case.status)
+    check_row(session, case, doing="to track it")
     net = get_network(case.network)
     chain = adapter(net)
     rows = _signed_rows(session, case.id)
@@ -394,17 +407,65 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     return report
 
 
+def signed_credit(session: Session, case_id: int, plan_hash: str, verifier=None) -> tuple[str, int, dict]:
+    """The account and amount a completed credit case is owed, from its signed claim and quote (the
+    ones behind the plan that was carried out), and the first proven fact; ``PolicyRefused`` when the
+    statements do not give them."""
+    from recover.authority import Verifier
+    from recover.signed_case import load_signed_case
+
+    sc = load_signed_case(verifier or Verifier(session), case_id, plan_hash)
+    account = sc.claim_fields.get("credit_account")
+    if not account or sc.quote is None or sc.plan is None or not sc.facts:
+        raise PolicyRefused(f"case {case_id}: no valid signed claim, quote and plan name a credit account and "
+                            "amount; no credit is recorded or exported", code="credit_unsigned")
+    return account, int(sc.quote_fields["net"]), sc.facts[0]
+
+
 def _record_credit(session: Session, case: Case, rows: list[SignedTx], *, actor: str) -> None:
-    quote = current_quote(session, case)
-    fact = session.exec(select(DepositFact).where(DepositFact.case_id == case.id)).first()
     net = get_network(case.network)
-    asset = net.native_symbol if fact.asset == "native" else f"{net.key}:{fact.asset}"
-    credit = Credit(case_id=case.id, account=case.credit_account, network=net.key, asset=asset, amount=quote.net,
-                    decimals=fact.decimals, txids=" ".join(r.txid for r in rows))
+    account, amount, fact = signed_credit(session, case.id, rows[0].plan_hash)
+    asset = net.native_symbol if fact["asset"] == "native" else f"{net.key}:{fact['asset']}"
+    credit = Credit(case_id=case.id, account=account, network=net.key, asset=asset, amount=amount,
+                    decimals=int(fact["decimals"]), txids=" ".join(r.txid for r in rows))
     session.add(credit)
     session.flush()
     append_event(session, actor=actor, action="credit_recorded", case_id=case.id,
-                 details={"account": case.credit_account, "asset": asset, "amount": str(quote.net)})
+                 details={"account": account, "asset": asset, "amount": str(amount)})
+
+
+def credited_plan(session: Session, case_id: int) -> str:
+    """The hash of the plan whose confirmed transactions a credit is for."""
+    return session.exec(select(SignedTx.plan_hash).where(SignedTx.case_id == case_id, SignedTx.status == "confirmed")
+                        .order_by(SignedTx.id.desc())).first() or ""
+
+
+def _check_credits(session: Session, credits: list[Credit]) -> None:
+    """Every credit says what the signed statements of its case say, and its case is completed in the
+    audit log; otherwise nothing is exported (exit 7 naming the case)."""
+    from recover.authority import Verifier
+    from recover.signer_check import audited_status
+
+    verifier = Verifier(session)
+    for c in credits:
+        problems = []
+        try:
+            account, amount, _ = signed_credit(session, c.case_id, credited_plan(session, c.case_id), verifier)
+        except PolicyRefused as exc:
+            problems.append(str(exc))
+        else:
+            if c.account != account:
+                problems.append(f"its account is {c.account!r}, the signed claim says {account!r}")
+            if c.amount != amount:
+                problems.append(f"its amount is {c.amount}, the signed quote says {amount}")
+        case = session.get(Case, c.case_id)
+        audited = audited_status(session, c.case_id)
+        if case is None or case.status != "completed" or audited != "completed":
+            problems.append(f"the case is {case.status if case else 'missing'!r} (audit log: {audited!r}), "
+                            "not completed")
+        if problems:
+            raise PolicyRefused(f"credit of case {c.case_id}: {'; '.join(problems)}; nothing was exported",
+                                code="credit_tampered", details={"case_id": c.case_id, "problems": problems})
 
 
 CREDIT_COLUMNS = ["case_id", "account", "network", "asset", "amount", "decimals", "txids", "completed_at"]
@@ -424,6 +485,7 @@ def export_credits(session: Session, out: Path, *, actor: str) -> int:
     # gets the others, or none); SQLite's BEGIN IMMEDIATE already serialises whole transactions.
     rows = list(session.exec(select(Credit).where(Credit.exported_at.is_(None)).order_by(Credit.id)
                              .with_for_update(skip_locked=True)))
+    _check_credits(session, rows)
     _pause_point("credits_claimed")
     batch = uuid.uuid4().hex[:16]
     tmp = out.with_name(out.name + f".{batch}.partial")

@@ -95,3 +95,32 @@ def read_encrypted(path: Path) -> tuple[bytes, dict]:
     except CryptoError:
         raise InvalidInput(f"cannot open key file {path}: wrong passphrase or altered file",
                            code="bad_passphrase") from None
+
+
+def public_hex(text: str) -> str:
+    """A hex Ed25519 public key, checked (exit 4 when it is not one)."""
+    import re
+
+    from nacl.exceptions import CryptoError
+    from nacl.signing import VerifyKey
+
+    h = (text or "").strip().lower().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-f]{64}", h):
+        raise InvalidInput("public key must be 32 bytes in hex (64 hex digits)", code="invalid_public_key")
+    try:
+        VerifyKey(bytes.fromhex(h))
+    except (CryptoError, ValueError):
+        raise InvalidInput("public key is not a valid Ed25519 key", code="invalid_public_key") from None
+    return h
+
+
+def load_signing_key(path: Path):
+    """The Ed25519 signing key in an operator's or admin's key file (refused if others can read it,
+    or the passphrase does not open it, or it is not the key the file names)."""
+    from nacl.signing import SigningKey
+
+    private, doc = read_encrypted(Path(path))
+    key = SigningKey(private)
+    if key.verify_key.encode().hex() != doc.get("public_key"):
+        raise InvalidInput(f"{path}: the key does not match the public key the file names", code="bad_key_file")
+    return key

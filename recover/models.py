@@ -90,6 +90,7 @@ class Case(SQLModel, table=True):
     flags: Optional[list] = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     opened_by: str = Field(max_length=128)
     prepared_by: Optional[str] = Field(default=None, max_length=128)
+    claim_statement: Optional[str] = Field(default=None, max_length=64)  # hash of the signed claim
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -147,6 +148,7 @@ class Quote(SQLModel, table=True):
     refusal_code: Optional[str] = Field(default=None, max_length=64)
     details: dict = Field(default_factory=dict, sa_column=_json_col())
     created_by: str = Field(max_length=128)
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the signed quote
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -163,38 +165,28 @@ class SweepPlan(SQLModel, table=True):
     plan_json: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     plan_hash: str = Field(max_length=64, index=True)
     created_by: str = Field(max_length=128)
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the signed plan statement
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     superseded_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
 
 
-class Approver(SQLModel, table=True):
-    """A wallet-team member who approves plans with an Ed25519 key (public key only here)."""
-
-    __tablename__ = "approvers"
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    name: str = Field(max_length=128, unique=True)
-    public_key: str = Field(max_length=64, unique=True)  # hex, 32 bytes
-    role: str = Field(max_length=64)
-    added_by: str = Field(max_length=128)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    revoked_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
-
-
 class Approval(SQLModel, table=True):
-    """An approver's signed decision on one plan hash; what counts is derived, never stored."""
+    """One person's signed decision on one plan hash (a view of its ``decision`` statement): what
+    counts is derived from the statements every time, never from this row.  One decision per person
+    and plan.  (Approvals made before signed statements existed are kept in ``legacy_approvals`` and
+    never count.)"""
 
     __tablename__ = "approvals"
-    __table_args__ = (sa.UniqueConstraint("case_id", "plan_hash", "approver_id", name="uq_approvals_once"),)
+    __table_args__ = (sa.UniqueConstraint("case_id", "plan_hash", "person", name="uq_approvals_person"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     plan_hash: str = Field(max_length=64)
-    approver_id: int = Field(foreign_key="approvers.id")
+    operator: str = Field(max_length=128)
+    person: str = Field(max_length=128)
     decision: str = Field(max_length=16)  # approve | reject
     reason: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    signed_payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    signature: str = Field(max_length=128)
+    statement: str = Field(max_length=64)  # hash of the signed decision statement
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -211,6 +203,7 @@ class DepositAddress(SQLModel, table=True):
     derivation_path: str = Field(max_length=128)
     account: str = Field(max_length=128)
     status: str = Field(default="active", max_length=16)  # active | retired
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the admin-signed registration
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -224,6 +217,7 @@ class Price(SQLModel, table=True):
     usd: str = Field(max_length=80)  # Decimal as text: never a float
     at: datetime = Field(sa_type=UTCDateTime)
     created_by: str = Field(max_length=128)
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the pricer's signed statement
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -257,6 +251,7 @@ class CaseCondition(SQLModel, table=True):
     satisfied_by: str = Field(max_length=128)
     reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     evidence: dict = Field(default_factory=dict, sa_column=_json_col())
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the signed condition
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -310,7 +305,7 @@ class StatementRecord(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     hash: str = Field(max_length=64, unique=True)
     kind: str = Field(max_length=64, index=True)
-    subject: str = Field(max_length=128, index=True)
+    subject: str = Field(max_length=256, index=True)
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     signatures: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -29,8 +29,10 @@ from recover.transitions import move
 
 
 def _approved(session: Session, case: Case, operation: str):
+    import os
+
     check_operation(operation, case.id, case.status)
-    return approved_plan(session, case)
+    return approved_plan(session, case, gas_station=os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None)
 
 
 def _offline_chain(net):

@@ -36,9 +36,9 @@ def parse_roles(text: str) -> tuple[str, ...]:
 
 
 def _public_hex(text: str) -> str:
-    from recover.approvals import _public_hex as check
+    from recover.keyfile import public_hex
 
-    return check(text)
+    return public_hex(text)
 
 
 def keygen(name: str, out) -> str:
@@ -63,22 +63,42 @@ def _now() -> str:
 
 
 def _store(session: Session, statement: Statement, subject: str) -> StatementRecord:
-    import json
+    from recover.authority import store
 
-    row = StatementRecord(hash=statement.hash, kind=statement.kind, subject=subject, payload=statement.payload,
-                          signatures=json.loads(json.dumps([s.to_dict() for s in statement.signatures])))
-    session.add(row)
-    session.flush()
-    return row
+    return store(session, statement, subject)
+
+
+def enrollment_statement(root: TrustRoot, name: str, public_key: str, roles: tuple[str, ...], person: str,
+                         admin_keys: list) -> Statement:
+    """The ``operator_enroll`` statement, signed by ``admin_keys`` (checked: a quorum of ``root``)."""
+    public = _public_hex(public_key)
+    statement = Statement("operator_enroll", {"name": name, "public_key": public, "roles": list(roles),
+                                              "person": person, "time": _now()})
+    for key in admin_keys:
+        statement = statement.signed_by(key)
+    require_quorum(statement, root.admin_keys, root.quorum)
+    return statement
 
 
 def enroll(session: Session, root: TrustRoot, name: str, public_key: str, roles: tuple[str, ...], person: str,
            admin_keys: list) -> Operator:
+    return apply_enrollment(session, root, enrollment_statement(root, name, public_key, roles, person, admin_keys))
+
+
+def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) -> Operator:
+    """Store an admin-signed enrollment and its operator row, after every check (a statement signed
+    elsewhere, e.g. at an offline admin ceremony, goes through here too)."""
+    body = statement.body
+    if statement.kind != "operator_enroll":
+        raise InvalidInput("not an operator enrollment", code="bad_statement")
+    name, public, person = str(body.get("name")), _public_hex(str(body.get("public_key"))), str(body.get("person"))
+    roles = tuple(body.get("roles") or ())
+    if list(roles) != sorted(set(roles)) or not roles or any(r not in ROLES for r in roles):
+        raise InvalidInput("the enrollment's roles are not a sorted list of known roles", code="invalid_role")
     if not _NAME.match(name or ""):
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
     if not _PERSON.match(person or ""):
         raise InvalidInput(f"--person {person!r} is not a valid person id", code="invalid_person")
-    public = _public_hex(public_key)
     if public in root.admin_keys:
         raise InvalidInput("an admin key of the trust root cannot also be an operator key", code="duplicate_key")
     if session.exec(select(Operator).where(Operator.name == name)).first():
@@ -91,10 +111,6 @@ def enroll(session: Session, root: TrustRoot, name: str, public_key: str, roles:
                 raise PolicyRefused(f"person {person} already has an active approving key ({other.name}): one "
                                     "person approves with one key, so that aliases do not add up",
                                     code="person_has_approving_key")
-    statement = Statement("operator_enroll", {"name": name, "public_key": public, "roles": list(roles),
-                                              "person": person, "time": _now()})
-    for key in admin_keys:
-        statement = statement.signed_by(key)
     signers = require_quorum(statement, root.admin_keys, root.quorum)
     record = _store(session, statement, name)
     row = Operator(name=name, public_key=public, roles=",".join(roles), person=person, enrolled_by=record.hash)

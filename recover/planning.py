@@ -95,7 +95,12 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
         return PlanOutcome(case.id, digest, plan_doc, steps)
     if status != CaseStatus.QUOTED:
         supersede_plan(session, case, actor=actor, why="re-prepared")
-    session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor))
+    from recover.authority import attest, case_subject
+
+    record = attest(actor, session, "plan", case_subject(case.id),
+                    {"case": case.id, "quote": quote.statement, "plan_hash": digest})
+    session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor,
+                          statement=record.hash))
     session.flush()
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],
                "net": plan_doc["net"], "fee_total": plan_doc["fee_total"], "native_cost": plan_doc["native_cost"]}

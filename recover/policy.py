@@ -5,11 +5,9 @@ Pure once loaded: ``tier_for(value_usd)`` picks the tier; unpriced recoveries ta
 
 from __future__ import annotations
 
-import os
 import tomllib
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -59,34 +57,56 @@ class ApprovalPolicy(BaseModel):
         return top
 
 
-def _policy_path() -> tuple[str, str]:
-    explicit = os.environ.get("RECOVER_APPROVAL_POLICY")
-    if explicit:
-        p = Path(explicit)
-        try:
-            return str(p), p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"RECOVER_APPROVAL_POLICY {p}: cannot read ({exc.strerror})") from None
-    override = os.environ.get("RECOVER_CONFIG_DIR")
-    if override and (Path(override) / "policies" / "approvals.toml").is_file():
-        p = Path(override) / "policies" / "approvals.toml"
-        return str(p), p.read_text(encoding="utf-8")
-    res = resources.files("chains.configs") / "policies" / "approvals.toml"
-    return "chain_configs/policies/approvals.toml", res.read_text(encoding="utf-8")
+BUNDLED = "chain_configs/policies/approvals.toml"
 
 
-def load_policy() -> ApprovalPolicy:
-    source, text = _policy_path()
+def parse_policy(text: str, source: str) -> ApprovalPolicy:
+    """An approval policy from TOML text (exit 4 naming ``source`` and the key when it is not one)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return policy_from_dict(data, source)
+
+
+def policy_from_dict(data: dict, source: str) -> ApprovalPolicy:
     try:
         policy = ApprovalPolicy(**data, source=source)
-    except ValidationError as exc:
-        msgs = "; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+    except (ValidationError, TypeError) as exc:
+        msgs = ("; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+                if isinstance(exc, ValidationError) else str(exc))
         raise ConfigError(f"{source}: {msgs}") from None
     bounded = [t.below_usd for t in policy.tiers if t.below_usd is not None]
     if len(bounded) != len(set(bounded)) or sum(t.below_usd is None for t in policy.tiers) > 1:
         raise ConfigError(f"{source}: tiers overlap (two with the same below_usd, or two top tiers)")
     return policy
+
+
+def policy_doc(policy: ApprovalPolicy) -> dict:
+    """The policy as the JSON an admin statement signs (USD bounds as text)."""
+    return {"tiers": [{"below_usd": None if t.below_usd is None else format(t.below_usd, "f"),
+                       "approvers": t.approvers, "roles": list(t.roles)} for t in policy.tiers]}
+
+
+def bundled_policy() -> ApprovalPolicy:
+    """The policy shipped with the code: in force until an admin quorum signs another."""
+    res = resources.files("chains.configs") / "policies" / "approvals.toml"
+    return parse_policy(res.read_text(encoding="utf-8"), BUNDLED)
+
+
+def load_policy() -> ApprovalPolicy:
+    """The bundled policy (no file or variable of a machine can lower it: see :func:`policy_in_force`)."""
+    return bundled_policy()
+
+
+def policy_in_force(verifier) -> ApprovalPolicy:
+    """The newest policy signed by an admin quorum of the trust root, else the bundled one."""
+    from recover.authority import POLICY_SUBJECT
+
+    good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
+    for signed in reversed(good):
+        try:
+            return policy_from_dict(signed.body.get("policy") or {}, f"policy statement {signed.hash[:16]}…")
+        except ConfigError:
+            continue
+    return bundled_policy()

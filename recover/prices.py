@@ -78,9 +78,17 @@ def _parse(asset: str, usd: str, at: str | None) -> PriceSet:
     return PriceSet(key, format(value, "f"), parse_time(at))
 
 
+def _add(session: Session, p: PriceSet, actor) -> None:
+    """A price row and the pricer's signed statement of it."""
+    from recover.authority import attest, price_subject
+
+    record = attest(actor, session, "price", price_subject(p.asset), p.to_dict())
+    session.add(PriceRow(asset=p.asset, usd=p.usd, at=p.at, created_by=actor, statement=record.hash))
+
+
 def set_price(session: Session, asset: str, usd: str, at: str | None, *, actor: str) -> PriceSet:
     p = _parse(asset, usd, at)
-    session.add(PriceRow(asset=p.asset, usd=p.usd, at=p.at, created_by=actor))
+    _add(session, p, actor)
     append_event(session, actor=actor, action="price_set", details=p.to_dict())
     return p
 
@@ -107,7 +115,7 @@ def import_prices(session: Session, path: Path, *, actor: str) -> list[PriceSet]
     if not rows:
         raise InvalidInput(f"{path}: no price rows", code="bad_csv")
     for p in rows:
-        session.add(PriceRow(asset=p.asset, usd=p.usd, at=p.at, created_by=actor))
+        _add(session, p, actor)
     append_event(session, actor=actor, action="prices_imported", details={"file": path.name, "rows": len(rows)})
     return rows
 
@@ -127,3 +135,10 @@ class DbPriceSource:
         from decimal import Decimal
 
         return Price(asset=row.asset, usd=Decimal(row.usd), at=row.at)
+
+    def statement_of(self, asset: str) -> str | None:
+        """The signed statement of the price :meth:`get` returns (None for an unsigned row)."""
+        row = self.session.exec(
+            select(PriceRow).where(PriceRow.asset == asset).order_by(PriceRow.at.desc(), PriceRow.id.desc()).limit(1)
+        ).first()
+        return row.statement if row is not None else None

@@ -54,6 +54,18 @@ def default_cost(session: Session, case: Case, facts: list[DepositFact], cost_mo
     return adapter(net).estimate_cost(request)
 
 
+def _attest_quote(session: Session, case: Case, row: QuoteRow, *, actor, prices, keys: list[str]):
+    """The specialist's signed quote, naming the claim, the verification and the signed prices used."""
+    from recover.authority import attest, case_subject
+    from recover.signed_case import newest_statement, quote_body
+
+    used = [h for h in (prices.statement_of(k) for k in dict.fromkeys(keys)) if h]
+    return attest(actor, session, "quote", case_subject(case.id),
+                  {"case": case.id, "claim": newest_statement(session, case.id, ("claim", "reopen")),
+                   "verification": newest_statement(session, case.id, ("verification", "reopen")),
+                   **quote_body(row, price_statements=used, asset_key=keys[0])})
+
+
 def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> None:
     """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes."""
     plans = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))).all()
@@ -112,6 +124,8 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
                    refusal_code=quote.refusal.code if quote.refusal else None, details=details, created_by=actor)
     session.add(row)
     session.flush()
+    row.statement = _attest_quote(session, case, row, actor=actor, prices=prices, keys=[key, native_key]).hash
+    session.add(row)
     summary = {"quote_id": row.id, "gross": str(quote.gross), "fee": str(quote.fee), "net": str(quote.net),
                "network_cost_native": str(quote.network_cost_native),
                "network_cost_in_asset": str(quote.network_cost_in_asset), "value_usd": details["value_usd"],

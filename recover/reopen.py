@@ -20,7 +20,12 @@ from recover.states import CaseStatus, check_reopen
 from recover.transitions import move
 
 
-def reopen_case(session: Session, case: Case, reason: str, *, actor: str) -> Case:
+def reopen_case(session: Session, case: Case, reason: str, *, root, admin_keys: list) -> Case:
+    """Reopen by an admin quorum: the admins' statement re-attests the claim (and the proven facts),
+    so what follows rests on it, not on whatever the rows say now."""
+    from recover.authority import admin_attest, admin_names, case_subject
+    from recover.signed_case import claim_body, facts_body
+
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("reopening a case needs --reason saying why", code="reason_required")
@@ -36,6 +41,15 @@ def reopen_case(session: Session, case: Case, reason: str, *, actor: str) -> Cas
                                                      SweepPlan.superseded_at.is_(None))):
         plan.superseded_at = utcnow()  # its approvals stop counting
         session.add(plan)
+    body = {**claim_body(case), "reason": reason, "from": current.value}
+    if has_facts:
+        facts = list(session.exec(select(DepositFact).where(DepositFact.case_id == case.id)
+                                  .order_by(DepositFact.deposit_index)))
+        body["facts"] = facts_body(facts)
+        body["flags"] = list(case.flags or [])
+    record, signers = admin_attest(session, root, "reopen", case_subject(case.id), body, admin_keys)
+    actor = admin_names(root, signers)
     return move(session, case, target, actor=actor, action="reopened", reopen=True,
-                details={"reason": reason, "from": current.value, "previous_refusal": case.refusal_code},
-                extra={"refusal_code": None, "refusal_reason": None})
+                details={"reason": reason, "from": current.value, "previous_refusal": case.refusal_code,
+                         "statement": record.hash},
+                extra={"refusal_code": None, "refusal_reason": None, "claim_statement": record.hash})

@@ -105,7 +105,7 @@ def load_trust_root(path: str | os.PathLike | None = None) -> TrustRoot:
 
 def admin_keys_from_files(paths, root: TrustRoot) -> list:
     """The admins' signing keys in ``paths``, each one checked to be an admin of ``root``."""
-    from recover.approvals import load_key_file
+    from recover.keyfile import load_signing_key as load_key_file
 
     out = []
     for path in paths:

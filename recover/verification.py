@@ -280,6 +280,14 @@ def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, acto
                                             "to": x.recipient} for x in d.deposits]},
                      extra={"classification": d.classification, "refusal_code": None, "refusal_reason": None,
                             "flags": sorted(flags) or None})
+                from recover.authority import attest, case_subject
+                from recover.signed_case import facts_body, newest_statement
+
+                facts = list(s.exec(select(DepositFact).where(DepositFact.case_id == case.id)
+                                    .order_by(DepositFact.deposit_index)))
+                attest(actor, s, "verification", case_subject(case.id),
+                       {"case": case.id, "claim": newest_statement(s, case.id, ("claim", "reopen")),
+                        "facts": facts_body(facts), "flags": sorted(flags)})
                 return CaseResult(case.id, "verified", "verified", d.message, d.classification)
             s.execute(sa.update(Case).where(Case.id == case.id).values(
                 refusal_code=d.code, refusal_reason=d.message, updated_at=utcnow()))

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from recover.models import Approval, Approver, AuditEvent, Case, DepositFact, Quote, SweepPlan
+from recover.models import Approval, AuditEvent, Case, DepositFact, Quote, SweepPlan
 
 
 def _t(value: datetime | None) -> str | None:
@@ -78,23 +78,22 @@ def case_view(session: Session, case: Case) -> dict:
     else:
         doc["plan"] = None
     if plan:
-        rows = session.exec(select(Approval, Approver).join(Approver, Approval.approver_id == Approver.id)
-                            .where(Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash)
+        rows = session.exec(select(Approval).where(Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash)
                             .order_by(Approval.id)).all()
         doc["approvals"] = {
             "plan_hash": plan.plan_hash,
-            "so_far": [{"approver": ap.name, "role": ap.role, "decision": a.decision, "reason": a.reason,
-                        "revoked": ap.revoked_at is not None, "at": _t(a.created_at)} for a, ap in rows],
+            "so_far": [{"approver": a.operator, "person": a.person, "decision": a.decision, "reason": a.reason,
+                        "statement": a.statement, "at": _t(a.created_at)} for a in rows],
         }
         try:
             from recover.approvals import case_state
-            from recover.policy import load_policy
 
-            state = case_state(session, case, load_policy())
+            state = case_state(session, case)
             doc["approvals"].update({"needed": state.tier.approvers, "counted": state.counted,
                                      "roles_missing": state.roles_missing, "ignored": state.to_dict()["ignored"],
-                                     "conditions_unmet": state.conditions_unmet, "satisfied": state.satisfied})
-        except Exception as exc:  # a broken policy file must not hide the case
+                                     "conditions_unmet": state.conditions_unmet, "satisfied": state.satisfied,
+                                     "tier": state.tier.describe(), "tier_reason": state.tier_reason})
+        except Exception as exc:  # no trust root here, say: the case is still shown
             doc["approvals"]["error"] = str(exc)
     else:
         doc["approvals"] = None

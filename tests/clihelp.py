@@ -27,11 +27,21 @@ class Run:
         return json.loads(self.err.strip().splitlines()[-1])["error"]
 
 
-def run(*args: str, db: str | None = None, env: dict | None = None, cwd: str | None = None, timeout=120) -> Run:
-    full_env = {**os.environ, "RECOVER_ACTOR": os.environ.get("RECOVER_ACTOR", "tester"), **(env or {})}
+def run(*args: str, db: str | None = None, env: dict | None = None, cwd: str | None = None, timeout=120,
+        default_keys: bool = True) -> Run:
+    """Run ``recover ARGS``.  Unless the test names a key, the command is done by the team's operator
+    whose role it needs (``team.DEFAULT_FOR``; admin commands get both admins' keys); after a
+    successful ``init`` the database gets the team's operators (unless the test uses its own trust root)."""
+    import team
+
+    full_env = {**os.environ, **team.env(), **(env or {})}
     if db:
         full_env["RECOVER_DB_URL"] = db
-    proc = subprocess.run([RECOVER, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    argv = team.with_default_keys(args, env) if default_keys else list(args)
+    proc = subprocess.run([RECOVER, *argv], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    ours = full_env.get("RECOVER_TRUST_ROOT") == str(team.team().root_path)  # not a test's own trust root
+    if proc.returncode == 0 and args[:1] == ("init",) and ours and (db or full_env.get("RECOVER_DB_URL")):
+        team.enroll(db or full_env["RECOVER_DB_URL"])
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

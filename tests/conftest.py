@@ -72,6 +72,9 @@ def sqlite_db_url(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'cases.db'}"
     upgrade_to_head(url)
+    from team import enroll
+
+    enroll(url)
     yield url
     dispose_engines()
 
@@ -81,17 +84,23 @@ def db_url(empty_db_url):
     """A migrated case database on each backend."""
     from recover.db import upgrade_to_head
 
+    from team import enroll
+
     upgrade_to_head(empty_db_url)
+    enroll(empty_db_url)
     return empty_db_url
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
-    """No test sees the developer's own database, config folder or actor."""
+    """No test sees the developer's own database, config folder or keys: each runs as the test team
+    (``tests/team.py``: its trust root, and the specialist's key unless a test names another)."""
+    import team
+
     monkeypatch.delenv("RECOVER_CONFIG_DIR", raising=False)
     monkeypatch.delenv("RECOVER_DB_URL", raising=False)
-    monkeypatch.setenv("RECOVER_ACTOR", "tester")
-    monkeypatch.setenv("RECOVER_KEY_PASSPHRASE", "correct horse battery staple")  # key files at rest
+    for name, value in team.env().items():
+        monkeypatch.setenv(name, value)
     from recover.registry import clear_cache
 
     clear_cache()

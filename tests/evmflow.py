@@ -43,6 +43,13 @@ def world_both(evm, db_url, tmp_path):
     return _world(evm, db_url, tmp_path)
 
 
+def key(name: str) -> str:
+    """The key file of a team operator (``tests/team.py``: spec, alice, rita, pete, bob, carol, sam, wes)."""
+    from team import team
+
+    return team().key(name)
+
+
 def register(w, rows):
     csv = w.tmp / "addresses.csv"
     csv.write_text("network,address,derivation_path,account,status\n" + "".join(

@@ -21,7 +21,14 @@ def test_demo_completes_with_exact_balances():
     # the 2,500 UDT the demo deposits, all accounted for on chain (an amount the quote did not compute)
     assert int(quote["gross"]) == sum(balances.values()) == 2_500 * 10**6
     assert [t["status"] for t in doc["transactions"]] == ["confirmed"] * 3
-    assert "10. track: case 1 is completed" in r.err.replace("\n", " ")
+    said = " ".join(r.err.split())
+    assert "13. track: case 1 is completed" in said
+    # the trust set-up and the refused self-approval happen before the real approvals
+    assert "3. trust: a trust root with 2 admins (quorum 2)" in said
+    assert "9. self-approval refused (self_approval): sam (person sam) prepared case 1" in said
+    assert said.index("9. self-approval refused") < said.index("10. approvals: ana, ben")
+    assert [a["approver"] for a in doc["approvals"]["so_far"]] == ["ana", "ben"]
+    assert doc["approvals"]["satisfied"] is True
 
 
 def test_demo_token_is_the_compiled_artifact():

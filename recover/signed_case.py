@@ -1,0 +1,132 @@
+"""What a case's signed statements say, read back without trusting any row.
+
+The statements of a case form a chain by hash: the claim (a specialist's, or an admin quorum's
+re-attestation at a reopen), the verification that names the claim, the quote that names both, the
+plan that names the quote and the plan hash, and the decisions and conditions that name the plan or
+the claim.  :func:`load_signed_case` keeps only statements whose signatures check out against the
+trust root *and* that name the right predecessor and this case, so a statement copied from another
+case, or one resting on an older claim, does not count.
+
+The bodies are built here too (``claim_body`` and friends), so what is signed and what is checked
+are defined in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recover.authority import Signed, Verifier, case_subject
+from recover.models import Case, DepositFact
+
+CLAIM_FIELDS = ("network", "chain", "txid", "claim_scope", "asset", "deposit_address", "return_address",
+                "credit_account", "claimant", "flags")
+QUOTE_FIELDS = ("gross", "fee", "network_cost_native", "network_cost_in_asset", "net", "decimals", "value_usd",
+                "economical")
+
+
+def claim_body(case: Case) -> dict:
+    body = {k: getattr(case, k) for k in CLAIM_FIELDS}
+    body["flags"] = list(case.flags or [])
+    return {"case": case.id, "claim": body}
+
+
+def facts_body(facts: list[DepositFact]) -> list[dict]:
+    return [{"txid": f.txid, "index": f.deposit_index, "receiving_address": f.receiving_address, "asset": f.asset,
+             "decimals": f.decimals, "amount": str(f.amount), "block_hash": f.block_hash,
+             "classification": f.classification, "wallet": (f.details or {}).get("wallet")} for f in facts]
+
+
+def quote_body(row, *, price_statements: list[str], asset_key: str) -> dict:
+    q = {k: (str(getattr(row, k)) if k not in ("decimals", "value_usd", "economical") else getattr(row, k))
+         for k in QUOTE_FIELDS}
+    details = row.details or {}
+    q.update({"asset_key": asset_key, "cost_mode": details.get("network_cost_mode", "deduct"),
+              "fee_folded": bool(details.get("fee_folded")), "refusal_code": row.refusal_code})
+    return {"quote": q, "prices": price_statements}
+
+
+def newest_statement(session, case_id: int, kinds: tuple[str, ...]) -> str | None:
+    """The hash of the newest stored statement of ``kinds`` about the case (to name it in the next
+    statement; whether it is valid is checked when the chain is read back)."""
+    from sqlmodel import select
+
+    from recover.models import StatementRecord
+
+    return session.exec(select(StatementRecord.hash).where(StatementRecord.subject == case_subject(case_id),
+                                                           StatementRecord.kind.in_(kinds))
+                        .order_by(StatementRecord.id.desc())).first()
+
+
+@dataclass
+class SignedCase:
+    case_id: int
+    claim: Signed | None = None
+    verification: Signed | None = None
+    quote: Signed | None = None
+    plan: Signed | None = None
+    decisions: list[Signed] = field(default_factory=list)
+    conditions: dict[str, Signed] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def claim_fields(self) -> dict:
+        return (self.claim.body.get("claim") or {}) if self.claim else {}
+
+    @property
+    def quote_fields(self) -> dict:
+        return (self.quote.body.get("quote") or {}) if self.quote else {}
+
+    @property
+    def facts(self) -> list[dict]:
+        return list(self.verification.body.get("facts") or []) if self.verification else []
+
+    @property
+    def flags(self) -> list[str]:
+        """Flags of the claim and of its verification (a look-alike of the sender is known only then)."""
+        out = set(self.claim_fields.get("flags") or [])
+        if self.verification:
+            out |= set(self.verification.body.get("flags") or [])
+        return sorted(out)
+
+    @property
+    def preparer_person(self) -> str | None:
+        return self.plan.person if self.plan else None
+
+
+def load_signed_case(verifier: Verifier, case_id: int, plan_hash: str | None = None) -> SignedCase:
+    """The newest valid claim, the verification and quote resting on it, the plan statement of
+    ``plan_hash`` (and the quote it names), and the decisions on that plan."""
+    good, bad = verifier.statements(case_subject(case_id))
+    out = SignedCase(case_id, problems=bad)
+    mine = [s for s in good if s.body.get("case") == case_id]
+    out.problems += [f"{s.kind} statement {s.hash[:16]}… names case {s.body.get('case')}" for s in good
+                     if s.body.get("case") != case_id]
+    claims = [s for s in mine if (s.kind == "claim" or s.kind == "reopen") and isinstance(s.body.get("claim"), dict)]
+    if not claims:
+        return out
+    out.claim = claims[-1]
+    claim = out.claim.hash
+    checks = [s for s in mine if s.kind == "verification" and s.body.get("claim") == claim]
+    if out.claim.kind == "reopen" and isinstance(out.claim.body.get("facts"), list) and not checks:
+        checks = [out.claim]  # the admins re-attested the proven facts with the claim
+    out.verification = checks[-1] if checks else None
+    by_hash = {s.hash: s for s in mine}
+    if plan_hash is not None:
+        plans = [s for s in mine if s.kind == "plan" and s.body.get("plan_hash") == plan_hash]
+        out.plan = plans[-1] if plans else None
+    if out.plan is not None:
+        q = by_hash.get(out.plan.body.get("quote"))
+        out.quote = q if q is not None and q.kind == "quote" else None
+    else:
+        quotes = [s for s in mine if s.kind == "quote"]
+        out.quote = quotes[-1] if quotes else None
+    if out.quote is not None and (out.quote.body.get("claim") != claim or out.verification is None
+                                  or out.quote.body.get("verification") != out.verification.hash):
+        out.problems.append(f"quote statement {out.quote.hash[:16]}… rests on another claim or verification")
+        out.quote = None
+    if plan_hash is not None:
+        out.decisions = [s for s in mine if s.kind == "decision" and s.body.get("plan_hash") == plan_hash]
+    for s in mine:
+        if s.kind == "condition" and s.body.get("claim") == claim and s.body.get("condition"):
+            out.conditions.setdefault(s.body["condition"], s)
+    return out
