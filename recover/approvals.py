@@ -198,10 +198,10 @@ def submit(session: Session, case: Case, *, actor, decision: str, reason: str | 
     verifier = Verifier(session)
     policy = policy or policy_in_force(verifier)
     sc = load_signed_case(verifier, case.id, plan.plan_hash)
-    if sc.plan is None:
+    if sc.plan is None and decision == "approve":  # a rejection needs none: e.g. a case from before 0005
         raise PolicyRefused(f"case {case.id}'s plan {plan.plan_hash[:16]}… has no valid signed plan statement: "
                             "nothing to approve", code="no_signed_plan")
-    if actor.person == sc.preparer_person:
+    if sc.plan is not None and actor.person == sc.preparer_person:
         raise PolicyRefused(f"{actor.name} (person {actor.person}) prepared case {case.id} and cannot decide on it",
                             code="self_approval")
     net = get_network(case.network)
@@ -215,7 +215,8 @@ def submit(session: Session, case: Case, *, actor, decision: str, reason: str | 
                                            Approval.person == actor.person)).first():
         raise DuplicateClaim(f"person {actor.person} has already decided on this plan", code="duplicate_approval")
     record = attest(actor, session, "decision", case_subject(case.id),
-                    {"case": case.id, "plan": sc.plan.hash, "plan_hash": plan.plan_hash, "decision": decision,
+                    {"case": case.id, "plan": sc.plan.hash if sc.plan else None, "plan_hash": plan.plan_hash,
+                     "decision": decision,
                      "reason": (reason or "").strip() or None})
     session.add(Approval(case_id=case.id, plan_hash=plan.plan_hash, operator=actor.name, person=actor.person,
                          decision=decision, reason=reason, statement=record.hash))

@@ -154,7 +154,11 @@ def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operat
             (row.name, row.public_key, row.roles, row.person):
         raise PolicyRefused(f"operator {row.name}: the row does not match its enrollment statement",
                             code="operator_tampered")
-    require_quorum(statement, root.admin_keys, root.quorum)
+    try:
+        require_quorum(statement, root.admin_keys, root.quorum)
+    except PolicyRefused:
+        raise PolicyRefused(f"operator {row.name} is not enrolled by a quorum of the trust root's admins",
+                            code="operator_not_enrolled") from None
     for rec in session.exec(select(StatementRecord).where(StatementRecord.kind == "operator_revoke",
                                                           StatementRecord.subject == row.name)):
         revoked = _statement_of(rec)

@@ -39,6 +39,14 @@ def row_problems(session: Session, case: Case, sc) -> list[str]:
     if sc.claim is not None:
         out += [f"{k} is {getattr(case, k)!r} but the signed claim says {claim.get(k)!r}" for k in ROW_FIELDS
                 if getattr(case, k) != claim.get(k)]
+    if sc.verification is not None:
+        from recover.models import DepositFact
+        from recover.signed_case import facts_body
+
+        rows = facts_body(list(session.exec(select(DepositFact).where(DepositFact.case_id == case.id)
+                                            .order_by(DepositFact.deposit_index))))
+        if rows != sc.facts:
+            out.append("its deposit facts differ from the signed verification")
     status = audited_status(session, case.id)
     if status != case.status:
         out.append(f"status is {case.status!r} but the audit log last moved it to {status!r}")
@@ -106,26 +114,33 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
         if planned != signed:
             raise _refuse(cid, "amount_mismatch", f"the plan's {name} is {planned}, the signed statements say {signed}")
     keys = chain.signing_keys(plan)
-    _check_keys(verifier, cid, net, keys)
+    _check_keys(verifier, cid, net, keys, plan)
     _check_moves(cid, chain.describe_plan(plan), plan, key, destination=destination, fee_collector=net.fee_collector,
                  ours={key(a) for a in keys.values()} | ({key(gas_station)} if gas_station else set()),
-                 station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")))
+                 station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")),
+                 reimburse=int(q["network_cost_in_asset"]) if plan.asset == NATIVE else 0)
     state = state_of(verifier, sc, policy, net, plan_row.plan_hash)
     if not state.satisfied:
         raise _refuse(cid, "approvals_missing", f"its approvals do not suffice: {state.missing_text()}")
     return state
 
 
-def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str]) -> None:
-    """Every key the plan needs: the gas station's own path, or a deposit address an admin quorum
-    registered at that very path, inside the deposit subtree."""
+def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -> None:
+    """Every key the plan needs: this signer's gas station path (for gas top-ups and fees only,
+    never to sweep from), or a deposit address an admin quorum registered at that very path, inside
+    the deposit subtree."""
     from chains.registry import family
     from recover.registry import networks as all_networks
 
     fam = family(net.family)
     nets = all_networks()
+    sweepers = {s.signer_path for s in plan.steps if s.role != "gas_topup"}
+    for step in plan.steps:
+        if step.role == "gas_topup" and step.signer_path != net.gas_station_path:
+            raise _refuse(cid, "gas_station_mismatch", f"step {step.seq} tops up gas from {step.signer_path}, not "
+                          f"from this signer's gas station path {net.gas_station_path}")
     for path, address in keys.items():
-        if path == net.gas_station_path:
+        if path == net.gas_station_path and path not in sweepers:
             continue
         good, _ = verifier.statements(address_subject(net.family, fam.address_key(address)), ("address",))
         regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in nets
@@ -141,11 +156,13 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str]) -> None
 
 
 def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector: str, ours: set[str],
-                 station: str | None, folded: bool) -> None:
+                 station: str | None, folded: bool, reimburse: int = 0) -> None:
     """What the transactions move: the net to the destination, the fee (and any network cost in the
-    asset) to the fee collector or back to the gas station, gas to our own addresses, nothing else."""
+    asset) to the fee collector or back to the gas station, gas to our own addresses, nothing else.
+    A native sweep may pay the gas station back at most ``reimburse`` (the signed network cost the
+    deposit bears, e.g. a Solana fee payer's lamports): that is not part of the fee."""
     dest, fc = key(destination), key(fee_collector)
-    to_dest = to_fees = 0
+    to_dest = to_fees = to_station = 0
     for view in views:
         for move in view.moves:
             to = move.get("to")
@@ -158,6 +175,8 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
                 to_dest += amount
             elif k == fc and same_asset:
                 to_fees += amount
+            elif k == station and same_asset and plan.asset == NATIVE:
+                to_station += amount
             elif k == station and same_asset:
                 to_fees += amount
             elif k in ours and (not same_asset or plan.asset == NATIVE and k == station):
@@ -168,6 +187,9 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
     if to_dest != plan.net:
         raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_dest} to the destination, the plan "
                       f"says {plan.net}")
+    if to_station > reimburse:
+        raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_station} back to the gas station, the "
+                      f"signed network cost is {reimburse}")
     if to_fees != plan.fee_total and not (folded and to_fees == 0):
         raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_fees} in fees, the plan says "
                       f"{plan.fee_total}")
