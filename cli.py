@@ -265,6 +265,35 @@ def case_open(
         sys.stdout.write(f"{case.id}\n")
 
 
+@case_app.command("import")
+@command
+def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,deposit_address,return_address,"
+                                                      "credit_account,claimant,external_ref"),
+                db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
+    """Open a case per appeal line: one result row per line; lines already imported are reported, not
+    opened again (exit 4 when any line could not be opened)."""
+    import recover
+
+    results = recover.import_appeals(file, db=_db(db), key=key)
+    rows = [r.to_dict() for r in results]
+    if json_out:
+        _emit_json(rows)
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        t = Table(title=f"{len(rows)} appeal line{'s' if len(rows) != 1 else ''}")
+        for col in ("line", "outcome", "case", "code", "message"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(str(r["line"]), r["outcome"], str(r["id"] or ""), r["code"] or "", escape(r["message"]))
+        _console().print(t)
+    counts = {o: sum(r.outcome == o for r in results) for o in ("opened", "exists", "error")}
+    _note(f"{counts['opened']} opened, {counts['exists']} already there, {counts['error']} refused")
+    if counts["error"]:
+        raise typer.Exit(4)
+
+
 @case_app.command("show")
 @command
 def case_show(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
@@ -834,7 +863,7 @@ def _render_case(doc: dict) -> None:
         con.print(Text.assemble(("approvals", "bold"), f" {sum(1 for x in a['so_far'] if x['decision'] == 'approve')}"
                                 + (f" of {needed}" if needed is not None else "")))
         for x in a["so_far"]:
-            con.print(f"  - {x['approver']} ({x['role']}): {x['decision']}" + (" [revoked]" if x["revoked"] else ""))
+            con.print(f"  - {x['approver']} (person {x['person']}): {x['decision']}")
     t = Table(title="audit trail")
     for col in ("#", "at", "actor", "action", "status"):
         t.add_column(col)

@@ -105,6 +105,17 @@ def open_case(network: str, tx: str, *, return_address: str | None = None, credi
         return _open(s, claim, actor=_acting(s, sk, SPECIALIST, "open a case"))
 
 
+def import_appeals(path: str | Path, *, db: str | None = None, key=None):
+    """Open one case per line of an appeals CSV (idempotent: lines already imported are reported)."""
+    from recover.appeals import import_appeals as _import
+
+    sk = _key(key)
+    with session_scope(db) as s:
+        require_schema(s)
+        who = _acting(s, sk, SPECIALIST, "open cases")
+    return _import(lambda: session_scope(db), Path(path), actor=who)
+
+
 def show_case(case_id: int, *, db: str | None = None) -> dict:
     """The whole story of a case as one JSON-safe document."""
     from recover.cases import get_case

@@ -32,6 +32,7 @@ class Claim:
     asset: str | None = None
     deposit_address: str | None = None
     claimant: str | None = None
+    external_ref: str | None = None
 
 
 def _addr(net: NetworkConfig, value: str, what: str) -> str:
@@ -98,6 +99,15 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     claimant = claim.claimant.strip() if claim.claimant else None
     if claimant is not None and not _CLAIMANT.match(claimant):
         raise InvalidInput("claimant is empty or has control characters", code="invalid_claimant")
+    ref = claim.external_ref.strip() if claim.external_ref else None
+    if ref is not None:
+        if not _ACCOUNT.match(ref):
+            raise InvalidInput(f"external_ref {ref!r} is not a valid reference (letters, digits, . _ : @ -; at most "
+                               "128)", code="invalid_external_ref")
+        other = session.exec(select(Case.id).where(Case.external_ref == ref)).first()
+        if other is not None:
+            raise DuplicateClaim(f"appeal {ref} is already case {other}", code="duplicate_ref",
+                                 details={"existing_case": other})
 
     scope = claim_scope(net, deposit, asset)
     chain = net.chain
@@ -110,7 +120,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
                 details={"existing_case": other.id, "chain": chain},
             )
     case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
-                return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None,
+                return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
                 status=CaseStatus.OPEN.value, opened_by=actor)
     session.add(case)
     try:

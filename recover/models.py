@@ -70,6 +70,7 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "cases"
     __table_args__ = (sa.UniqueConstraint("network", "txid", "claim_scope", name="uq_cases_claim"),
+                      sa.UniqueConstraint("external_ref", name="uq_cases_external_ref"),
                       sa.Index("uq_cases_chain_claim", "chain", "txid", "claim_scope", unique=True))
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -82,6 +83,8 @@ class Case(SQLModel, table=True):
     return_address: Optional[str] = Field(default=None, max_length=128)
     credit_account: Optional[str] = Field(default=None, max_length=128)
     claimant: Optional[str] = Field(default=None, max_length=256)
+    # the appeal's id in the exchange's ticket system (`case import`): one case per reference
+    external_ref: Optional[str] = Field(default=None, max_length=128)
     status: str = Field(max_length=32, index=True)
     classification: Optional[str] = Field(default=None, max_length=64)
     refusal_code: Optional[str] = Field(default=None, max_length=64)

@@ -19,7 +19,7 @@ from recover.authority import Signed, Verifier, case_subject
 from recover.models import Case, DepositFact
 
 CLAIM_FIELDS = ("network", "chain", "txid", "claim_scope", "asset", "deposit_address", "return_address",
-                "credit_account", "claimant", "flags")
+                "credit_account", "claimant", "flags", "external_ref")
 QUOTE_FIELDS = ("gross", "fee", "network_cost_native", "network_cost_in_asset", "net", "decimals", "value_usd",
                 "economical")
 
@@ -125,7 +125,9 @@ def load_signed_case(verifier: Verifier, case_id: int, plan_hash: str | None = N
         out.problems.append(f"quote statement {out.quote.hash[:16]}… rests on another claim or verification")
         out.quote = None
     if plan_hash is not None:
-        out.decisions = [s for s in mine if s.kind == "decision" and s.body.get("plan_hash") == plan_hash]
+        # every decision on the case: ``approvals.evaluate`` counts only those on ``plan_hash`` and names
+        # the others as ignored ("decided on another plan"), as ``case show`` reports them
+        out.decisions = [s for s in mine if s.kind == "decision"]
     for s in mine:
         if s.kind == "condition" and s.body.get("claim") == claim and s.body.get("condition"):
             out.conditions.setdefault(s.body["condition"], s)

@@ -30,6 +30,7 @@ def case_summary(case: Case) -> dict:
         "classification": case.classification,
         "flags": list(case.flags or []),
         "opened_by": case.opened_by,
+        "external_ref": case.external_ref,
         "created_at": _t(case.created_at),
         "updated_at": _t(case.updated_at),
     }
