@@ -2,7 +2,8 @@
 
 Data goes to stdout (a rich table, or one JSON document with ``--json``); messages and errors go to
 stderr.  Exit codes are DESIGN.md's: 0 ok, 2 usage, 3 not found, 4 invalid input, 5 illegal state
-or duplicate, 6 chain refused the claim, 7 policy refused, 8 node unreachable, 1 unexpected.
+or duplicate, 6 chain refused the claim, 7 policy or authority refused, 8 node unreachable, 9 waiting
+(run again later), 1 unexpected.
 Nothing heavy is imported at module level: ``recover --help`` stays instant.
 """
 
@@ -618,7 +619,8 @@ def case_import_signed(case_id: int = typer.Argument(..., metavar="ID"), file: P
 @case_app.command("broadcast")
 @command
 def case_broadcast(case_id: int = typer.Argument(..., metavar="ID"),
-                   wait: float = typer.Option(120.0, "--wait", help="Seconds to wait for a prerequisite to confirm."),
+                   wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for a prerequisite to confirm "
+                                                              "(default: none; exit 9 means run it again later)."),
                    db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Send the signed transactions in order (safe to re-run: the same bytes are re-sent)."""
     import recover

@@ -427,7 +427,9 @@ def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
         return _sign(s, case, actor=who, signer=signer or signer_from_env())
 
 
-def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_seconds: float = 120.0):
+def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_seconds: float = 0.0):
+    """Send the signed transactions in order; a prerequisite not confirmed within ``wait_seconds``
+    raises ``Waiting`` (exit 9) after sending what could be sent: run it again later."""
     from recover.execution import broadcast_case as _broadcast
 
     sk = _key(key)

@@ -17,6 +17,7 @@ EXIT_STATE = 5
 EXIT_CHAIN_REFUSED = 6
 EXIT_POLICY = 7
 EXIT_NODE = 8
+EXIT_WAITING = 9
 
 
 class RecoverError(Exception):
@@ -82,3 +83,11 @@ class PolicyRefused(RecoverError):
 class NodeUnreachable(RecoverError):
     code = "node_unreachable"
     exit_code = EXIT_NODE
+
+
+class Waiting(RecoverError):
+    """Nothing is wrong: a prerequisite is not confirmed yet.  Run the command again later (the
+    worker treats it as "later")."""
+
+    code = "waiting"
+    exit_code = EXIT_WAITING

@@ -29,8 +29,8 @@ from recover.approvals import case_state
 from recover.audit import append_event
 from recover.canonical import sha256_hex
 from recover.chainio import adapter
-from recover.errors import (ConcurrentUpdate, IllegalTransition, InvalidInput, NodeUnreachable, PolicyRefused,
-                            VerificationRefused)
+from recover.errors import (ConcurrentUpdate, IllegalTransition, InvalidInput, PolicyRefused, VerificationRefused,
+                            Waiting)
 from recover.models import Case, Credit, DepositFact, SignedTx, utcnow
 from recover.planning import current_plan
 from recover.registry import get_network
@@ -309,9 +309,10 @@ def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, p
         if obs.found and obs.success and obs.confirmations >= confirmations:
             return
         if time.monotonic() >= deadline:
-            raise NodeUnreachable(f"case {case_id}: transaction {txid} is not confirmed yet "
-                                  f"({obs.confirmations} of {confirmations}); run broadcast again later",
-                                  code="not_yet_confirmed")
+            raise Waiting(f"case {case_id}: transaction {txid} is not confirmed yet "
+                          f"({obs.confirmations} of {confirmations}); run broadcast again later (what could be "
+                          "sent was sent)", code="prerequisite_unconfirmed",
+                          details={"txid": txid, "confirmations": obs.confirmations, "needed": confirmations})
         time.sleep(poll)
 
 

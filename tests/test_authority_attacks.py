@@ -30,7 +30,7 @@ def scalar(w, text: str, **params):
 
 
 def token_case(w, *, credit=None, env=None, deposit=None, path=None, preparer=None, register_it=True,
-               prices_by_preparer=False):
+               prices_by_preparer=False, confirm_blocks=0):
     """An unlisted-token deposit of 2,500 UNL (1 USD each), opened, verified, quoted and prepared."""
     deposit = deposit or derive(20)
     if register_it:
@@ -38,6 +38,8 @@ def token_case(w, *, credit=None, env=None, deposit=None, path=None, preparer=No
     token = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
     fund_token(w.a.w3, token, w.user, 10**12)
     tx = token_transfer(w.a.w3, token, w.user, deposit, 2_500 * 10**6)["transactionHash"].to_0x_hex()
+    if confirm_blocks:
+        w.a.mine(confirm_blocks)
     k = ["--key", preparer] if preparer else []
     dest = ["--credit-account", credit] if credit else ["--return-address", w.ret]
     cid = cli(w, "case", "open", "--network", "anvil", "--tx", tx, *dest, *k, env=env)["id"]
