@@ -47,6 +47,14 @@ def _record(session: Session, case: Case, condition: str, *, actor: str, reason:
     session.flush()
     append_event(session, actor=actor, action="condition_met", case_id=case.id,
                  details={"condition": condition, "reason": reason, "evidence": evidence, "statement": record.hash})
+    if case.status == "awaiting_approval":  # approvals may come before the manual review: the last one approves
+        from recover.approvals import case_state
+        from recover.transitions import move
+
+        state = case_state(session, case)
+        if state is not None and state.satisfied:
+            move(session, case, "approved", actor=actor, action="approved",
+                 details={"approvers": state.counted, "plan_hash": state.plan_hash})
     return row
 
 

@@ -522,6 +522,7 @@ def test_nested_case_life_through_the_service(devnet, world, sqlite_db_url, tmp_
     """The installed ``recover`` command: verify classifies the nested deposit (recipient: the parent ATA,
     registration: the wallet's), and quote/prepare/sign/broadcast use the wallet's key for the nested fact."""
     from clihelp import run
+    from team import team
 
     env = {"SOLANA_LITESVM_URL": devnet.url, "SOLANA_LITESVM_FEE_COLLECTOR": str(world["collector"].pubkey()),
            "SOLANA_LITESVM_HOT_WALLET": str(world["hot"].pubkey()), "RECOVER_SEED": MNEMONIC}
@@ -542,8 +543,7 @@ def test_nested_case_life_through_the_service(devnet, world, sqlite_db_url, tmp_
     gross = 600 * 10**6
     tx = devnet.transfer_spl(world["user"], mint, parent_ata, gross)
     ret = Keypair()
-    cid = cli("case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(ret.pubkey()),
-              "--actor", "alice")["id"]
+    cid = cli("case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(ret.pubkey()))["id"]
     verified = cli("case", "verify", str(cid))
     assert verified["classification"] == "nested_token_account", verified
     (fact,) = verified["facts"]
@@ -554,9 +554,8 @@ def test_nested_case_life_through_the_service(devnet, world, sqlite_db_url, tmp_
     cli("prices", "set", f"solana-litesvm:{mint}", "1")
     cli("prices", "set", "SOL", "150")
     quote = cli("case", "quote", str(cid))
-    cli("case", "prepare", str(cid), "--actor", "alice")
-    key = tmp_path / "bob.key"
-    cli("approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    cli("case", "prepare", str(cid))
+    key = team().key("bob")
     assert cli("queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
     cli("case", "sign", str(cid))
     cli("case", "broadcast", str(cid))

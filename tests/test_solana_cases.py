@@ -8,6 +8,7 @@ from solders.keypair import Keypair
 
 from chains.solana.keys import derive_solana_keypair
 from clihelp import run
+from team import team
 from solana_devnet import SolanaDevnet
 
 MNEMONIC = "test test test test test test test test test test test junk"
@@ -41,15 +42,14 @@ def cli(w, *args, expect=0):
 
 
 def life(w, tx, price_asset):
-    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(w.ret.pubkey()),
-              "--actor", "alice")["id"]
+    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx,
+              "--return-address", str(w.ret.pubkey()))["id"]
     verified = cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", price_asset, "1")
     cli(w, "prices", "set", "SOL", "150")
     quote = cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    cli(w, "case", "prepare", str(cid))
+    key = team().key("bob")
     assert cli(w, "queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
     cli(w, "case", "sign", str(cid))
     cli(w, "case", "broadcast", str(cid))
@@ -100,15 +100,14 @@ def test_expired_signature_can_be_signed_again_before_anything_is_sent(sol):
     mint = w.devnet.create_mint(authority, 6)
     w.devnet.mint_to(authority, mint, w.user.pubkey(), 1_000 * 10**6)
     tx = w.devnet.transfer_spl(w.user, mint, w.deposit.pubkey(), 600 * 10**6)
-    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx, "--return-address", str(w.ret.pubkey()),
-              "--actor", "alice")["id"]
+    cid = cli(w, "case", "open", "--network", "solana-litesvm", "--tx", tx,
+              "--return-address", str(w.ret.pubkey()))["id"]
     cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", f"solana-litesvm:{mint}", "1")
     cli(w, "prices", "set", "SOL", "150")
     cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", "bob", "--role", "approver", "--out", str(key))
+    cli(w, "case", "prepare", str(cid))
+    key = team().key("bob")
     cli(w, "queue", "approve", str(cid), "--key", str(key))
     first = cli(w, "case", "sign", str(cid))
     with w.devnet.lock:  # time passes: the blockhash the transaction was signed with expires

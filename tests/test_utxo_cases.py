@@ -9,6 +9,7 @@ import pytest
 
 from chains.utxo.keys import derive_utxo_key
 from clihelp import run
+from team import team
 from bitcoind_devnet import start_litecoind
 
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
@@ -57,7 +58,7 @@ def test_full_life_leaves_other_coins_alone(u, path_fmt):
     txid, vout = w.ltc.fund(addr, 3 * 10**8)
     user = w.ltc.new_address("bech32")
     cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
-              "--return-address", user, "--actor", "alice")["id"]
+              "--return-address", user)["id"]
     doc = cli(w, "case", "verify", str(cid))
     assert doc["classification"] == "retired_address"
     assert [(f["deposit_index"], f["amount"]) for f in doc["facts"]] == [(vout, str(3 * 10**8))]
@@ -65,9 +66,8 @@ def test_full_life_leaves_other_coins_alone(u, path_fmt):
     quote = cli(w, "case", "quote", str(cid))
     net, fee, cost = int(quote["net"]), int(quote["fee"]), int(quote["network_cost_in_asset"])
     assert net + fee + cost == 3 * 10**8
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "case", "prepare", str(cid))
+    key = team().key("bob")
     assert cli(w, "queue", "approve", str(cid), "--key", str(key))["status"] == "approved"
     signed = cli(w, "case", "sign", str(cid))
     assert len(signed["transactions"]) == 1
@@ -139,13 +139,12 @@ def test_psbt_offline_round_trip_and_differing_import(u):
     txid, vout = w.ltc.fund(addr, 2 * 10**8)
     user = w.ltc.new_address("bech32")
     cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
-              "--return-address", user, "--actor", "alice")["id"]
+              "--return-address", user)["id"]
     cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", "LTC", "80")
     quote = cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "case", "prepare", str(cid))
+    key = team().key("bob")
     cli(w, "queue", "approve", str(cid), "--key", str(key))
     export = w.tmp / "plan.json"
     doc = cli(w, "case", "export", str(cid), "--out", str(export))
@@ -181,18 +180,17 @@ def test_fee_below_dust_is_folded_and_the_quote_says_so(u):
     txid, vout = w.ltc.fund(addr, 100_000)          # 5% fee = 5,000 < the 5,460 dust limit
     user = w.ltc.new_address("bech32")
     cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
-              "--return-address", user, "--actor", "alice")["id"]
+              "--return-address", user)["id"]
     cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", "LTC", "80")
     quote = cli(w, "case", "quote", str(cid))
     assert int(quote["fee"]) == 5_000
     shown = cli(w, "case", "show", str(cid))["quote"]["details"]
     assert shown["fee_folded"] is True and any("folded into the network fee" in line for line in shown["lines"])
-    plan = cli(w, "case", "prepare", str(cid), "--actor", "alice")["plan"]
+    plan = cli(w, "case", "prepare", str(cid))["plan"]
     outputs = plan["steps"][0]["tx"]["outputs"]
     assert [o["address"] for o in outputs] == [user]   # no fee output
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    key = team().key("bob")
     cli(w, "queue", "approve", str(cid), "--key", str(key))
     cli(w, "case", "sign", str(cid))
     cli(w, "case", "broadcast", str(cid))
@@ -256,9 +254,8 @@ def test_wrong_network_sibling_chain_sharing_address_format(u):
     assert cli(w, "case", "verify", str(cid))["classification"] == "wrong_network"
     cli(w, "prices", "set", "LTC", "80")
     quote = cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "approver", "--out", str(key))
+    cli(w, "case", "prepare", str(cid))
+    key = team().key("bob")
     cli(w, "queue", "approve", str(cid), "--key", str(key))
     cli(w, "case", "sign", str(cid))
     cli(w, "case", "broadcast", str(cid))
@@ -275,7 +272,7 @@ def test_unpriced_native_deposit_is_quoted_so_that_prepare_can_carry_it_out(u):
     txid, vout = w.ltc.fund(addr, 2 * 10**8)
     user = w.ltc.new_address("bech32")
     cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--deposit-address", addr,
-              "--return-address", user, "--actor", "alice")["id"]
+              "--return-address", user)["id"]
     cli(w, "case", "verify", str(cid))
     quote = cli(w, "case", "quote", str(cid))
     assert quote["value_usd"] is None and quote["network_cost_mode"] == "deduct"
@@ -283,16 +280,10 @@ def test_unpriced_native_deposit_is_quoted_so_that_prepare_can_carry_it_out(u):
     assert cost == int(quote["network_cost_native"]) > 0
     assert fee == -(-2 * 10**8 * 5 // 100)  # 5 % in kind, rounded up
     assert net == 2 * 10**8 - fee - cost
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
-    key = w.tmp / "bob.key"
-    cli(w, "approvers", "keygen", f"bob{next(_n)}", "--role", "senior", "--out", str(key))
-    key2 = w.tmp / "cy.key"
-    cli(w, "approvers", "keygen", f"cy{next(_n)}", "--role", "approver", "--out", str(key2))
-    key3 = w.tmp / "di.key"
-    cli(w, "approvers", "keygen", f"di{next(_n)}", "--role", "approver", "--out", str(key3))
-    for k in (key, key2, key3):  # unpriced: the top tier (3 approvers incl. a senior)
-        state = cli(w, "queue", "approve", str(cid), "--key", str(k))
-    assert state["status"] == "approved"
+    cli(w, "case", "prepare", str(cid))
+    states = [cli(w, "queue", "approve", str(cid), "--key", team().key(name))["status"]
+              for name in ("sam", "bob", "carol")]  # unpriced: the top tier (3 approvers incl. a senior)
+    assert states[-1] == "approved" and "approved" not in states[:-1]
     cli(w, "case", "sign", str(cid))
     cli(w, "case", "broadcast", str(cid))
     w.ltc.mine(1)
