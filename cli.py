@@ -806,6 +806,24 @@ def _tiers_text(doc: dict) -> str:
 
 @app.command()
 @command
+def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is due (else run until SIGTERM)."),
+           poll: float = typer.Option(2.0, "--poll", help="Seconds between looks at the queue when it is empty."),
+           lease: int = typer.Option(300, "--lease", help="Seconds a job stays leased before another worker may "
+                                                          "take it (a worker that died)."),
+           key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Drive cases in the background: verify open cases, broadcast signed ones, track broadcast ones."""
+    import recover
+
+    report = recover.run_worker(db=_db(db), key=key, once=once, poll_seconds=poll, lease_seconds=lease,
+                                say=None if json_out else _note)
+    if json_out:
+        _emit_json(report.to_dict())
+    else:
+        _note(f"worker {report.worker}: {report.jobs} job(s), {report.done} done, {report.later} due again later")
+
+
+@app.command()
+@command
 def demo(json_out: bool = JsonOpt) -> None:
     """The whole flow on an in-process EVM chain and a temporary database (about 10 s)."""
     from recover.demo import run_demo

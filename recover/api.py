@@ -116,6 +116,15 @@ def import_appeals(path: str | Path, *, db: str | None = None, key=None):
     return _import(lambda: session_scope(db), Path(path), actor=who)
 
 
+def run_worker(*, db: str | None = None, key=None, once: bool = False, poll_seconds: float = 2.0,
+               lease_seconds: int = 300, stop=None, say=None):
+    """Drive cases forward from the job queue until stopped (``once``: until no job is due)."""
+    from recover.worker import run_worker as _run
+
+    return _run(db=db, key=key, once=once, poll_seconds=poll_seconds, lease_seconds=lease_seconds, stop=stop,
+                say=say)
+
+
 def show_case(case_id: int, *, db: str | None = None) -> dict:
     """The whole story of a case as one JSON-safe document."""
     from recover.cases import get_case

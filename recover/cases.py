@@ -132,6 +132,9 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
 
     case.claim_statement = attest(actor, session, "claim", case_subject(case.id), claim_body(case)).hash
     session.add(case)
+    from recover.jobs import enqueue_for
+
+    enqueue_for(session, case.id, case.status)  # to be verified by a worker
     append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
                  details={"statement": case.claim_statement, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
                           "return_address": ret, "credit_account": credit, "claimant": claimant,

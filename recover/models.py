@@ -328,3 +328,24 @@ class Operator(SQLModel, table=True):
     revoked_by: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+
+
+class Job(SQLModel, table=True):
+    """Due background work on a case (``recover worker``): verify an open case, broadcast a signed one,
+    track a broadcast one.  A row is enqueued in the same transaction as the state change that needs
+    it; a worker leases it (``SELECT ... FOR UPDATE SKIP LOCKED``), runs it, and marks it done or due
+    again later.  A worker that dies leaves a lease that expires, and another worker takes the job."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (sa.Index("ix_jobs_due", "done_at", "due_at"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=16)  # verify | broadcast | track
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    attempts: int = 0
+    leased_by: Optional[str] = Field(default=None, max_length=128)
+    lease_until: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+    last_error: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    done_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)

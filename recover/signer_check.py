@@ -171,6 +171,11 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
             if to == "miners":
                 continue
             k = key(to)
+            if view.role == "gas_topup":  # gas from our gas station to our own deposit address, any asset
+                if k in ours and k != station:
+                    continue
+                raise _refuse(cid, "plan_pays_stranger", f"step {view.seq} tops up gas at {to}, which is not one "
+                              "of our deposit addresses")
             if k == dest and same_asset:
                 to_dest += amount
             elif k == fc and same_asset:
@@ -179,8 +184,8 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
                 to_station += amount
             elif k == station and same_asset:
                 to_fees += amount
-            elif k in ours and (not same_asset or plan.asset == NATIVE and k == station):
-                continue  # gas top-up to our own deposit address
+            elif k in ours and not same_asset:
+                continue  # e.g. a nested account's rent passed on: not a leg of the sweep
             else:
                 raise _refuse(cid, "plan_pays_stranger", f"step {view.seq} moves {amount} to {to}, which is "
                               "neither the destination, the fee collector nor one of our own addresses")

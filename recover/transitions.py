@@ -55,6 +55,9 @@ def move(
         to_status=target.value,
         details=details,
     )
+    from recover.jobs import enqueue_for
+
+    enqueue_for(session, case.id, target.value)  # the worker's next job, in this same transaction
     # Bring the caller's object up to date without reading the row back (and without marking it
     # dirty): it now says what the UPDATE wrote.
     for name, value in {**values, "version": (case.version or 0) + 1}.items():

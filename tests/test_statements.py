@@ -129,3 +129,20 @@ def test_moves_that_pay_a_stranger_or_the_wrong_amount_are_refused():
             _check_moves(1, bad, Plan, key, destination="0xuser", fee_collector="0xfees", ours={"0xdep"},
                          station=None, folded=False)
         assert exc.value.code == code
+    # a gas top-up goes to one of our deposit addresses only (in any asset: a native sweep's top-up too)
+    topup = [StepView(seq=0, role="gas_topup", signer="0xstation", summary="",
+                      moves=({"to": "0xThief", "amount": "5", "asset": "native"},))]
+    with pytest.raises(PolicyRefused) as exc:
+        _check_moves(1, topup + ok, Plan, key, destination="0xuser", fee_collector="0xfees", ours={"0xdep"},
+                     station="0xstation", folded=False)
+    assert exc.value.code == "plan_pays_stranger"
+
+    class Native:
+        asset, net, fee_total = "native", 900, 100
+
+    native = [StepView(seq=0, role="gas_topup", signer="0xstation", summary="",
+                       moves=({"to": "0xDep", "amount": "5", "asset": "native"},)),
+              *views({"to": "0xUser", "amount": "900", "asset": "native"},
+                     {"to": "0xFees", "amount": "100", "asset": "native"})]
+    _check_moves(1, native, Native, key, destination="0xuser", fee_collector="0xfees", ours={"0xdep"},
+                 station="0xstation", folded=False)

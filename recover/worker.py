@@ -1,0 +1,155 @@
+"""``recover worker``: drive cases forward without anyone typing.
+
+It leases due jobs (:mod:`recover.jobs`) and runs them with the operator key it was started with:
+verify an open case, broadcast a signed one, track a broadcast one.  What a job ends in:
+
+- done: the case moved on (its next job was enqueued with the move), or was refused for good
+  (the refusal is on the case), or is no longer in the state the job was for;
+- later: nothing is wrong but it cannot finish yet (exit 9 "waiting": a prerequisite is not
+  confirmed; a deposit without enough confirmations; a broadcast case not yet confirmed), or the node
+  did not answer (exit 8), with backoff per job.
+
+SIGTERM (or Ctrl-C) finishes the current job and stops.  On PostgreSQL any number of workers on any
+number of machines share the queue; on SQLite one worker runs, and a second one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recover.errors import IllegalTransition, RecoverError
+from recover.jobs import Lease, STATUS_FOR, backoff, claim, finish
+
+
+@dataclass
+class WorkerReport:
+    worker: str
+    jobs: int = 0
+    done: int = 0
+    later: int = 0
+    by_kind: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"worker": self.worker, "jobs": self.jobs, "done": self.done, "later": self.later,
+                "by_kind": self.by_kind, "errors": self.errors[-20:]}
+
+
+def _sqlite_lock(url: str):
+    """One worker per SQLite database: an exclusive lock on a file next to it (released when the
+    process ends, however it ends)."""
+    import fcntl
+
+    from sqlalchemy.engine import make_url
+
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return None
+    fh = open(Path(path).with_name(Path(path).name + ".worker.lock"), "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise IllegalTransition(f"another worker is running on the SQLite database {path}: SQLite runs one "
+                                "worker (use PostgreSQL for many)", code="worker_running") from None
+    return fh
+
+
+def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_seconds: int = 300,
+               poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None) -> WorkerReport:
+    from recover import api
+    from recover.authority import load_operator_key
+    from recover.db import get_engine, require_schema, resolve_db_url, session_scope
+
+    url = resolve_db_url(db)
+    signing_key = load_operator_key(key)  # opened once: every job signs with it
+    with session_scope(url) as s:
+        require_schema(s)
+        api._acting(s, signing_key, ("specialist",), "run a worker (it verifies cases)")
+    lock = _sqlite_lock(url) if get_engine(url).dialect.name == "sqlite" else None
+    stop = stop or threading.Event()
+    report = WorkerReport(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    previous = _on_signals(stop)
+    try:
+        while not stop.is_set():
+            lease = claim(lambda: session_scope(url), report.worker, lease_seconds)
+            if lease is None:
+                if once:
+                    break
+                stop.wait(poll_seconds)
+                continue
+            later, error = _run(url, signing_key, lease, poll_seconds)
+            finish(lambda: session_scope(url), lease, report.worker, later_seconds=later, error=error)
+            report.jobs += 1
+            report.by_kind[lease.kind] = report.by_kind.get(lease.kind, 0) + 1
+            if later is None:
+                report.done += 1
+            else:
+                report.later += 1
+            if error:
+                report.errors.append({"case": lease.case_id, "job": lease.kind, "error": error})
+            if say:
+                say(f"case {lease.case_id}: {lease.kind} " + ("done" if later is None else f"again in {later:.0f} s")
+                    + (f" ({error})" if error else ""))
+    finally:
+        _restore(previous)
+        if lock is not None:
+            lock.close()
+    return report
+
+
+def _run(url: str, signing_key, lease: Lease, poll: float) -> tuple[float | None, str | None]:
+    """Run one job: ``(None, error)`` when it is done, ``(seconds, error)`` when it is due again later."""
+    from recover import api
+    from recover.db import session_scope
+    from recover.models import Case
+
+    with session_scope(url) as s:
+        case = s.get(Case, lease.case_id)
+        status = case.status if case else None
+    if status != STATUS_FOR[lease.kind]:
+        return None, None  # the case moved on (or back) meanwhile: this job has nothing left to do
+    try:
+        if lease.kind == "verify":
+            result = api.verify_cases([lease.case_id], db=url, key=signing_key).results[0]
+            if result.outcome == "retry" or result.exit_code == 8:
+                return backoff(lease.attempts, base=poll), f"{result.code}: {result.message}"
+            return None, None if result.outcome == "verified" else f"{result.code}: {result.message}"
+        if lease.kind == "broadcast":
+            api.broadcast_case(lease.case_id, db=url, key=signing_key)
+            return None, None
+        report = api.track_case(lease.case_id, db=url, key=signing_key)
+        return (poll, None) if report.status == "broadcast" else (None, None)
+    except RecoverError as exc:
+        return _classify(exc, lease, poll)
+    except Exception as exc:  # chains errors carry code and exit_code too
+        if isinstance(getattr(exc, "exit_code", None), int):
+            return _classify(exc, lease, poll)
+        raise
+
+
+def _classify(exc, lease: Lease, poll: float) -> tuple[float | None, str | None]:
+    text = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
+    if exc.exit_code == 9:
+        return poll, text
+    if exc.exit_code in (1, 8):
+        return backoff(lease.attempts, base=poll), text
+    return None, text  # refused for good (3-7): the case says why
+
+
+def _on_signals(stop: threading.Event):
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = lambda signum, frame: stop.set()  # noqa: E731 - finish the current job, then stop
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(previous) -> None:
+    for sig, old in (previous or {}).items():
+        signal.signal(sig, old)
