@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clihelp import run, snapshot
+from team import team
 
 TX = "0x" + "1f" * 32
 RET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -27,11 +28,12 @@ def cli_db(db_url, tmp_path):
 
 def test_open_show_list_json(cli_db):
     r = run("case", "open", "--network", "ethereum", "--tx", TX, "--deposit-address", DEP,
-            "--return-address", RET, "--claimant", "ticket-42", "--actor", "alice", "--json", db=cli_db)
+            "--return-address", RET, "--claimant", "ticket-42", "--key", team().key("alice"), "--json", db=cli_db)
     assert r.code == 0, r.err
     doc = r.json
     assert doc["status"] == "open" and doc["txid"] == TX and doc["destination"] == {"return_address": RET}
     assert doc["audit"][0]["actor"] == "alice" and doc["audit"][0]["action"] == "case_opened"
+    assert doc["opened_by"] == "alice"
     show = run("case", "show", str(doc["id"]), "--json", db=cli_db)
     assert show.code == 0 and show.json["id"] == doc["id"] and show.json["facts"] is None
     lst = run("case", "list", "--status", "open", "--json", db=cli_db)
@@ -119,6 +121,24 @@ def test_address_import_is_all_or_nothing(cli_db, tmp_path):
     assert snapshot(cli_db) == before
     retire = tmp_path / "retire.csv"
     retire.write_text(f"network,address,derivation_path,account,status\nethereum,{DEP},m/44'/60'/0'/0/7,user-7,retired\n")
+    # deposit addresses are registered only strictly below the network's deposit_path_prefix, never at
+    # the gas station's path (chain_configs/ethereum.toml), and only by an admin quorum
+    for path in ("m/44'/60'/1'/0/0", "m/44'/60'/0'/1/9", "m/44'/60'/0'/0", "m/44'/60'/0'/00/9", "m/44'/60'/0'/0'/9",
+                 "m/44'/60'/1'/0/9"):
+        outside = tmp_path / "outside.csv"
+        outside.write_text(f"network,address,derivation_path,account\n"
+                           f"ethereum,0x6813Eb9362372EEF6200f3b1dbC3f819671cBA69,{path},u9\n")
+        r = run("addresses", "import", str(outside), "--json", db=cli_db)
+        assert r.code == 4 and r.error["code"] == "path_outside_deposit_prefix", (path, r.err)
+        assert "outside.csv:2" in r.error["message"] and "m/44'/60'/0'/0" in r.error["message"]
+    ok = tmp_path / "ok.csv"
+    ok.write_text("network,address,derivation_path,account\n"
+                  "ethereum,0x6813Eb9362372EEF6200f3b1dbC3f819671cBA69,m/44'/60'/0'/0/9,u9\n")
+    one = run("addresses", "import", str(ok), "--admin-key", str(team().admin_paths[0]), "--json", db=cli_db)
+    assert one.code == 7 and one.error["code"] == "admin_quorum_missing"
+    nobody = run("addresses", "import", str(ok), "--json", db=cli_db, default_keys=False)
+    assert nobody.code == 2 and "--admin-key" in nobody.error["message"]
+    assert snapshot(cli_db) == before
     r = run("addresses", "import", str(retire), "--json", db=cli_db)
     assert r.code == 0 and r.json == {"added": 0, "updated": 1, "unchanged": 0}
 
@@ -139,4 +159,38 @@ def test_init_twice_and_networks_json(tmp_path):
 
 def test_audit_verify_cli(cli_db):
     r = run("audit", "verify", "--json", db=cli_db)
-    assert r.code == 0 and r.json["ok"] and r.json["events"] == 1
+    # the test team's enrollments (one event each) and the address import
+    assert r.code == 0 and r.json["ok"] and r.json["events"] == len(team().keys) + 1, r.out
+    assert r.json["problems"] == [] and r.json["first_bad_seq"] is None
+
+
+def test_case_show_lists_approval_rows_but_counts_only_signed_decisions(cli_db):
+    """``case show`` (JSON and text) shows each approvals row with its operator and person; a row
+    written in the database without a signed decision statement is shown, never counted."""
+    import json
+
+    import sqlalchemy as sa
+
+    from recover.db import session_scope
+
+    opened = run("case", "open", "--network", "ethereum", "--tx", TX, "--return-address", RET, "--json", db=cli_db)
+    assert opened.code == 0, opened.err
+    cid = opened.json["id"]
+    plan = {"network": "ethereum", "family": "evm", "case_id": cid, "asset": "native", "gross": "10", "net": "9",
+            "fee_total": "1", "native_cost": "0", "destination": RET, "fee_collector": DEP, "steps": []}
+    with session_scope(cli_db) as s:
+        s.execute(sa.text("INSERT INTO sweep_plans (case_id, plan_json, plan_hash, created_by, created_at) "
+                          "VALUES (:c, :j, :h, 'spec', '2026-12-01 00:00:00')"),
+                  {"c": cid, "j": json.dumps(plan), "h": "ab" * 32})
+        s.execute(sa.text("INSERT INTO approvals (case_id, plan_hash, operator, person, decision, reason, statement, "
+                          "created_at) VALUES (:c, :h, 'bob', 'bob', 'approve', 'looks fine', :st, "
+                          "'2026-12-01 00:00:01')"), {"c": cid, "h": "ab" * 32, "st": "cd" * 32})
+    doc = run("case", "show", str(cid), "--json", db=cli_db).json
+    assert doc["approvals"]["so_far"] == [{"approver": "bob", "person": "bob", "decision": "approve",
+                                           "reason": "looks fine", "statement": "cd" * 32,
+                                           "at": doc["approvals"]["so_far"][0]["at"]}]
+    assert doc["approvals"]["plan_hash"] == "ab" * 32
+    assert doc["approvals"]["counted"] == [] and doc["approvals"]["satisfied"] is False
+    human = run("case", "show", str(cid), db=cli_db)
+    assert human.code == 0, human.err
+    assert "bob (person bob): approve" in human.out and "approvals" in human.out

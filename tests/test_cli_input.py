@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from clihelp import run, snapshot
+from team import DEFAULT_FOR, team
 
 TX = "0x" + "2e" * 32
 RET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -24,7 +25,9 @@ def cli_db(db_url, tmp_path):
                                              (["case", "broadcast"], "0"), (["case", "track"], "-3")])
 def test_case_ids_out_of_range_are_not_found(cli_db, command, case_id):
     before = snapshot(cli_db)
-    r = run(*command, "--json", "--", case_id, db=cli_db)
+    # the operator's key is named before "--" (after it, it would be an argument); verify is spec's
+    key = ["--key", team().key(DEFAULT_FOR[tuple(command)])] if tuple(command) in DEFAULT_FOR else []
+    r = run(*command, "--json", *key, "--", case_id, db=cli_db)
     assert r.code == 3, (r.code, r.err)
     assert r.error["code"] == "case_not_found"
     assert snapshot(cli_db) == before
@@ -130,10 +133,11 @@ def test_addresses_and_prices_are_listed(cli_db):
                                        "account": "user-7", "status": "active"}]
     assert run("addresses", "list", "--network", "bitcoin", "--json", db=cli_db).json == []
     assert run("addresses", "list", "--network", "nope", "--json", db=cli_db).code == 4
-    assert run("prices", "set", "ETH", "3000.5", "--at", "2026-11-01T00:00:00Z", "--actor", "pat", db=cli_db).code == 0
-    assert run("prices", "set", "ETH", "3100", "--actor", "pat", db=cli_db).code == 0
+    pete = team().key("pete")  # the pricer
+    assert run("prices", "set", "ETH", "3000.5", "--at", "2026-11-01T00:00:00Z", "--key", pete, db=cli_db).code == 0
+    assert run("prices", "set", "ETH", "3100", "--key", pete, db=cli_db).code == 0
     prices = run("prices", "list", "--json", db=cli_db).json
-    assert [(p["asset"], p["usd"], p["set_by"]) for p in prices] == [("ETH", "3100", "pat"), ("ETH", "3000.5", "pat")]
+    assert [(p["asset"], p["usd"], p["set_by"]) for p in prices] == [("ETH", "3100", "pete"), ("ETH", "3000.5", "pete")]
     table = run("prices", "list", db=cli_db)
     assert "2 prices" in table.out and "3000.5" in table.out
 

@@ -186,13 +186,49 @@ def test_a_lowercase_or_zero_fee_collector_is_refused_naming_file_and_key(tmp_pa
     assert str(p) in str(info.value) and "fee_collector" in str(info.value) and why in str(info.value)
 
 
-def test_a_policy_tier_with_approvers_true_is_refused(tmp_path, monkeypatch):
+def test_a_policy_tier_with_approvers_true_is_refused(tmp_path, sqlite_db_url):
+    from clihelp import run, snapshot
     from recover.errors import ConfigError
-    from recover.policy import load_policy
+    from recover.policy import parse_policy
 
     policy = tmp_path / "approvals.toml"
     policy.write_text("[[tiers]]\napprovers = true\n")
-    monkeypatch.setenv("RECOVER_APPROVAL_POLICY", str(policy))
     with pytest.raises(ConfigError) as info:
-        load_policy()
-    assert str(policy) in str(info.value) and "approvers" in str(info.value)
+        parse_policy(policy.read_text(), str(policy))
+    assert str(policy) in str(info.value) and "approvers" in str(info.value) and info.value.exit_code == 4
+    # through the CLI: refused before any admin signs, nothing stored, the bundled policy still in force
+    before = snapshot(sqlite_db_url)
+    r = run("policy", "set", str(policy), "--json", db=sqlite_db_url)
+    assert r.code == 4 and str(policy) in r.error["message"] and "approvers" in r.error["message"]
+    assert snapshot(sqlite_db_url) == before
+    assert run("policy", "show", "--json", db=sqlite_db_url).json["source"] == "chain_configs/policies/approvals.toml"
+
+
+@pytest.mark.parametrize("line,key", [
+    ('deposit_path_prefix = "44/60/0"', "deposit_path_prefix"),
+    ("deposit_path_prefix = []", "deposit_path_prefix"),
+    ('deposit_path_prefix = ["m/84\'/1\'/0\'/0", "m/x"]', "deposit_path_prefix"),
+    ("deposit_path_prefix = 7", "deposit_path_prefix"),
+])
+def test_a_deposit_path_prefix_that_is_no_hd_path_is_refused(tmp_path, line, key):
+    p = write(tmp_path, GOOD + line + "\n")
+    with pytest.raises(NetworkConfigError) as info:
+        load_network_file(p)
+    assert str(p) in str(info.value) and key in str(info.value) and info.value.exit_code == 4
+
+
+def test_a_gas_station_path_that_is_no_hd_path_is_refused(tmp_path):
+    p = write(tmp_path, GOOD.replace('gas_station_path = "m/44\'/60\'/1\'/0/0"', 'gas_station_path = "station"'))
+    with pytest.raises(NetworkConfigError) as info:
+        load_network_file(p)
+    assert str(p) in str(info.value) and "gas_station_path" in str(info.value)
+
+
+def test_deposit_paths_lie_strictly_below_a_prefix_and_never_at_the_gas_station(tmp_path):
+    net = load_network_file(write(tmp_path, GOOD + 'deposit_path_prefix = ["m/44\'/60\'/0\'/0", "m/44\'/60\'/1\'"]\n'))
+    assert net.deposit_prefixes == ("m/44'/60'/0'/0", "m/44'/60'/1'")
+    assert net.deposit_path_allowed("m/44'/60'/0'/0/7") and net.deposit_path_allowed("m/44'/60'/1'/2/3")
+    for path in ("m/44'/60'/0'/0", "m/44'/60'/0'/00/7", "m/44'/60'/0'/1/7", "m/44'/60'/1'/0/0", "m/44'/60'/0'/0/x",
+                 "", "m/44'/60'/0'/0/"):
+        assert not net.deposit_path_allowed(path), path
+    assert load_network_file(write(tmp_path, GOOD, "plain.toml")).deposit_prefixes == ()

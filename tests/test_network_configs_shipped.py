@@ -363,3 +363,27 @@ def test_placeholder_names_are_well_formed():
     for key, net in NETWORKS.items():
         for name in net.placeholders():
             assert pattern.match(name), f"{key}: {name}"
+
+
+STATIONED = sorted(k for k, n in NETWORKS.items() if n.gas_station_path)
+
+
+def test_most_shipped_networks_have_a_gas_station():
+    assert set(REAL) <= set(STATIONED) and {"anvil", "solana-litesvm"} <= set(STATIONED)
+
+
+@pytest.mark.parametrize("key", STATIONED)
+def test_the_deposit_subtree_never_contains_the_gas_station(key):
+    """Deposit addresses are registered only strictly below ``deposit_path_prefix``: a prefix that held
+    the gas station's path would let its key be registered, and swept, as a "deposit address"."""
+    net = NETWORKS[key]
+    station = net.gas_station_path
+    assert net.deposit_prefixes, f"{net.source}: a network with a gas station names its deposit_path_prefix"
+    for prefix in net.deposit_prefixes:
+        assert re.fullmatch(r"m(/[0-9]+'?)+", prefix), (key, prefix)
+        assert station != prefix and not station.startswith(prefix.rstrip("/") + "/"), \
+            f"{net.source}: deposit_path_prefix {prefix} contains the gas station's path {station}"
+        assert not prefix.startswith(station + "/"), f"{net.source}: {prefix} lies below the gas station {station}"
+    assert not net.deposit_path_allowed(station)
+    assert not any(net.deposit_path_allowed(station + tail) for tail in ("/0", "/7", "/0'"))
+    assert any(net.deposit_path_allowed(prefix + "/7") for prefix in net.deposit_prefixes)

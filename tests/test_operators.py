@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from clihelp import run, snapshot
+from team import team
 
 
 @pytest.fixture
@@ -84,7 +85,14 @@ def test_enroll_needs_an_admin_quorum_and_one_approving_key_per_person(trust):
     assert cli(t, "operators", "enroll", "ana2", "--public-key", alias, "--roles", "specialist", "--person", "p-ana",
                *admins(t, 2, 3))["roles"] == ["specialist"]  # a non-approving role for the same person is fine
     listed = cli(t, "operators", "list")
-    assert [(o["name"], o["active"]) for o in listed] == [("ana", True), ("ana2", True)]
+    assert [(o["name"], o["active"]) for o in listed if o["name"] not in team().keys] == [("ana", True),
+                                                                                          ("ana2", True)]
+    assert sorted(o["name"] for o in listed) == sorted(["ana", "ana2", *team().keys])  # the test team's rows
+    # ...which were enrolled under another trust root: under this one, their keys do nothing
+    before = snapshot(t.db)
+    other_root = cli(t, "queue", "approve", "1", "--key", team().key("bob"), expect=7)
+    assert other_root["code"] == "operator_not_enrolled"
+    assert snapshot(t.db) == before
 
 
 def test_revoke_and_a_row_edited_in_the_database_does_not_count(trust):

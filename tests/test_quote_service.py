@@ -18,6 +18,7 @@ from recover.db import session_scope
 from recover.errors import IllegalTransition
 from recover.models import AuditEvent, Case, DepositFact, Quote
 from recover.transitions import move
+from team import team
 
 DEP = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
 RET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -28,8 +29,8 @@ NOW = datetime.now(timezone.utc)
 def verified_case(db_url, tmp_path, *, asset=TOKEN, amount=2_000 * 10**6, decimals=6, tx="0x" + "77" * 32):
     csv = tmp_path / "a.csv"
     csv.write_text(f"network,address,derivation_path,account\nethereum,{DEP},m/44'/60'/0'/0/7,u7\n")
-    api.import_addresses(csv, db=db_url)
-    case = api.open_case("ethereum", tx, return_address=RET, db=db_url, actor="alice")
+    api.import_addresses(csv, db=db_url, admin_keys=team().admin_paths)
+    case = api.open_case("ethereum", tx, return_address=RET, db=db_url, key=team().key("alice"))
     with session_scope(db_url) as s:
         s.add(DepositFact(case_id=case.id, network="ethereum", chain="eip155:1", txid=case.txid, deposit_index=4, sender=RET,
                           receiving_address=DEP, asset=asset, asset_symbol="TKN", decimals=decimals, amount=amount,
@@ -39,16 +40,21 @@ def verified_case(db_url, tmp_path, *, asset=TOKEN, amount=2_000 * 10**6, decima
     return case.id
 
 
+def set_price(asset, usd, **kw):
+    """A price signed by the pricer (pete)."""
+    return api.set_price(asset, usd, key=team().key("pete"), **kw)
+
+
 def cost(native):
     return lambda case, facts: CostEstimate(native, {"gas_price": "1"})
 
 
 def test_quote_stores_rules_prices_and_conserves(db_url, tmp_path):
     cid = verified_case(db_url, tmp_path)
-    api.set_price(f"ethereum:{TOKEN}", "1.00", db=db_url)
-    api.set_price("ETH", "3000", db=db_url)
+    set_price(f"ethereum:{TOKEN}", "1.00", db=db_url)
+    set_price("ETH", "3000", db=db_url)
     # ethereum's policy: see chain_configs/ethereum.toml [fee]
-    out = api.quote_case(cid, db=db_url, actor="bob", cost_fn=cost(10**15))  # 0.001 ETH = 3 USD
+    out = api.quote_case(cid, db=db_url, key=team().key("spec"), cost_fn=cost(10**15))  # 0.001 ETH = 3 USD
     q = out.quote
     assert q.gross == 2_000 * 10**6
     assert q.net + q.fee + q.network_cost_in_asset == q.gross
@@ -63,10 +69,10 @@ def test_quote_stores_rules_prices_and_conserves(db_url, tmp_path):
 
 def test_requote_replaces_and_is_audited(db_url, tmp_path):
     cid = verified_case(db_url, tmp_path)
-    api.set_price(f"ethereum:{TOKEN}", "1.00", db=db_url)
-    api.set_price("ETH", "3000", db=db_url)
+    set_price(f"ethereum:{TOKEN}", "1.00", db=db_url)
+    set_price("ETH", "3000", db=db_url)
     first = api.quote_case(cid, db=db_url, cost_fn=cost(10**15)).quote
-    api.set_price("ETH", "6000", db=db_url)
+    set_price("ETH", "6000", db=db_url)
     second = api.quote_case(cid, db=db_url, cost_fn=cost(10**15)).quote
     assert second.network_cost_in_asset == 2 * first.network_cost_in_asset  # ETH price doubled
     assert second.net < first.net
@@ -78,8 +84,8 @@ def test_requote_replaces_and_is_audited(db_url, tmp_path):
 def test_stale_price_refused_and_recorded(db_url, tmp_path):
     cid = verified_case(db_url, tmp_path)
     old = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    api.set_price(f"ethereum:{TOKEN}", "1.00", at=old, db=db_url)
-    api.set_price("ETH", "3000", db=db_url)
+    set_price(f"ethereum:{TOKEN}", "1.00", at=old, db=db_url)
+    set_price("ETH", "3000", db=db_url)
     with pytest.raises(Exception) as info:
         api.quote_case(cid, db=db_url, cost_fn=cost(10**15))
     assert info.value.exit_code == 7 and info.value.code == "stale_price"
@@ -92,8 +98,8 @@ def test_stale_price_refused_and_recorded(db_url, tmp_path):
 
 def test_uneconomical_refused(db_url, tmp_path):
     cid = verified_case(db_url, tmp_path, amount=5 * 10**6)  # 5 USD of token
-    api.set_price(f"ethereum:{TOKEN}", "1", db=db_url)
-    api.set_price("ETH", "3000", db=db_url)
+    set_price(f"ethereum:{TOKEN}", "1", db=db_url)
+    set_price("ETH", "3000", db=db_url)
     with pytest.raises(Exception) as info:
         api.quote_case(cid, db=db_url, cost_fn=cost(10**16))  # 30 USD of gas
     assert info.value.exit_code == 7
@@ -105,7 +111,7 @@ def test_uneconomical_refused(db_url, tmp_path):
 
 def test_native_quote(db_url, tmp_path):
     cid = verified_case(db_url, tmp_path, asset=NATIVE, amount=10**18, decimals=18)
-    api.set_price("ETH", "3000", db=db_url)
+    set_price("ETH", "3000", db=db_url)
     q = api.quote_case(cid, db=db_url, cost_fn=cost(42_000 * 10**9)).quote
     assert q.network_cost_in_asset == 42_000 * 10**9
     assert q.net + q.fee + q.network_cost_in_asset == 10**18
@@ -121,7 +127,7 @@ def test_prices_cli_and_bad_input(db_url, tmp_path):
     r = run("prices", "set", "eth", "3000.50", "--json", db=db_url)
     assert r.code == 0 and r.json["asset"] == "ETH" and r.json["usd"] == "3000.50"
     before = snapshot(db_url)
-    r = run("prices", "set", "--json", "--", "ETH", "-1", db=db_url)
+    r = run("prices", "set", "--json", "--key", team().key("pete"), "--", "ETH", "-1", db=db_url)
     assert r.code == 4 and "negative" in r.error["message"]
     for args in (["ETH", "abc"], ["ETH", "NaN"], ["ETH", "0"],
                  [f"ethereum:{TOKEN.lower()}", "1"], ["nowhere:0x00", "1"], ["ETH", "1", "--at", "2026-01-01T00:00:00"],
