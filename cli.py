@@ -804,6 +804,39 @@ def _tiers_text(doc: dict) -> str:
                      + (f" below {t['below_usd']} USD" if t["below_usd"] else " (top tier)") for t in doc["tiers"])
 
 
+@app.command("scan")
+@command
+def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
+             from_block: Optional[int] = typer.Option(None, "--from-block", min=0,
+                                                      help="First block (default: after the last scan)."),
+             to_block: Optional[int] = typer.Option(None, "--to-block", min=0,
+                                                    help="Last block (default: the newest confirmed one)."),
+             key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Find stranded deposits to our addresses and open a case for each (never twice)."""
+    import recover
+
+    if json_out or not sys.stderr.isatty():
+        report = recover.scan(network, from_block=from_block, to_block=to_block, db=_db(db), key=key)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+            task = bar.add_task("blocks", total=None)
+            report = recover.scan(network, from_block=from_block, to_block=to_block, db=_db(db), key=key,
+                                  progress=lambda n: bar.advance(task, n))
+    doc = report.to_dict()
+    if json_out:
+        _emit_json(doc)
+    else:
+        _note(f"{network} blocks {doc['from_block']}..{doc['to_block']}: {doc['found']} stranded deposit(s), "
+              f"{len(doc['opened'])} case(s) opened, {doc['already_cases']} already cases, "
+              f"{len(doc['errors'])} refused")
+        for cid in doc["opened"]:
+            sys.stdout.write(f"{cid}\n")
+
+
 @app.command()
 @command
 def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is due (else run until SIGTERM)."),

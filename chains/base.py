@@ -41,6 +41,19 @@ class Capability(str, Enum):
     NESTED_ACCOUNTS = "nested_accounts"    # deposits into accounts owned by one of our accounts (Solana)
     INTERNAL_TRANSFERS = "internal_transfers"  # native value moved by contract calls, not the tx's own value
     TOKENS = "tokens"                      # the network has tokens at all (assets other than native)
+    SCAN = "scan"                          # find deposits to our addresses over a block range (scan_deposits)
+
+
+@dataclass(frozen=True)
+class FoundDeposit:
+    """A deposit a scan found: ``asset`` is a token contract, or ``NATIVE``; ``amount`` in base units."""
+
+    txid: str
+    recipient: str
+    asset: str
+    amount: int
+    block_number: int
+    index: int
 
 
 @dataclass(frozen=True)
@@ -251,6 +264,15 @@ class ChainAdapter(ABC):
         if network.family != self.family:
             raise ValueError(f"{type(self).__name__} serves {self.family} networks, not {network.family}")
         self.network = network
+
+    def scan_deposits(self, from_block: int, to_block: int, *, token_to, native_to, progress=None):
+        """Deposits in blocks ``from_block..to_block``: token transfers to an address ``token_to(addr)``
+        accepts, native value to an address ``native_to(addr)`` accepts (``SCAN`` capability)."""
+        raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
+
+    def latest_block(self) -> int:
+        """The newest block number (``SCAN`` capability)."""
+        raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities

@@ -125,6 +125,21 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, poll_seco
                 say=say)
 
 
+def scan(network: str, *, from_block: int | None = None, to_block: int | None = None, db: str | None = None,
+         key=None, progress=None):
+    """Find deposits to our addresses in a block range and open a case for each (never twice)."""
+    from recover.registry import get_network
+    from recover.scan import scan_network
+
+    net = get_network(network)
+    sk = _key(key)
+    with session_scope(db) as s:
+        require_schema(s)
+        who = _acting(s, sk, SPECIALIST, "open cases")
+    return scan_network(lambda: session_scope(db), net, from_block=from_block, to_block=to_block, actor=who,
+                        progress=progress)
+
+
 def show_case(case_id: int, *, db: str | None = None) -> dict:
     """The whole story of a case as one JSON-safe document."""
     from recover.cases import get_case

@@ -349,3 +349,13 @@ class Job(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     done_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+
+
+class ScanState(SQLModel, table=True):
+    """How far ``recover scan`` has looked on a network: the next scan resumes after ``last_block``."""
+
+    __tablename__ = "scan_state"
+
+    network: str = Field(primary_key=True, max_length=64)
+    last_block: int = Field(sa_type=sa.BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

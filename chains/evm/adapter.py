@@ -23,6 +23,7 @@ from chains.evm import keys as _keys
 from chains.evm.addresses import address_key as _address_key
 from chains.evm.common import qty
 from chains.evm.describe import describe_plan as _describe_plan
+from chains.evm.scan import ScanMixin
 from chains.evm.erc20 import TRANSFER_TOPIC
 from chains.evm.observe import INTERNAL_NATIVE_INDEX, ObserveMixin
 from chains.evm.plan import GAS_MARGIN_BPS, build_evm_plan, native_cost_from_params
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ChainAdapter):
+class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ScanMixin, ChainAdapter):
     family = "evm"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -56,6 +57,7 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ChainAdap
         Capability.OFFLINE_EXPORT,
         Capability.OWNERSHIP_PROOF,
         Capability.INTERNAL_TRANSFERS,
+        Capability.SCAN,
         Capability.TOKENS,
     })
 
