@@ -144,13 +144,20 @@ def make_db(db_url: str, workdir: Path, token: str, deposits: list[tuple[str, st
     from recover.cases import claim_scope
 
     api.init(db_url)
+    # authority: a one-admin trust root and an enrolled specialist who verifies (not timed)
+    os.environ.setdefault("RECOVER_KEY_PASSPHRASE", "benchmark passphrase, never for real keys")
+    root = api.trust_init(1, 1, workdir)
+    os.environ["RECOVER_TRUST_ROOT"] = root["trust_root"]
+    public = api.operators_keygen("bench", workdir / "bench.key")
+    api.operators_enroll("bench", public, "specialist", "bench", root["admin_keys"], db=db_url)
+    os.environ["RECOVER_OPERATOR_KEY"] = str(workdir / "bench.key")
     csv_path = workdir / "addresses.csv"
     with csv_path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["network", "address", "derivation_path", "account"])
         for i, (_txid, addr, _amt) in enumerate(deposits):
             w.writerow(["anvil", addr, f"m/44'/60'/0'/0/{1000 + i}", f"user-{i}"])
-    api.import_addresses(csv_path, db=db_url, actor="bench")
+    api.import_addresses(csv_path, admin_keys=root["admin_keys"], db=db_url)
     net = get_network("anvil")
     ret = to_checksum_address("0x" + "ab" * 20)
     now = utcnow()
@@ -252,10 +259,10 @@ def ours(db_url: str, n: int, profile: str | None) -> tuple[float, dict, dict[st
         import cProfile
 
         prof = cProfile.Profile()
-        summary = prof.runcall(api.verify_cases, all_open=True, db=db_url, actor="bench")
+        summary = prof.runcall(api.verify_cases, all_open=True, db=db_url)
         prof.dump_stats(profile)
     else:
-        summary = api.verify_cases(all_open=True, db=db_url, actor="bench")
+        summary = api.verify_cases(all_open=True, db=db_url)
     elapsed = time.perf_counter() - t0
     d = summary.to_dict()
     assert len(summary.results) == n, (len(summary.results), n)
