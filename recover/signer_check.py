@@ -49,6 +49,14 @@ def row_problems(session: Session, case: Case, sc) -> list[str]:
             out.append("its deposit facts differ from the signed verification")
     status = audited_status(session, case.id)
     if status != case.status:
+        import sqlalchemy as sa
+
+        from recover.errors import ConcurrentUpdate
+
+        now = session.execute(sa.select(Case.status).where(Case.id == case.id)).scalar()
+        if now != case.status and now == status:  # another process moved it (and logged it) since we read it
+            raise ConcurrentUpdate(f"case {case.id} was moved to {now!r} by another process meanwhile; "
+                                   "reload it and try again", details={"case_id": case.id, "actual": now})
         out.append(f"status is {case.status!r} but the audit log last moved it to {status!r}")
     return out
 

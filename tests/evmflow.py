@@ -9,7 +9,7 @@ import pytest
 
 from chains.base import PlanStep, SweepPlan
 from clihelp import run
-from evm_devnet import ANVIL_MNEMONIC
+from evm_devnet import ANVIL_MNEMONIC, deploy, fund_token, token_transfer
 
 FEE_COLLECTOR = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # anvil account 8 (chain_configs/anvil.toml)
 HOT_WALLET = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"     # anvil account 9
@@ -125,3 +125,22 @@ def _override_config(w, *, confirmations=1, listed=None, min_deposit=0, conditio
         text += f'\n[[listed_tokens]]\nsymbol = "LST"\naddress = "{listed}"\ndecimals = 6\nmin_deposit = {min_deposit}\n'
     (folder / "anvil.toml").write_text(text)
     return {"RECOVER_CONFIG_DIR": str(folder)}
+
+
+def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20, contract="StandardToken"):
+    """A verified, quoted, prepared unlisted-token case: opened, verified, quoted and prepared by alice
+    (a specialist who also approves), priced by pete (the pricer, not the preparer)."""
+    deposit = derive(deposit_index)
+    register(w, [("anvil", deposit, f"m/44'/60'/0'/0/{deposit_index}", "active")])
+    token = deploy(w.a.w3, contract, "Unlisted", "UNL", 6)
+    fund_token(w.a.w3, token, w.user, 10**12)
+    r = token_transfer(w.a.w3, token, w.user, deposit, amount)
+    alice = key("alice")
+    cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--key", alice,
+              *(["--credit-account", credit] if credit else ["--return-address", w.ret]), env=env)["id"]
+    cli(w, "case", "verify", str(cid), "--key", alice, env=env)
+    cli(w, "prices", "set", f"anvil:{token.address}", "1", env=env)  # by pete, the pricer (not the preparer)
+    cli(w, "prices", "set", "ETH", "3000", env=env)
+    quote = cli(w, "case", "quote", str(cid), "--key", alice, env=env)
+    cli(w, "case", "prepare", str(cid), "--key", alice, env=env)
+    return cid, token, deposit, quote

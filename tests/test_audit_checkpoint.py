@@ -15,8 +15,17 @@ OTHER_SEED = "legal winner thank year wave sausage worth useful legal winner tha
 RET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 
+def _events(db) -> int:
+    from recover.db import session_scope
+    from recover.models import AuditEvent
+
+    with session_scope(db) as s:
+        return s.exec(sa.select(sa.func.count()).select_from(AuditEvent)).one()[0]
+
+
 @pytest.fixture
 def chain_db(db_url):
+    """The team's enrollments, then three cases opened (by spec): the last three events are theirs."""
     for i in range(3):
         r = run("case", "open", "--network", "ethereum", "--tx", "0x" + f"{i + 1:02x}" * 32, "--return-address", RET,
                 "--json", db=db_url)
@@ -29,43 +38,56 @@ def _verify(db, checkpoint, seed=SEED):
 
 
 def test_checkpoint_detects_truncation_and_a_rehashed_rewrite(chain_db, tmp_path):
-    from recover.audit import event_hash
+    from recover.audit import event_hash, verify_chain
     from recover.db import session_scope
     from recover.models import AuditEvent
     from sqlmodel import select
 
+    head = _events(chain_db)  # the team's enrollments and the three cases opened
+    with session_scope(chain_db) as s:
+        opened = list(s.exec(select(AuditEvent).where(AuditEvent.action == "case_opened").order_by(AuditEvent.seq)))
+        assert [(e.seq, e.case_id) for e in opened] == [(head - 2, 1), (head - 1, 2), (head, 3)]
     cp = tmp_path / "cp.json"
     made = run("audit", "checkpoint", "--out", str(cp), "--json", db=chain_db, env={"RECOVER_SEED": SEED})
     assert made.code == 0, made.err
-    assert made.json["seq"] == 3 and made.json["events"] == 3
-    assert _verify(chain_db, cp).code == 0
+    assert made.json["seq"] == head and made.json["events"] == head
+    good = _verify(chain_db, cp)
+    assert good.code == 0 and good.json["problems"] == []
     assert run("audit", "checkpoint", "--out", str(cp), "--json", db=chain_db,
                env={"RECOVER_SEED": SEED}).error["code"] == "file_exists"
 
-    # 1. truncate the newest event: the chain alone still looks whole
+    # 1. truncate the newest event (case 3 opened): the chain alone still looks whole; only the case row,
+    # whose status the log no longer gives, is named (that is audit verify's statement/row half)
     with session_scope(chain_db) as s:
-        s.execute(sa.delete(AuditEvent).where(AuditEvent.seq == 3))
-    assert run("audit", "verify", "--json", db=chain_db).code == 0
+        s.execute(sa.delete(AuditEvent).where(AuditEvent.seq == head))
+    with session_scope(chain_db) as s:
+        chain = verify_chain(s)
+        assert chain.ok and chain.problems == () and chain.events == head - 1
+    row_only = ["case 3: status is 'open' but the audit log last moved it to None"]
+    alone = run("audit", "verify", "--json", db=chain_db)
+    assert alone.code == 1 and alone.json["problems"] == row_only and alone.json["first_bad_seq"] is None
     truncated = _verify(chain_db, cp)
-    assert truncated.code == 1 and any("truncated" in p for p in truncated.json["problems"])
+    assert truncated.code == 1 and truncated.json["problems"][:1] == row_only
+    assert any("truncated" in p for p in truncated.json["problems"][1:])
 
     # 2. put an event back, rewritten, and re-hash the whole chain: intact to itself, not to the checkpoint
     with session_scope(chain_db) as s:
         events = list(s.exec(select(AuditEvent).order_by(AuditEvent.seq)))
-        forged = AuditEvent(seq=3, case_id=3, actor="mallory", action="case_opened", to_status="open", details={},
+        forged = AuditEvent(seq=head, case_id=3, actor="mallory", action="case_opened", to_status="open", details={},
                             created_at=events[-1].created_at, prev_hash=events[-1].hash, hash="")
         forged.hash = event_hash(forged)
         s.add(forged)
     with session_scope(chain_db) as s:
         prev = "0" * 64
         for ev in s.exec(select(AuditEvent).order_by(AuditEvent.seq)):
-            if ev.seq == 1:
+            if ev.seq == head - 2:  # case 1 opened
                 ev.details = {**(ev.details or {}), "claimant": "someone else"}
             ev.prev_hash = prev
             ev.hash = event_hash(ev)
             prev = ev.hash
             s.add(ev)
-    assert run("audit", "verify", "--json", db=chain_db).code == 0  # re-hashed: consistent with itself
+    itself = run("audit", "verify", "--json", db=chain_db)  # re-hashed: consistent with itself (and the rows)
+    assert itself.code == 0 and itself.json["problems"] == [], itself.out
     rewritten = _verify(chain_db, cp)
     assert rewritten.code == 1 and any("rewritten" in p for p in rewritten.json["problems"])
 

@@ -12,28 +12,10 @@ import sqlalchemy as sa
 from clihelp import run, snapshot
 from evm_devnet import ANVIL_MNEMONIC, deploy, fund_token, token_transfer
 from evmflow import FEE_COLLECTOR, HOT_WALLET, _override_config, cli, derive, key, open_case, register  # noqa: F401
-from evmflow import world, world_both  # noqa: F401
+from evmflow import prepared_token_case, world, world_both  # noqa: F401
 from team import team
 
 STATION_PATH = "m/44'/60'/1'/0/0"
-
-
-def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20, contract="StandardToken"):
-    """A verified, quoted, prepared unlisted-token case (prepared by alice)."""
-    deposit = derive(deposit_index)
-    register(w, [("anvil", deposit, f"m/44'/60'/0'/0/{deposit_index}", "active")])
-    token = deploy(w.a.w3, contract, "Unlisted", "UNL", 6)
-    fund_token(w.a.w3, token, w.user, 10**12)
-    r = token_transfer(w.a.w3, token, w.user, deposit, amount)
-    alice = key("alice")
-    cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--key", alice,
-              *(["--credit-account", credit] if credit else ["--return-address", w.ret]), env=env)["id"]
-    cli(w, "case", "verify", str(cid), "--key", alice, env=env)
-    cli(w, "prices", "set", f"anvil:{token.address}", "1", env=env)  # by pete, the pricer (not the preparer)
-    cli(w, "prices", "set", "ETH", "3000", env=env)
-    quote = cli(w, "case", "quote", str(cid), "--key", alice, env=env)
-    cli(w, "case", "prepare", str(cid), "--key", alice, env=env)
-    return cid, token, deposit, quote
 
 
 def keygen(w, name):

@@ -10,10 +10,14 @@ from pathlib import Path
 
 from clihelp import RECOVER, run, snapshot
 from evm_devnet import deploy, fund_token, token_transfer
-from evmflow import cli, derive, open_case, register, world, world_both  # noqa: F401
-from test_case_life import keygen, prepared_token_case
+from evmflow import cli, derive, key, open_case, prepared_token_case, register, world, world_both  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
+STATION_PATH = "m/44'/60'/1'/0/0"
+
+
+def nonce(node, address):
+    return node.w3.eth.get_transaction_count(address)
 
 
 def _twin_config(w) -> dict:
@@ -52,14 +56,13 @@ def test_one_deposit_is_one_case_whatever_the_network_key(world):
 
 def _approved_case(w):
     cid, token, deposit, quote = prepared_token_case(w)
-    bob, carol = keygen(w, "bob"), keygen(w, "carol", "senior")
-    cli(w, "queue", "approve", str(cid), "--key", str(bob))
-    assert cli(w, "queue", "approve", str(cid), "--key", str(carol))["status"] == "approved"
+    cli(w, "queue", "approve", str(cid), "--key", key("bob"))
+    assert cli(w, "queue", "approve", str(cid), "--key", key("carol"))["status"] == "approved"
     return cid, token, quote
 
 
 def _at_once(w, *args, n=2):
-    env = {**os.environ, "RECOVER_DB_URL": w.db, "RECOVER_ACTOR": "walt"}
+    env = {**os.environ, "RECOVER_DB_URL": w.db, "RECOVER_OPERATOR_KEY": key("wes")}  # the wallet team's signer
     procs = [subprocess.Popen([RECOVER, *args, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(n)]
     return [(p.wait(timeout=180), *p.communicate()) for p in procs]
@@ -87,16 +90,14 @@ def test_two_signers_at_once_one_wins_the_other_exits_5(world_both):
 
 def test_broadcast_rechecks_and_spends_no_gas_into_a_frozen_token(world):
     from evm_devnet import transact
-    from test_case_life import STATION_PATH, nonce
 
     from chains.evm.keys import derive_evm_account
     from evm_devnet import ANVIL_MNEMONIC
 
     w = world
     cid, token, deposit, quote = prepared_token_case(w, contract="PausableToken")
-    bob, carol = keygen(w, "bob"), keygen(w, "carol", "senior")
-    cli(w, "queue", "approve", str(cid), "--key", str(bob))
-    cli(w, "queue", "approve", str(cid), "--key", str(carol))
+    cli(w, "queue", "approve", str(cid), "--key", key("bob"))
+    cli(w, "queue", "approve", str(cid), "--key", key("carol"))
     cli(w, "case", "sign", str(cid))
     station = derive_evm_account(ANVIL_MNEMONIC, STATION_PATH).address
     station_nonce, deposit_nonce = nonce(w.a, station), nonce(w.a, deposit)
@@ -156,21 +157,20 @@ def test_a_lookalike_return_address_needs_a_reviewer(world):
     cli(w, "prices", "set", "ETH", "3000")
     cli(w, "case", "quote", str(cid))
     cli(w, "case", "prepare", str(cid))
-    for name in ("bob", "carol", "dave"):
-        state = cli(w, "queue", "approve", str(cid), "--key", str(keygen(w, name, "senior" if name == "carol"
-                                                                          else "approver")))
+    for name in ("bob", "carol", "sam"):  # more approvers than the tier needs: still not enough
+        state = cli(w, "queue", "approve", str(cid), "--key", key(name))
     assert state["status"] == "awaiting_approval"
     assert "manual_review" in state["approvals"]["conditions_unmet"]
-    cli(w, "queue", "approve", str(cid), "--key", str(keygen(w, "rita", "reviewer")))
-    assert cli(w, "case", "show", str(cid))["status"] == "approved"
+    assert cli(w, "case", "show", str(cid))["status"] == "awaiting_approval"
+    # the review is a reviewer's signed sign-off (rita), not another approval
+    cli(w, "case", "signoff", str(cid), "--condition", "manual_review", "--reason", "checked with the user by phone")
+    doc = cli(w, "case", "show", str(cid))
+    assert doc["status"] == "approved" and doc["approvals"]["conditions_unmet"] == []
 
 
 def _approve(w, cid, names=("bob", "carol")):
     for name in names:
-        path = w.tmp / f"{name}.key"
-        if not path.exists():
-            keygen(w, name, "senior" if name == "carol" else "approver")
-        state = cli(w, "queue", "approve", str(cid), "--key", str(path))
+        state = cli(w, "queue", "approve", str(cid), "--key", key(name))
     assert state["status"] == "approved", state
     return state
 
@@ -194,7 +194,7 @@ def test_a_taken_nonce_replans_the_case_instead_of_leaving_it_signed_forever(wor
     assert doc["status"] == "verified" and doc["refusal"]["code"] == "nonce_taken" and doc["plan"] is None
     assert token_b.functions.balanceOf(deposit).call() == 2_500 * 10**6  # nothing moved
     cli(w, "case", "quote", str(second))
-    cli(w, "case", "prepare", str(second), "--actor", "alice")
+    cli(w, "case", "prepare", str(second), "--key", key("alice"))
     _approve(w, second)
     cli(w, "case", "sign", str(second))
     cli(w, "case", "broadcast", str(second))
@@ -212,7 +212,7 @@ def _native_signed_case(w, amount=2 * 10**18):
     cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", "ETH", "3000")
     quote = cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    cli(w, "case", "prepare", str(cid), "--key", key("alice"))
     _approve(w, cid)
     signed = cli(w, "case", "sign", str(cid))
     return cid, quote, [t["txid"] for t in signed["transactions"]]
@@ -314,7 +314,7 @@ def test_preparing_an_approved_case_again_into_the_same_plan_keeps_its_approvals
     cid, token, deposit, quote = prepared_token_case(w)
     state = _approve(w, cid)
     plan_hash = state["approvals"]["plan_hash"]
-    again = cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    again = cli(w, "case", "prepare", str(cid), "--key", key("alice"))
     assert again["plan_hash"] == plan_hash
     doc = cli(w, "case", "show", str(cid))
     assert doc["status"] == "approved" and doc["approvals"]["satisfied"] is True
@@ -361,7 +361,7 @@ def test_a_failed_case_whose_funds_are_still_there_is_reopened_to_be_planned_aga
     doc = cli(w, "case", "reopen", str(cid), "--reason", "the sweep never landed; funds still there")
     assert doc["status"] == "verified" and doc["plan"] is None
     cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--actor", "alice")
+    cli(w, "case", "prepare", str(cid), "--key", key("alice"))
     _approve(w, cid)
     cli(w, "case", "sign", str(cid))
     cli(w, "case", "broadcast", str(cid))
