@@ -25,6 +25,11 @@ _ERRORS = {
 __all__ = sorted(_API | _ERRORS | {"CaseStatus"})
 
 
+def __dir__() -> list[str]:
+    """``dir(recover)`` and ``help(recover)`` list the API, although it is loaded only when used."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module("recover.api"), name)

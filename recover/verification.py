@@ -55,6 +55,8 @@ class BatchSummary:
                 "cases": [r.to_dict() for r in self.results]}
 
 
+WAITING_CODES = frozenset({"tx_not_found", "unconfirmed"})  # exit 9: nothing wrong, run again later
+
 def _registrations(session: Session, key: Callable[[str], str], addresses: set[str]) -> dict[str, list[DepositAddress]]:
     keys = {key(a) for a in addresses}
     out: dict[str, list[DepositAddress]] = defaultdict(list)
@@ -298,7 +300,12 @@ def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, acto
                 append_event(s, actor=actor, action="verify_retry_later", case_id=case.id,
                              details={"code": d.code, "reason": d.message})
             unreachable = d.outcome == "retry" and d.code == RetryableChainError.code
-            return CaseResult(case.id, d.outcome, d.code, d.message, exit_code=8 if unreachable else 6)
+            # a transaction not found or not confirmed yet leaves the case open: "run again later" (9),
+            # told apart from a refusal (6; not_ours too, though its case stays open for a later import)
+            # and from a node that did not answer (8)
+            waiting = d.outcome == "retry" and d.code in WAITING_CODES
+            return CaseResult(case.id, d.outcome, d.code, d.message,
+                              exit_code=8 if unreachable else 9 if waiting else 6)
     except DuplicateClaim as exc:
         other = s.exec(select(DepositFact.case_id).where(DepositFact.chain == case.chain,
                                                          DepositFact.txid == case.txid)).first()

@@ -45,3 +45,15 @@ def test_reading_commands_import_no_chain_sdk(args, tmp_path):
     result = probe(args, env={**os.environ, "RECOVER_DB_URL": db})
     assert result["code"] == 0
     assert result["heavy"] == []
+
+
+def test_help_of_the_package_lists_the_api():
+    """Issue 15, item 1: the lazily loaded API is visible to help() and dir()."""
+    import subprocess
+    import sys
+
+    code = ("import pydoc, recover; text = pydoc.plain(pydoc.render_doc(recover)); "
+            "print(all(f'{n}(' in text for n in ('open_case', 'sign_case', 'run_worker', 'import_appeals')), "
+            "'verify_cases' in dir(recover))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "True"], out.stderr

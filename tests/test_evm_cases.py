@@ -170,13 +170,13 @@ def test_missing_and_unconfirmed_stay_open(world):
     env = _override_config(w, confirmations=4)
     missing = cli(w, "case", "open", "--network", "anvil", "--tx", "0x" + "99" * 32, "--return-address", w.ret,
                   env=env)["id"]
-    err = cli(w, "case", "verify", str(missing), env=env, expect=6)
+    err = cli(w, "case", "verify", str(missing), env=env, expect=9)  # not final: run again later
     assert err["code"] == "tx_not_found"
     assert cli(w, "case", "show", str(missing), env=env)["status"] == "open"
     r = send_eth(w.a.w3, w.user, w.deposit, 10**15)
     cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(),
               "--return-address", w.ret, env=env)["id"]
-    err = cli(w, "case", "verify", str(cid), env=env, expect=6)
+    err = cli(w, "case", "verify", str(cid), env=env, expect=9)
     assert err["code"] == "unconfirmed" and "1 of 4 confirmations" in err["message"]
     assert cli(w, "case", "show", str(cid), env=env)["status"] == "open"
     w.a.mine(3)

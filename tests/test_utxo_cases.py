@@ -87,7 +87,7 @@ def test_refusals_with_exit_codes(u):
     # unconfirmed: stays open
     txid, _ = w.ltc.fund(addr, 10**8, mine=False)
     cid = cli(w, "case", "open", "--network", "ltc-regtest", "--tx", txid, "--return-address", user)["id"]
-    assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "unconfirmed"
+    assert cli(w, "case", "verify", str(cid), expect=9)["code"] == "unconfirmed"  # waiting, not refused
     assert cli(w, "case", "show", str(cid))["status"] == "open"
     w.ltc.mine(1)
     assert cli(w, "case", "verify", str(cid), expect=6)["code"] == "listed_asset"  # LTC to an active address
