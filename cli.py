@@ -160,14 +160,48 @@ def init(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         _note(f"case database ready (schema revision {revision})")
 
 
-@app.command()
+networks_app = typer.Typer(help="The networks this toolkit knows (`networks check KEY`: every missing setting).",
+                            invoke_without_command=True)
+app.add_typer(networks_app, name="networks")
+
+
+@networks_app.command("check")
+@command
+def networks_check(key: str = typer.Argument(..., help="Network key."), json_out: bool = JsonOpt) -> None:
+    """List every missing or invalid setting of a network at once, and which commands need it
+    (exit 4 when there is one; no node is asked)."""
+    import recover
+
+    net, problems = recover.check_network(key)
+    doc = {"network": net.key, "source": net.source, "ok": not problems, "problems": [p.to_dict() for p in problems]}
+    if json_out:
+        _emit_json(doc)
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        t = Table(title=f"{net.key} ({net.source}): {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        for col in ("setting", "problem", "needed by"):
+            t.add_column(col)
+        for p in problems:
+            t.add_row(p.setting, escape(p.problem), p.needed_by)
+        _console().print(t)
+    if problems:
+        raise typer.Exit(4)
+
+
+@networks_app.callback()
 @command
 def networks(
+    ctx: typer.Context,
     recovery_class: Optional[str] = typer.Option(None, "--class", help="direct or conditional"),
     json_out: bool = JsonOpt,
 ) -> None:
     """List the networks this toolkit knows, with their recovery class and conditions."""
     import recover
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     nets = recover.list_networks(recovery_class)
     by_chain: dict[str, list[str]] = {}

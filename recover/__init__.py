@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _API = {
     "init", "list_networks", "import_addresses", "open_case", "show_case", "list_cases", "verify_audit",
     "set_price", "import_prices", "verify_cases", "verify_case", "quote_case", "prepare_case",
-    "decide", "set_policy", "show_policy", "queue", "import_appeals", "run_worker", "scan",
+    "decide", "set_policy", "show_policy", "queue", "import_appeals", "run_worker", "scan", "check_network",
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",
     "export_case", "import_signed", "reopen_case", "list_addresses", "list_prices", "trust_init", "operators_keygen", "operators_enroll",
     "operators_revoke", "operators_list", "audit_checkpoint",

@@ -65,6 +65,13 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
         return _import(s, Path(path), root=root, admin_keys=keys)
 
 
+def check_network(key: str):
+    """``(network, problems)``: every missing or invalid setting of a network (no node is asked)."""
+    from recover.netcheck import check_network as _check
+
+    return _check(key)
+
+
 def list_addresses(network: str | None = None, *, db: str | None = None):
     """The registered deposit addresses (optionally of one network), by network and address."""
     from sqlmodel import select
