@@ -620,7 +620,7 @@ def test_capabilities_declared():
     assert EvmAdapter.capabilities == frozenset({
         Capability.NATIVE_SWEEP, Capability.TOKEN_SWEEP, Capability.GAS_TOPUP, Capability.GAS_STATION,
         Capability.SIMULATION, Capability.HISTORIC_BALANCES, Capability.BATCH_VERIFY, Capability.OFFLINE_EXPORT,
-        Capability.OWNERSHIP_PROOF, Capability.INTERNAL_TRANSFERS, Capability.TOKENS})
+        Capability.OWNERSHIP_PROOF, Capability.INTERNAL_TRANSFERS, Capability.TOKENS, Capability.SCAN})
     assert EvmAdapter.address_key(DESTINATION) == DESTINATION.lower()
 
 
