@@ -11,7 +11,7 @@ demo: venv
 	$(BIN)/recover demo
 
 test: venv node system-deps postgres bsv-node
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 venv: $(STAMP)/venv
 $(STAMP)/venv: pyproject.toml
