@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from recover.authority import Verifier
 from recover.models import (Approval, Case, CaseCondition, Credit, DepositAddress, Operator, Price, Quote,
                             StatementRecord, SweepPlan)
-from recover.signed_case import QUOTE_FIELDS, load_signed_case
+from recover.signed_case import load_signed_case, quote_fields_of
 
 
 def _body(verifier: Verifier, h: str | None, kind: str) -> tuple[dict | None, str | None]:
@@ -33,6 +33,21 @@ def _body(verifier: Verifier, h: str | None, kind: str) -> tuple[dict | None, st
 def _mismatch(what: str, row: dict, signed: dict) -> list[str]:
     return [f"{what}: {k} is {row[k]!r} but its signed statement says {signed.get(k)!r}" for k in row
             if row[k] != signed.get(k)]
+
+
+# rows that name their statement: (table, statement kind, where, the row's signed fields, the body's)
+_ROWS = (
+    (Quote, "quote", lambda q: f"case {q.case_id} quote {q.id}", quote_fields_of, lambda b: b.get("quote") or {}),
+    (Approval, "decision", lambda a: f"case {a.case_id} approval {a.id} by {a.operator}",
+     lambda a: {"decision": a.decision, "plan_hash": a.plan_hash, "case": a.case_id, "by": a.operator}, dict),
+    (CaseCondition, "condition", lambda c: f"case {c.case_id} condition {c.condition}",
+     lambda c: {"condition": c.condition, "case": c.case_id, "by": c.satisfied_by}, dict),
+    (Price, "price", lambda p: f"price {p.id} of {p.asset}",
+     lambda p: {"asset": p.asset, "usd": p.usd, "at": p.at.strftime("%Y-%m-%dT%H:%M:%SZ")}, dict),
+    (DepositAddress, "address", lambda d: f"deposit address {d.address} on {d.network}",
+     lambda d: {"network": d.network, "address_key": d.address_key, "derivation_path": d.derivation_path,
+                "account": d.account, "status": d.status}, dict),
+)
 
 
 def statement_problems(session: Session) -> list[str]:
@@ -58,53 +73,19 @@ def statement_problems(session: Session) -> list[str]:
         out += [f"{where}: {p}" for p in row_problems(session, case, sc)]
         if plan is not None and sc.plan is None:
             out.append(f"{where}: its current plan {plan.plan_hash[:16]}… has no valid signed plan statement")
-    for q in session.exec(select(Quote).order_by(Quote.id)):
-        body, why = _body(verifier, q.statement, "quote")
-        where = f"case {q.case_id} quote {q.id}"
-        if body is None:
-            out.append(f"{where}: {why}")
-            continue
-        row = {k: (str(getattr(q, k)) if k not in ("decimals", "value_usd", "economical") else getattr(q, k))
-               for k in QUOTE_FIELDS}
-        out += _mismatch(where, row, body.get("quote") or {})
     for p in session.exec(select(SweepPlan).order_by(SweepPlan.id)):
         body, why = _body(verifier, p.statement, "plan")
         if body is None:
             out.append(f"case {p.case_id} plan {p.plan_hash[:16]}…: {why}")
         elif body.get("plan_hash") != p.plan_hash or body.get("case") != p.case_id:
             out.append(f"case {p.case_id} plan {p.id}: its hash or case differs from its signed statement")
-    for a in session.exec(select(Approval).order_by(Approval.id)):
-        body, why = _body(verifier, a.statement, "decision")
-        where = f"case {a.case_id} approval {a.id} by {a.operator}"
-        if body is None:
-            out.append(f"{where}: {why}")
-        else:
-            out += _mismatch(where, {"decision": a.decision, "plan_hash": a.plan_hash, "case": a.case_id,
-                                     "by": a.operator}, body)
-    for c in session.exec(select(CaseCondition).order_by(CaseCondition.id)):
-        body, why = _body(verifier, c.statement, "condition")
-        where = f"case {c.case_id} condition {c.condition}"
-        if body is None:
-            out.append(f"{where}: {why}")
-        else:
-            out += _mismatch(where, {"condition": c.condition, "case": c.case_id, "by": c.satisfied_by}, body)
-    for pr in session.exec(select(Price).order_by(Price.id)):
-        body, why = _body(verifier, pr.statement, "price")
-        where = f"price {pr.id} of {pr.asset}"
-        if body is None:
-            out.append(f"{where}: {why}")
-        else:
-            out += _mismatch(where, {"asset": pr.asset, "usd": pr.usd, "at": pr.at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                             body)
-    for d in session.exec(select(DepositAddress).order_by(DepositAddress.id)):
-        body, why = _body(verifier, d.statement, "address")
-        where = f"deposit address {d.address} on {d.network}"
-        if body is None:
-            out.append(f"{where}: {why}")
-        else:
-            out += _mismatch(where, {"network": d.network, "address_key": d.address_key,
-                                     "derivation_path": d.derivation_path, "account": d.account,
-                                     "status": d.status}, body)
+    for model, kind, where, fields, signed in _ROWS:
+        for row in session.exec(select(model).order_by(model.id)):
+            body, why = _body(verifier, row.statement, kind)
+            if body is None:
+                out.append(f"{where(row)}: {why}")
+            else:
+                out += _mismatch(where(row), fields(row), signed(body))
     for cr in session.exec(select(Credit).order_by(Credit.id)):
         try:
             account, amount, _ = signed_credit(session, cr.case_id, credited_plan(session, cr.case_id), verifier)

@@ -36,9 +36,14 @@ def facts_body(facts: list[DepositFact]) -> list[dict]:
              "classification": f.classification, "wallet": (f.details or {}).get("wallet")} for f in facts]
 
 
+def quote_fields_of(row) -> dict:
+    """The fields of a quote row that its statement signs (base units as text)."""
+    return {k: (str(getattr(row, k)) if k not in ("decimals", "value_usd", "economical") else getattr(row, k))
+            for k in QUOTE_FIELDS}
+
+
 def quote_body(row, *, price_statements: list[str], asset_key: str) -> dict:
-    q = {k: (str(getattr(row, k)) if k not in ("decimals", "value_usd", "economical") else getattr(row, k))
-         for k in QUOTE_FIELDS}
+    q = quote_fields_of(row)
     details = row.details or {}
     q.update({"asset_key": asset_key, "cost_mode": details.get("network_cost_mode", "deduct"),
               "fee_folded": bool(details.get("fee_folded")), "refusal_code": row.refusal_code})

@@ -138,10 +138,11 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -
     never to sweep from), or a deposit address an admin quorum registered at that very path, inside
     the deposit subtree."""
     from chains.registry import family
-    from recover.registry import networks as all_networks
+    from recover.registry import family_networks, networks as all_networks
 
     fam = family(net.family)
     nets = all_networks()
+    siblings = family_networks(net.family)  # wrong_network: registered on a sibling network, same key
     sweepers = {s.signer_path for s in plan.steps if s.role != "gas_topup"}
     for step in plan.steps:
         if step.role == "gas_topup" and step.signer_path != net.gas_station_path:
@@ -151,8 +152,7 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -
         if path == net.gas_station_path and path not in sweepers:
             continue
         good, _ = verifier.statements(address_subject(net.family, fam.address_key(address)), ("address",))
-        regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in nets
-                and nets[s.body["network"]].family == net.family]
+        regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in siblings]
         if not regs:
             raise _refuse(cid, "deposit_not_registered", f"the plan signs with {address} at {path}, which no "
                           "admin-quorum statement registered as a deposit address at that path")
