@@ -282,6 +282,8 @@ def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, 
             deposit_still_there(s, s.get(Case, case_id), chain, doing="to broadcast; nothing was sent")
     remaining = tuple(st for st in plan.steps if st.seq in unsent and st.seq >= row.seq)
     conflict = chain.nonce_conflict(_replace(plan, steps=remaining))
+    if conflict and _sent_meanwhile(session_factory, chain, row):
+        return  # the nonce was taken by this very step, sent by a concurrent broadcaster
     if conflict:
         with session_factory() as s:  # _replan's error commits what it recorded (``commit = True``)
             case = s.get(Case, case_id)
@@ -294,9 +296,21 @@ def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, 
     try:
         chain.simulate(_replace(plan, steps=remaining))
     except PermanentChainError as exc:
+        if _sent_meanwhile(session_factory, chain, row):
+            return  # it fails now because it is already mined: another broadcaster sent these bytes
         raise VerificationRefused(f"case {case_id}: step {row.seq} ({row.role}) would fail now: {exc}; it was not "
                                   "sent (no gas is spent into a sweep that cannot succeed)", code="would_fail",
                                   details={"seq": row.seq, "reason": exc.details.get("reason", str(exc))}) from None
+
+
+def _sent_meanwhile(session_factory, chain, row: SignedTx) -> bool:
+    """Whether another process sent this very step between our first look and the re-check (two
+    broadcasters of one case race; the loser must not read its own mined step as a conflict)."""
+    with session_factory() as s:
+        stored = s.get(SignedTx, row.id)
+        if stored is not None and stored.status != "signed":
+            return True
+    return chain.tx_status(row.txid).found
 
 
 def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, poll: float, case_id: int) -> None:
