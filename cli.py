@@ -17,6 +17,20 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from typer.core import TyperOption
+
+from recover.condition_names import SIGNED_OFF
+from recover.text import plural
+
+
+def _flag_display_type(self, ctx):
+    """Flags take no value: help shows ``--json``, not ``--json <bool>`` (typer 0.29 prints a type for
+    every option, flags included)."""
+    return None if self.is_flag else _option_display_type(self, ctx)
+
+
+_option_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_display_type
 
 app = typer.Typer(help="Misdeposit recovery toolkit: prove, quote, approve, sign and track recoveries.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -79,7 +93,7 @@ def _emit_json(doc: Any) -> None:
 def _err(message: str) -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True)
 
 
 def _fail(exc: BaseException, as_json: bool) -> None:
@@ -133,17 +147,20 @@ def command(fn: Callable) -> Callable:
 
 
 def _console():
-    """Tables on stdout: the terminal's width, or wide enough not to truncate when piped."""
+    """Tables on stdout: ``COLUMNS`` when set, else the terminal's width, or wide enough not to truncate
+    when piped."""
     from rich.console import Console
 
-    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else (None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, markup=False, width=width)
 
 
 def _note(message: str) -> None:
     """A message on stderr, printed literally (claimants and accounts may contain ``[...]``)."""
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, markup=False).print(message)
+    Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +197,7 @@ def networks_check(key: str = typer.Argument(..., help="Network key."), json_out
         from rich.markup import escape
         from rich.table import Table
 
-        t = Table(title=f"{net.key} ({net.source}): {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        t = Table(title=f"{net.key} ({net.source}): {plural(len(problems), 'problem')}")
         for col in ("setting", "problem", "needed by"):
             t.add_column(col)
         for p in problems:
@@ -222,7 +239,7 @@ def networks(
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(nets)} networks")
+    table = Table(title=plural(len(nets), "network"))
     for col in ("key", "name", "family", "chain id", "class", "conditions", "conf.", "native"):
         table.add_column(col)
     for n in nets:
@@ -262,7 +279,7 @@ def addresses_list(network: Optional[str] = typer.Option(None, "--network", help
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} address{'es' if len(rows) != 1 else ''}")
+    t = Table(title=plural(len(rows), "address", "addresses"))
     for col in ("network", "address", "derivation path", "account", "status"):
         t.add_column(col)
     for r in rows:
@@ -317,7 +334,7 @@ def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,d
         from rich.markup import escape
         from rich.table import Table
 
-        t = Table(title=f"{len(rows)} appeal line{'s' if len(rows) != 1 else ''}")
+        t = Table(title=plural(len(rows), "appeal line"))
         for col in ("line", "outcome", "case", "code", "message"):
             t.add_column(col)
         for r in rows:
@@ -358,7 +375,7 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} cases")
+    table = Table(title=plural(len(rows), "case"))
     for col in ("id", "status", "network", "txid", "classification", "destination", "opened by"):
         table.add_column(col)
     for r in rows:
@@ -371,7 +388,7 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
 @case_app.command("verify")
 @command
 def case_verify(
-    case_id: Optional[int] = typer.Argument(None, metavar="[ID]"),
+    case_id: Optional[int] = typer.Argument(None, metavar="ID", help="The case (or --all)."),
     all_open: bool = typer.Option(False, "--all", help="Verify every open case (batched node reads)."),
     db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt,
 ) -> None:
@@ -394,18 +411,18 @@ def case_verify(
     else:
         from rich.table import Table
 
-        t = Table(title="verify --all")
-        t.add_column("outcome")
-        t.add_column("cases", justify="right")
-        t.add_row("verified", str(doc["verified"]))
-        for code, n in doc["refused"].items():
-            t.add_row(f"refused: {code}", str(n))
-        for code, n in doc["retry_later"].items():
-            t.add_row(f"retry later: {code}", str(n))
+        counts = ", ".join([f"{doc['verified']} verified"]
+                           + [f"{n} refused ({code})" for code, n in doc["refused"].items()]
+                           + [f"{n} to retry later ({code})" for code, n in doc["retry_later"].items()])
+        t = Table(title=f"verify --all: {plural(len(summary.results), 'case')}: {counts}")
+        for col in ("case", "outcome", "code", "classification", "message"):
+            t.add_column(col, overflow="fold")
+        for r in summary.results:
+            t.add_row(str(r.case_id), r.outcome, r.code, r.classification or "", r.message)
         _console().print(t)
     unreachable = [r.case_id for r in summary.results if r.exit_code == 8]
     if unreachable:  # the batch ran, but a node did not answer: say so by the exit code too
-        _note(f"{len(unreachable)} case(s) not verified: the node did not answer; run verify --all again later")
+        _note(f"{plural(len(unreachable), 'case')} not verified: the node did not answer; run verify --all again later")
         raise typer.Exit(8)
 
 
@@ -419,7 +436,8 @@ def _verify_all_with_progress(db, key, json_out):
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(stderr=True)) as bar:
-        task = bar.add_task("verifying", total=None)
+        total = len(recover.list_cases("open", db=_db(db)))  # for the bar only: verify reads the set itself
+        task = bar.add_task("verifying", total=total)
         return recover.verify_cases(all_open=True, db=_db(db), key=key,
                                     progress=lambda n: bar.advance(task, n))
 
@@ -438,15 +456,7 @@ def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[st
         return
     from rich.table import Table
 
-    t = Table(title=f"quote for case {case_id}")
-    t.add_column("item")
-    t.add_column("base units", justify="right")
-    for label in ("gross", "fee", "network_cost_in_asset", "net", "network_cost_native"):
-        t.add_row(label, doc[label])
-    t.add_row("value USD", str(doc["value_usd"]))
-    _console().print(t)
-    for line in doc["lines"]:
-        _console().print(f"  - {line}")
+    _print_quote(doc, title=f"quote for case {case_id}", lines=doc["lines"])
 
 
 @case_app.command("prepare")
@@ -464,11 +474,37 @@ def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[
     _print_steps(outcome.steps)
 
 
+def _print_quote(q: dict, *, title: str, lines) -> None:
+    """The quote's amounts in units with their symbol next to base units, and what an unpriced asset
+    means, in words (never ``value USD None``)."""
+    from rich.table import Table
+
+    from recover.text import units
+
+    t = Table(title=title)
+    for col, justify in (("item", "left"), ("amount", "right"), ("base units", "right")):
+        t.add_column(col, justify=justify)
+    sym, dec = q.get("symbol"), q["decimals"]
+    for label in ("gross", "fee", "network_cost_in_asset", "net"):
+        t.add_row(label.replace("_", " "), units(q[label], dec, sym), q[label])
+    nsym, ndec = q.get("native_symbol"), q.get("native_decimals")
+    t.add_row("network cost (native)", units(q["network_cost_native"], ndec, nsym) if ndec is not None else "",
+              q["network_cost_native"])
+    _console().print(t)
+    if q.get("value_usd") is None:
+        _console().print(f"  value: not priced ({sym or 'the asset'} has no USD price): the fee is taken in kind, "
+                         "no USD minimum applies, and approval needs the top tier of the policy")
+    else:
+        _console().print(f"  value: {q['value_usd']} USD")
+    for line in lines or []:
+        _console().print(f"  - {line}", soft_wrap=True)
+
+
 def _print_steps(steps) -> None:
     """The plan's steps as the chain adapter describes them (no family's fields here)."""
     for step in steps or []:
         after = f" (after step {', '.join(str(a) for a in step['after'])})" if step["after"] else ""
-        _console().print(f"  {step['seq']}. {step['role']}: {step['summary']}{after}")
+        _console().print(f"  {step['seq']}. {step['role']}: {step['summary']}{after}", soft_wrap=True)
 
 
 @prices_app.command("set")
@@ -498,7 +534,7 @@ def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), 
     if json_out:
         _emit_json({"imported": len(rows), "prices": [r.to_dict() for r in rows]})
     else:
-        _note(f"{len(rows)} prices imported")
+        _note(f"{plural(len(rows), 'price')} imported")
 
 
 @prices_app.command("list")
@@ -514,7 +550,7 @@ def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} price{'s' if len(rows) != 1 else ''}")
+    t = Table(title=plural(len(rows), "price"))
     for col in ("asset", "USD", "at", "set by"):
         t.add_column(col)
     for r in rows:
@@ -534,7 +570,7 @@ def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} cases in the queue")
+    t = Table(title=f"{plural(len(rows), 'case')} in the queue")
     for col in ("id", "status", "network", "class", "value USD", "approvals", "missing"):
         t.add_column(col)
     for r in rows:
@@ -588,7 +624,7 @@ def case_prove(case_id: int = typer.Argument(..., metavar="ID"), signature: str 
 
 @case_app.command("signoff")
 @command
-def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: str = typer.Option(..., "--condition"),
+def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: str = typer.Option(..., "--condition", help="One of: " + ", ".join(SIGNED_OFF)),
                  reason: str = typer.Option(..., "--reason"), db: Optional[str] = DbOpt,
                  key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Record a sign-off for a condition of a conditional network (who and why)."""
@@ -660,7 +696,7 @@ def case_broadcast(case_id: int = typer.Argument(..., metavar="ID"),
     import recover
 
     report = recover.broadcast_case(case_id, db=_db(db), key=key, wait_seconds=wait)
-    _emit_json(report.to_dict()) if json_out else _note(f"case {case_id}: sent {len(report.sent)} transaction(s)")
+    _emit_json(report.to_dict()) if json_out else _note(f"case {case_id}: sent {plural(len(report.sent), 'transaction')}")
 
 
 @case_app.command("track")
@@ -688,7 +724,7 @@ def credits_export(out: Path = typer.Option(..., "--out", help="CSV file to crea
     import recover
 
     n = recover.export_credits(out, db=_db(db), key=key)
-    _emit_json({"exported": n, "file": str(out)}) if json_out else _note(f"{n} credit(s) written to {out}")
+    _emit_json({"exported": n, "file": str(out)}) if json_out else _note(f"{plural(n, 'credit')} written to {out}")
 
 
 @audit_app.command("verify")
@@ -706,7 +742,7 @@ def audit_verify(checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
     else:
         for p in report.problems:
             _err(p)
-        _note(f"{report.events} events, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
+        _note(f"{plural(report.events, 'event')}, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
     if not report.ok:
         raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
 
@@ -719,7 +755,7 @@ def audit_checkpoint(out: Path = typer.Option(..., "--out", help="Checkpoint fil
     import recover
 
     doc = recover.audit_checkpoint(out, db=_db(db))
-    _emit_json(doc) if json_out else _note(f"checkpoint of event {doc['seq']} ({doc['events']} events) written to {out}")
+    _emit_json(doc) if json_out else _note(f"checkpoint of event {doc['seq']} ({plural(doc['events'], 'event')}) written to {out}")
 
 
 # -- trust root and operators ----------------------------------------------------------------------
@@ -800,7 +836,7 @@ def operators_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} operator{'s' if len(rows) != 1 else ''}")
+    t = Table(title=plural(len(rows), "operator"))
     for col in ("name", "roles", "person", "public key", "active"):
         t.add_column(col)
     for r in rows:
@@ -834,7 +870,7 @@ def policy_show(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
 
 
 def _tiers_text(doc: dict) -> str:
-    return "; ".join(f"{t['approvers']} approver(s)" + (f" incl. {', '.join(t['roles'])}" if t["roles"] else "")
+    return "; ".join(f"{plural(t['approvers'], 'approver')}" + (f" incl. {', '.join(t['roles'])}" if t["roles"] else "")
                      + (f" below {t['below_usd']} USD" if t["below_usd"] else " (top tier)") for t in doc["tiers"])
 
 
@@ -864,8 +900,8 @@ def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
     if json_out:
         _emit_json(doc)
     else:
-        _note(f"{network} blocks {doc['from_block']}..{doc['to_block']}: {doc['found']} stranded deposit(s), "
-              f"{len(doc['opened'])} case(s) opened, {doc['already_cases']} already cases, "
+        _note(f"{network} blocks {doc['from_block']}..{doc['to_block']}: {plural(doc['found'], 'stranded deposit')}, "
+              f"{plural(len(doc['opened']), 'case')} opened, {doc['already_cases']} already {'a case' if doc['already_cases'] == 1 else 'cases'}, "
               f"{len(doc['errors'])} refused")
         for cid in doc["opened"]:
             sys.stdout.write(f"{cid}\n")
@@ -892,12 +928,18 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
 @app.command()
 @command
 def demo(json_out: bool = JsonOpt) -> None:
-    """The whole flow on an in-process EVM chain and a temporary database (about 10 s)."""
+    """The whole flow on an in-process EVM chain and a temporary database (about 8 s)."""
     from recover.demo import run_demo
 
     doc = run_demo(say=_note)
     if json_out:
         _emit_json(doc)
+
+
+def _from_facts(doc: dict, field: str) -> str | None:
+    """A claim left the asset or the deposit address open: after verification the facts name it."""
+    values = {f[field] for f in doc.get("facts") or [] if f.get(field)}
+    return ", ".join(sorted(values)) if values else None
 
 
 def _render_case(doc: dict) -> None:
@@ -906,13 +948,16 @@ def _render_case(doc: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from recover.text import units
+
     con = _console()
     dest = doc["destination"]
     claim = Table.grid(padding=(0, 2))
     claim.add_column(no_wrap=True)
     claim.add_column(overflow="fold")
     for label, value in (("status", doc["status"]), ("network", doc["network"]), ("tx", doc["txid"]),
-                         ("asset", doc["asset"] or "(any)"), ("deposit address", doc["deposit_address"] or "(any)"),
+                         ("asset", doc["asset"] or _from_facts(doc, "asset") or "(any)"),
+                         ("deposit address", doc["deposit_address"] or _from_facts(doc, "receiving_address") or "(any)"),
                          ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')}"),
                          ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
                          ("classification", doc["classification"] or "(not verified yet)")):
@@ -925,32 +970,50 @@ def _render_case(doc: dict) -> None:
         for col in ("index", "from", "to", "asset", "amount", "block", "conf.", "class"):
             t.add_column(col)
         for f in doc["facts"]:
-            t.add_row(str(f["deposit_index"]), f["sender"] or "", f["receiving_address"], f["asset_symbol"] or f["asset"],
-                      f"{f['amount']} (10^-{f['decimals']})", str(f["block_number"]), str(f["confirmations"]),
-                      f["classification"])
+            where = "tx value" if f["deposit_index"] < 0 else str(f["deposit_index"])
+            t.add_row(where, f["sender"] or "", f["receiving_address"], f["asset_symbol"] or f["asset"],
+                      f"{units(f['amount'], f['decimals'], f['asset_symbol'])} ({f['amount']})",
+                      str(f["block_number"]), str(f["confirmations"]), f["classification"])
         con.print(t)
     if doc.get("quote"):
         q = doc["quote"]
-        t = Table(title="quote" + ("" if q["economical"] else f" (refused: {q['refusal']})"))
-        t.add_column("item")
-        t.add_column("base units", justify="right")
-        for label in ("gross", "fee", "network_cost_in_asset", "net"):
-            t.add_row(label, q[label])
-        t.add_row("network cost (native)", q["network_cost_native"])
-        t.add_row("value USD", str(q["value_usd"]))
-        con.print(t)
-        for line in q["details"].get("lines", []):
-            con.print(f"  - {line}")
+        _print_quote(q, title="quote" + ("" if q["economical"] else f" (refused: {q['refusal']})"),
+                     lines=q["details"].get("lines", []))
     if doc.get("plan"):
         con.print(Text.assemble(("plan", "bold"), f" {doc['plan']['plan_hash']} by {doc['plan']['created_by']}"))
         _print_steps(doc["plan"].get("steps"))
+    if doc.get("conditions"):
+        c = doc["conditions"]
+        done = {r["condition"]: r for r in c["recorded"]}
+        con.print(Text.assemble(("conditions", "bold"), f" ({c['reason']})" if c.get("reason") else ""))
+        for name in c["required"]:
+            r = done.get(name)
+            con.print(f"  - {name}: " + (f"satisfied by {r['by']} ({r['reason']})" if r else "required, not met yet"))
+        if c.get("ownership_message") and "ownership_proof" not in done:
+            con.print("  the sender proves ownership by signing exactly this message (then `recover case prove "
+                      f"{doc['id']} --signature SIG`):")
+            con.print(f"    {c['ownership_message']}")
     if doc.get("approvals"):
         a = doc["approvals"]
         needed = a.get("needed")
         con.print(Text.assemble(("approvals", "bold"), f" {sum(1 for x in a['so_far'] if x['decision'] == 'approve')}"
-                                + (f" of {needed}" if needed is not None else "")))
+                                + (f" of {needed}" if needed is not None else "")
+                                + (f" ({a['tier']})" if a.get("tier") else "")))
         for x in a["so_far"]:
-            con.print(f"  - {x['approver']} (person {x['person']}): {x['decision']}")
+            con.print(f"  - {x['approver']} (person {x['person']}): {x['decision']}"
+                      + (f": {x['reason']}" if x.get("reason") else ""))
+        for why in a.get("conditions_unmet") or []:
+            con.print(f"  still needed: condition {why}")
+        if a.get("roles_missing"):
+            con.print(f"  still needed: an approver with the role {', '.join(a['roles_missing'])}")
+    if doc.get("transactions"):
+        t = Table(title="transactions")
+        for col in ("step", "role", "txid", "status", "conf."):
+            t.add_column(col, overflow="fold")
+        for x in doc["transactions"]:
+            t.add_row(str(x["seq"]), x["role"], x["txid"], x["status"] + (f" ({x['error']})" if x.get("error") else ""),
+                      str(x["confirmations"] if x["confirmations"] is not None else ""))
+        con.print(t)
     t = Table(title="audit trail")
     for col in ("#", "at", "actor", "action", "status"):
         t.add_column(col)

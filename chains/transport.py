@@ -265,7 +265,7 @@ class JsonRpcClient:
             return answer
         shown = [redact_url(u) for u in order]
         raise RetryableChainError(
-            f"{self.network + ': ' if self.network else ''}node unreachable after {self.retries} attempt(s) per URL; "
+            f"{self.network + ': ' if self.network else ''}node unreachable after {self.retries} attempt{'' if self.retries == 1 else 's'} per URL; "
             f"tried {', '.join(shown)} ({'; '.join(failures)})",
             details={"network": self.network, "urls": shown, "failures": failures},
         )

@@ -22,6 +22,7 @@ from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, Poli
 from recover.models import Approval, Case, StatementRecord
 from recover.policy import ApprovalPolicy, Tier
 from recover.signed_case import SignedCase, load_signed_case
+from recover.text import plural
 
 APPROVING = frozenset({"approver", "senior"})
 REVIEWED = "manual_review"
@@ -65,7 +66,7 @@ class ApprovalState:
     def missing_text(self) -> str:
         parts = []
         if len(self.counted) < self.tier.approvers:
-            parts.append(f"{len(self.counted)} of {self.tier.approvers} approvals")
+            parts.append(f"{len(self.counted)} of {plural(self.tier.approvers, 'approval')}")
         if self.roles_missing:
             parts.append(f"no approver with role {', '.join(self.roles_missing)}")
         if self.conditions_unmet:

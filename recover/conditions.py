@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from chains.base import Capability
 from chains.errors import ChainError
 from recover.audit import append_event
+from recover.condition_names import SIGNED_OFF
 from recover.chainio import adapter
 from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import Case, CaseCondition
@@ -20,9 +21,6 @@ from recover.registry import get_network
 from recover.states import check_operation
 from recover.sweeps import case_facts
 
-SIGNED_OFF = {"manual_review", "gas_topup", "min_value", "fork_signing", "contract_deployment",
-              "shared_address_memo",
-              "contract_destination"}
 
 
 def ownership_message(case: Case) -> str:
@@ -100,7 +98,8 @@ def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor
     if condition not in SIGNED_OFF:
         how = {"ownership_proof": "`recover case prove ID --signature SIG`"}.get(condition)
         raise InvalidInput(f"{condition} is satisfied by {how}, not by a sign-off" if how
-                           else f"unknown condition {condition!r}", code="invalid_condition")
+                           else f"unknown condition {condition!r}: a sign-off is for one of {', '.join(SIGNED_OFF)}",
+                           code="invalid_condition")
     from recover.destinations import CONTRACT_ALLOWED
 
     if condition == CONTRACT_ALLOWED or (condition == "manual_review" and case.flags):

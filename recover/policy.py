@@ -12,6 +12,7 @@ from importlib import resources
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recover.errors import ConfigError
+from recover.text import plural
 
 
 class Tier(BaseModel):
@@ -38,7 +39,7 @@ class Tier(BaseModel):
     def describe(self) -> str:
         roles = f" incl. {', '.join(self.roles)}" if self.roles else ""
         bound = f"below {self.below_usd} USD" if self.below_usd is not None else "top tier"
-        return f"{self.approvers} approver(s){roles} ({bound})"
+        return f"{plural(self.approvers, 'approver')}{roles} ({bound})"
 
 
 class ApprovalPolicy(BaseModel):

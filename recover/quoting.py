@@ -35,9 +35,12 @@ class QuoteOutcome:
     quote: Quote
     cost: CostEstimate
     row_id: int
+    native_symbol: str | None = None
+    symbol: str | None = None  # the deposit's asset symbol (``quote.asset`` is its price key)
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, **self.quote.to_dict(), "cost_estimate": self.cost.to_dict()}
+        return {"case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol,
+                "native_symbol": self.native_symbol, "cost_estimate": self.cost.to_dict()}
 
 
 def price_key(net, asset: str) -> str:
@@ -135,10 +138,10 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
             refusal_code=quote.refusal.code, refusal_reason=quote.refusal.message, updated_at=utcnow()))
         append_event(session, actor=actor, action="quote_refused", case_id=case.id,
                      details={**summary, "refusal": quote.refusal.to_dict()})
-        return QuoteOutcome(case.id, quote, cost, row.id)
+        return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)
     extra = {"refusal_code": None, "refusal_reason": None}
     if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
         supersede_plan(session, case, actor=actor, why="re-quoted")
     move(session, case, CaseStatus.QUOTED, actor=actor, action="requoted" if status == CaseStatus.QUOTED else "quoted",
          details=summary, extra=extra)
-    return QuoteOutcome(case.id, quote, cost, row.id)
+    return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)

@@ -18,6 +18,7 @@ from sqlmodel import select
 from chains.base import NATIVE, Capability
 from recover.errors import DuplicateClaim, InvalidInput
 from recover.models import DepositAddress, ScanState, utcnow
+from recover.text import plural
 
 
 @dataclass
@@ -60,8 +61,8 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     newest = chain.latest_block() - (net.confirmations - 1)  # only blocks with enough confirmations
     end = min(to_block, newest) if to_block is not None else newest
     if start < 0 or end < start:
-        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with {net.confirmations} "
-                           f"confirmation(s) is {newest})", code="empty_range")
+        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
+                           f"{plural(net.confirmations, 'confirmation')} is {newest})", code="empty_range")
     report = ScanReport(net.key, start, end)
 
     def token_wanted(address: str) -> bool:

@@ -46,8 +46,10 @@ def fact_view(f: DepositFact) -> dict:
     }
 
 
-def quote_view(q: Quote) -> dict:
+def quote_view(q: Quote, native_symbol: str | None = None, symbol: str | None = None) -> dict:
     return {
+        "symbol": symbol, "native_symbol": native_symbol,
+        "native_decimals": (q.details or {}).get("native_decimals"),
         "gross": str(q.gross), "fee": str(q.fee), "network_cost_native": str(q.network_cost_native),
         "network_cost_in_asset": str(q.network_cost_in_asset), "net": str(q.net), "decimals": q.decimals,
         "value_usd": q.value_usd, "economical": q.economical, "refusal": q.refusal_code,
@@ -65,7 +67,11 @@ def case_view(session: Session, case: Case) -> dict:
     facts = session.exec(select(DepositFact).where(DepositFact.case_id == case.id).order_by(DepositFact.deposit_index)).all()
     doc["facts"] = [fact_view(f) for f in facts] or None
     quote = session.exec(select(Quote).where(Quote.case_id == case.id).order_by(Quote.id.desc())).first()
-    doc["quote"] = quote_view(quote) if quote else None
+    from recover.registry import networks
+
+    net = networks().get(case.network)
+    doc["quote"] = quote_view(quote, net.native_symbol if net else None,
+                              facts[0].asset_symbol if facts else None) if quote else None
     plan = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))
                         .order_by(SweepPlan.id.desc())).first()
     if plan:

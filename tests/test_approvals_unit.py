@@ -111,7 +111,7 @@ def test_policy_set_needs_an_admin_quorum_and_show_tells_what_is_in_force(db_url
     assert now == {"source": f"policy statement {ok.json['statement'][:16]}…", "statement": ok.json["statement"],
                    **policy_doc(parse_policy(LENIENT, "x"))}
     text = run("policy", "show", db=db_url)
-    assert text.code == 0 and "1 approver(s) below 50 USD" in text.out and "2 approver(s) incl. senior (top tier)" \
+    assert text.code == 0 and "1 approver below 50 USD" in text.out and "2 approvers incl. senior (top tier)" \
         in text.out
     from recover.authority import Verifier
     from recover.db import session_scope
@@ -206,7 +206,7 @@ def test_evaluate_counts_distinct_persons_on_the_current_plan(people):
     assert st.to_dict() == {"plan_hash": "p1", "needed": 2, "roles_required": ["senior"], "counted": ["ann", "cy"],
                             "persons": ["ann", "cy"], "roles_missing": [], "ignored": [], "rejected_by": [],
                             "conditions_required": [], "conditions_unmet": [], "satisfied": True,
-                            "tier": "2 approver(s) incl. senior (top tier)", "value_usd": None, "tier_reason": ""}
+                            "tier": "2 approvers incl. senior (top tier)", "value_usd": None, "tier_reason": ""}
     # a rejection blocks, and the rejecting person is not counted again
     st = ev([d("ann"), d("bo", decision="reject"), d("cy")])
     assert st.rejected_by == ["bo"] and st.counted == ["ann", "cy"] and not st.satisfied

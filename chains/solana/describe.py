@@ -81,7 +81,7 @@ def describe_plan(plan: SweepPlan) -> list[StepView]:
             else:
                 what = "transfer"
             moves.append({"to": to, "amount": str(amount), "asset": plan.asset, "what": what})
-        summary = (f"one Solana transaction of {len(words)} instruction(s) signed by {step.signer_address}, "
+        summary = (f"one Solana transaction of {len(words)} instruction{'' if len(words) == 1 else 's'} signed by {step.signer_address}, "
                    f"fee paid by the gas station {station}")
         detail = {"fee payer": station, "fee payer path": step.tx.get("fee_payer_path"),
                   "signer path": step.signer_path, "instructions": words,

@@ -170,7 +170,7 @@ def build_plan(network: str, request: SweepRequest, cost: CostEstimate, facts: d
             if source is None:
                 raise PermanentChainError(
                     f"no token account of {deposit} for {request.asset} holds {request.gross} "
-                    f"(total held {held} in {len(holdings)} account(s))", code="funds_missing",
+                    f"(total held {held} in {len(holdings)} account{'' if len(holdings) == 1 else 's'})", code="funds_missing",
                     details={"held": str(held), "gross": str(request.gross)})
             close = by_addr[source]["amount"] == request.gross
             instructions = token_instructions(deposit, request, station, facts["program"], source, facts["atas"], close)
@@ -201,7 +201,7 @@ def _check_token_facts(request: SweepRequest, params: dict, facts: dict) -> dict
         raise SweepRefused("the mint's token program differs from the quote's: re-quote", code="requote")
     more = [r for r in facts["missing"] if r not in params.get("create_atas", [])]
     if more:
-        raise SweepRefused(f"the sweep now has to create {', '.join(more)} token account(s) the quote did not "
+        raise SweepRefused(f"the sweep now has to create {', '.join(more)} token account{'' if len(more) == 1 else 's'} the quote did not "
                            "pay rent for: re-quote", code="requote")
     for role, addr in facts["atas"].items():
         acc = facts["ata_accounts"][addr]

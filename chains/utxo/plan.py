@@ -133,7 +133,7 @@ def describe_utxo_plan(plan: SweepPlan, symbol: str) -> list[StepView]:
                     else "fee folded into the network fee")
         net_out = next((o for o in tx.get("outputs") or [] if o.get("role") == "net"), None)
         net_text = f"net {net_out['amount']} to {net_out['address']}" if net_out else "no net output"
-        summary = (f"spend {len(ins)} output(s) holding {held} of {step.signer_address}: {net_text}, {fee_text}; "
+        summary = (f"spend {len(ins)} output{'' if len(ins) == 1 else 's'} holding {held} of {step.signer_address}: {net_text}, {fee_text}; "
                    f"network fee {network_fee} at {tx.get('fee_rate')} per vbyte ({symbol} base units)")
         detail = {"inputs": ins, "inputs_total": str(held), "network_fee": str(network_fee),
                   "fee_rate": str(tx.get("fee_rate")), "vsize_max": tx.get("vsize_max"), "fee_folded": folded,

@@ -1,0 +1,21 @@
+"""Small wording helpers for messages people read (no imports: the CLI uses them at start-up)."""
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 case``, ``2 cases``, ``0 cases`` (``nouns`` for irregular plurals)."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
+def units(base, decimals: int | None, symbol: str | None = None) -> str:
+    """Base units as units, exactly (``1000000000000000000``, 18, ``ETH`` -> ``1.0 ETH``); no float."""
+    from decimal import Decimal
+
+    if decimals is None:
+        return f"{base} {symbol}".strip() if symbol else str(base)
+    text = format(Decimal(int(base)).scaleb(-int(decimals)), "f")
+    if "." in text:
+        text = text.rstrip("0")
+        text = text + "0" if text.endswith(".") else text
+    else:
+        text += ".0"
+    return f"{text} {symbol}" if symbol else text
