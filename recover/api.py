@@ -405,7 +405,8 @@ def queue(*, db: str | None = None) -> list[dict]:
             out.append({"id": case.id, "status": case.status, "network": case.network,
                         "classification": case.classification, "value_usd": quote.value_usd if quote else None,
                         "net": str(quote.net) if quote else None, "decimals": quote.decimals if quote else None,
-                        "prepared_by": case.prepared_by, "approvals": state.to_dict() if state else None})
+                        "prepared_by": case.prepared_by, "approvals": state.to_dict() if state else None,
+                        "opened_at": case.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
     return out
 
 
@@ -544,18 +545,28 @@ def operators_keygen(name: str, out: str | Path) -> str:
     return keygen(name, Path(out))
 
 
-def operators_enroll(name: str, public_key: str, roles: str, person: str, admin_keys: list, *,
-                     db: str | None = None):
-    """Enroll an operator: a statement signed by a quorum of the trust root's admins."""
+def operators_enroll(name: str, public_key: str | None, roles: str, person: str, admin_keys: list, *,
+                     db: str | None = None, passkey_file: str | Path | None = None):
+    """Enroll an operator: a statement signed by a quorum of the trust root's admins.  The key is an
+    Ed25519 ``public_key`` or the passkey of ``passkey_file`` (the web queue's enrolment page), one of both."""
+    from recover.errors import InvalidInput
     from recover.operators import enroll, parse_roles
     from recover.trust import admin_keys_from_files, load_trust_root
 
+    if (public_key is None) == (passkey_file is None):
+        raise InvalidInput("give the operator's key: --public-key HEX or --passkey FILE (one of both)",
+                           code="key_required")
+    passkey = None
+    if passkey_file is not None:
+        from recover.passkeys import load_passkey_file
+
+        passkey = load_passkey_file(passkey_file)
     root = load_trust_root()
     parsed = parse_roles(roles)
     keys = admin_keys_from_files(admin_keys, root)
     with session_scope(db) as s:
         require_schema(s)
-        return enroll(s, root, name, public_key, parsed, person, keys)
+        return enroll(s, root, name, public_key, parsed, person, keys, passkey=passkey)
 
 
 def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):

@@ -185,6 +185,7 @@ class Verifier:
         self.session = session
         self.root = root or load_trust_root()
         self._operators: dict[str, Operator | None] = {}
+        self._passkeys: dict = {}  # public key -> its enrolled passkey, or None (an Ed25519 key)
 
     def operator(self, public_key: str) -> Operator | None:
         from recover.operators import check_operator
@@ -196,6 +197,21 @@ class Verifier:
             except PolicyRefused:
                 self._operators[key] = None
         return self._operators[key]
+
+    def signature_verifies(self, op: Operator, stmt: Statement, sig) -> bool:
+        """``sig`` over the payload by ``op``'s key, in the scheme the key was enrolled with: Ed25519,
+        or a passkey's WebAuthn assertion (``recover.passkeys``)."""
+        from recover.operators import enrolled_passkey_of
+
+        key = op.public_key.lower()
+        if key not in self._passkeys:
+            self._passkeys[key] = enrolled_passkey_of(self.session, op)
+        passkey = self._passkeys[key]
+        if passkey is None:
+            return sig.scheme == "ed25519" and signature_valid(op.public_key, stmt.payload, sig.signature)
+        from recover.passkeys import assertion_valid
+
+        return assertion_valid(passkey, stmt.payload, sig)
 
     def check(self, record: StatementRecord) -> tuple[Signed | None, str | None]:
         """``(signed, None)`` when the record checks out, else ``(None, why)``."""
@@ -214,7 +230,7 @@ class Verifier:
         op = self.operator(sig.public_key)
         if op is None:
             return None, "signed by a key that is not an enrolled, active operator"
-        if not signature_valid(op.public_key, stmt.payload, sig.signature):
+        if not self.signature_verifies(op, stmt, sig):
             return None, "the signature does not verify"
         if stmt.body.get("by") != op.name:
             return None, f"names {stmt.body.get('by')!r} but is signed by {op.name}"

@@ -68,21 +68,54 @@ def _store(session: Session, statement: Statement, subject: str) -> StatementRec
     return store(session, statement, subject)
 
 
-def enrollment_statement(root: TrustRoot, name: str, public_key: str, roles: tuple[str, ...], person: str,
-                         admin_keys: list) -> Statement:
-    """The ``operator_enroll`` statement, signed by ``admin_keys`` (checked: a quorum of ``root``)."""
-    public = _public_hex(public_key)
+def enrollment_statement(root: TrustRoot, name: str, public_key: str | None, roles: tuple[str, ...], person: str,
+                         admin_keys: list, *, passkey=None) -> Statement:
+    """The ``operator_enroll`` statement, signed by ``admin_keys`` (checked: a quorum of ``root``).
+    With ``passkey`` (a ``recover.passkeys.Passkey``) the key is that WebAuthn credential: the body
+    adds ``scheme``, ``cose_key`` and ``credential_id`` and its ``public_key`` is the key's fingerprint."""
+    if passkey is not None:
+        extra = {"scheme": "webauthn", "cose_key": passkey.cose_key, "credential_id": passkey.credential_id}
+        public = passkey.fingerprint
+    else:
+        extra, public = {}, _public_hex(public_key)
     statement = Statement("operator_enroll", {"name": name, "public_key": public, "roles": list(roles),
-                                              "person": person, "time": _now()})
+                                              "person": person, "time": _now(), **extra})
     for key in admin_keys:
         statement = statement.signed_by(key)
     require_quorum(statement, root.admin_keys, root.quorum)
     return statement
 
 
-def enroll(session: Session, root: TrustRoot, name: str, public_key: str, roles: tuple[str, ...], person: str,
-           admin_keys: list) -> Operator:
-    return apply_enrollment(session, root, enrollment_statement(root, name, public_key, roles, person, admin_keys))
+def enroll(session: Session, root: TrustRoot, name: str, public_key: str | None, roles: tuple[str, ...], person: str,
+           admin_keys: list, *, passkey=None) -> Operator:
+    return apply_enrollment(session, root, enrollment_statement(root, name, public_key, roles, person, admin_keys,
+                                                                passkey=passkey))
+
+
+def _enrolled_public(body: dict) -> str:
+    """The operator key an enrollment names: an Ed25519 key, or a passkey's fingerprint (checked
+    against its COSE key, which must be one)."""
+    scheme = body.get("scheme", "ed25519")
+    if scheme == "ed25519":
+        return _public_hex(str(body.get("public_key")))
+    if scheme != "webauthn":
+        raise InvalidInput(f"unknown key scheme {scheme!r}", code="invalid_public_key")
+    from recover.passkeys import parse_passkey
+
+    passkey = parse_passkey({"credential_id": body.get("credential_id"), "cose_key": body.get("cose_key")})
+    if str(body.get("public_key")) != passkey.fingerprint:
+        raise InvalidInput("the passkey's public_key is not the fingerprint of its COSE key", code="invalid_passkey")
+    return passkey.fingerprint
+
+
+def enrolled_passkey_of(session: Session, row: Operator):
+    """The passkey an operator's enrollment statement enrolls, or None for an Ed25519 key (the row
+    was checked against that statement by :func:`check_operator`)."""
+    from recover.passkeys import enrolled_passkey
+
+    statement = _statement_of(session.exec(select(StatementRecord).where(StatementRecord.hash == row.enrolled_by))
+                              .first())
+    return enrolled_passkey(statement.body) if statement is not None else None
 
 
 def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) -> Operator:
@@ -91,7 +124,7 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
     body = statement.body
     if statement.kind != "operator_enroll":
         raise InvalidInput("not an operator enrollment", code="bad_statement")
-    name, public, person = str(body.get("name")), _public_hex(str(body.get("public_key"))), str(body.get("person"))
+    name, public, person = str(body.get("name")), _enrolled_public(body), str(body.get("person"))
     roles = tuple(body.get("roles") or ())
     if list(roles) != sorted(set(roles)) or not roles or any(r not in ROLES for r in roles):
         raise InvalidInput("the enrollment's roles are not a sorted list of known roles", code="invalid_role")

@@ -20,10 +20,21 @@ from recover.errors import InvalidInput, PolicyRefused
 @dataclass(frozen=True)
 class Signature:
     public_key: str  # hex, 32 bytes
-    signature: str   # hex, 64 bytes
+    """One signature over a statement's payload.  ``scheme`` is ``ed25519`` (``public_key`` the key,
+    ``signature`` 64 bytes hex) or ``webauthn`` (a passkey: ``public_key`` the SHA-256 fingerprint of
+    the enrolled COSE key, ``signature`` the authenticator's DER signature in hex, ``assertion`` the
+    ``authenticator_data``, ``client_data_json`` and ``credential_id`` it signed, base64url; see
+    ``recover.passkeys``).  An Ed25519 signature serialises exactly as before the scheme existed."""
+
+    signature: str   # hex
+    scheme: str = "ed25519"
+    assertion: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"public_key": self.public_key, "signature": self.signature}
+        doc = {"public_key": self.public_key, "signature": self.signature}
+        if self.scheme != "ed25519":
+            doc.update(scheme=self.scheme, assertion=dict(self.assertion or {}))
+        return doc
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,9 @@ class Statement:
     @classmethod
     def from_dict(cls, doc: dict) -> "Statement":
         try:
-            sigs = tuple(Signature(str(s["public_key"]), str(s["signature"])) for s in doc.get("signatures") or ())
+            sigs = tuple(Signature(str(s["public_key"]), str(s["signature"]), str(s.get("scheme") or "ed25519"),
+                                   dict(s["assertion"]) if s.get("assertion") is not None else None)
+                         for s in doc.get("signatures") or ())
             return cls(str(doc["kind"]), dict(doc["body"]), sigs)
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("not a signed statement", code="bad_statement") from None
@@ -76,7 +89,8 @@ def valid_signers(statement: Statement, allowed: set[str]) -> list[str]:
     out: list[str] = []
     for sig in statement.signatures:
         key = sig.public_key.lower()
-        if key in allowed and key not in out and signature_valid(key, statement.payload, sig.signature):
+        if sig.scheme == "ed25519" and key in allowed and key not in out and \
+                signature_valid(key, statement.payload, sig.signature):
             out.append(key)
     return out
 

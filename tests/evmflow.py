@@ -127,15 +127,17 @@ def _override_config(w, *, confirmations=1, listed=None, min_deposit=0, conditio
     return {"RECOVER_CONFIG_DIR": str(folder)}
 
 
-def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20, contract="StandardToken"):
+def prepared_token_case(w, *, amount=2_500 * 10**6, credit=None, env=None, deposit_index=20, contract="StandardToken",
+                        preparer=None):
     """A verified, quoted, prepared unlisted-token case: opened, verified, quoted and prepared by alice
-    (a specialist who also approves), priced by pete (the pricer, not the preparer)."""
+    (a specialist who also approves) or the specialist key file ``preparer``, priced by pete (the
+    pricer, not the preparer)."""
     deposit = derive(deposit_index)
     register(w, [("anvil", deposit, f"m/44'/60'/0'/0/{deposit_index}", "active")])
     token = deploy(w.a.w3, contract, "Unlisted", "UNL", 6)
     fund_token(w.a.w3, token, w.user, 10**12)
     r = token_transfer(w.a.w3, token, w.user, deposit, amount)
-    alice = key("alice")
+    alice = str(preparer) if preparer else key("alice")
     cid = cli(w, "case", "open", "--network", "anvil", "--tx", r["transactionHash"].to_0x_hex(), "--key", alice,
               *(["--credit-account", credit] if credit else ["--return-address", w.ret]), env=env)["id"]
     cli(w, "case", "verify", str(cid), "--key", alice, env=env)

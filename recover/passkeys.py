@@ -1,0 +1,206 @@
+"""Passkeys (WebAuthn): one more kind of operator key, checked with the ``webauthn`` library.
+
+An admin quorum enrolls a passkey credential like an Ed25519 key (``operators enroll --passkey
+FILE``): the ``operator_enroll`` body then carries ``"scheme": "webauthn"``, the credential's COSE
+public key (hex) and its id (base64url); the operator's ``public_key`` is the SHA-256 fingerprint of
+the COSE key, so rows and signatures name a passkey the way they name an Ed25519 key.
+
+A statement signed with a passkey is a WebAuthn assertion whose challenge is the SHA-256 of the
+statement's payload (its hash): the authenticator signs ``authenticatorData || SHA-256(clientDataJSON)``
+and the client data names that challenge, so the assertion is bound to every byte of the body (case,
+plan hash, decision, reason, operator, time).  The assertion is stored as the statement's signature
+and verified again, from the payload, wherever statements are read back (``Verifier.check``), so the
+signer at ``case sign`` checks a passkey approval exactly as an Ed25519 one.  The relying party
+(RP id and origin) is this deployment's configuration: ``RECOVER_WEB_RP_ID``, ``RECOVER_WEB_ORIGIN``.
+Sign counters are not tracked (each statement is checked on its own, counter 0 accepted): what binds
+an approval is its challenge, not the counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from recover.authority import Acting
+from recover.errors import InvalidInput, PolicyRefused
+from recover.statements import Signature, Statement
+
+SCHEME = "webauthn"
+RP_ID_ENV, ORIGIN_ENV = "RECOVER_WEB_RP_ID", "RECOVER_WEB_ORIGIN"
+DEFAULT_RP_ID, DEFAULT_ORIGIN = "localhost", "http://localhost:8080"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+FRESH_SECONDS = 300  # a decision's assertion must come back within this long after its body was made
+_B64URL = re.compile(r"^[A-Za-z0-9_-]{16,1400}$")
+
+
+def relying_party() -> tuple[str, str]:
+    """``(rp_id, origin)`` of this deployment (the web app and every verifier use the same)."""
+    return (os.environ.get(RP_ID_ENV) or DEFAULT_RP_ID).strip(), (os.environ.get(ORIGIN_ENV) or DEFAULT_ORIGIN).strip()
+
+
+@dataclass(frozen=True)
+class Passkey:
+    """An enrolled (or to-be-enrolled) credential: its id (base64url) and COSE public key (hex)."""
+
+    credential_id: str
+    cose_key: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(bytes.fromhex(self.cose_key)).hexdigest()
+
+    def to_dict(self) -> dict:
+        return {"scheme": SCHEME, "credential_id": self.credential_id, "cose_key": self.cose_key,
+                "fingerprint": self.fingerprint}
+
+
+def parse_passkey(doc) -> Passkey:
+    """A passkey from ``{"credential_id", "cose_key"}`` (what the enrolment page shows), checked:
+    the id is base64url and the key a COSE public key the ``webauthn`` library can verify with."""
+    from webauthn.helpers import decode_credential_public_key
+
+    if not isinstance(doc, dict):
+        raise InvalidInput("a passkey file is a JSON object with credential_id and cose_key", code="invalid_passkey")
+    cid, key = str(doc.get("credential_id") or ""), str(doc.get("cose_key") or "").lower()
+    if not _B64URL.match(cid):
+        raise InvalidInput("the passkey's credential_id is not base64url", code="invalid_passkey")
+    if not re.fullmatch(r"(?:[0-9a-f]{2}){16,1024}", key):
+        raise InvalidInput("the passkey's cose_key is not a hex COSE public key", code="invalid_passkey")
+    try:
+        decode_credential_public_key(bytes.fromhex(key))
+    except Exception:  # the library raises several kinds for a malformed key
+        raise InvalidInput("the passkey's cose_key is not a COSE public key", code="invalid_passkey") from None
+    return Passkey(cid, key)
+
+
+def load_passkey_file(path) -> Passkey:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read passkey file {path}: {type(exc).__name__}", code="bad_file") from None
+    return parse_passkey(doc)
+
+
+def enrolled_passkey(body: dict) -> Passkey | None:
+    """The passkey an ``operator_enroll`` body enrolls (None for an Ed25519 key)."""
+    if body.get("scheme", "ed25519") != SCHEME:
+        return None
+    return Passkey(str(body.get("credential_id") or ""), str(body.get("cose_key") or ""))
+
+
+def challenge_of(payload: str) -> bytes:
+    """The WebAuthn challenge of a statement: the SHA-256 of its payload (= its hash)."""
+    return hashlib.sha256(payload.encode("utf-8")).digest()
+
+
+# -- assertions -----------------------------------------------------------------------------------
+def signature_of(passkey: Passkey, credential: dict) -> Signature:
+    """The stored form of a browser's assertion (``PublicKeyCredential.toJSON()``)."""
+    from webauthn.helpers import base64url_to_bytes
+
+    try:
+        resp = credential["response"]
+        sig = base64url_to_bytes(str(resp["signature"])).hex()
+        assertion = {"credential_id": str(credential["id"]),
+                     "authenticator_data": str(resp["authenticatorData"]),
+                     "client_data_json": str(resp["clientDataJSON"])}
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("not a WebAuthn assertion", code="invalid_assertion") from None
+    return Signature(passkey.fingerprint, sig, SCHEME, assertion)
+
+
+def credential_of(sig: Signature) -> dict:
+    """The assertion of a stored signature, in the JSON form ``verify_authentication_response`` reads."""
+    from webauthn.helpers import bytes_to_base64url
+
+    a = sig.assertion or {}
+    return {"id": a.get("credential_id"), "rawId": a.get("credential_id"), "type": "public-key",
+            "response": {"authenticatorData": a.get("authenticator_data"),
+                         "clientDataJSON": a.get("client_data_json"),
+                         "signature": bytes_to_base64url(bytes.fromhex(sig.signature))}}
+
+
+def verify(passkey: Passkey, challenge: bytes, credential: dict):
+    """``webauthn.verify_authentication_response`` for this deployment's relying party, with user
+    verification required; raises ``InvalidAuthenticationResponse``."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
+
+    if credential.get("id") != passkey.credential_id:
+        raise InvalidAuthenticationResponse("the assertion is by another credential")
+    rp_id, origin = relying_party()
+    return verify_authentication_response(credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
+                                          expected_origin=origin, credential_public_key=bytes.fromhex(passkey.cose_key),
+                                          credential_current_sign_count=0, require_user_verification=True)
+
+
+def assertion_valid(passkey: Passkey, payload: str, sig: Signature) -> bool:
+    """Whether ``sig`` is an assertion by ``passkey`` over exactly ``payload``."""
+    if sig.scheme != SCHEME or sig.public_key.lower() != passkey.fingerprint:
+        return False
+    try:
+        verify(passkey, challenge_of(payload), credential_of(sig))
+        return True
+    except Exception:  # InvalidAuthenticationResponse, or a malformed field the parser refuses
+        return False
+
+
+# -- acting with a passkey (the web queue) --------------------------------------------------------
+class NeedsAssertion(Exception):
+    """Raised by :class:`PasskeyActing` without an assertion: every rule of the service passed and
+    ``statement`` is what the passkey must sign (its hash is the challenge).  Not an error: the
+    caller rolls back and asks the browser for the assertion."""
+
+    def __init__(self, statement: Statement):
+        super().__init__("an assertion over this statement is needed")
+        self.statement = statement
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class PasskeyActing(Acting):
+    """The operator of an enrolled passkey, acting in a service (e.g. ``approvals.submit``).
+
+    Without ``statement`` its ``attest`` raises :class:`NeedsAssertion` with the statement to sign;
+    with the statement and the browser's ``credential`` it checks that the service asks for that
+    very statement (same kind and body: the case's current plan, decision, reason), that it is
+    fresh, and that the assertion verifies, then stores it.  So the rules live in the service only."""
+
+    def __new__(cls, operator, passkey: Passkey, *, statement: Statement | None = None,
+                credential: dict | None = None, now=_now):
+        obj = super().__new__(cls, operator.name, person=operator.person, roles=frozenset(operator.roles.split(",")),
+                              public_key=operator.public_key, signing_key=None)
+        obj.passkey, obj.statement, obj.credential, obj.now = passkey, statement, credential, now
+        return obj
+
+    def attest(self, session, kind, subject, body):
+        from recover.authority import store
+
+        if self.statement is None:
+            full = {**body, "by": self.name, "time": self.now().strftime(TIME_FORMAT), "nonce": secrets.token_hex(8)}
+            raise NeedsAssertion(Statement(kind, full))
+        st = self.statement
+        asked = {k: v for k, v in st.body.items() if k not in ("by", "time", "nonce")}
+        if st.kind != kind or asked != body or st.body.get("by") != self.name:
+            raise PolicyRefused("the statement the passkey signed is not the one this action needs now (the plan or "
+                                "the case changed since the page asked): reload and sign again", code="stale_statement")
+        try:
+            made = datetime.strptime(str(st.body.get("time")), TIME_FORMAT).replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise PolicyRefused("the signed statement has no valid time", code="stale_statement") from None
+        if not timedelta(0) <= self.now() - made <= timedelta(seconds=FRESH_SECONDS):
+            raise PolicyRefused(f"the signed statement is older than {FRESH_SECONDS} s: sign again",
+                                code="stale_statement")
+        sig = signature_of(self.passkey, self.credential or {})
+        signed = Statement(st.kind, st.body, (sig,))
+        if not assertion_valid(self.passkey, signed.payload, sig):
+            raise PolicyRefused("the passkey assertion does not verify for this statement", code="passkey_invalid")
+        return store(session, signed, subject)

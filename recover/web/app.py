@@ -1,0 +1,154 @@
+"""The FastAPI app of the web queue (``recover serve``): server-rendered pages, HTMX shipped in the
+package, passkey sign-in and passkey-signed decisions.
+
+It reads the same database and configuration as the CLI (``RECOVER_DB_URL``, ``RECOVER_TRUST_ROOT``,
+network files) and decides nothing itself: pages come from ``recover.api`` and ``recover.views``,
+decisions go through ``recover.approvals.submit`` with a passkey as the signing key.  Every POST
+carries the session's CSRF token; responses carry a strict Content-Security-Policy (no inline
+script or style, nothing from another origin).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from recover.errors import RecoverError
+from recover.web.session import COOKIE, Sessions, csrf_ok
+
+SECRET_ENV = "RECOVER_WEB_SECRET"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+HTTP_OF_EXIT = {3: 404, 4: 400, 5: 409, 6: 422, 7: 403, 8: 503, 9: 409}
+
+
+class NotSignedIn(Exception):
+    def __init__(self, expired: bool = False):
+        self.expired = expired
+
+
+class CsrfRefused(Exception):
+    pass
+
+
+def _usd(value) -> str:
+    if value is None or value == "":
+        return "unpriced"
+    return f"{Decimal(str(value)).quantize(Decimal('0.01')):,} USD"
+
+
+def _units(value) -> str:
+    return "" if value is None else format(Decimal(value).normalize(), "f") if Decimal(value) != 0 else "0"
+
+
+def create_app(db: str | None = None, *, secret: str | None = None, clock=time.time,
+               session_seconds: int = 1800) -> FastAPI:
+    """The app over database ``db`` (default: ``RECOVER_DB_URL``).  ``clock`` (epoch seconds) is what
+    sessions and decision freshness are measured by; ``session_seconds`` how long a sign-in lasts."""
+    app = FastAPI(title="recover web queue", docs_url=None, redoc_url=None, openapi_url=None)
+    here = resources.files("recover.web")
+    app.mount("/static", StaticFiles(directory=str(here / "static")), name="static")
+    templates = Jinja2Templates(directory=str(here / "templates"))
+    templates.env.filters.update(usd=_usd, units=_units)
+    app.state.db = db
+    app.state.templates = templates
+    app.state.clock = clock
+    app.state.sessions = Sessions(secret or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32), clock=clock,
+                                  lifetime=session_seconds)
+    app.state.now = lambda: datetime.fromtimestamp(clock(), timezone.utc)
+
+    @app.middleware("http")
+    async def _session(request: Request, call_next):
+        sessions: Sessions = request.app.state.sessions
+        request.state.session = sessions.load(request.cookies.get(COOKIE))
+        response = await call_next(request)
+        response.set_cookie(COOKIE, sessions.dump(request.state.session), httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/", max_age=session_seconds)
+        response.headers.update({"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "same-origin", "Cache-Control": "no-store"})
+        return response
+
+    @app.exception_handler(RecoverError)
+    async def _recover_error(request: Request, exc: RecoverError):
+        status = HTTP_OF_EXIT.get(exc.exit_code, 500)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": {"code": exc.code, "message": str(exc), "exit_code": exc.exit_code}},
+                                status_code=status)
+        return render(request, "error.html", {"code": exc.code, "message": str(exc)}, status_code=status)
+
+    @app.exception_handler(NotSignedIn)
+    async def _not_signed_in(request: Request, exc: NotSignedIn):
+        if request.url.path.startswith("/api/") or request.headers.get("HX-Request"):
+            return JSONResponse({"error": {"code": "session_expired" if exc.expired else "not_signed_in",
+                                           "message": "sign in with your passkey"}}, status_code=401)
+        return RedirectResponse("/signin" + ("?expired=1" if exc.expired else ""), status_code=303)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, exc: CsrfRefused):
+        return JSONResponse({"error": {"code": "csrf", "message": "missing or wrong CSRF token: reload the page"}},
+                            status_code=403)
+
+    from recover.web import pages, passkey_routes
+
+    app.include_router(pages.router)
+    app.include_router(passkey_routes.router)
+    return app
+
+
+def render(request: Request, name: str, context: dict, status_code: int = 200):
+    s = request.state.session
+    return request.app.state.templates.TemplateResponse(
+        request, name, {"csrf": s.csrf, "signed_in": getattr(request.state, "operator", None), **context},
+        status_code=status_code)
+
+
+async def require_csrf(request: Request) -> None:
+    """Every POST: the session's token in ``X-CSRF-Token`` (HTMX, fetch) or the form field ``csrf``."""
+    given = request.headers.get("X-CSRF-Token")
+    if given is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                                             "multipart/form-data")):
+        given = (await request.form()).get("csrf")
+    if not csrf_ok(request.state.session, given):
+        raise CsrfRefused()
+
+
+def signed_in(request: Request):
+    """The operator signed in with a passkey, re-derived from its enrollment on every request (a
+    revoked operator is signed out at once): ``(operator, passkey)``."""
+    s = request.state.session
+    if not s.operator:
+        raise NotSignedIn(expired=s.expired)
+    from recover.db import require_schema, session_scope
+    from recover.errors import PolicyRefused
+    from recover.operators import check_operator, enrolled_passkey_of
+    from recover.trust import load_trust_root
+
+    with session_scope(request.app.state.db) as db:
+        require_schema(db)
+        try:
+            op = check_operator(db, load_trust_root(), s.operator)
+        except PolicyRefused:
+            s.operator = None
+            raise NotSignedIn() from None
+        passkey = enrolled_passkey_of(db, op)
+    if passkey is None:
+        s.operator = None
+        raise NotSignedIn()
+    request.state.operator = op
+    return op, passkey
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8080, db: str | None = None) -> None:
+    """Run the web queue with uvicorn (``recover serve``); 127.0.0.1 unless told otherwise."""
+    import uvicorn
+
+    uvicorn.run(create_app(db), host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,78 @@
+"""The pages: queue, case, audit, reports (and the sign-in and passkey-creation pages).  Reading
+needs a passkey sign-in; each page is one call into ``recover.web.views`` or ``reports``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from recover.web import reports as rep
+from recover.web import views
+from recover.web.app import render, signed_in
+
+router = APIRouter()
+
+
+@router.get("/")
+async def home():
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/signin")
+async def signin_page(request: Request, expired: int = 0):
+    return render(request, "signin.html", {"expired": bool(expired)})
+
+
+@router.get("/passkeys/new")
+async def passkey_page(request: Request):
+    return render(request, "enroll.html", {})
+
+
+@router.get("/queue")
+async def queue(request: Request, network: str = "", tier: str = "", age: str = ""):
+    signed_in(request)
+    doc = views.queue_rows(request.app.state.db, network=network, tier=tier, age=age, now=request.app.state.now())
+    return render(request, "queue.html", {**doc, "f": {"network": network, "tier": tier, "age": age},
+                                          "ages": list(views.AGES)})
+
+
+@router.get("/queue/rows")
+async def queue_rows(request: Request, network: str = "", tier: str = "", age: str = ""):
+    """The queue's table alone (the filters swap it in with HTMX)."""
+    signed_in(request)
+    doc = views.queue_rows(request.app.state.db, network=network, tier=tier, age=age, now=request.app.state.now())
+    return render(request, "_queue_rows.html", doc)
+
+
+@router.get("/cases/{case_id}")
+async def case(case_id: int, request: Request):
+    op, _ = signed_in(request)
+    doc = views.case_page(request.app.state.db, case_id)
+    return render(request, "case.html", {"c": doc, "me": op})
+
+
+@router.get("/cases/{case_id}/approvals")
+async def case_approvals(case_id: int, request: Request):
+    """The approvals part of the case page (refreshed with HTMX after a decision)."""
+    op, _ = signed_in(request)
+    return render(request, "_approvals.html", {"c": views.case_page(request.app.state.db, case_id), "me": op})
+
+
+@router.get("/audit")
+async def audit(request: Request):
+    signed_in(request)
+    return render(request, "audit.html", views.audit_page(request.app.state.db))
+
+
+@router.get("/reports")
+async def reports(request: Request):
+    signed_in(request)
+    doc = rep.report(request.app.state.db)
+    return render(request, "reports.html", {"r": doc, "charts": rep.charts(doc)})
+
+
+@router.get("/reports.csv")
+async def reports_csv(request: Request):
+    signed_in(request)
+    return Response(rep.to_csv(rep.report(request.app.state.db)), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="recover-report.csv"'})

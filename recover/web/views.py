@@ -1,0 +1,172 @@
+"""What the pages show, assembled from the same library calls as the CLI (``recover.api``,
+``recover.views.case_view``, ``recover.signed_case``): the web adds no rule of its own.
+
+Amounts stay base units (int) with their decimals; units and USD are ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+AGES = {"": None, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
+
+
+def units(amount, decimals) -> Decimal | None:
+    if amount is None or decimals is None:
+        return None
+    return Decimal(int(amount)).scaleb(-int(decimals))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+
+
+def still_needs(a: dict | None) -> str:
+    """What a queue row still needs, in words (as ``ApprovalState.missing_text``)."""
+    if not a:
+        return "no plan"
+    parts = []
+    if len(a.get("counted") or []) < int(a.get("needed") or 0):
+        parts.append(f"{len(a.get('counted') or [])} of {a.get('needed')} approvals")
+    if a.get("roles_missing"):
+        parts.append("role " + ", ".join(a["roles_missing"]))
+    if a.get("conditions_unmet"):
+        parts.append("conditions: " + ", ".join(a["conditions_unmet"]))
+    if a.get("rejected_by"):
+        parts.append("rejected by " + ", ".join(a["rejected_by"]))
+    return "; ".join(parts) or "nothing: ready to sign"
+
+
+def queue_rows(db, *, network: str = "", tier: str = "", age: str = "", now: datetime | None = None) -> dict:
+    """The approval queue (``recover.api.queue``) filtered by network, tier and minimum age."""
+    import recover
+    from recover.errors import InvalidInput
+
+    if age not in AGES:
+        raise InvalidInput(f"age must be one of {', '.join(a for a in AGES if a)}", code="invalid_filter")
+    now = now or datetime.now(timezone.utc)
+    rows = recover.queue(db=db)
+    networks = sorted({r["network"] for r in rows})
+    tiers = sorted({(r["approvals"] or {}).get("tier") or "" for r in rows} - {""})
+    out = []
+    for r in rows:
+        a = r["approvals"] or {}
+        opened = _parse_time(r.get("opened_at"))
+        if network and r["network"] != network or tier and a.get("tier") != tier:
+            continue
+        if AGES[age] and (opened is None or (now - opened).total_seconds() < AGES[age]):
+            continue
+        out.append({**r, "needs": still_needs(a), "units": units(r.get("net"), r.get("decimals")),
+                    "age": _age_text(now - opened) if opened else ""})
+    return {"rows": out, "networks": networks, "tiers": tiers, "total": len(rows)}
+
+
+def _age_text(delta) -> str:
+    s = int(delta.total_seconds())
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def case_page(db, case_id: int) -> dict:
+    """Everything the case page shows: ``case_view`` plus what the signed statements say (the claim's
+    destination against the plan's, the prices and who signed them, flags, problems)."""
+    from recover.authority import Verifier
+    from recover.cases import get_case
+    from recover.db import require_schema, session_scope
+    from recover.signed_case import load_signed_case
+    from recover.views import case_view
+
+    with session_scope(db) as s:
+        require_schema(s)
+        case = get_case(s, case_id)
+        doc = case_view(s, case)
+        verifier = Verifier(s)
+        plan = doc.get("plan")
+        sc = load_signed_case(verifier, case.id, plan["plan_hash"] if plan else None)
+        doc["signed"] = {"claim": sc.claim_fields, "claim_by": sc.claim.operator.name if sc.claim and sc.claim.operator
+                         else ("+".join(sc.claim.admins) if sc.claim else None),
+                         "plan_by": sc.plan.operator.name if sc.plan and sc.plan.operator else None,
+                         "problems": sc.problems, "flags": sc.flags,
+                         "asset_key": sc.quote_fields.get("asset_key")}
+        doc["destination_check"] = _destination_check(case, plan, sc)
+        doc["prices"] = _prices(verifier, sc)
+        doc["money"] = _money(doc, doc["prices"])
+        return doc
+
+
+def _destination_check(case, plan, sc) -> dict:
+    from chains.registry import family
+    from recover.registry import get_network
+
+    claim = sc.claim_fields
+    net = get_network(case.network)
+    key = family(net.family).address_key
+    signed_dest = claim.get("return_address")
+    if not signed_dest and claim.get("credit_account"):
+        try:
+            from recover.chainio import resolved
+
+            signed_dest = resolved(net).hot_wallet
+        except Exception:  # the hot wallet's setting is not here: say so rather than guess
+            signed_dest = None
+    planned = (plan or {}).get("plan", {}).get("destination")
+    same = bool(planned and signed_dest) and key(planned) == key(signed_dest)
+    return {"plan": planned, "signed": signed_dest, "credit_account": claim.get("credit_account"),
+            "row": case.return_address, "matches": same, "signed_claim": sc.claim is not None}
+
+
+def _prices(verifier, sc) -> list[dict]:
+    from sqlmodel import select
+
+    from recover.models import StatementRecord
+
+    out = []
+    for h in (sc.quote.body.get("prices") or []) if sc.quote else []:
+        record = verifier.session.exec(select(StatementRecord).where(StatementRecord.hash == h)).first()
+        signed, why = verifier.check(record) if record is not None else (None, "not stored")
+        if signed is None:
+            out.append({"statement": h, "valid": False, "why": why})
+            continue
+        out.append({"statement": h, "valid": True, "asset": signed.body.get("asset"), "usd": signed.body.get("usd"),
+                    "at": signed.body.get("at") or signed.body.get("time"),
+                    "by": signed.operator.name if signed.operator else None})
+    return out
+
+
+def _money(doc, prices) -> list[dict]:
+    """The quote's lines in base units, units and USD (at the case asset's signed price, when any)."""
+    q = doc.get("quote")
+    if not q:
+        return []
+    asset_key = (doc.get("signed") or {}).get("asset_key")
+    price = next((Decimal(str(p["usd"])) for p in prices
+                  if p.get("valid") and p.get("asset") == asset_key and p.get("usd") is not None), None)
+    rows = []
+    for label, field in (("gross", "gross"), ("fee", "fee"), ("network cost paid in the asset", "network_cost_in_asset"),
+                         ("net to the destination", "net")):
+        u = units(q[field], q["decimals"])
+        rows.append({"label": label, "base": q[field], "units": u, "usd": (u * price) if price is not None else None})
+    return rows
+
+
+def audit_page(db, *, limit: int = 50) -> dict:
+    """``audit verify`` and the newest events."""
+    import recover
+    from sqlmodel import select
+
+    from recover.db import require_schema, session_scope
+    from recover.models import AuditEvent
+
+    report = recover.verify_audit(db=db)
+    with session_scope(db) as s:
+        require_schema(s)
+        events = list(s.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
+    return {"report": report.to_dict(), "events": [{"seq": e.seq, "at": e.created_at, "actor": e.actor,
+                                                    "action": e.action, "case": e.case_id, "to": e.to_status}
+                                                   for e in events]}
