@@ -158,7 +158,7 @@ def show_case(case_id: int, *, db: str | None = None) -> dict:
 
 
 def list_cases(status: str | None = None, *, network: str | None = None, db: str | None = None):
-    from recover.cases import list_cases as _list
+    from recover.views import list_cases as _list
 
     with session_scope(db) as s:
         require_schema(s)

@@ -161,14 +161,6 @@ def get_case(session: Session, case_id: int) -> Case:
 
 
 def list_cases(session: Session, status: str | None = None, network: str | None = None) -> list[Case]:
-    query = select(Case).order_by(Case.id)
-    if status:
-        try:
-            CaseStatus(status)
-        except ValueError:
-            raise InvalidInput(f"unknown status {status!r}; one of: "
-                               + ", ".join(s.value for s in CaseStatus), code="invalid_status") from None
-        query = query.where(Case.status == status)
-    if network:
-        query = query.where(Case.network == network)
-    return list(session.exec(query))
+    from recover.views import list_cases as _list
+
+    return _list(session, status, network)

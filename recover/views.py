@@ -13,6 +13,26 @@ from sqlmodel import Session, select
 from recover.models import Approval, AuditEvent, Case, DepositFact, Quote, SweepPlan
 
 
+def list_cases(session: Session, status: str | None = None, network: str | None = None) -> list[Case]:
+    """Cases oldest first, optionally of one status and network.  Here, not in ``recover.cases``, so
+    that ``case list`` loads no chain code (start-up time)."""
+    from recover.states import CaseStatus
+
+    query = select(Case).order_by(Case.id)
+    if status:
+        try:
+            CaseStatus(status)
+        except ValueError:
+            from recover.errors import InvalidInput
+
+            raise InvalidInput(f"unknown status {status!r}; one of: "
+                               + ", ".join(s.value for s in CaseStatus), code="invalid_status") from None
+        query = query.where(Case.status == status)
+    if network:
+        query = query.where(Case.network == network)
+    return list(session.exec(query))
+
+
 def _t(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
