@@ -15,17 +15,18 @@ from dataclasses import dataclass
 
 from recover.canonical import canonical_json, sha256_hex
 from recover.errors import InvalidInput, PolicyRefused
+from recover.text import plural
 
 
 @dataclass(frozen=True)
 class Signature:
-    public_key: str  # hex, 32 bytes
     """One signature over a statement's payload.  ``scheme`` is ``ed25519`` (``public_key`` the key,
     ``signature`` 64 bytes hex) or ``webauthn`` (a passkey: ``public_key`` the SHA-256 fingerprint of
     the enrolled COSE key, ``signature`` the authenticator's DER signature in hex, ``assertion`` the
     ``authenticator_data``, ``client_data_json`` and ``credential_id`` it signed, base64url; see
     ``recover.passkeys``).  An Ed25519 signature serialises exactly as before the scheme existed."""
 
+    public_key: str  # hex, 32 bytes
     signature: str   # hex
     scheme: str = "ed25519"
     assertion: dict | None = None
@@ -101,7 +102,8 @@ def require_quorum(statement: Statement, admins: set[str], quorum: int) -> list[
     if len(signers) < quorum:
         bad = len(statement.signatures) - len(signers)
         raise PolicyRefused(
-            f"{statement.kind} needs signatures by {quorum} distinct admin(s) of the trust root; it has "
-            f"{len(signers)}" + (f" ({bad} signature(s) by keys outside the root, repeated, or invalid)" if bad else ""),
+            f"{statement.kind} needs signatures by {plural(quorum, 'distinct admin')} of the trust root; it has "
+            f"{len(signers)}" + (f" ({plural(bad, 'signature')} by keys outside the root, repeated, or invalid)"
+                                 if bad else ""),
             code="admin_quorum_missing", details={"needed": quorum, "valid": len(signers)})
     return signers

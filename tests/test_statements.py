@@ -70,7 +70,7 @@ def test_the_verifier_trusts_signatures_not_rows(sqlite_db_url):
         from recover.keyfile import load_signing_key as admin_key
 
         one_admin = Statement("policy", {"policy": {"tiers": []}}).signed_by(admin_key(team().admin_paths[0]))
-        assert "needs signatures by 2 distinct admin(s)" in v.check(store(s, one_admin, "policy"))[1]
+        assert "needs signatures by 2 distinct admins" in v.check(store(s, one_admin, "policy"))[1]
         rows = s.exec(select(StatementRecord).where(StatementRecord.subject == "case:1")).all()
         valid, problems = v.statements("case:1")
         assert [x.hash for x in valid] == [good.hash] and len(problems) == len(rows) - 1
