@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from markupsafe import Markup, escape
@@ -28,7 +29,7 @@ def report(db) -> dict:
         quotes = {}
         for q in s.exec(select(Quote).order_by(Quote.id)):
             quotes[q.case_id] = q  # the newest per case
-        done_at = {e.case_id: e.created_at for e in s.exec(select(AuditEvent).where(AuditEvent.to_status == "completed")
+        done_at = {e.case_id: _when(e.created_at) for e in s.exec(select(AuditEvent).where(AuditEvent.to_status == "completed")
                                                            .order_by(AuditEvent.seq))}
     by_status = Counter(c.status for c in cases)
     value = defaultdict(lambda: {"cases": 0, "recovered_usd": Decimal(0), "fees_usd": Decimal(0), "unpriced": 0})
@@ -47,11 +48,21 @@ def report(db) -> dict:
             row["recovered_usd"] += gross_usd * Decimal(q.net) / Decimal(q.gross)
             row["fees_usd"] += gross_usd * Decimal(q.fee) / Decimal(q.gross)
         if c.id in done_at:
-            hours.append((c.id, c.network, Decimal(int((done_at[c.id] - c.created_at).total_seconds())) / 3600))
+            hours.append((c.id, c.network, Decimal(int((done_at[c.id] - _created(c)).total_seconds())) / 3600))
     refusals = Counter(c.refusal_code for c in cases if c.refusal_code)
     return {"by_network": _rows(value, "network"), "by_class": _rows(value, "classification"),
             "by_status": sorted(by_status.items()), "refusals": refusals.most_common(),
             "durations": hours, "cases": len(cases)}
+
+
+def _when(text: str) -> datetime:
+    """An audit event's time (ISO-8601 UTC text, as hashed) as an aware datetime."""
+    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+
+
+def _created(case) -> datetime:
+    t = case.created_at
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _rows(value, kind) -> list[dict]:
