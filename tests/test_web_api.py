@@ -300,3 +300,26 @@ def test_the_enrolment_page_makes_a_passkey_the_admins_enroll(web, client, tmp_p
     assert enrolled["public_key"] == doc["fingerprint"]
     sign_in(client, pat)
     assert "signed in as <b id=\"operator\">pat</b>" in client.get("/queue").text
+
+
+def test_enrolling_a_passkey_checks_the_file(web, tmp_path):
+    import json
+
+    before = snapshot(web.db)
+    good = SoftAuthenticator().passkey_doc()
+    path = tmp_path / "x.passkey.json"
+    cases = [({"credential_id": good["credential_id"], "cose_key": "a1" * 40}, "invalid_passkey"),  # not a COSE key
+             ({"credential_id": "not base64url!", "cose_key": good["cose_key"]}, "invalid_passkey"),
+             ("not json", "bad_file")]
+    for doc, code in cases:
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        r = run("operators", "enroll", "x", "--passkey", str(path), "--roles", "approver", "--person", "x",
+                *team().admin_args, "--json", db=web.db)
+        assert r.code == 4 and r.error["code"] == code, r.err
+    path.write_text(json.dumps(good))
+    both = run("operators", "enroll", "x", "--passkey", str(path), "--public-key", "00" * 32, "--roles", "approver",
+               "--person", "x", *team().admin_args, "--json", db=web.db)
+    neither = run("operators", "enroll", "x", "--roles", "approver", "--person", "x", *team().admin_args, "--json",
+                  db=web.db)
+    assert both.code == neither.code == 4 and both.error["code"] == neither.error["code"] == "key_required"
+    assert snapshot(web.db) == before
