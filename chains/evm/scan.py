@@ -20,6 +20,18 @@ BLOCKS_PER_QUERY = 2_000
 BLOCKS_PER_BATCH = 50  # eth_getBlockByNumber with transactions, per batched request
 
 
+def _recipient_word(log: dict) -> str | None:
+    """The lower-case recipient of what looks like a ``Transfer`` log (its third topic), or None.
+    Only a pre-filter: a match is parsed in full by :func:`transfer_log`."""
+    topics = log.get("topics") or []
+    if len(topics) != 3:
+        return None
+    word = str(topics[2]).lower()
+    if len(word) != 66 or word[:26] != "0x" + "0" * 24:
+        return None
+    return "0x" + word[26:]
+
+
 class ScanMixin:
     def latest_block(self) -> int:
         return qty(self.client.call_or_raise("eth_blockNumber", []))
@@ -27,6 +39,8 @@ class ScanMixin:
     def scan_deposits(self, from_block: int, to_block: int, *, token_to: Callable[[str], bool],
                       native_to: Callable[[str], bool] | None = None,
                       progress: Callable[[int], None] | None = None) -> list[FoundDeposit]:
+        """The predicates get addresses in lower case (EVM addresses compare case-insensitively):
+        a million-address set is matched without checksumming every log; findings are EIP-55."""
         found = self._scan_logs(from_block, to_block, token_to, progress)
         if native_to is not None:
             found += self._scan_native(from_block, to_block, native_to)
@@ -48,8 +62,11 @@ class ScanMixin:
                 size = max(1, size // 2)  # the node refused the range: ask for half
                 continue
             for log in logs or []:
+                recipient = _recipient_word(log)
+                if recipient is None or not wanted(recipient):
+                    continue  # most logs: a cheap look at the topic, no ABI decoding, no checksum
                 parsed = transfer_log(log)
-                if parsed is None or not wanted(parsed[1]):
+                if parsed is None:
                     continue
                 out.append(FoundDeposit(txid=str(log["transactionHash"]).lower(), recipient=parsed[1],
                                         asset=cs(log["address"]), amount=parsed[2],
@@ -68,7 +85,7 @@ class ScanMixin:
             for block in blocks:
                 for tx in (block or {}).get("transactions") or []:
                     to, value = tx.get("to"), qty(tx.get("value")) or 0
-                    if to and value > 0 and wanted(cs(to)):
+                    if to and value > 0 and wanted(str(to).lower()):
                         out.append(FoundDeposit(txid=str(tx["hash"]).lower(), recipient=cs(to), asset=NATIVE,
                                                 amount=value, block_number=qty(block["number"]), index=-1))
         return out

@@ -1,0 +1,306 @@
+"""`recover scan` on anvil with a million registered addresses vs a raw batched eth_getLogs loop.
+
+Run by hand: `.venv/bin/python benchmarks/scan_evm.py [--blocks 10000] [--addresses 1000000]
+[--backend postgresql|sqlite] [--noise-per-block 5] [--planted 200] [--tracemalloc]`.
+Defaults take about 3 minutes here, most of it building the chain.
+
+Setup (not timed):
+- a private anvil; two tokens compiled with solc-js (tests/contracts: StandardToken), "Stranded"
+  (not listed on the network) and "Noise";
+- BLOCKS blocks, each with NOISE_PER_BLOCK Noise transfers to random addresses that are not ours
+  (the Transfer logs a scan reads and throws away, as on a busy chain), and, spread over the
+  range, PLANTED Stranded transfers to a sample of our addresses plus PLANTED/10 native payments to
+  retired ones;
+- ADDRESSES registered deposit addresses (1 % retired) inserted in bulk straight into the case
+  database (COPY on PostgreSQL, executemany on SQLite).  Scanning reads only the table's address
+  key, status and account: it does not check the admin-signed registration statements (those are
+  checked when a case is signed), so rows without statements scan like imported ones.
+
+Then, on the same node and range:
+  (b) raw  - eth_getLogs for every Transfer log in the scan's chunks (BLOCKS_PER_QUERY blocks),
+             (b1) sent one after another and (b2) as one JSON array; the faster is the reference.
+             (b3) also reads the blocks with their transactions (the native part of our scan), in
+             the scan's batches, to show what the native part costs.
+  (c) ours - recover.api.scan (scan_network), timed in a fresh child process (operator key opened
+             before the clock starts): loading the address set, the reads, matching in memory and
+             opening one case per finding (each in its own transaction).  Run twice: the first
+             opens every case, the second (the same range again) finds them all already open.
+             The child's peak RSS is reported (and, with --tracemalloc, in a third run the peak of
+             Python allocations, which slows that run down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from _common import ROOT, case_database, peak_rss_mib, rpc_batch, team_env
+
+import requests  # noqa: E402
+
+SEL_TRANSFER = "0xa9059cbb"
+TRANSFER_GAS = 80_000
+
+
+def _word(address: str) -> str:
+    return address.lower()[2:].rjust(64, "0")
+
+
+# -- setup -----------------------------------------------------------------------------------------
+def make_addresses(n: int, retired_share: float) -> list[tuple[str, str, str]]:
+    """n random (address, key, status) rows; EIP-55 forms by eth-utils."""
+    from eth_utils import to_checksum_address
+
+    every = max(1, round(1 / retired_share)) if retired_share > 0 else 0
+    out = []
+    for i, raw in enumerate(os.urandom(20 * n)[j:j + 20] for j in range(0, 20 * n, 20)):
+        key = "0x" + raw.hex()
+        out.append((to_checksum_address(key), key, "retired" if every and i % every == 0 else "active"))
+    return out
+
+
+def build_chain(node, n_blocks: int, noise_per_block: int, planted_to: list[str], native_to: list[str]):
+    """BLOCKS blocks of Noise transfers with the planted Stranded transfers and native payments
+    spread over them; returns (first block, last block, stranded token address, planted txids)."""
+    from evm_devnet import deploy, fund_token
+
+    w3 = node.w3
+    stranded = deploy(w3, "StandardToken", "Stranded", "STR", 6)
+    noise = deploy(w3, "StandardToken", "Noise", "NOI", 6)
+    senders = node.accounts[:8]
+    for s in senders:
+        fund_token(w3, noise, s, 10**15)
+        fund_token(w3, stranded, s, 10**15)
+    nonces = {s: w3.eth.get_transaction_count(s) for s in senders}
+    session = requests.Session()
+    first = w3.eth.block_number + 1
+    plant_at = {}  # block offset -> list of calls
+    for i, to in enumerate(planted_to):
+        plant_at.setdefault(i * n_blocks // max(1, len(planted_to)), []).append(("token", to))
+    for i, to in enumerate(native_to):
+        plant_at.setdefault((2 * i + 1) * n_blocks // max(1, 2 * len(native_to)), []).append(("native", to))
+    planted: list[str] = []
+    node.rpc("evm_setAutomine", [False])
+    k = 0
+    try:
+        for b in range(n_blocks):
+            calls, kinds = [], []
+            jobs = [("noise", "0x" + os.urandom(20).hex()) for _ in range(noise_per_block)] + plant_at.get(b, [])
+            for kind, to in jobs:
+                s = senders[k % len(senders)]
+                k += 1
+                tx = {"from": s, "nonce": hex(nonces[s]), "gas": hex(TRANSFER_GAS)}
+                nonces[s] += 1
+                if kind == "native":
+                    tx |= {"to": to, "value": hex(10**15)}
+                else:
+                    tx |= {"to": (stranded if kind == "token" else noise).address,
+                           "data": SEL_TRANSFER + _word(to) + hex(1_000_000 + k)[2:].rjust(64, "0")}
+                calls.append(("eth_sendTransaction", [tx]))
+                kinds.append(kind)
+            hashes = rpc_batch(session, node.url, calls) if calls else []
+            planted += [h for h, kind in zip(hashes, kinds) if kind != "noise"]
+            node.rpc("evm_mine", [])
+            if b % 1000 == 999:
+                print(f"  ... {b + 1} blocks", flush=True)
+    finally:
+        node.rpc("evm_setAutomine", [True])
+    last = w3.eth.block_number
+    assert last - first + 1 == n_blocks, (first, last)
+    receipts = rpc_batch(session, node.url, [("eth_getTransactionReceipt", [h]) for h in planted])
+    assert all(r and int(r["status"], 16) == 1 for r in receipts), "setup: a planted transfer failed"
+    return first, last, stranded.address, planted
+
+
+def insert_addresses(db_url: str, rows: list[tuple[str, str, str]]) -> None:
+    """Bulk insert straight into deposit_addresses (COPY on PostgreSQL, executemany on SQLite)."""
+    from recover.db import get_engine
+    from recover.models import utcnow
+
+    now = utcnow()
+    engine = get_engine(db_url)
+    data = [("anvil", addr, key, f"m/44'/60'/0'/0/{1000 + i}", f"user-{i}", status, now)
+            for i, (addr, key, status) in enumerate(rows)]
+    cols = "network, address, address_key, derivation_path, account, status, created_at"
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            with cur.copy(f"COPY deposit_addresses ({cols}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(row)
+        else:
+            cur.executemany(f"INSERT INTO deposit_addresses ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [(*r[:6], r[6].isoformat(sep=" ")) for r in data])
+        raw.commit()
+    finally:
+        raw.close()
+
+
+# -- (b) raw ---------------------------------------------------------------------------------------
+def _chunks(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
+
+
+def raw_logs(url: str, first: int, last: int, size: int, *, one_array: bool) -> tuple[float, int]:
+    """Every Transfer log of the range in the scan's chunks; (seconds, logs)."""
+    from chains.evm.erc20 import TRANSFER_TOPIC
+
+    session = requests.Session()
+    calls = [("eth_getLogs", [{"fromBlock": hex(a), "toBlock": hex(b), "topics": [TRANSFER_TOPIC]}])
+             for a, b in _chunks(first, last, size)]
+    t0 = time.perf_counter()
+    if one_array:
+        parts = rpc_batch(session, url, calls)
+    else:
+        parts = [rpc_batch(session, url, [c])[0] for c in calls]
+    elapsed = time.perf_counter() - t0
+    return elapsed, sum(len(p) for p in parts)
+
+
+def raw_blocks(url: str, first: int, last: int, per_batch: int) -> tuple[float, int]:
+    """Every block of the range with its transactions, per_batch blocks per JSON array; (seconds, txs)."""
+    session = requests.Session()
+    t0 = time.perf_counter()
+    txs = 0
+    for a, b in _chunks(first, last, per_batch):
+        blocks = rpc_batch(session, url, [("eth_getBlockByNumber", [hex(n), True]) for n in range(a, b + 1)])
+        txs += sum(len(blk["transactions"]) for blk in blocks)
+    return time.perf_counter() - t0, txs
+
+
+# -- (c) ours, in a child process ------------------------------------------------------------------
+def child(db_url: str, first: int, last: int, trace: bool) -> None:
+    """Run in a fresh process: time recover.api.scan, print one JSON line."""
+    import recover.api as api
+    from recover.authority import load_operator_key
+
+    key = load_operator_key(None)  # the Argon2id key opening is not part of the scan
+    import chains.evm.adapter  # noqa: F401  (importing web3 is start-up, not scanning)
+    base = peak_rss_mib()
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start()
+    profile = os.environ.get("SCAN_PROFILE")  # a file: cProfile of the scan (to find where time goes)
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    t0 = time.perf_counter()
+    report = api.scan("anvil", from_block=first, to_block=last, db=db_url, key=key)
+    elapsed = time.perf_counter() - t0
+    if profile:
+        prof.disable()
+        prof.dump_stats(profile)
+    traced = tracemalloc.get_traced_memory()[1] / 2**20 if trace else None
+    d = report.to_dict()
+    print(json.dumps({"seconds": elapsed, "rss_before_mib": base, "rss_peak_mib": peak_rss_mib(),
+                      "traced_peak_mib": traced, "found": d["found"], "opened": len(d["opened"]),
+                      "existing": d["already_cases"], "errors": d["errors"][:3]}))
+
+
+def run_child(db_url: str, node_url: str, first: int, last: int, trace: bool = False) -> dict:
+    env = {**os.environ, **team_env(), "ANVIL_URL": node_url, "RECOVER_DB_URL": db_url}
+    proc = subprocess.run([sys.executable, __file__, "--child", db_url, str(first), str(last),
+                           *(["--tracemalloc"] if trace else [])],
+                          env=env, capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scan child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=int, default=10_000)
+    ap.add_argument("--addresses", type=int, default=1_000_000)
+    ap.add_argument("--planted", type=int, default=200, help="Stranded token transfers to our addresses")
+    ap.add_argument("--noise-per-block", type=int, default=5, help="Transfer logs per block to addresses not ours")
+    ap.add_argument("--retired-share", type=float, default=0.01)
+    ap.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    ap.add_argument("--tracemalloc", action="store_true", help="a third scan under tracemalloc (Python heap peak)")
+    ap.add_argument("--child", nargs=3, metavar=("DB", "FROM", "TO"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]), args.tracemalloc)
+        return
+
+    import random
+
+    from chains.evm.scan import BLOCKS_PER_BATCH, BLOCKS_PER_QUERY
+    from evm_devnet import start_anvil
+
+    team_env()
+    rows = make_addresses(args.addresses, args.retired_share)
+    rng = random.Random(13)
+    active = [r[0] for r in rows if r[2] == "active"]
+    retired = [r[0] for r in rows if r[2] == "retired"]
+    planted_to = rng.sample(active, min(args.planted, len(active)))
+    native_to = rng.sample(retired, min(max(1, args.planted // 10), len(retired)))
+    node = start_anvil(31337)
+    os.environ["ANVIL_URL"] = node.url
+    try:
+        t0 = time.perf_counter()
+        first, last, _token, planted = build_chain(node, args.blocks, args.noise_per_block, planted_to, native_to)
+        node.rpc("anvil_mine", [hex(1)])  # the last scanned block has its confirmation
+        t1 = time.perf_counter()
+        print(f"setup: {args.blocks} blocks ({first}..{last}) with {args.noise_per_block} noise transfers each, "
+              f"{len(planted_to)} stranded token transfers and {len(native_to)} native payments planted, "
+              f"in {t1 - t0:.0f} s", flush=True)
+        with case_database(args.backend) as db_url:
+            t2 = time.perf_counter()
+            insert_addresses(db_url, rows)
+            print(f"setup: {len(rows):,} deposit addresses ({len(retired):,} retired) inserted into "
+                  f"{args.backend} in {time.perf_counter() - t2:.1f} s", flush=True)
+            del rows, active
+            raw = {"b1": [], "b2": [], "b3": []}
+
+            def raw_pass():
+                s1, logs = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=False)
+                s2, logs2 = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=True)
+                s3, txs = raw_blocks(node.url, first, last, BLOCKS_PER_BATCH)
+                assert logs == logs2
+                raw["b1"].append(s1), raw["b2"].append(s2), raw["b3"].append(s3)
+                return logs, txs
+
+            logs, txs = raw_pass()
+            runs = [run_child(db_url, node.url, first, last), run_child(db_url, node.url, first, last)]
+            raw_pass()
+            traced = run_child(db_url, node.url, first, last, trace=True) if args.tracemalloc else None
+    finally:
+        node.stop()
+
+    expect = len(planted)
+    one, two = runs
+    assert one["found"] == expect and one["opened"] == expect and not one["errors"], one
+    assert two["found"] == expect and two["opened"] == 0 and two["existing"] == expect, two
+    n = args.blocks
+    b_logs = min(min(raw["b1"]), min(raw["b2"]))
+    b_native = min(raw["b3"])
+    print(f"range: {n} blocks, {logs:,} Transfer logs, {txs:,} transactions; {args.addresses:,} registered "
+          f"addresses on {args.backend}; chunks of {BLOCKS_PER_QUERY} blocks (logs), {BLOCKS_PER_BATCH} (blocks)")
+    print(f"(b1) raw eth_getLogs, one request per chunk : {n / min(raw['b1']):9.0f} blocks/s "
+          f"({min(raw['b1']):.2f} s, best of 2)")
+    print(f"(b2) raw eth_getLogs, chunks in one array   : {n / min(raw['b2']):9.0f} blocks/s "
+          f"({min(raw['b2']):.2f} s, best of 2)")
+    print(f"(b3) raw eth_getBlockByNumber (native part) : {n / b_native:9.0f} blocks/s ({b_native:.2f} s)")
+    for label, r in (("first scan: opens every case", one), ("second scan: all already cases", two)):
+        print(f"(c)  ours, {label:<32}: {n / r['seconds']:9.0f} blocks/s ({r['seconds']:.2f} s; "
+              f"found {r['found']}, opened {r['opened']}, already {r['existing']}); "
+              f"peak RSS {r['rss_peak_mib']:.0f} MiB (process before the scan {r['rss_before_mib']:.0f} MiB)")
+    if traced:
+        print(f"     under tracemalloc: peak of Python allocations during the scan {traced['traced_peak_mib']:.0f} MiB")
+    best = min(one["seconds"], two["seconds"])
+    ratio_logs = b_logs / best
+    ratio_all = (b_logs + b_native) / best
+    print(f"ours / raw eth_getLogs = {ratio_logs:.2f} (target >= 0.50: {'OK' if ratio_logs >= 0.5 else 'BELOW'}); "
+          f"ours / raw (logs + blocks, the same reads) = {ratio_all:.2f}")
+
+
+if __name__ == "__main__":
+    main()
