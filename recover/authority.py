@@ -87,11 +87,14 @@ class Acting(str):
 
     def attest(self, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
         """Sign ``body`` as a statement of ``kind`` about ``subject`` and store it."""
+        return store(session, self.sign(kind, body), subject)
+
+    def sign(self, kind: str, body: dict) -> Statement:
+        """``body`` signed as a statement of ``kind``, not stored (``verify --all`` stores a chunk at once)."""
         import secrets
 
         body = {**body, "by": self.name, "time": now_text(), "nonce": secrets.token_hex(8)}
-        statement = Statement(kind, body).signed_by(self._signing_key)
-        return store(session, statement, subject)
+        return Statement(kind, body).signed_by(self._signing_key)
 
 
 def attest(actor, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:

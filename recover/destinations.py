@@ -117,3 +117,35 @@ def lookalike_flags(session: Session, net, destination: str, *, sender: str | No
                             .limit(1000)).all()
         others += list(rows)
     return [LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else []
+
+
+def lookalike_flags_many(session: Session, net, items: list[tuple[str, str | None, str | None]]) -> list[list[str]]:
+    """:func:`lookalike_flags` of many ``(destination, sender, deposit)`` at once: the registered
+    addresses sharing each destination's prefix come from one query per 200 prefixes, not one each."""
+    import sqlalchemy as sa
+
+    key = adapter_class(net.family).address_key
+    ours = [v for _, v in _ours(net)]
+    n = LOOKALIKE_CHARS
+    prefixes: dict[str, str] = {}  # destination -> its prefix (long addresses only)
+    for destination, _s, _d in items:
+        body = key(_body(destination))
+        if len(body) > 2 * n:
+            prefixes[destination] = key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
+    near: dict[str, list[str]] = {}
+    wanted = sorted(set(prefixes.values()))
+    for i in range(0, len(wanted), 200):
+        chunk = set(wanted[i:i + 200])
+        lengths = {len(p) for p in chunk}
+        ranges = [sa.and_(DepositAddress.address_key >= p, DepositAddress.address_key < p[:-1] + chr(ord(p[-1]) + 1))
+                  for p in wanted[i:i + 200]]
+        for address, address_key in session.exec(select(DepositAddress.address, DepositAddress.address_key)
+                                                 .where(sa.or_(*ranges))):
+            for p in {address_key[:k] for k in lengths} & chunk:
+                if len(near.setdefault(p, [])) < 1000:
+                    near[p].append(address)
+    out = []
+    for destination, sender, deposit in items:
+        others = ours + [a for a in (sender, deposit) if a] + near.get(prefixes.get(destination, ""), [])
+        out.append([LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else [])
+    return out
