@@ -42,6 +42,7 @@ class Capability(str, Enum):
     INTERNAL_TRANSFERS = "internal_transfers"  # native value moved by contract calls, not the tx's own value
     TOKENS = "tokens"                      # the network has tokens at all (assets other than native)
     SCAN = "scan"                          # find deposits to our addresses over a block range (scan_deposits)
+    SCAN_HOLDINGS = "scan_holdings"        # find what our addresses hold now (scan_holdings): UTXO, Solana
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,18 @@ class ChainAdapter(ABC):
         accepts, native value to an address ``native_to(addr)`` accepts (``SCAN`` capability)."""
         raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
 
+    def scan_holdings(self, addresses: Sequence[str], *, wanted, progress=None) -> list[FoundDeposit]:
+        """``SCAN_HOLDINGS``: what ``addresses`` hold *now*, as the deposits that put it there.
+
+        ``wanted(address, asset)`` (asset ``NATIVE`` or a token) says which holdings the caller
+        wants; the adapter asks the node only about those it can see in its family's way and returns
+        one ``FoundDeposit`` per crediting output / transfer still held (``txid`` the crediting
+        transaction, ``block_number`` its block or slot, ``index`` the output / transfer index), with
+        the network's confirmations reached.  ``progress(n)`` counts addresses looked at."""
+        raise NotImplementedError(f"{self.family} holdings cannot be scanned yet")
+
     def latest_block(self) -> int:
-        """The newest block number (``SCAN`` capability)."""
+        """The newest block number (``SCAN`` and ``SCAN_HOLDINGS`` capabilities)."""
         raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
 
     def can(self, capability: Capability) -> bool:

@@ -7,6 +7,13 @@ address active (a normal deposit); native value is a case only at a retired addr
 opens a case like an appeal would (claimant unknown; the money is credited to the deposit address's
 account), in its own transaction, and a deposit that already has a case is counted, never opened
 twice.  The last block scanned is kept per network, so the next scan can resume after it.
+
+Networks whose adapter can ``SCAN_HOLDINGS`` instead of ``SCAN`` (UTXO, Solana) are scanned for what
+our addresses hold *now* (:func:`scan_holdings`): the same rule decides what is stranded, the
+adapter names the deposits that put it there, ``--from-block``/``--to-block`` only filter those by
+their block (or slot), and no resume state is kept (every holding scan reads the state now).
+Outputs or transfers of one transaction to one address in one asset are one deposit, one case,
+as cases key deposits (transaction, deposit address, asset).
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ class ScanReport:
     opened: list[int] = field(default_factory=list)
     existing: int = 0
     errors: list[dict] = field(default_factory=list)
+    kind: str = "blocks"  # "holdings": what the addresses hold now (SCAN_HOLDINGS)
 
     def to_dict(self) -> dict:
-        return {"network": self.network, "from_block": self.from_block, "to_block": self.to_block,
+        return {"network": self.network, "kind": self.kind, "from_block": self.from_block, "to_block": self.to_block,
                 "found": self.found, "opened": self.opened, "already_cases": self.existing, "errors": self.errors}
 
 
@@ -44,6 +52,9 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     from chains.registry import adapter_class
 
     if Capability.SCAN not in adapter_class(net.family).capabilities:
+        if Capability.SCAN_HOLDINGS in adapter_class(net.family).capabilities:
+            return scan_holdings(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
+                                 progress=progress)
         raise InvalidInput(f"{net.key} ({net.family}) networks cannot be scanned yet", code="scan_unsupported")
     chain = adapter(net)
     key = chain.address_key
@@ -93,4 +104,56 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
         elif end > state.last_block:
             state.last_block, state.updated_at = end, utcnow()
             s.add(state)
+    return report
+
+
+def stranded(status: str, asset: str, listed: set[str]) -> bool:
+    """The rule of every scan: native value is stranded at a retired address; a token unless it is
+    listed and the address active (``asset`` and ``listed`` as address keys)."""
+    if asset == NATIVE:
+        return status == "retired"
+    return status == "retired" or asset not in listed
+
+
+def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
+                  progress=None) -> ScanReport:
+    """A holding scan (``SCAN_HOLDINGS``): see the module docstring."""
+    from recover.cases import Claim, open_case
+    from recover.chainio import adapter
+
+    if from_block is not None and to_block is not None and to_block < from_block:
+        raise InvalidInput(f"nothing to scan: blocks {from_block}..{to_block}", code="empty_range")
+    chain = adapter(net)
+    key = chain.address_key
+    with session_factory() as s:
+        rows = list(s.exec(select(DepositAddress.address, DepositAddress.address_key, DepositAddress.status,
+                                  DepositAddress.account).where(DepositAddress.network == net.key)))
+    ours = {k: (status, account) for _a, k, status, account in rows}
+    listed = {key(t.address) for t in net.listed_tokens}
+
+    def wanted(address: str, asset: str) -> bool:
+        mine = ours.get(key(address))
+        return mine is not None and stranded(mine[0], asset if asset == NATIVE else key(asset), listed)
+
+    newest = chain.latest_block()
+    start, end = from_block or 0, newest if to_block is None else min(to_block, newest)
+    report = ScanReport(net.key, start, end, kind="holdings")
+    found = chain.scan_holdings([a for a, *_ in rows], wanted=wanted, progress=progress)
+    deposits: dict[tuple, object] = {}
+    for f in found:
+        if start <= f.block_number <= end and wanted(f.recipient, f.asset):
+            deposits.setdefault((f.txid, key(f.recipient), f.asset if f.asset == NATIVE else key(f.asset)), f)
+    for f in deposits.values():
+        report.found += 1
+        claim = Claim(network=net.key, tx=f.txid, credit_account=ours[key(f.recipient)][1], deposit_address=f.recipient,
+                      asset=None if f.asset == NATIVE else f.asset)
+        try:
+            with session_factory() as s:
+                report.opened.append(open_case(s, claim, actor=actor).id)
+        except DuplicateClaim:
+            report.existing += 1
+        except Exception as exc:  # one finding never stops the scan; it is reported
+            if not isinstance(getattr(exc, "exit_code", None), int):
+                raise
+            report.errors.append({"txid": f.txid, "code": getattr(exc, "code", "unexpected"), "message": str(exc)})
     return report

@@ -57,4 +57,4 @@ def test_scan_needs_a_start_and_a_specialist(world_both):
 
     r = run("scan", "--network", "anvil", "--from-block", "0", "--json", "--key", team().key("bob"), db=w.db)
     assert r.code == 7 and r.error["code"] == "role_missing"
-    assert cli(w, "scan", "--network", "ltc-regtest", "--from-block", "0", expect=4)["code"] == "scan_unsupported"
+    # every shipped family can scan now (UTXO and Solana by holdings: tests/test_scan_utxo.py, test_scan_solana.py)

@@ -45,13 +45,14 @@ from chains.transport import JsonRpcClient, RpcError
 from chains.utxo.observe import NODE_TYPES, TXID_RE, ObserveMixin, UtxoBalanceProof, addresses_of
 from chains.utxo.plan import (FEE_CONF_TARGET, PARAMS_VERSION, build_utxo_plan, describe_utxo_plan, fee_is_folded,
                               fee_rate, is_dust)
+from chains.utxo.scan import HoldingsScanMixin
 from chains.utxo.sign import SignMixin
 from chains.utxo.tx import SEQUENCE_FINAL, SPENDABLE, output_script, worst_case_vsize
 
 __all__ = ["UtxoAdapter", "UtxoBalanceProof", "is_dust", "fee_is_folded", "PARAMS_VERSION"]
 
 
-class UtxoAdapter(ObserveMixin, SignMixin, ChainAdapter):
+class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
     family = "utxo"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -59,6 +60,7 @@ class UtxoAdapter(ObserveMixin, SignMixin, ChainAdapter):
         Capability.BATCH_VERIFY,
         Capability.OFFLINE_EXPORT,
         Capability.OWNERSHIP_PROOF,
+        Capability.SCAN_HOLDINGS,      # unspent outputs at retired addresses (scantxoutset)
         Capability.FORK_SIGNING,  # only for ``[utxo] fork_id`` networks: see :meth:`can`
     })
 
