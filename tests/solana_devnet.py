@@ -9,7 +9,7 @@ adapter's real JSON-RPC client (``chains.transport.JsonRpcClient``, batched) run
   ``uiTokenAmount``) of every token account among its keys, fee, ``err``, logs, slot and block time;
 * JSON-RPC batches (a JSON array of requests) are answered with an array, each request on its own;
 * methods: getTransaction, getBalance, getAccountInfo, getMultipleAccounts, getTokenAccountsByOwner,
-  getLatestBlockhash, getSlot, getBlockHeight, sendTransaction, simulateTransaction,
+  getSignaturesForAddress, getLatestBlockhash, getSlot, getBlockHeight, sendTransaction, simulateTransaction,
   getSignatureStatuses, getMinimumBalanceForRentExemption, getGenesisHash, getHealth.
 
 Finality: there is one fork and no voting, so everything executed is *finalized* at once; each
@@ -344,6 +344,16 @@ class SolanaDevnet:
                 return {"context": self._ctx(), "value": out}
             if method == "getTransaction":
                 return self.records.get(params[0])
+            if method == "getSignaturesForAddress":  # newest first, as a validator answers
+                cfg = params[1] if len(params) > 1 else {}
+                hits = [(sig, rec) for sig, rec in self.records.items()
+                        if any(k["pubkey"] == params[0] for k in rec["transaction"]["message"]["accountKeys"])]
+                hits.reverse()
+                if cfg.get("before") in self.records:
+                    hits = hits[[s for s, _ in hits].index(cfg["before"]) + 1:]
+                return [{"signature": sig, "slot": rec["slot"], "err": rec["meta"]["err"], "memo": None,
+                         "blockTime": rec["blockTime"], "confirmationStatus": "finalized"}
+                        for sig, rec in hits[:int(cfg.get("limit") or 1000)]]
             if method == "getSignatureStatuses":
                 value = []
                 for sig in params[0]:

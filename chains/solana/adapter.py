@@ -32,13 +32,14 @@ from chains.solana.common import (FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATUR
 from chains.solana.node import SolanaNode
 from chains.solana.observe import ObserveMixin
 from chains.solana.prepare import PrepareMixin
+from chains.solana.scan import HoldingsScanMixin
 from chains.solana.sign import SignMixin
 
 __all__ = ["SolanaAdapter", "TOKEN_INDEX_BASE", "LAMPORTS_PER_SIGNATURE", "encode_ix", "decode_ix",
            "FINALIZED_CONFIRMATIONS"]
 
 
-class SolanaAdapter(ObserveMixin, PrepareMixin, SignMixin, ChainAdapter):
+class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, ChainAdapter):
     family = "solana"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -50,6 +51,7 @@ class SolanaAdapter(ObserveMixin, PrepareMixin, SignMixin, ChainAdapter):
         Capability.OWNERSHIP_PROOF,    # ed25519 over the UTF-8 message
         Capability.NESTED_ACCOUNTS,
         Capability.TOKENS,
+        Capability.SCAN_HOLDINGS,      # token accounts of our wallets holding unlisted mints
     })
 
     def __init__(self, network: NetworkConfig, *, timeout: float = 20.0, send=None):
