@@ -896,14 +896,16 @@ def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
 
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=Console(stderr=True)) as bar:
-            task = bar.add_task("blocks", total=None)
+            task = bar.add_task("scanning", total=None)  # blocks, or addresses/wallets for a holding scan
             report = recover.scan(network, from_block=from_block, to_block=to_block, db=_db(db), key=key,
                                   progress=lambda n: bar.advance(task, n))
     doc = report.to_dict()
     if json_out:
         _emit_json(doc)
     else:
-        _note(f"{network} blocks {doc['from_block']}..{doc['to_block']}: {plural(doc['found'], 'stranded deposit')}, "
+        where = (f"blocks {doc['from_block']}..{doc['to_block']}" if doc.get("kind", "blocks") == "blocks"
+                 else "holdings now")
+        _note(f"{network} {where}: {plural(doc['found'], 'stranded deposit')}, "
               f"{plural(len(doc['opened']), 'case')} opened, {doc['already_cases']} already {'a case' if doc['already_cases'] == 1 else 'cases'}, "
               f"{len(doc['errors'])} refused")
         for cid in doc["opened"]:
