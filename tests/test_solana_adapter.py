@@ -129,7 +129,8 @@ def test_contract_keys_and_ownership(world):
     assert a.verify_ownership(message, "garbage", "not-an-address").ok is False
     assert a.capabilities == {Capability.NATIVE_SWEEP, Capability.TOKEN_SWEEP, Capability.GAS_STATION,
                               Capability.SIMULATION, Capability.HISTORIC_BALANCES, Capability.BATCH_VERIFY,
-                              Capability.OWNERSHIP_PROOF, Capability.NESTED_ACCOUNTS, Capability.TOKENS}
+                              Capability.OWNERSHIP_PROOF, Capability.NESTED_ACCOUNTS, Capability.TOKENS,
+                              Capability.SCAN_HOLDINGS}
     assert not a.can(Capability.OFFLINE_EXPORT) and not a.can(Capability.GAS_TOPUP)
 
 

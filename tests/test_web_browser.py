@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from clihelp import run, snapshot
 from evmflow import FEE_COLLECTOR, cli, key, prepared_token_case, world  # noqa: F401
@@ -169,7 +170,8 @@ def test_a_passkey_approval_in_the_page_is_accepted_by_the_signer(world, server,
     page.click("#approve")
     page.wait_for_selector("#message.good")
     assert "approve recorded" in page.text_content("#message")
-    page.wait_for_function("document.querySelector('#approvals-summary').textContent.includes('1 of 2 counted')")
+    # a locator, not wait_for_function: the page's CSP (no 'unsafe-eval') refuses Playwright's string polling
+    expect(page.locator("#approvals-summary")).to_contain_text("1 of 2 counted", timeout=15_000)
     show = cli(w, "case", "show", str(cid))
     assert [(a["approver"], a["person"]) for a in show["approvals"]["so_far"]] == [("dana-pk", "dana")]
     statement = show["approvals"]["so_far"][0]["statement"]
