@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import requests  # noqa: E402
 from eth_utils import to_checksum_address  # noqa: E402
 
+from _common import rpc_batch  # noqa: E402  (the benchmarks' one batched JSON-RPC call)
 from evm_devnet import contract_at, deploy, fund_token, start_anvil  # noqa: E402
 
 RPC_CHUNK = 500
@@ -56,20 +57,6 @@ SEL_BALANCE_OF = "0x70a08231"
 
 
 # -- setup ------------------------------------------------------------------------------------------
-def _post(session: requests.Session, url: str, calls: list[tuple[str, list]]) -> list:
-    body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-    answer = session.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"},
-                          timeout=120).json()
-    by_id = {a["id"]: a for a in answer}
-    out = []
-    for i in range(len(calls)):
-        item = by_id[i]
-        if item.get("error"):
-            raise RuntimeError(f"{calls[i][0]}: {item['error']}")
-        out.append(item["result"])
-    return out
-
-
 def _word(address: str) -> str:
     return address.lower()[2:].rjust(64, "0")
 
@@ -95,7 +82,7 @@ def make_deposits(node, n: int, per_block: int) -> tuple[str, list[tuple[str, st
             calls.append(("eth_sendTransaction", [{"from": s, "to": token.address, "data": data,
                                                    "gas": hex(TRANSFER_GAS), "nonce": hex(nonces[s])}]))
             nonces[s] += 1
-        return _post(session, node.url, calls)
+        return rpc_batch(session, node.url, calls)
 
     txids: list[str] = []
     if per_block <= 1:
@@ -119,7 +106,7 @@ def make_deposits(node, n: int, per_block: int) -> tuple[str, list[tuple[str, st
         still = []
         for start in range(0, len(pending), RPC_CHUNK):
             part = pending[start:start + RPC_CHUNK]
-            for t, r in zip(part, _post(session, node.url, [("eth_getTransactionReceipt", [t]) for t in part])):
+            for t, r in zip(part, rpc_batch(session, node.url, [("eth_getTransactionReceipt", [t]) for t in part])):
                 if r is None:
                     still.append(t)
                 elif int(r["status"], 16) != 1:
@@ -181,7 +168,7 @@ def raw_batched(url: str, token: str, deposits: list[tuple[str, str, int]], work
         s = getattr(local, "s", None)
         if s is None:
             s = local.s = requests.Session()
-        return _post(s, url, calls)
+        return rpc_batch(s, url, calls)
 
     def run(calls: list) -> list:
         chunks = [calls[i:i + RPC_CHUNK] for i in range(0, len(calls), RPC_CHUNK)]

@@ -46,7 +46,6 @@ class ScanReport:
 
 def scan_network(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
                  progress=None) -> ScanReport:
-    from recover.cases import Claim, open_case
     from recover.chainio import adapter
 
     from chains.registry import adapter_class
@@ -81,22 +80,9 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
 
     found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=lambda a: key(a) in retired,
                                 progress=progress)
-    for f in found:
-        status, account = ours[key(f.recipient)]
-        if f.asset != NATIVE and key(f.asset) in listed and status == "active":
-            continue  # a listed token to an active address: credited the normal way
-        report.found += 1
-        claim = Claim(network=net.key, tx=f.txid, credit_account=account, deposit_address=f.recipient,
-                      asset=None if f.asset == NATIVE else f.asset)
-        try:
-            with session_factory() as s:
-                report.opened.append(open_case(s, claim, actor=actor).id)
-        except DuplicateClaim:
-            report.existing += 1
-        except Exception as exc:  # one finding never stops the scan; it is reported
-            if not isinstance(getattr(exc, "exit_code", None), int):
-                raise
-            report.errors.append({"txid": f.txid, "code": getattr(exc, "code", "unexpected"), "message": str(exc)})
+    stranded_found = [f for f in found  # a listed token to an active address is credited the normal way
+                      if stranded(ours[key(f.recipient)][0], f.asset if f.asset == NATIVE else key(f.asset), listed)]
+    _open_cases(session_factory, net, stranded_found, {k: a for k, (_, a) in ours.items()}, key, actor, report)
     with session_factory() as s:
         state = s.get(ScanState, net.key)
         if state is None:
@@ -118,7 +104,6 @@ def stranded(status: str, asset: str, listed: set[str]) -> bool:
 def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
                   progress=None) -> ScanReport:
     """A holding scan (``SCAN_HOLDINGS``): see the module docstring."""
-    from recover.cases import Claim, open_case
     from recover.chainio import adapter
 
     if from_block is not None and to_block is not None and to_block < from_block:
@@ -143,17 +128,27 @@ def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int
     for f in found:
         if start <= f.block_number <= end and wanted(f.recipient, f.asset):
             deposits.setdefault((f.txid, key(f.recipient), f.asset if f.asset == NATIVE else key(f.asset)), f)
-    for f in deposits.values():
+    _open_cases(session_factory, net, list(deposits.values()), {k: a for k, (_, a) in ours.items()}, key, actor,
+                report)
+    return report
+
+
+def _open_cases(session_factory, net, findings, account_of: dict, key, actor, report: ScanReport) -> None:
+    """A case per finding, as an appeal would open it (claimant unknown, credited to the deposit
+    address's account), each in its own transaction: a deposit that already has a case is counted,
+    and one finding's refusal never stops the others (it is reported)."""
+    from recover.cases import Claim, open_case
+
+    for f in findings:
         report.found += 1
-        claim = Claim(network=net.key, tx=f.txid, credit_account=ours[key(f.recipient)][1], deposit_address=f.recipient,
-                      asset=None if f.asset == NATIVE else f.asset)
+        claim = Claim(network=net.key, tx=f.txid, credit_account=account_of[key(f.recipient)],
+                      deposit_address=f.recipient, asset=None if f.asset == NATIVE else f.asset)
         try:
             with session_factory() as s:
                 report.opened.append(open_case(s, claim, actor=actor).id)
         except DuplicateClaim:
             report.existing += 1
-        except Exception as exc:  # one finding never stops the scan; it is reported
+        except Exception as exc:
             if not isinstance(getattr(exc, "exit_code", None), int):
                 raise
             report.errors.append({"txid": f.txid, "code": getattr(exc, "code", "unexpected"), "message": str(exc)})
-    return report

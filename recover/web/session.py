@@ -21,7 +21,7 @@ CHALLENGE_SECONDS = 300
 class WebSession:
     csrf: str
     operator: str | None = None  # the passkey's fingerprint (the operator's public_key)
-    expires: float = 0.0
+    expires: int = 0  # Unix seconds
     challenge: dict = field(default_factory=dict)  # {"purpose", "value" (base64url), "until"}
     expired: bool = False  # was signed in, and the session ran out
 
@@ -43,26 +43,26 @@ class Sessions:
                 doc = None
         if not isinstance(doc, dict) or not isinstance(doc.get("csrf"), str):
             return WebSession(csrf=secrets.token_urlsafe(24))
-        s = WebSession(csrf=doc["csrf"], operator=doc.get("op"), expires=float(doc.get("exp") or 0),
+        s = WebSession(csrf=doc["csrf"], operator=doc.get("op"), expires=int(doc.get("exp") or 0),
                        challenge=doc.get("chal") or {})
         if s.operator and self.clock() >= s.expires:
-            s.operator, s.expires, s.expired = None, 0.0, True
+            s.operator, s.expires, s.expired = None, 0, True
         return s
 
     def dump(self, s: WebSession) -> str:
         return self.serializer.dumps(s.to_dict())
 
     def sign_in(self, s: WebSession, operator_key: str) -> None:
-        s.operator, s.expires, s.challenge = operator_key, self.clock() + self.lifetime, {}
+        s.operator, s.expires, s.challenge = operator_key, int(self.clock()) + self.lifetime, {}
         s.csrf = secrets.token_urlsafe(24)  # a new token at sign-in: one fixed before it does not carry over
 
     def set_challenge(self, s: WebSession, purpose: str, value: str, **extra) -> None:
-        s.challenge = {"purpose": purpose, "value": value, "until": self.clock() + CHALLENGE_SECONDS, **extra}
+        s.challenge = {"purpose": purpose, "value": value, "until": int(self.clock()) + CHALLENGE_SECONDS, **extra}
 
     def take_challenge(self, s: WebSession, purpose: str) -> dict | None:
         """The pending challenge of ``purpose`` (once: it is cleared), or None when absent or old."""
         c, s.challenge = s.challenge, {}
-        if c.get("purpose") != purpose or self.clock() > float(c.get("until") or 0):
+        if c.get("purpose") != purpose or self.clock() > int(c.get("until") or 0):
             return None
         return c
 
