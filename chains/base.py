@@ -268,7 +268,8 @@ class ChainAdapter(ABC):
 
     def scan_deposits(self, from_block: int, to_block: int, *, token_to, native_to, progress=None):
         """Deposits in blocks ``from_block..to_block``: token transfers to an address ``token_to(addr)``
-        accepts, native value to an address ``native_to(addr)`` accepts (``SCAN`` capability)."""
+        accepts, native value to an address in the collection ``native_to`` (address keys, see
+        :meth:`address_key`) (``SCAN`` capability)."""
         raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
 
     def scan_holdings(self, addresses: Sequence[str], *, wanted, progress=None) -> list[FoundDeposit]:

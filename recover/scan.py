@@ -78,7 +78,7 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     def token_wanted(address: str) -> bool:
         return key(address) in ours
 
-    found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=lambda a: key(a) in retired,
+    found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=retired,
                                 progress=progress)
     stranded_found = [f for f in found  # a listed token to an active address is credited the normal way
                       if stranded(ours[key(f.recipient)][0], f.asset if f.asset == NATIVE else key(f.asset), listed)]
