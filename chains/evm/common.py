@@ -4,7 +4,7 @@ bytes (eth-utils), and a batch of deduplicated calls."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import threading
 from typing import Any
 
 from eth_utils import decode_hex, to_checksum_address
@@ -12,10 +12,27 @@ from eth_utils import decode_hex, to_checksum_address
 from chains.transport import JsonRpcClient
 
 
-@lru_cache(maxsize=1 << 16)
+_CHECKSUMS: dict[Any, str] = {}  # any accepted spelling -> its EIP-55 form; the EIP-55 form maps to itself
+_CHECKSUMS_MAX = 1 << 16
+_CHECKSUMS_LOCK = threading.Lock()
+
+
 def cs(address: str) -> str:
-    """The EIP-55 form of ``address`` (eth-utils; cached: batch verification checksums a lot)."""
-    return to_checksum_address(address)
+    """The EIP-55 form of ``address`` (eth-utils; cached: batch verification checksums a lot).
+
+    The cache also knows each answer as its own key, so checksumming an address this function
+    returned (an observed recipient, proved next) does not normalise and hash it a second time.
+    Bounded: the oldest entries go first.  Only what eth-utils accepted is cached."""
+    known = _CHECKSUMS.get(address)
+    if known is not None:
+        return known
+    checksummed = to_checksum_address(address)
+    with _CHECKSUMS_LOCK:
+        while len(_CHECKSUMS) >= _CHECKSUMS_MAX - 1:
+            del _CHECKSUMS[next(iter(_CHECKSUMS))]
+        _CHECKSUMS[address] = checksummed
+        _CHECKSUMS[checksummed] = checksummed
+    return checksummed
 
 
 def qty(value: Any) -> int | None:
@@ -36,6 +53,9 @@ def hexbytes(value: Any) -> bytes:
     return decode_hex(value)
 
 
+_CALL_KEY = json.JSONEncoder(sort_keys=True).encode  # = json.dumps(.., sort_keys=True), its encoder built once
+
+
 class Batch:
     """Collects JSON-RPC calls, deduplicating identical ones; ``run`` answers by handle."""
 
@@ -44,7 +64,7 @@ class Batch:
         self._index: dict[str, int] = {}
 
     def add(self, method: str, params: list) -> int:
-        key = json.dumps([method, params], sort_keys=True)
+        key = _CALL_KEY([method, params])
         if key not in self._index:
             self._index[key] = len(self.calls)
             self.calls.append((method, params))

@@ -1,5 +1,11 @@
 """ERC-20 call data and answers, by eth-abi (no hand-padded words): ``balanceOf``, ``decimals``,
-``symbol``, ``transfer`` and the ``Transfer`` event."""
+``symbol``, ``transfer`` and the ``Transfer`` event.
+
+The hot one-word reads (a ``uint256`` answer, a ``Transfer`` log, ``balanceOf`` call data) use
+eth-abi's own coders for those types, taken from its registry once: ``eth_abi.decode`` of a tuple of
+static types first runs every element's decoder once to check head pointers (a static tuple has
+none) and then again to decode, and looks the coders up per call.  The coders, and so every check
+(length, padding), are the library's; only that repetition is gone."""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.decoding import ContextFramesBytesIO
+from eth_abi.registry import registry as abi_registry
 from eth_utils import function_signature_to_4byte_selector, keccak
 
 from chains.evm.common import cs, hexbytes
@@ -18,11 +26,15 @@ _BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
 _TRANSFER = function_signature_to_4byte_selector("transfer(address,uint256)")
 DECIMALS_DATA = "0x" + function_signature_to_4byte_selector("decimals()").hex()
 SYMBOL_DATA = "0x" + function_signature_to_4byte_selector("symbol()").hex()
+# static (one-word) coders of the default registry, the ones eth_abi.encode/decode use for these types
+_ADDRESS_ENCODER = abi_registry.get_encoder("address")
+_ADDRESS_DECODER = abi_registry.get_decoder("address")
+_UINT256_DECODER = abi_registry.get_decoder("uint256")
 
 
 @lru_cache(maxsize=1 << 16)
 def balance_of_data(owner: str) -> str:
-    return "0x" + (_BALANCE_OF + abi_encode(["address"], [owner.lower()])).hex()
+    return "0x" + (_BALANCE_OF + _ADDRESS_ENCODER(owner.lower())).hex()
 
 
 def transfer_data(to: str, amount: int) -> str:
@@ -45,8 +57,8 @@ def uint_result(value: Any) -> int | None:
     """An ``eth_call`` answer holding one uint256 (None: an error or not a well-formed answer)."""
     if isinstance(value, RpcError) or value is None:
         return None
-    try:
-        return int(abi_decode(["uint256"], hexbytes(value), strict=False)[0])
+    try:  # as abi_decode(["uint256"], data, strict=False)[0]: the first word; shorter data is refused
+        return int(_UINT256_DECODER(ContextFramesBytesIO(hexbytes(value))))
     except Exception:
         return None
 
@@ -81,8 +93,9 @@ def transfer_log(log: dict) -> tuple[str, str, int] | None:
     data = hexbytes(log.get("data"))
     if len(data) != 32:
         return None
-    try:  # the indexed (from, to) words, then the data word: one ABI tuple
-        frm, dst, amount = abi_decode(["address", "address", "uint256"], hexbytes(topics[1]) + hexbytes(topics[2]) + data)
+    try:  # the indexed (from, to) words, then the data word: one ABI (address, address, uint256)
+        stream = ContextFramesBytesIO(hexbytes(topics[1]) + hexbytes(topics[2]) + data)
+        frm, dst, amount = _ADDRESS_DECODER(stream), _ADDRESS_DECODER(stream), _UINT256_DECODER(stream)
     except Exception:
         return None
     return cs(frm), cs(dst), int(amount)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Sequence
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
 from chains.errors import ChainError, ExecutionReverted, PermanentChainError
@@ -143,14 +143,16 @@ class ObserveMixin:
             plans.append((tr, reads, meta, code))
         res = batch.run(self.client)
         out: list[BalanceProof | ChainError] = []
+        decoded: dict[int, Any] = {}  # a token's decimals()/symbol() answer (one deduplicated read), decoded once
         for tr, reads, meta, code in plans:
             try:
-                out.append(self._proof(tr, reads, meta, code, res))
+                out.append(self._proof(tr, reads, meta, code, res, decoded))
             except ChainError as exc:
                 out.append(exc)
         return out
 
-    def _proof(self, tr: Transfer, reads: list, meta: tuple | None, code_h: int, res: list) -> BalanceProof:
+    def _proof(self, tr: Transfer, reads: list, meta: tuple | None, code_h: int, res: list,
+               decoded: dict[int, Any]) -> BalanceProof:
         code = res[code_h]
         if isinstance(code, RpcError):
             raise self._error("eth_getCode", code)
@@ -166,12 +168,16 @@ class ObserveMixin:
         else:
             before, after = (uint_result(v) for v in vals[:2])
             now = uint_result(vals[2])
-            decimals = uint_result(res[meta[0]])
+            if meta[0] not in decoded:
+                decoded[meta[0]] = uint_result(res[meta[0]])
+            decimals = decoded[meta[0]]
             if decimals is None or now is None or decimals > 77:
                 raise PermanentChainError(
                     f"{tr.asset} does not answer decimals()/balanceOf() like an ERC-20 token", code="not_a_token",
                     details={"asset": tr.asset})
-            symbol = symbol_result(res[meta[1]])
+            if meta[1] not in decoded:
+                decoded[meta[1]] = symbol_result(res[meta[1]])
+            symbol = decoded[meta[1]]
         return BalanceProof(transfer=tr, before=before, after=after, now=now, decimals=decimals, symbol=symbol,
                             recipient_has_code=has_code)
 
