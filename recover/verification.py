@@ -4,12 +4,15 @@
 go out in batched JSON-RPC requests (observe, then prove), the decisions are pure
 (``recover.classify``), and a chunk's outcomes are written in one transaction by a few multi-row
 statements (``_write``); if that fails, each case is written in its own savepoint, so one bad case
-never stops the batch and a refused case records why.
+never stops the batch and a refused case records why.  With several chunks, the node reads of the
+next chunk run in a reader thread while this one is written (``_verify_network``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -76,13 +79,14 @@ def claim_asset(case: Case, net) -> str | None:
 
 
 def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | None = None,
-                nested_error: ChainError | None = None
+                nested_error: ChainError | None = None, same_family: frozenset[str] | None = None
                 ) -> tuple[list, Registration | None, list[Registration]] | Decision:
     """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset).
 
     Solana: a token transfer whose recipient is not registered but is a token account (``nested``:
     recipient -> ``{"wallet", ...}`` from the adapter's ``nested_parents``) of a registered wallet is
     ours, with the wallet's registration (a nested token account).  ``nested_error``: the lookup failed.
+    ``same_family``: ``family_networks(net.family)``, looked up once per chunk by the caller.
     """
     family = net.family
     key = chain.address_key
@@ -106,7 +110,8 @@ def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | Non
             rows = regs.get(parent["wallet"], [])
         return rows
 
-    same_family = family_networks(family)
+    if same_family is None:
+        same_family = family_networks(family)
     ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
     if not ours and nested_error is not None and any(t.asset != NATIVE for t in transfers):
         return retry(nested_error.code, f"cannot tell whether a recipient is a nested token account: {nested_error}")
@@ -150,19 +155,93 @@ def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
             continue
         by_network[c.network].append(c)
     for network, group in by_network.items():
-        net = get_network(network)
-        for i in range(0, len(group), CHUNK):
-            chunk = group[i:i + CHUNK]
-            summary.results.extend(_verify_chunk(session_factory, net, chunk, actor=actor))
-            if progress:
-                progress(len(chunk))
+        summary.results.extend(_verify_network(session_factory, get_network(network), group, actor=actor,
+                                               progress=progress))
     summary.results.sort(key=lambda r: r.case_id)
     return summary
 
 
-def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> list[CaseResult]:
+@dataclass
+class _Chunk:
+    """One chunk on its way: observed (``observations``), planned (``decisions`` so far, ``plans``,
+    ``items`` to prove), then decided; ``failed``: the results of every case when its reads could
+    not even start (the node unreachable, a configuration error)."""
+    cases: list[Case]
+    chain: object = None
+    observations: dict = field(default_factory=dict)
+    failed: list[CaseResult] | None = None
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    plans: dict[int, tuple] = field(default_factory=dict)
+    items: list = field(default_factory=list)
+
+
+class _Inline:
+    """An executor that runs each call at once in the caller's thread (a single chunk: no reader thread)."""
+
+    def submit(self, fn, *args) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed over as a thread pool would, raised by .result()
+            done.set_exception(exc)
+        return done
+
+    def shutdown(self, **_kw) -> None:
+        pass
+
+
+def _verify_network(session_factory, net, group: list[Case], *, actor,
+                    progress: Callable[[int], None] | None) -> list[CaseResult]:
+    """The chunks of one network, in order, each: observe, plan, prove, decide, write.
+
+    The node reads of a chunk (observe, prove) run in one reader thread while this thread writes the
+    chunk before it: chunk k+1 is observed, planned (its registrations read) and its proofs requested
+    before chunk k is written, and decided after.  Every outcome is what the chunk-by-chunk order
+    gives (no read of a chunk depends on the writes of another: they are different cases, and
+    registrations are not written here); what differs is only when the node is asked.  The adapter is
+    never used by two threads at once (the reader runs one call at a time; this thread plans only
+    while the reader is idle, and decides and writes without the adapter).  Should planning chunk k+1
+    raise, chunk k is still written first, as the chunk-by-chunk order would have done."""
+    chunks = [group[i:i + CHUNK] for i in range(0, len(group), CHUNK)]
+    results: list[CaseResult] = []
+
+    def write(chunk: _Chunk) -> None:
+        if chunk.failed is not None:
+            results.extend(chunk.failed)
+        else:
+            results.extend(_write(session_factory, net, chunk.cases, chunk.observations, chunk.decisions,
+                                  actor=actor))
+        if progress:
+            progress(len(chunk.cases))
+
+    reader = _Inline() if len(chunks) == 1 else ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-reads")
     try:
-        chain = adapter(net)
+        ahead = reader.submit(_observe_chunk, net, chunks[0])
+        written: _Chunk | None = None  # decided, waiting to be written after the next chunk is under way
+        for k in range(len(chunks)):
+            try:
+                chunk = _plan_chunk(session_factory, net, ahead.result())
+                proving = reader.submit(_prove_chunk, chunk)
+                if k + 1 < len(chunks):
+                    ahead = reader.submit(_observe_chunk, net, chunks[k + 1])
+            except BaseException:
+                if written is not None:
+                    write(written)
+                raise
+            if written is not None:
+                write(written)
+            written = _decide_chunk(net, chunk, proving.result())
+        write(written)
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _observe_chunk(net, cases: list[Case]) -> _Chunk:
+    """Node reads, part one: the claimed transactions (the reader thread)."""
+    chunk = _Chunk(cases)
+    try:
+        chain = chunk.chain = adapter(net)
         # Receipts first (fast); transaction bodies only for claims that may be native value.
         observations = chain.observe([c.txid for c in cases], native_value=False)
         need_value = [c.txid for c in cases
@@ -171,50 +250,69 @@ def _verify_chunk(session_factory, net, cases: list[Case], *, actor: str) -> lis
                                                   chain.address_key)]
         if need_value:
             observations.update(chain.observe(need_value, native_value=True))
+        chunk.observations = observations
     except ChainError as exc:
-        return [CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code) for c in cases]
+        chunk.failed = [CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code) for c in cases]
     except Exception as exc:  # a config error (unset ${VAR}) and the like: every case of the network
-        return [CaseResult(c.id, "error", getattr(exc, "code", "unexpected"), str(exc),
-                           exit_code=getattr(exc, "exit_code", 1)) for c in cases]
+        chunk.failed = [CaseResult(c.id, "error", getattr(exc, "code", "unexpected"), str(exc),
+                                   exit_code=getattr(exc, "exit_code", 1)) for c in cases]
+    return chunk
 
-    decisions: dict[int, Decision] = {}
-    plans: dict[int, tuple] = {}
+
+def _plan_chunk(session_factory, net, chunk: _Chunk) -> _Chunk:
+    """Registrations of the recipients, the early refusals, and the transfers each claim needs proved."""
+    if chunk.failed is not None:
+        return chunk
+    chain, cases, observations = chunk.chain, chunk.cases, chunk.observations
     with session_factory() as s:
         recipients = {t.recipient for o in observations.values() for t in o.transfers}
         recipients |= {c.deposit_address for c in cases if c.deposit_address}
         regs = _registrations(s, chain.address_key, recipients)
     nested, nested_error = _nested_parents(session_factory, net, chain, observations, regs)
+    same_family = family_networks(net.family)
     for c in cases:
         obs = observations[c.txid]
         early = check_transaction(obs, net)
         if early:
-            decisions[c.id] = early
+            chunk.decisions[c.id] = early
             continue
-        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error)
+        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error, same_family)
         if isinstance(planned, Decision):
-            decisions[c.id] = planned
+            chunk.decisions[c.id] = planned
         else:
-            plans[c.id] = planned
-    items = [(observations[c.txid], t) for c in cases if c.id in plans for t in plans[c.id][0]]
+            chunk.plans[c.id] = planned
+    chunk.items = [(observations[c.txid], t) for c in cases if c.id in chunk.plans for t in chunk.plans[c.id][0]]
+    return chunk
+
+
+def _prove_chunk(chunk: _Chunk) -> list:
+    """Node reads, part two: the balance proofs of the planned transfers (the reader thread)."""
+    if chunk.failed is not None or not chunk.items:
+        return []
     try:
-        proofs = chain.prove_each(items) if items else []
+        return chunk.chain.prove_each(chunk.items)
     except ChainError as exc:  # the node went away: every case of the chunk waits for a retry
-        proofs = [exc] * len(items)
+        return [exc] * len(chunk.items)
+
+
+def _decide_chunk(net, chunk: _Chunk, proofs: list) -> _Chunk:
+    """Each planned case's decision from its proofs (pure)."""
+    if chunk.failed is not None:
+        return chunk
     pos = 0
-    for c in cases:
-        if c.id not in plans:
+    for c in chunk.cases:
+        if c.id not in chunk.plans:
             continue
-        transfers, here, elsewhere = plans[c.id]
+        transfers, here, elsewhere = chunk.plans[c.id]
         mine = proofs[pos:pos + len(transfers)]
         pos += len(transfers)
         failed = next((p for p in mine if isinstance(p, ChainError)), None)
         if failed is not None:
-            decisions[c.id] = (retry(failed.code, str(failed)) if isinstance(failed, RetryableChainError)
-                               else refuse(failed.code, str(failed)))
+            chunk.decisions[c.id] = (retry(failed.code, str(failed)) if isinstance(failed, RetryableChainError)
+                                     else refuse(failed.code, str(failed)))
             continue
-        decisions[c.id] = decide(net, observations[c.txid], list(mine), here, elsewhere)
-
-    return _write(session_factory, net, cases, observations, decisions, actor=actor)
+        chunk.decisions[c.id] = decide(net, chunk.observations[c.txid], list(mine), here, elsewhere)
+    return chunk
 
 
 def _nested_parents(session_factory, net, chain, observations, regs) -> tuple[dict[str, dict], ChainError | None]:
@@ -376,9 +474,10 @@ def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dic
             st = actor.sign("verification", {"case": c.id, "claim": claim.get(c.id),
                                              "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
                                              "flags": sorted(flags[c.id])})
-            statements.append({"hash": st.hash, "kind": st.kind, "subject": case_subject(c.id),
-                               "payload": st.payload, "signatures": [x.to_dict() for x in st.signatures],
-                               "created_at": now})
+            payload = st.payload  # its hash is the SHA-256 of these bytes (Statement.hash): canonical JSON once
+            statements.append({"hash": hashlib.sha256(payload.encode("utf-8")).hexdigest(), "kind": st.kind,
+                               "subject": case_subject(c.id), "payload": payload,
+                               "signatures": [x.to_dict() for x in st.signatures], "created_at": now})
         conn.execute(sa.insert(StatementRecord.__table__), statements)
 
     events, results = [], {}

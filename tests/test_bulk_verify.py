@@ -145,3 +145,37 @@ def test_one_bad_case_in_a_chunk_neither_stops_nor_corrupts_the_others(world_bot
     assert again["verified"] == 1 and [c["id"] for c in again["cases"]] == [bad]
     _audit_ok(w)
     assert _count(w.db, "SELECT count(*) FROM statements WHERE kind = 'verification'") == N
+
+
+def test_chunks_read_while_the_chunk_before_is_written_give_every_outcome_in_order(world_both, monkeypatch):
+    """In process with chunks of 4 (13 cases, 4 chunks): chunk k+1 is observed, planned and proved
+    while chunk k is written.  Every case gets its outcome, the facts are the chain's, the audit
+    chain holds the cases in order, and each statement's hash is the SHA-256 of its stored payload."""
+    import hashlib
+
+    import recover.api as api
+    import recover.verification as verification
+    from recover.db import get_engine
+
+    w = world_both
+    ids = _cases(w, 12)
+    missing = cli(w, "case", "open", "--network", "anvil", "--tx", "0x" + "ee" * 32, "--return-address", w.ret)["id"]
+    for name, value in team.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(verification, "CHUNK", 4)
+    chunks = []
+    summary = api.verify_cases(all_open=True, db=w.db, progress=chunks.append).to_dict()
+    assert chunks == [4, 4, 4, 1]
+    outcome = {c["id"]: c for c in summary["cases"]}
+    assert summary["verified"] == 12 and all(outcome[i]["outcome"] == "verified" for i in ids), summary
+    assert (outcome[missing]["outcome"], outcome[missing]["code"]) == ("retry", "tx_not_found")
+    _audit_ok(w)
+    with get_engine(w.db).connect() as conn:
+        events = [r[0] for r in conn.execute(sa.text(
+            "SELECT case_id FROM audit_events WHERE action IN ('verified', 'verify_retry_later') ORDER BY seq"))]
+        facts = dict(conn.execute(sa.text("SELECT case_id, amount FROM deposit_facts")).all())
+        statements = conn.execute(sa.text("SELECT hash, payload, subject FROM statements WHERE kind = 'verification'")).all()
+    assert events == ids + [missing]
+    assert {c: int(a) for c, a in facts.items()} == {c: 10**6 + i for i, c in enumerate(ids)}
+    assert sorted(s for _h, _p, s in statements) == sorted(f"case:{i}" for i in ids)
+    assert all(hashlib.sha256(p.encode("utf-8")).hexdigest() == h for h, p, _s in statements)
