@@ -10,6 +10,7 @@ next chunk run in a reader thread while this one is written (``_verify_network``
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -134,6 +135,18 @@ def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | Non
 def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
                  progress: Callable[[int], None] | None = None) -> BatchSummary:
     """Verify the given open cases; returns one result per case (never raises for one case)."""
+    # The objects alive before the batch (modules, configuration, ...) stay alive through it: frozen,
+    # the full garbage collections that its allocations trigger do not walk them again each time (at
+    # 1,000 cases one such walk was a tenth of the run).  Nothing else changes; unfrozen at the end.
+    gc.freeze()
+    try:
+        return _verify_cases(session_factory, case_ids, actor=actor, progress=progress)
+    finally:
+        gc.unfreeze()
+
+
+def _verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
+                  progress: Callable[[int], None] | None = None) -> BatchSummary:
     from recover.cases import MAX_CASE_ID
 
     summary = BatchSummary()
