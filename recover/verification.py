@@ -230,7 +230,7 @@ def _verify_network(session_factory, net, group: list[Case], *, actor,
     reader = _Inline() if len(chunks) == 1 else ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-reads")
     try:
         ahead = reader.submit(_observe_chunk, net, chunks[0])
-        written: _Chunk | None = None  # decided, waiting to be written after the next chunk is under way
+        waiting: _Chunk | None = None  # decided, written once the next chunk's reads are under way
         for k in range(len(chunks)):
             try:
                 chunk = _plan_chunk(session_factory, net, ahead.result())
@@ -238,13 +238,13 @@ def _verify_network(session_factory, net, group: list[Case], *, actor,
                 if k + 1 < len(chunks):
                     ahead = reader.submit(_observe_chunk, net, chunks[k + 1])
             except BaseException:
-                if written is not None:
-                    write(written)
+                if waiting is not None:
+                    write(waiting)
                 raise
-            if written is not None:
-                write(written)
-            written = _decide_chunk(net, chunk, proving.result())
-        write(written)
+            if waiting is not None:
+                write(waiting)
+            waiting = _decide_chunk(net, chunk, proving.result())
+        write(waiting)
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
     return results
