@@ -77,5 +77,12 @@ def case_database(backend: str):
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size so far (Linux reports ru_maxrss in KiB)."""
+    """This process's peak resident set size so far, in MiB: Linux's VmHWM, which starts afresh at
+    exec (ru_maxrss does not: a child forked from a big parent would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

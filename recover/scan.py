@@ -58,12 +58,10 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     chain = adapter(net)
     key = chain.address_key
     with session_factory() as s:
-        rows = list(s.exec(select(DepositAddress.address_key, DepositAddress.status, DepositAddress.account)
-                           .where(DepositAddress.network == net.key)))
+        ours = _status_by_key(s, net.key)
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
-    ours = {k: (status, account) for k, status, account in rows}
-    retired = {k for k, (status, _) in ours.items() if status == "retired"}
+    retired = {k for k, status in ours.items() if status == "retired"}
     listed = {key(t.address) for t in net.listed_tokens}
     start = from_block if from_block is not None else (last + 1 if last is not None else None)
     if start is None:
@@ -81,8 +79,11 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=retired,
                                 progress=progress)
     stranded_found = [f for f in found  # a listed token to an active address is credited the normal way
-                      if stranded(ours[key(f.recipient)][0], f.asset if f.asset == NATIVE else key(f.asset), listed)]
-    _open_cases(session_factory, net, stranded_found, {k: a for k, (_, a) in ours.items()}, key, actor, report)
+                      if stranded(ours[key(f.recipient)], f.asset if f.asset == NATIVE else key(f.asset), listed)]
+    del ours, retired
+    with session_factory() as s:
+        account_of = _accounts_of(s, net.key, {key(f.recipient) for f in stranded_found})
+    _open_cases(session_factory, net, stranded_found, account_of, key, actor, report)
     with session_factory() as s:
         state = s.get(ScanState, net.key)
         if state is None:
@@ -91,6 +92,33 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
             state.last_block, state.updated_at = end, utcnow()
             s.add(state)
     return report
+
+
+def _status_by_key(session, network: str) -> dict[str, str]:
+    """Every registered address of the network as {address key: status}: a million rows.  Read as
+    plain tuples through the connection (not ORM rows) with the cyclic garbage collector paused:
+    millions of new objects would otherwise set off full collections over a growing heap, most of
+    the load's time.  Accounts are read afterwards, for the few addresses a scan finds."""
+    import gc
+
+    query = select(DepositAddress.address_key, DepositAddress.status).where(DepositAddress.network == network)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return dict(session.connection().execute(query).all())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _accounts_of(session, network: str, keys: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 1000):
+        out.update(session.connection().execute(
+            select(DepositAddress.address_key, DepositAddress.account)
+            .where(DepositAddress.network == network, DepositAddress.address_key.in_(ordered[i:i + 1000]))).all())
+    return out
 
 
 def stranded(status: str, asset: str, listed: set[str]) -> bool:
