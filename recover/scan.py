@@ -150,6 +150,8 @@ def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int
 
     newest = chain.latest_block()
     start, end = from_block or 0, newest if to_block is None else min(to_block, newest)
+    if end < start:  # e.g. --from-block above the newest block: say so, as a block scan does
+        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest is {newest})", code="empty_range")
     report = ScanReport(net.key, start, end, kind="holdings")
     found = chain.scan_holdings([a for a, *_ in rows], wanted=wanted, progress=progress)
     deposits: dict[tuple, object] = {}

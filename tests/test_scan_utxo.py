@@ -32,6 +32,8 @@ def test_scan_refusals_leave_the_database_unchanged(u):
     before = snapshot(w.db)
     assert cli(w, "scan", "--network", "ltc-regtest", "--from-block", "5", "--to-block", "4",
                expect=4)["code"] == "empty_range"
+    above = cli(w, "scan", "--network", "ltc-regtest", "--from-block", "10000000", expect=4)  # above the newest block
+    assert above["code"] == "empty_range" and "the newest is" in above["message"]
     r = run("scan", "--network", "ltc-regtest", "--json", "--key", __import__("team").team().key("bob"),
             db=w.db, env=w.env)
     assert r.code == 7 and r.error["code"] == "role_missing"
