@@ -1,4 +1,5 @@
-"""Run the installed ``recover`` command in a subprocess, as users and scripts do."""
+"""Run the installed ``recover`` command in its own process, as users and scripts do (forked from a
+warm copy of the installed CLI: ``tests/forkserver.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import forkserver
+
 RECOVER = str(Path(sys.executable).with_name("recover"))
+# The installed CLI forked from a warm process (tests/forkserver.py); RECOVER_TEST_FORK=0: a fresh
+# `recover` subprocess for every command, as before.
+FORK = os.environ.get("RECOVER_TEST_FORK", "1") != "0"
 
 
 @dataclass
@@ -38,11 +44,15 @@ def run(*args: str, db: str | None = None, env: dict | None = None, cwd: str | N
     if db:
         full_env["RECOVER_DB_URL"] = db
     argv = team.with_default_keys(args, env) if default_keys else list(args)
-    proc = subprocess.run([RECOVER, *argv], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+    warm = forkserver.run(RECOVER, argv, env=full_env, cwd=cwd, timeout=timeout) if FORK else None
+    if warm is None:
+        proc = subprocess.run([RECOVER, *argv], capture_output=True, text=True, env=full_env, cwd=cwd,
+                              timeout=timeout)
+        warm = (proc.returncode, proc.stdout, proc.stderr)
     ours = full_env.get("RECOVER_TRUST_ROOT") == str(team.team().root_path)  # not a test's own trust root
-    if proc.returncode == 0 and args[:1] == ("init",) and ours and (db or full_env.get("RECOVER_DB_URL")):
+    if warm[0] == 0 and args[:1] == ("init",) and ours and (db or full_env.get("RECOVER_DB_URL")):
         team.enroll(db or full_env["RECOVER_DB_URL"])
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    return Run(*warm)
 
 
 def snapshot(db_url: str) -> dict:
