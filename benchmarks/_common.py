@@ -28,6 +28,8 @@ def rpc_batch(session, url: str, calls: list[tuple[str, list]], timeout: float =
     body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
     answer = session.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"},
                           timeout=timeout).json()
+    if not isinstance(answer, list):  # the node refused the whole request (too big, ...)
+        raise RuntimeError(f"the node answered a batch of {len(calls)} with {str(answer)[:300]}")
     by_id = {a["id"]: a for a in answer}
     out = []
     for i in range(len(calls)):

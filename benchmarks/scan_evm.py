@@ -178,7 +178,7 @@ def raw_blocks(url: str, first: int, last: int, per_batch: int) -> tuple[float, 
 
 def raw_traces(url: str, first: int, last: int, retired: list[str]) -> tuple[float, int]:
     """trace_filter for the retired addresses over the range, as the scan asks it; (seconds, traces)."""
-    from chains.evm.scan import TRACE_ADDRESSES_PER_CALL
+    from chains.evm.scan import TRACE_ADDRESSES_PER_CALL, TRACE_CALLS_PER_REQUEST
     from recover.registry import get_network
 
     step = get_network("anvil").evm_options.trace_filter_blocks
@@ -188,7 +188,8 @@ def raw_traces(url: str, first: int, last: int, retired: list[str]) -> tuple[flo
              for a, b in _chunks(first, last, step) for g in groups]
     session = requests.Session()
     t0 = time.perf_counter()
-    parts = rpc_batch(session, url, calls)
+    parts = [part for i in range(0, len(calls), TRACE_CALLS_PER_REQUEST)
+             for part in rpc_batch(session, url, calls[i:i + TRACE_CALLS_PER_REQUEST])]
     return time.perf_counter() - t0, sum(len(p) for p in parts)
 
 

@@ -23,7 +23,8 @@ from chains.evm.erc20 import TRANSFER_TOPIC, transfer_log
 
 BLOCKS_PER_QUERY = 2_000
 BLOCKS_PER_BATCH = 50  # eth_getBlockByNumber with transactions, per batched request
-TRACE_ADDRESSES_PER_CALL = 2_000  # toAddress entries per trace_filter (a request body of ~90 kB)
+TRACE_ADDRESSES_PER_CALL = 1_000  # toAddress entries per trace_filter (~45 kB of request)
+TRACE_CALLS_PER_REQUEST = 16  # trace_filter calls per HTTP request (~0.7 MB: nodes limit request bodies)
 
 
 def _recipient_word(log: dict) -> str | None:
@@ -109,8 +110,9 @@ class ScanMixin:
         todo = [(a, min(end, a + step - 1), g) for a in range(start, end + 1, step) for g in groups]
         out: list[FoundDeposit] = []
         while todo:
-            answers = self.client.batch([("trace_filter", [{"fromBlock": hex(a), "toBlock": hex(b), "toAddress": g}])
-                                         for a, b, g in todo])
+            calls = [("trace_filter", [{"fromBlock": hex(a), "toBlock": hex(b), "toAddress": g}]) for a, b, g in todo]
+            answers = [answer for i in range(0, len(calls), TRACE_CALLS_PER_REQUEST)
+                       for answer in self.client.batch(calls[i:i + TRACE_CALLS_PER_REQUEST])]
             again = []
             for (a, b, g), answer in zip(todo, answers):
                 if isinstance(answer, Exception):
