@@ -136,7 +136,7 @@ def scan(network: str, *, from_block: int | None = None, to_block: int | None = 
          key=None, progress=None):
     """Find deposits to our addresses in a block range and open a case for each (never twice)."""
     from recover.registry import get_network
-    from recover.scan import scan_network
+    from recover.scanning import scan_network
 
     net = get_network(network)
     sk = _key(key)

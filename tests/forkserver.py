@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 
 PRELOAD = ("cli", "recover", "recover.api", "recover.verification", "recover.execution", "recover.approvals",
-           "recover.scan", "recover.worker", "recover.appeals", "recover.offline", "recover.web.app",
+           "recover.scanning", "recover.worker", "recover.appeals", "recover.offline", "recover.web.app",
            "chains.evm.adapter", "chains.utxo.adapter", "chains.solana.adapter")
 
 
