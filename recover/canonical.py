@@ -57,5 +57,10 @@ def canonical_json(value: Any) -> str:
     return _ENCODE(value)
 
 
+def sha256_text(text: str) -> str:
+    """The SHA-256 (hex) of canonical JSON already made: ``sha256_hex(v) == sha256_text(canonical_json(v))``."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def sha256_hex(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return sha256_text(canonical_json(value))

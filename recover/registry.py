@@ -34,12 +34,21 @@ def get_network(key: str, config_dir: str | None = None) -> NetworkConfig:
 
 
 def family_networks(family: str) -> frozenset[str]:
-    """Keys of every network of a family: an address registered on any of them shares its key."""
+    """Keys of every network of a family: an address registered on any of them shares its key.
+    Grouped once per loaded configuration (verification asks it for every case)."""
+    import os
+
+    return _families(os.environ.get("RECOVER_CONFIG_DIR")).get(family, frozenset())
+
+
+@lru_cache(maxsize=8)
+def _families(config_dir: str | None) -> dict[str, frozenset[str]]:
     by_family: dict[str, set[str]] = {}
-    for key, net in networks().items():
+    for key, net in _load(config_dir).items():
         by_family.setdefault(net.family, set()).add(key)
-    return frozenset(by_family.get(family, ()))
+    return {family: frozenset(keys) for family, keys in by_family.items()}
 
 
 def clear_cache() -> None:
     _load.cache_clear()
+    _families.cache_clear()

@@ -12,8 +12,9 @@ Pure: no database, no files; the services store and re-check.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from recover.canonical import canonical_json, sha256_hex
+from recover.canonical import canonical_json, sha256_text
 from recover.errors import InvalidInput, PolicyRefused
 from recover.text import plural
 
@@ -44,14 +45,17 @@ class Statement:
     body: dict
     signatures: tuple[Signature, ...] = ()
 
-    @property
+    @cached_property
     def payload(self) -> str:
-        """The bytes that are signed (as text): canonical JSON of ``{"kind", "body"}``."""
+        """The bytes that are signed (as text): canonical JSON of ``{"kind", "body"}``.  Made once per
+        statement (signing, hashing and storing each need it): a body is never changed after its
+        statement is made, which would void every signature over it."""
         return canonical_json({"kind": self.kind, "body": self.body})
 
     @property
     def hash(self) -> str:
-        return sha256_hex({"kind": self.kind, "body": self.body})
+        """The SHA-256 of :attr:`payload`."""
+        return sha256_text(self.payload)
 
     def signed_by(self, signing_key) -> "Statement":
         """This statement with one more signature (``signing_key``: a PyNaCl ``SigningKey``)."""

@@ -11,7 +11,6 @@ next chunk run in a reader thread while this one is written (``_verify_network``
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -80,14 +79,13 @@ def claim_asset(case: Case, net) -> str | None:
 
 
 def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | None = None,
-                nested_error: ChainError | None = None, same_family: frozenset[str] | None = None
+                nested_error: ChainError | None = None
                 ) -> tuple[list, Registration | None, list[Registration]] | Decision:
     """Pick the transfers of the claim that reach one of our addresses (one recipient, one asset).
 
     Solana: a token transfer whose recipient is not registered but is a token account (``nested``:
     recipient -> ``{"wallet", ...}`` from the adapter's ``nested_parents``) of a registered wallet is
     ours, with the wallet's registration (a nested token account).  ``nested_error``: the lookup failed.
-    ``same_family``: ``family_networks(net.family)``, looked up once per chunk by the caller.
     """
     family = net.family
     key = chain.address_key
@@ -111,8 +109,7 @@ def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | Non
             rows = regs.get(parent["wallet"], [])
         return rows
 
-    if same_family is None:
-        same_family = family_networks(family)
+    same_family = family_networks(family)
     ours = [t for t in transfers if any(r.network in same_family for r in regs_of(t.recipient))]
     if not ours and nested_error is not None and any(t.asset != NATIVE for t in transfers):
         return retry(nested_error.code, f"cannot tell whether a recipient is a nested token account: {nested_error}")
@@ -282,14 +279,13 @@ def _plan_chunk(session_factory, net, chunk: _Chunk) -> _Chunk:
         recipients |= {c.deposit_address for c in cases if c.deposit_address}
         regs = _registrations(s, chain.address_key, recipients)
     nested, nested_error = _nested_parents(session_factory, net, chain, observations, regs)
-    same_family = family_networks(net.family)
     for c in cases:
         obs = observations[c.txid]
         early = check_transaction(obs, net)
         if early:
             chunk.decisions[c.id] = early
             continue
-        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error, same_family)
+        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error)
         if isinstance(planned, Decision):
             chunk.decisions[c.id] = planned
         else:
@@ -487,10 +483,9 @@ def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dic
             st = actor.sign("verification", {"case": c.id, "claim": claim.get(c.id),
                                              "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
                                              "flags": sorted(flags[c.id])})
-            payload = st.payload  # its hash is the SHA-256 of these bytes (Statement.hash): canonical JSON once
-            statements.append({"hash": hashlib.sha256(payload.encode("utf-8")).hexdigest(), "kind": st.kind,
-                               "subject": case_subject(c.id), "payload": payload,
-                               "signatures": [x.to_dict() for x in st.signatures], "created_at": now})
+            statements.append({"hash": st.hash, "kind": st.kind, "subject": case_subject(c.id),
+                               "payload": st.payload, "signatures": [x.to_dict() for x in st.signatures],
+                               "created_at": now})
         conn.execute(sa.insert(StatementRecord.__table__), statements)
 
     events, results = [], {}
