@@ -7,10 +7,14 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
+import pytest
+
 from chains.base import NATIVE
 from chains.config import load_network_file
+from chains.errors import ChainError
 from chains.evm.adapter import EvmAdapter
 from evm_devnet import deploy, fund_token, token_transfer
+from test_transport import _Node
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -18,6 +22,19 @@ REPO = Path(__file__).resolve().parent.parent
 def _adapter(url: str, **evm) -> EvmAdapter:
     net = load_network_file(REPO / "chain_configs" / "anvil.toml").resolved({"ANVIL_URL": url})
     return EvmAdapter(net.model_copy(update={"evm": net.evm_options.model_copy(update=evm)}))
+
+
+def _record_methods(chain: EvmAdapter) -> list[str]:
+    """The methods the adapter's batched reads ask the node, in order (the reads themselves go through)."""
+    seen: list[str] = []
+    real = chain.client.batch
+
+    def batch(calls):
+        seen.extend(method for method, _ in calls)
+        return real(calls)
+
+    chain.client.batch = batch
+    return seen
 
 
 def test_trace_filter_and_block_reading_find_the_same_native_deposits(evm):
@@ -38,14 +55,20 @@ def test_trace_filter_and_block_reading_find_the_same_native_deposits(evm):
     end = w3.eth.block_number
 
     def found(**evm):
-        out = _adapter(node.url, **evm).scan_deposits(start, end, token_to=lambda a: False, native_to=set(retired))
-        return [(f.txid, f.recipient.lower(), f.asset, f.amount, f.block_number) for f in out]
+        chain = _adapter(node.url, **evm)
+        methods = _record_methods(chain)
+        out = chain.scan_deposits(start, end, token_to=lambda a: False, native_to=set(retired))
+        return [(f.txid, f.recipient.lower(), f.asset, f.amount, f.block_number) for f in out], methods
 
-    by_blocks = found(native_scan="blocks")
-    by_traces = found(native_scan="trace_filter")
+    by_blocks, read_blocks = found(native_scan="blocks")
+    by_traces, read_traces = found(native_scan="trace_filter")
     # a range the node refuses (anvil: more than 300 blocks) is asked again in halves
-    by_big_traces = found(native_scan="trace_filter", trace_filter_blocks=5_000)
+    by_big_traces, read_big = found(native_scan="trace_filter", trace_filter_blocks=5_000)
     assert by_blocks == by_traces == by_big_traces
+    # each way reads what it says: every block, or only the traces (in two ranges; halves once refused)
+    assert "eth_getBlockByNumber" in read_blocks and "trace_filter" not in read_blocks
+    assert "eth_getBlockByNumber" not in read_traces and read_traces.count("trace_filter") == 2
+    assert "eth_getBlockByNumber" not in read_big and read_big.count("trace_filter") == 3  # 1 refused, 2 halves
     assert {t: (r, a) for t, r, asset, a, _ in by_traces if asset == NATIVE} == paid
     assert all(asset == NATIVE for _, _, asset, _, _ in by_traces)
 
@@ -58,3 +81,31 @@ def test_a_scan_with_no_retired_address_reads_no_native_part(evm):
     for mode in ("blocks", "trace_filter"):
         assert _adapter(node.url, native_scan=mode).scan_deposits(start, end, token_to=lambda a: True,
                                                                    native_to=set()) == []
+
+
+def test_a_node_without_trace_filter_is_an_error_at_once_not_a_split_down_to_single_blocks():
+    """A geth-like node answers trace_filter with -32601 (no such method): the scan stops with an
+    error naming the method, after the first batch, instead of halving every range to one block."""
+    asked = []
+
+    def answer(req):
+        out = []
+        for r in (req if isinstance(req, list) else [req]):
+            asked.append(r["method"])
+            if r["method"] == "eth_chainId":
+                out.append({"jsonrpc": "2.0", "id": r["id"], "result": "0x7a69"})
+            elif r["method"] == "eth_getLogs":
+                out.append({"jsonrpc": "2.0", "id": r["id"], "result": []})
+            else:
+                out.append({"jsonrpc": "2.0", "id": r["id"],
+                            "error": {"code": -32601, "message": f"the method {r['method']} does not exist"}})
+        return out if isinstance(req, list) else out[0]
+
+    geth = _Node(body=answer)
+    try:
+        chain = _adapter(geth.url, native_scan="trace_filter")
+        with pytest.raises(ChainError, match="trace_filter"):
+            chain.scan_deposits(1, 900, token_to=lambda a: False, native_to={"0x" + "ab" * 20})
+    finally:
+        geth.close()
+    assert asked.count("trace_filter") == 3  # the first batch (three ranges of 300), nothing after
