@@ -98,9 +98,11 @@ def evaluate(*, plan_hash: str, preparer_person: str | None, tier: Tier, decisio
             state.ignored.append((name, "the preparer cannot approve their own case"))
         elif d.person in state.persons:
             state.ignored.append((name, f"person {d.person} is counted once"))
-        elif d.body.get("decision") == "reject":
+        elif d.body.get("decision") == "reject":  # a rejection keeps its effect, even once its author is revoked
             state.rejected_by.append(name)
             state.persons.append(d.person)
+        elif d.body.get("decision") == "approve" and d.revoked:
+            state.ignored.append((name, "the admins revoked this approver since"))
         elif d.body.get("decision") == "approve":
             state.counted.append(name)
             state.persons.append(d.person)
@@ -136,7 +138,7 @@ def value_tier(verifier: Verifier, sc: SignedCase, policy: ApprovalPolicy, net) 
     for h in sc.quote.body.get("prices") or []:
         record = verifier.session.exec(select(StatementRecord).where(StatementRecord.hash == h)).first()
         signed = verifier.check(record)[0] if record is not None else None
-        if signed is None or signed.kind != "price" or signed.body.get("asset") != expected:
+        if signed is None or signed.kind != "price" or signed.body.get("asset") != expected or signed.revoked:
             continue
         if sc.preparer_person is not None and signed.person == sc.preparer_person:
             return top, None, "the price was set by the preparer: top tier"

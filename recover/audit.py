@@ -76,13 +76,26 @@ def append_event(
     return ev
 
 
+_LOCKED = "recover.logs.locked"  # session.info key: this transaction holds the append lock
+
+
+def lock_logs(session: Session) -> None:
+    """Take the append lock of both logs (this audit chain and the statement log) for the rest of the
+    transaction: SQLite transactions already begin IMMEDIATE; PostgreSQL takes a transaction-scoped
+    advisory lock.  One lock for both, so two appenders never wait on each other in opposite orders."""
+    if session.info.get(_LOCKED):
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    session.info[_LOCKED] = True
+
+
 def _head(session: Session) -> tuple[int, str]:
     """(seq, hash) of the chain's last event, read once per transaction under the append lock."""
     head = session.info.get(_HEAD)
     if head is None:
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        lock_logs(session)
         last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
         head = (last.seq, last.hash) if last else (0, GENESIS)
     return head
@@ -110,8 +123,12 @@ def append_events(session: Session, events: list[dict]) -> int:
 
 
 def forget_head(session: Session) -> None:
-    """Call after rolling back a savepoint that may have appended events."""
+    """Call after rolling back a savepoint that may have appended events or statements (the lock
+    is kept: it belongs to the transaction, not to the savepoint)."""
+    from recover.statement_log import forget_log_head
+
     session.info.pop(_HEAD, None)
+    forget_log_head(session)
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,7 @@ class AuditReport:
     head_hash: str
     problems: tuple[str, ...]
     first_bad_seq: int | None
+    statements: int = 0  # how long the statement log is (``audit verify`` checks it too)
 
     def to_dict(self) -> dict:
         return {
@@ -128,6 +146,7 @@ class AuditReport:
             "events": self.events,
             "head_hash": self.head_hash,
             "first_bad_seq": self.first_bad_seq,
+            "statements": self.statements,
             "problems": list(self.problems),
         }
 
@@ -159,7 +178,7 @@ def verify_chain(session: Session) -> AuditReport:
 
 
 # -- checkpoints --------------------------------------------------------------------------------------
-CHECKPOINT_FORMAT = "recover-audit-checkpoint/1"
+CHECKPOINT_FORMAT = "recover-audit-checkpoint/2"
 _CHECKPOINT_PERSON = b"recover-audit-1"  # BLAKE2b personalisation: this key is for checkpoints only
 
 
@@ -175,41 +194,58 @@ def checkpoint_key(seed: bytes):
 
 
 def make_checkpoint(session: Session, signing_key) -> dict:
-    """The head of the chain (its seq, hash and event count), signed: kept outside the database, it
-    lets ``verify_chain`` detect a history truncated or rewritten (and re-hashed) since."""
+    """The heads of the audit chain (its seq, hash and event count) and of the statement log (seq and
+    entry), signed: kept outside the database, it lets ``audit verify`` detect a history truncated or
+    rewritten (and re-hashed) since."""
     from recover.canonical import canonical_json
+    from recover.statement_log import log_head
 
     last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
     count = session.exec(sa.select(sa.func.count()).select_from(AuditEvent)).one()[0] if last else 0
+    head = log_head(session, lock=False)
     body = {"format": CHECKPOINT_FORMAT, "seq": last.seq if last else 0, "hash": last.hash if last else GENESIS,
-            "events": int(count), "at": _now_text()}
+            "events": int(count), "statements": {"seq": head.seq, "entry": head.entry}, "at": _now_text()}
     signature = signing_key.sign(canonical_json(body).encode("utf-8")).signature.hex()
     return {**body, "public_key": signing_key.verify_key.encode().hex(), "signature": signature}
 
 
-def checkpoint_problems(session: Session, doc: dict, *, expected_public_key: str | None = None) -> list[str]:
-    """What is wrong with the chain, or with the checkpoint itself, against a checkpoint."""
+def checkpoint_problems(session: Session, doc: dict, *, expected_public_key: str | None,
+                        log_entries: dict[int, str] | None = None, log_seq: int | None = None) -> list[str]:
+    """What is wrong with the chains, or with the checkpoint itself, against a checkpoint.  The key is
+    the one the trust root pins (never the one the file names); ``log_entries`` maps statement seqs to
+    their recomputed entries and ``log_seq`` is where the statement log ends (``recover.statement_log``)."""
     from recover.canonical import canonical_json
     from recover.statements import signature_valid
 
-    keys = ("format", "seq", "hash", "events", "at")
+    keys = ("format", "seq", "hash", "events", "statements", "at")
     if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT or any(k not in doc for k in keys):
-        return ["the checkpoint file is not an audit checkpoint"]
+        return ["the checkpoint file is not an audit checkpoint (of this version)"]
+    if not expected_public_key:
+        return ["the trust root pins no checkpoint key: make a trust root with `recover trust init "
+                "--checkpoint-key` to check checkpoints"]
     body = {k: doc[k] for k in keys}
     public = str(doc.get("public_key") or "")
-    if expected_public_key and public != expected_public_key:
-        return ["the checkpoint is not signed by this signer's checkpoint key"]
+    if public != expected_public_key:
+        return ["the checkpoint is not signed by the checkpoint key the trust root pins"]
     if not signature_valid(public, canonical_json(body), str(doc.get("signature") or "")):
         return ["the checkpoint's signature does not verify: the file was altered"]
+    out = []
     seq, head = int(doc["seq"]), str(doc["hash"])
-    if seq == 0:
-        return []
-    ev = session.exec(select(AuditEvent).where(AuditEvent.seq == seq)).first()
-    if ev is None:
-        last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
-        return [f"event {seq} of the checkpoint is missing: the history was truncated "
-                f"(the chain now ends at event {last.seq if last else 0})"]
-    if ev.hash != head:
-        return [f"event {seq} no longer has the hash the checkpoint signed: the history up to it was "
-                "rewritten (and re-hashed) since the checkpoint"]
-    return []
+    if seq:
+        ev = session.exec(select(AuditEvent).where(AuditEvent.seq == seq)).first()
+        if ev is None:
+            last = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+            out.append(f"event {seq} of the checkpoint is missing: the history was truncated "
+                       f"(the chain now ends at event {last.seq if last else 0})")
+        elif ev.hash != head:
+            out.append(f"event {seq} no longer has the hash the checkpoint signed: the history up to it was "
+                       "rewritten (and re-hashed) since the checkpoint")
+    st = doc["statements"] if isinstance(doc["statements"], dict) else {}
+    st_seq, st_entry = int(st.get("seq") or 0), str(st.get("entry") or "")
+    if st_seq and log_seq is not None and st_seq > log_seq:
+        out.append(f"statement {st_seq} of the checkpoint is missing: the statement log was truncated (it now ends "
+                   f"at statement {log_seq})")
+    elif st_seq and log_entries is not None and log_entries.get(st_seq) not in (None, st_entry):
+        out.append(f"statement {st_seq} of the log is not the one the checkpoint signed: the statement log was "
+                   "rewritten since the checkpoint")
+    return out

@@ -7,9 +7,15 @@ stored as a statement signed by that key (:meth:`Acting.attest`) naming what it 
 Admin actions (address registrations, the approval policy, a reopen) are statements signed by a
 quorum of the trust root's admins (:func:`admin_attest`).
 
-Reading back (:func:`signed_statements`) trusts nothing in a row: the payload must hash to the
-stored hash, and the signature must verify with a key that is, right now, an enrolled, unrevoked
-operator with the role the statement needs (or an admin quorum).
+Every statement is sealed at the head of the statement log (:mod:`recover.statement_log`): it names
+the trust root's deployment, its subject and the newest entry its signer saw, and takes the next
+place of the log in the same transaction.
+
+Reading back (:class:`Verifier`) trusts nothing in a row: the payload must hash to the stored hash,
+its signed place must be the row's, and the signature must verify with the key of an admin-enrolled
+operator with the role the statement needs (or an admin quorum).  Whether that operator has been
+revoked *since* is told apart (``Signed.revoked``): a revoked approver's approvals stop counting, but
+a rejection, once made, keeps its effect.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from sqlmodel import Session, select
 
 from recover.errors import InvalidInput, PolicyRefused
 from recover.models import Operator, StatementRecord
-from recover.statements import Statement, require_quorum, signature_valid
+from recover.statements import ADMIN_KINDS, Statement, require_quorum, signature_valid
 from recover.trust import TrustRoot, load_trust_root
 
 KEY_ENV = "RECOVER_OPERATOR_KEY"
@@ -38,8 +44,9 @@ ROLES_OF = {
     "decision": ("approver", "senior"),
     "condition": ("reviewer", "specialist"),
     "price": ("pricer",),
+    "signed": ("approver", "senior"),   # the wallet team's record of the transactions it signed
+    "close": ("reviewer",),              # a case closed before approval (after it: close_by_admins)
 }
-ADMIN_KINDS = ("address", "policy", "reopen", "operator_enroll", "operator_revoke")
 
 
 def now_text() -> str:
@@ -66,16 +73,19 @@ class Acting(str):
     """An operator proven by their key, for the length of one command.
 
     It *is* the operator's enrolled name (a ``str``, so the services name it in the audit log as
-    before) and carries the person, roles and signing key (never stored) to sign statements with.
+    before) and carries the person, roles and signing key (never stored) to sign statements with,
+    and the deployment its statements are bound to.
     """
 
     person: str
     roles: frozenset
     public_key: str
+    deployment: str
 
-    def __new__(cls, name: str, *, person: str, roles: frozenset, public_key: str, signing_key):
+    def __new__(cls, name: str, *, person: str, roles: frozenset, public_key: str, signing_key, deployment: str = ""):
         obj = super().__new__(cls, name)
         obj.person, obj.roles, obj.public_key, obj._signing_key = person, roles, public_key, signing_key
+        obj.deployment = deployment
         return obj
 
     @property
@@ -85,16 +95,26 @@ class Acting(str):
     def __repr__(self) -> str:  # never the key
         return f"Acting({str(self)!r}, roles={sorted(self.roles)})"
 
-    def attest(self, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
-        """Sign ``body`` as a statement of ``kind`` about ``subject`` and store it."""
-        return store(session, self.sign(kind, body), subject)
-
-    def sign(self, kind: str, body: dict) -> Statement:
-        """``body`` signed as a statement of ``kind``, not stored (``verify --all`` stores a chunk at once)."""
+    def stamped(self, body: dict) -> dict:
+        """``body`` with who signs it, when, and a nonce (two identical actions are two statements)."""
         import secrets
 
-        body = {**body, "by": self.name, "time": now_text(), "nonce": secrets.token_hex(8)}
-        return Statement(kind, body).signed_by(self._signing_key)
+        return {**body, "by": self.name, "time": now_text(), "nonce": secrets.token_hex(8)}
+
+    def attest(self, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
+        """Sign ``body`` as a statement of ``kind`` about ``subject`` at the head of the log, and store it."""
+        from recover.statement_log import sign_and_append
+
+        return sign_and_append(session, deployment=self.deployment, kind=kind, subject=subject,
+                               body=self.stamped(body), sign=lambda st: st.signed_by(self._signing_key))
+
+    def attest_many(self, session: Session, items: list[tuple[str, str, dict]]) -> list[Statement]:
+        """Many ``(kind, subject, body)`` signed and stored at once (``verify --all`` writes a chunk)."""
+        from recover.statement_log import sign_and_append_many
+
+        return sign_and_append_many(session, deployment=self.deployment,
+                                    items=[(k, sub, self.stamped(b)) for k, sub, b in items],
+                                    sign=lambda st: st.signed_by(self._signing_key))
 
 
 def attest(actor, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
@@ -121,27 +141,41 @@ def acting(session: Session, key, roles: tuple[str, ...] = (), *, doing: str, ro
         raise PolicyRefused(f"operator {op.name} (roles {', '.join(sorted(have))}) may not {doing}: that needs "
                             f"the role {' or '.join(roles)}", code="role_missing",
                             details={"operator": op.name, "needed": list(roles)})
-    return Acting(op.name, person=op.person, roles=have, public_key=public, signing_key=signing_key)
+    return Acting(op.name, person=op.person, roles=have, public_key=public, signing_key=signing_key,
+                  deployment=root.deployment)
 
 
-def store(session: Session, statement: Statement, subject: str) -> StatementRecord:
-    row = StatementRecord(hash=statement.hash, kind=statement.kind, subject=subject, payload=statement.payload,
-                          signatures=[s.to_dict() for s in statement.signatures])
-    session.add(row)
-    session.flush()
-    return row
+def store(session: Session, statement: Statement, root: TrustRoot) -> StatementRecord:
+    """Append a statement signed elsewhere (a passkey's assertion, an admin ceremony's enrollment):
+    it must already name this deployment, its subject and a head of this log."""
+    from recover.statement_log import append
+
+    return append(session, statement, deployment=root.deployment)
 
 
 def admin_attest(session: Session, root: TrustRoot, kind: str, subject: str, body: dict, admin_keys: list) \
         -> tuple[StatementRecord, list[str]]:
-    """Sign ``body`` with every admin key given and store it if they reach the quorum (else exit 7)."""
+    """Sign ``body`` with every admin key given and store it if they reach the quorum (else exit 7).
+    The quorum is checked before the log is touched (a refused command leaves no trace)."""
     import secrets
 
-    statement = Statement(kind, {**body, "time": now_text(), "nonce": secrets.token_hex(8)})
+    from recover.statement_log import sign_and_append
+
+    probe = Statement(kind, {"probe": True})
     for key in admin_keys:
-        statement = statement.signed_by(key)
-    signers = require_quorum(statement, root.admin_keys, root.quorum)
-    return store(session, statement, subject), signers
+        probe = probe.signed_by(key)
+    require_quorum(probe, root.admin_keys, root.quorum)
+    signers: list[str] = []
+
+    def sign(statement: Statement) -> Statement:
+        for key in admin_keys:
+            statement = statement.signed_by(key)
+        signers[:] = require_quorum(statement, root.admin_keys, root.quorum)
+        return statement
+
+    record = sign_and_append(session, deployment=root.deployment, kind=kind, subject=subject,
+                             body={**body, "time": now_text(), "nonce": secrets.token_hex(8)}, sign=sign)
+    return record, signers
 
 
 def admin_names(root: TrustRoot, signers: list[str]) -> str:
@@ -151,7 +185,10 @@ def admin_names(root: TrustRoot, signers: list[str]) -> str:
 # -- reading back ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Signed:
-    """A stored statement whose signatures checked out: by an operator (``operator``) or an admin quorum."""
+    """A stored statement whose signatures checked out: by an operator (``operator``) or an admin
+    quorum.  ``revoked``: its operator was enrolled (the signature is theirs) but has been revoked
+    since; what such a statement still does is the reader's rule (a rejection keeps its effect, an
+    approval no longer counts).  ``seq`` is its place in the statement log."""
 
     hash: str
     kind: str
@@ -159,6 +196,8 @@ class Signed:
     operator: Operator | None = None
     admins: tuple[str, ...] = ()
     id: int = 0
+    seq: int = 0
+    revoked: bool = False
 
     @property
     def person(self) -> str | None:
@@ -187,23 +226,29 @@ class Verifier:
     def __init__(self, session: Session, root: TrustRoot | None = None):
         self.session = session
         self.root = root or load_trust_root()
-        self._operators: dict[str, Operator | None] = {}
+        self._operators: dict[str, tuple[Operator, int | None] | None] = {}
         self._passkeys: dict = {}  # public key -> its enrolled passkey, or None (an Ed25519 key)
 
-    def operator(self, public_key: str) -> Operator | None:
-        from recover.operators import check_operator
+    def enrolled(self, public_key: str) -> tuple[Operator, int | None] | None:
+        """``(operator, revoked_at_seq)`` of an admin-enrolled key (revoked or not), None for any other key."""
+        from recover.operators import operator_status
 
         key = public_key.lower()
         if key not in self._operators:
             try:
-                self._operators[key] = check_operator(self.session, self.root, key)
+                self._operators[key] = operator_status(self.session, self.root, key)
             except PolicyRefused:
                 self._operators[key] = None
         return self._operators[key]
 
+    def operator(self, public_key: str) -> Operator | None:
+        """The enrolled, *active* operator of ``public_key`` (None when unknown or revoked)."""
+        found = self.enrolled(public_key)
+        return found[0] if found is not None and found[1] is None else None
+
     def signature_verifies(self, op: Operator, stmt: Statement, sig) -> bool:
         """``sig`` over the payload by ``op``'s key, in the scheme the key was enrolled with: Ed25519,
-        or a passkey's WebAuthn assertion (``recover.passkeys``)."""
+        or a passkey's WebAuthn assertion (``recover.passkeys``, at the enrolled relying party)."""
         from recover.operators import enrolled_passkey_of
 
         key = op.public_key.lower()
@@ -218,21 +263,30 @@ class Verifier:
 
     def check(self, record: StatementRecord) -> tuple[Signed | None, str | None]:
         """``(signed, None)`` when the record checks out, else ``(None, why)``."""
+        from recover.statement_log import envelope_problem
+
         stmt = parse_record(record)
         if stmt is None:
             return None, "its payload does not match its hash"
+        placed = envelope_problem(stmt, record, self.root.deployment)
+        if placed is not None:
+            return None, placed
+        seq = record.seq or 0
         if stmt.kind in ADMIN_KINDS:
             try:
                 signers = require_quorum(stmt, self.root.admin_keys, self.root.quorum)
             except PolicyRefused as exc:
                 return None, str(exc)
-            return Signed(record.hash, stmt.kind, stmt.body, admins=tuple(signers), id=record.id or 0), None
+            return Signed(record.hash, stmt.kind, stmt.body, admins=tuple(signers), id=record.id or 0, seq=seq), None
         if len(stmt.signatures) != 1:
             return None, "an operator statement carries exactly one signature"
         sig = stmt.signatures[0]
-        op = self.operator(sig.public_key)
-        if op is None:
-            return None, "signed by a key that is not an enrolled, active operator"
+        found = self.enrolled(sig.public_key)
+        if found is None:
+            return None, "signed by a key that no admin quorum enrolled"
+        op, revoked_at = found
+        if revoked_at is not None and seq > revoked_at:
+            return None, f"signed by {op.name}'s key after the admins revoked it"
         if not self.signature_verifies(op, stmt, sig):
             return None, "the signature does not verify"
         if stmt.body.get("by") != op.name:
@@ -242,15 +296,18 @@ class Verifier:
             return None, f"unknown kind of statement {stmt.kind!r}"
         if not set(op.roles.split(",")) & set(needed):
             return None, f"{op.name} has not the role {' or '.join(needed)} a {stmt.kind} statement needs"
-        return Signed(record.hash, stmt.kind, stmt.body, operator=op, id=record.id or 0), None
+        return Signed(record.hash, stmt.kind, stmt.body, operator=op, id=record.id or 0, seq=seq,
+                      revoked=revoked_at is not None), None
 
     def statements(self, subject: str, kinds: tuple[str, ...] | None = None) -> tuple[list[Signed], list[str]]:
-        """The valid statements about ``subject`` (oldest first) and why each other one is not."""
+        """The statements about ``subject`` in log order: those that check out (revoked signers
+        included, marked) and why each other one does not.  Complete when the host checked the log
+        (:func:`recover.history.accept_history`): a row re-labelled to hide it breaks the log."""
         query = select(StatementRecord).where(StatementRecord.subject == subject)
         if kinds:
             query = query.where(StatementRecord.kind.in_(kinds))
         good, bad = [], []
-        for record in self.session.exec(query.order_by(StatementRecord.id)):
+        for record in self.session.exec(query.order_by(StatementRecord.seq)):
             signed, why = self.check(record)
             if signed is None:
                 bad.append(f"{record.kind} statement {record.hash[:16]}…: {why}")

@@ -299,16 +299,26 @@ class Credit(SQLModel, table=True):
 
 
 class StatementRecord(SQLModel, table=True):
-    """A signed statement as stored: canonical JSON (``payload``), its hash and its signatures.
-    Rows that derive from statements (operators) name the statement by hash; trust comes from
-    re-checking the signatures against the trust root, never from the row."""
+    """A signed statement as stored: canonical JSON (``payload``), its hash and its signatures, at its
+    place in the statement log (``recover.statement_log``).
+
+    ``seq`` numbers the log from 1 without gaps; ``entry`` hashes this row's place (seq, the previous
+    entry, the statement's hash, kind, subject, head and admin_seq), so a row deleted, inserted,
+    re-ordered or re-labelled breaks every later entry.  ``head`` is the entry the signer saw (it is
+    inside the signed body too) and ``admin_seq`` numbers admin statements 1, 2, 3... (also signed).
+    Rows that derive from statements name the statement by hash; trust comes from re-checking the
+    signatures and the log against the trust root and the host's pinned head, never from the row."""
 
     __tablename__ = "statements"
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    seq: int = Field(sa_type=sa.BigInteger, unique=True)
     hash: str = Field(max_length=64, unique=True)
     kind: str = Field(max_length=64, index=True)
     subject: str = Field(max_length=256, index=True)
+    head: str = Field(max_length=64)
+    admin_seq: Optional[int] = Field(default=None, sa_type=sa.BigInteger, unique=True)
+    entry: str = Field(max_length=64, unique=True)
     payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     signatures: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

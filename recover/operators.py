@@ -1,15 +1,20 @@
 """Enrolled operators: a person's Ed25519 key with roles, enrolled and revoked by an admin quorum.
 
 An operator row is a view of two signed statements: ``operator_enroll`` (name, public key, roles,
-person) and, later, ``operator_revoke``; each needs signatures by a quorum of the trust root's
-admins.  :func:`check_operator` re-derives an operator from its statements against the root, so an
-operator inserted, edited or "un-revoked" directly in the database does not count.  One person has
-at most one active approving key (roles ``approver`` or ``senior``): aliases do not add up.
+person) and, later, ``operator_revoke``, which names the enrollment it ends (by hash) and the key
+that enrollment enrolled (never a row's key, which anyone who can write to the database could swap
+for a decoy before the admins sign).  Each needs signatures by a quorum of the trust root's admins.
+:func:`operator_status` re-derives an operator from its statements against the root, so an operator
+inserted, edited or "un-revoked" directly in the database does not count; a revocation hidden by
+deleting or re-labelling its row breaks the statement log (``recover.statement_log``).  One person
+(ids compared normalised: case, width and surrounding blanks do not make a new person) has at most
+one active approving key (roles ``approver`` or ``senior``): aliases do not add up.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 
 from sqlmodel import Session, select
@@ -24,6 +29,11 @@ ROLES = ("specialist", "reviewer", "approver", "senior", "pricer", "admin")
 APPROVING = frozenset({"approver", "senior"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _PERSON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+def normalize_person(text: str) -> str:
+    """One spelling per person: Unicode NFKC, surrounding blanks removed, case folded."""
+    return unicodedata.normalize("NFKC", text or "").strip().casefold()
 
 
 def parse_roles(text: str) -> tuple[str, ...]:
@@ -62,24 +72,25 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _store(session: Session, statement: Statement, subject: str) -> StatementRecord:
-    from recover.authority import store
-
-    return store(session, statement, subject)
-
-
 def enrollment_statement(root: TrustRoot, name: str, public_key: str | None, roles: tuple[str, ...], person: str,
-                         admin_keys: list, *, passkey=None) -> Statement:
-    """The ``operator_enroll`` statement, signed by ``admin_keys`` (checked: a quorum of ``root``).
-    With ``passkey`` (a ``recover.passkeys.Passkey``) the key is that WebAuthn credential: the body
-    adds ``scheme``, ``cose_key`` and ``credential_id`` and its ``public_key`` is the key's fingerprint."""
+                         admin_keys: list, *, head, passkey=None) -> Statement:
+    """The ``operator_enroll`` statement, sealed at ``head`` of the statement log and signed by
+    ``admin_keys`` (checked: a quorum of ``root``).  With ``passkey`` (a ``recover.passkeys.Passkey``)
+    the key is that WebAuthn credential: the body adds ``scheme``, ``cose_key``, ``credential_id`` and
+    the relying party (``rp_id``, ``origin``) it was made for, and its ``public_key`` is the key's
+    fingerprint."""
+    from recover.statement_log import sealed
+
     if passkey is not None:
-        extra = {"scheme": "webauthn", "cose_key": passkey.cose_key, "credential_id": passkey.credential_id}
+        extra = {"scheme": "webauthn", "cose_key": passkey.cose_key, "credential_id": passkey.credential_id,
+                 "rp_id": passkey.rp_id, "origin": passkey.origin}
         public = passkey.fingerprint
     else:
         extra, public = {}, _public_hex(public_key)
-    statement = Statement("operator_enroll", {"name": name, "public_key": public, "roles": list(roles),
-                                              "person": person, "time": _now(), **extra})
+    body = {"name": name, "public_key": public, "roles": list(roles), "person": normalize_person(person),
+            "time": _now(), **extra}
+    statement = Statement("operator_enroll", sealed(body, deployment=root.deployment, head=head,
+                                                    kind="operator_enroll", subject=name))
     for key in admin_keys:
         statement = statement.signed_by(key)
     require_quorum(statement, root.admin_keys, root.quorum)
@@ -88,21 +99,26 @@ def enrollment_statement(root: TrustRoot, name: str, public_key: str | None, rol
 
 def enroll(session: Session, root: TrustRoot, name: str, public_key: str | None, roles: tuple[str, ...], person: str,
            admin_keys: list, *, passkey=None) -> Operator:
-    return apply_enrollment(session, root, enrollment_statement(root, name, public_key, roles, person, admin_keys,
-                                                                passkey=passkey))
+    from recover.statement_log import log_head
+
+    if not _NAME.match(name or ""):  # before anything is signed
+        raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
+    statement = enrollment_statement(root, name, public_key, roles, person, admin_keys, head=log_head(session),
+                                     passkey=passkey)
+    return apply_enrollment(session, root, statement)
 
 
 def _enrolled_public(body: dict) -> str:
     """The operator key an enrollment names: an Ed25519 key, or a passkey's fingerprint (checked
-    against its COSE key, which must be one)."""
+    against its COSE key, which must be one, made for a relying party the enrollment names)."""
     scheme = body.get("scheme", "ed25519")
     if scheme == "ed25519":
         return _public_hex(str(body.get("public_key")))
     if scheme != "webauthn":
         raise InvalidInput(f"unknown key scheme {scheme!r}", code="invalid_public_key")
-    from recover.passkeys import parse_passkey
+    from recover.passkeys import enrolled_passkey
 
-    passkey = parse_passkey({"credential_id": body.get("credential_id"), "cose_key": body.get("cose_key")})
+    passkey = enrolled_passkey(body, check=True)
     if str(body.get("public_key")) != passkey.fingerprint:
         raise InvalidInput("the passkey's public_key is not the fingerprint of its COSE key", code="invalid_passkey")
     return passkey.fingerprint
@@ -110,7 +126,7 @@ def _enrolled_public(body: dict) -> str:
 
 def enrolled_passkey_of(session: Session, row: Operator):
     """The passkey an operator's enrollment statement enrolls, or None for an Ed25519 key (the row
-    was checked against that statement by :func:`check_operator`)."""
+    was checked against that statement by :func:`operator_status`)."""
     from recover.passkeys import enrolled_passkey
 
     statement = _statement_of(session.exec(select(StatementRecord).where(StatementRecord.hash == row.enrolled_by))
@@ -121,6 +137,8 @@ def enrolled_passkey_of(session: Session, row: Operator):
 def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) -> Operator:
     """Store an admin-signed enrollment and its operator row, after every check (a statement signed
     elsewhere, e.g. at an offline admin ceremony, goes through here too)."""
+    from recover.authority import store
+
     body = statement.body
     if statement.kind != "operator_enroll":
         raise InvalidInput("not an operator enrollment", code="bad_statement")
@@ -130,8 +148,10 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
         raise InvalidInput("the enrollment's roles are not a sorted list of known roles", code="invalid_role")
     if not _NAME.match(name or ""):
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
-    if not _PERSON.match(person or ""):
+    if not _PERSON.match(person or "") or person != normalize_person(person):
         raise InvalidInput(f"--person {person!r} is not a valid person id", code="invalid_person")
+    if (body.get("log") or {}).get("subject") != name:
+        raise InvalidInput("the enrollment is not about the operator it enrolls", code="bad_statement")
     if public in root.admin_keys:
         raise InvalidInput("an admin key of the trust root cannot also be an operator key", code="duplicate_key")
     if session.exec(select(Operator).where(Operator.name == name)).first():
@@ -139,13 +159,13 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
     if session.exec(select(Operator).where(Operator.public_key == public)).first():
         raise DuplicateClaim("this public key is already enrolled", code="duplicate_key")
     if APPROVING & set(roles):
-        for other in session.exec(select(Operator).where(Operator.person == person, Operator.revoked_at.is_(None))):
-            if APPROVING & set(other.roles.split(",")):
+        for other in session.exec(select(Operator).where(Operator.revoked_at.is_(None))):
+            if normalize_person(other.person) == person and APPROVING & set(other.roles.split(",")):
                 raise PolicyRefused(f"person {person} already has an active approving key ({other.name}): one "
                                     "person approves with one key, so that aliases do not add up",
                                     code="person_has_approving_key")
     signers = require_quorum(statement, root.admin_keys, root.quorum)
-    record = _store(session, statement, name)
+    record = store(session, statement, root)
     row = Operator(name=name, public_key=public, roles=",".join(roles), person=person, enrolled_by=record.hash)
     session.add(row)
     session.flush()
@@ -155,27 +175,76 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
     return row
 
 
+def _admin_statement(record: StatementRecord | None, root: TrustRoot, kind: str) -> Statement | None:
+    """The admin statement a row holds when it checks out in full: its payload, its signed place in
+    this deployment's log, and a quorum of the root's admins.  None otherwise."""
+    from recover.statement_log import envelope_problem
+
+    statement = _statement_of(record)
+    if statement is None or statement.kind != kind or envelope_problem(statement, record, root.deployment):
+        return None
+    try:
+        require_quorum(statement, root.admin_keys, root.quorum)
+    except PolicyRefused:
+        return None
+    return statement
+
+
+def enrollment_of(session: Session, root: TrustRoot, name: str) -> tuple[str, Statement]:
+    """``(hash, statement)`` of the valid enrollment of operator ``name`` (exit 3 when there is none)."""
+    found = None
+    for record in session.exec(select(StatementRecord).where(StatementRecord.kind == "operator_enroll",
+                                                             StatementRecord.subject == name)
+                               .order_by(StatementRecord.seq)):
+        statement = _admin_statement(record, root, "operator_enroll")
+        if statement is not None and statement.body.get("name") == name:
+            found = (record.hash, statement)
+    if found is None:
+        raise NotFound(f"no operator {name} is enrolled by a quorum of the trust root's admins",
+                       code="operator_not_found")
+    return found
+
+
 def revoke(session: Session, root: TrustRoot, name: str, admin_keys: list) -> Operator:
-    row = session.exec(select(Operator).where(Operator.name == name)).first()
-    if row is None:
-        raise NotFound(f"no operator {name}", code="operator_not_found")
-    if row.revoked_at is not None:
+    """Revoke the key that ``name``'s enrollment statement enrolled (never the row's key: a row can be
+    edited).  The revocation names that enrollment by hash."""
+    from recover.authority import admin_attest
+
+    enrollment, statement = enrollment_of(session, root, name)
+    public = str(statement.body.get("public_key"))
+    if _revocation_of(session, root, name, enrollment, public) is not None:
         raise IllegalTransition(f"operator {name} is already revoked", code="already_revoked")
-    statement = Statement("operator_revoke", {"name": name, "public_key": row.public_key, "time": _now()})
-    for key in admin_keys:
-        statement = statement.signed_by(key)
-    signers = require_quorum(statement, root.admin_keys, root.quorum)
-    record = _store(session, statement, name)
-    row.revoked_at, row.revoked_by = utcnow(), record.hash
-    session.add(row)
+    record, signers = admin_attest(session, root, "operator_revoke", name,
+                                   {"name": name, "public_key": public, "enrollment": enrollment}, admin_keys)
+    row = session.exec(select(Operator).where(Operator.enrolled_by == enrollment)).first()
+    if row is not None:
+        row.revoked_at, row.revoked_by = utcnow(), record.hash
+        session.add(row)
     append_event(session, actor="+".join(sorted(root.name_of(k) or k[:8] for k in signers)),
-                 action="operator_revoked", details={"name": name, "statement": record.hash})
-    return row
+                 action="operator_revoked", details={"name": name, "public_key": public, "enrollment": enrollment,
+                                                     "statement": record.hash})
+    return row if row is not None else Operator(name=name, public_key=public, roles=",".join(statement.body["roles"]),
+                                                person=str(statement.body.get("person")), enrolled_by=enrollment,
+                                                revoked_by=record.hash, revoked_at=utcnow())
 
 
-def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operator:
-    """The active operator of ``public_key``, re-derived from its signed statements against ``root``;
-    ``PolicyRefused`` (exit 7) for an unknown, unauthorised or revoked key."""
+def _revocation_of(session: Session, root: TrustRoot, name: str, enrollment: str, public: str) -> tuple[str, int] | None:
+    """``(hash, seq)`` of the first valid revocation of this enrollment (or of its key), if any was
+    ever made: what was revoked stays revoked."""
+    for record in session.exec(select(StatementRecord).where(StatementRecord.kind == "operator_revoke",
+                                                             StatementRecord.subject == name)
+                               .order_by(StatementRecord.seq)):
+        revoked = _admin_statement(record, root, "operator_revoke")
+        if revoked is not None and (revoked.body.get("enrollment") == enrollment
+                                    or revoked.body.get("public_key") == public):
+            return record.hash, int(record.seq)
+    return None
+
+
+def operator_status(session: Session, root: TrustRoot, public_key: str) -> tuple[Operator, int | None]:
+    """``(operator, revoked_at_seq)`` of ``public_key``, re-derived from its signed statements against
+    ``root`` (``revoked_at_seq``: the log place of its revocation, None while active); ``PolicyRefused``
+    (exit 7) for an unknown key, or one no admin quorum enrolled."""
     row = session.exec(select(Operator).where(Operator.public_key == public_key.lower())).first()
     if row is None:
         raise PolicyRefused("this key belongs to no enrolled operator", code="unknown_operator")
@@ -187,20 +256,19 @@ def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operat
             (row.name, row.public_key, row.roles, row.person):
         raise PolicyRefused(f"operator {row.name}: the row does not match its enrollment statement",
                             code="operator_tampered")
-    try:
-        require_quorum(statement, root.admin_keys, root.quorum)
-    except PolicyRefused:
+    if _admin_statement(record, root, "operator_enroll") is None:
         raise PolicyRefused(f"operator {row.name} is not enrolled by a quorum of the trust root's admins",
-                            code="operator_not_enrolled") from None
-    for rec in session.exec(select(StatementRecord).where(StatementRecord.kind == "operator_revoke",
-                                                          StatementRecord.subject == row.name)):
-        revoked = _statement_of(rec)
-        if revoked and revoked.body.get("public_key") == row.public_key:
-            try:
-                require_quorum(revoked, root.admin_keys, root.quorum)
-            except PolicyRefused:
-                continue
-            raise PolicyRefused(f"operator {row.name} is revoked", code="operator_revoked")
+                            code="operator_not_enrolled")
+    revocation = _revocation_of(session, root, row.name, record.hash, row.public_key)
+    return row, (revocation[1] if revocation else None)
+
+
+def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operator:
+    """The active operator of ``public_key``; ``PolicyRefused`` (exit 7) for an unknown, unauthorised
+    or revoked key."""
+    row, revoked = operator_status(session, root, public_key)
+    if revoked is not None:
+        raise PolicyRefused(f"operator {row.name} is revoked", code="operator_revoked")
     return row
 
 

@@ -101,13 +101,27 @@ def load_policy() -> ApprovalPolicy:
 
 
 def policy_in_force(verifier) -> ApprovalPolicy:
-    """The newest policy signed by an admin quorum of the trust root, else the bundled one."""
-    from recover.authority import POLICY_SUBJECT
+    """The policy of the admin statement with the highest admin number (the log's ``admin_seq``, signed
+    by the admins), never the newest row; the bundled one only while no policy was ever set.  When that
+    newest statement does not check out, or its policy does not parse, nothing falls back to an older
+    policy: the decision is refused (exit 7, ``policy_invalid``)."""
+    from sqlmodel import select
 
-    good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
-    for signed in reversed(good):
-        try:
-            return policy_from_dict(signed.body.get("policy") or {}, f"policy statement {signed.hash[:16]}…")
-        except ConfigError:
-            continue
-    return bundled_policy()
+    from recover.authority import POLICY_SUBJECT
+    from recover.errors import PolicyRefused
+    from recover.models import StatementRecord
+
+    session = verifier.session
+    newest = session.exec(select(StatementRecord).where(StatementRecord.kind == "policy")
+                          .order_by(StatementRecord.admin_seq.desc(), StatementRecord.seq.desc()).limit(1)).first()
+    if newest is None:
+        return bundled_policy()
+    signed, why = verifier.check(newest)
+    if signed is None or newest.subject != POLICY_SUBJECT:
+        raise PolicyRefused(f"the newest approval policy (statement {newest.hash[:16]}…) does not check out"
+                            f"{': ' + why if why else ''}; no older policy is used instead", code="policy_invalid")
+    try:
+        return policy_from_dict(signed.body.get("policy") or {}, f"policy statement {signed.hash[:16]}…")
+    except ConfigError as exc:
+        raise PolicyRefused(f"the newest approval policy does not parse ({exc}); no older policy is used instead",
+                            code="policy_invalid") from None

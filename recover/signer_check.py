@@ -67,7 +67,7 @@ def check_row(session: Session, case: Case, verifier: Verifier | None = None, *,
 
     verifier = verifier or Verifier(session)
     sc = load_signed_case(verifier, case.id)
-    problems = row_problems(session, case, sc)
+    problems = sc.problems + row_problems(session, case, sc)
     if sc.claim is None:
         problems.insert(0, "it has no valid signed claim")
     if problems:
@@ -93,8 +93,16 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
     policy = policy or policy_in_force(verifier)
     sc = load_signed_case(verifier, case.id, plan_row.plan_hash)
     cid = case.id
+    if sc.problems:  # a statement about the case that does not check out is never skipped
+        raise _refuse(cid, "row_tampered", "; ".join(sc.problems))
+    if sc.stale:
+        raise _refuse(cid, "operator_revoked", "; ".join(sc.stale) + ": prepare (or quote, or verify) the case again, "
+                      "or have the admins reopen it")
     if sc.claim is None:
         raise _refuse(cid, "no_signed_claim", "it has no valid signed claim")
+    if sc.closed is not None:
+        raise _refuse(cid, "case_closed", f"it was closed as {sc.closed.body.get('as')} "
+                      f"({sc.closed.body.get('reason')!r})")
     problems = row_problems(session, case, sc)
     if problems:
         raise _refuse(cid, "row_tampered", "; ".join(problems))

@@ -18,6 +18,9 @@ from recover.canonical import canonical_json, sha256_text
 from recover.errors import InvalidInput, PolicyRefused
 from recover.text import plural
 
+#: Statements signed by a quorum of the trust root's admins (all others by one enrolled operator).
+ADMIN_KINDS = ("address", "policy", "reopen", "operator_enroll", "operator_revoke", "close_by_admins")
+
 
 @dataclass(frozen=True)
 class Signature:

@@ -1,22 +1,33 @@
-"""The trust root: the admins' public keys and the admin quorum (M of N).
+"""The trust root: the admins' public keys, the admin quorum (M of N), the deployment and the
+checkpoint key.
 
 Every check of authority ends here.  ``recover trust init`` writes the root and N admin key files
 (each sealed with the key-file passphrase); the signer host reads the root from
 ``RECOVER_TRUST_ROOT``.  The root is a file the host holds, never a database row: whoever can write
 to the database cannot add an admin.
+
+- ``deployment``: a random id every signed statement names (``recover.statement_log``), so a
+  statement made in a copy of the database, or in another deployment with the same admins, counts
+  for nothing here.
+- ``checkpoint_key``: the public key of the signer host's audit checkpoints, pinned here so that any
+  host (an auditor's, without the seed) checks a checkpoint against it, never against the key the
+  checkpoint file itself names.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from recover.errors import ConfigError, InvalidInput
 
-FORMAT = "recover-trust-root/1"
+FORMAT = "recover-trust-root/2"
+OLD_FORMATS = ("recover-trust-root/1",)
 ENV = "RECOVER_TRUST_ROOT"
+_DEPLOYMENT = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,8 @@ class TrustRoot:
     admins: dict[str, str]  # admin name -> Ed25519 public key (hex)
     quorum: int
     source: str = ""
+    deployment: str = ""            # 32 hex digits, named by every statement
+    checkpoint_key: str | None = None  # the signer host's checkpoint public key (hex), when pinned
 
     @property
     def admin_keys(self) -> set[str]:
@@ -33,12 +46,24 @@ class TrustRoot:
         return next((n for n, k in self.admins.items() if k == public_hex.lower()), None)
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "quorum": self.quorum,
+        return {"format": FORMAT, "deployment": self.deployment, "quorum": self.quorum,
+                "checkpoint_key": self.checkpoint_key,
                 "admins": [{"name": n, "public_key": k} for n, k in sorted(self.admins.items())]}
 
 
-def init_trust(out_dir: Path, admins: int, quorum: int) -> tuple[Path, list[Path]]:
-    """Create ``out_dir/trust-root.json`` and ``out_dir/admin-<i>.key`` (i = 1..admins)."""
+def _public_key(text: str, what: str) -> str:
+    key = (text or "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", key):
+        raise InvalidInput(f"{what} must be 64 hex digits (an Ed25519 public key)", code="invalid_public_key")
+    return key
+
+
+def init_trust(out_dir: Path, admins: int, quorum: int, *, checkpoint_key: str | None = None) \
+        -> tuple[Path, list[Path]]:
+    """Create ``out_dir/trust-root.json`` and ``out_dir/admin-<i>.key`` (i = 1..admins), with a new
+    deployment id and, when given, the signer host's checkpoint public key."""
+    import secrets
+
     from nacl.signing import SigningKey
 
     from recover.keyfile import write_encrypted
@@ -47,6 +72,8 @@ def init_trust(out_dir: Path, admins: int, quorum: int) -> tuple[Path, list[Path
         raise InvalidInput("--admins must be from 1 to 20", code="bad_quorum")
     if not 1 <= quorum <= admins:
         raise InvalidInput(f"--quorum must be from 1 to --admins ({admins})", code="bad_quorum")
+    if checkpoint_key is not None:
+        checkpoint_key = _public_key(checkpoint_key, "--checkpoint-key")
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise InvalidInput(f"{out_dir} is not a folder", code="bad_file")
@@ -65,7 +92,7 @@ def init_trust(out_dir: Path, admins: int, quorum: int) -> tuple[Path, list[Path
             write_encrypted(path, bytes(key.encode()), public, name=f"admin-{i}")
             written.append(path)
             keys[f"admin-{i}"] = public
-        root = TrustRoot(keys, quorum)
+        root = TrustRoot(keys, quorum, deployment=secrets.token_hex(16), checkpoint_key=checkpoint_key)
         fd = os.open(root_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(root.to_dict(), indent=2) + "\n")
@@ -87,20 +114,33 @@ def load_trust_root(path: str | os.PathLike | None = None) -> TrustRoot:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{ENV} {source}: cannot read a trust root ({type(exc).__name__})",
                           code="bad_trust_root") from None
+    if isinstance(doc, dict) and doc.get("format") in OLD_FORMATS:
+        raise ConfigError(f"{ENV} {source}: a trust root of format {doc.get('format')} names no deployment and no "
+                          "checkpoint key; statements are bound to a deployment since format 2: create a new trust "
+                          "root with `recover trust init` (see docs/configuration.md, 'Upgrading')",
+                          code="trust_root_outdated")
     try:
         if doc.get("format") != FORMAT:
             raise ValueError("format")
         admins = {str(a["name"]): str(a["public_key"]).lower() for a in doc["admins"]}
-        quorum = int(doc["quorum"])
+        quorum = doc["quorum"]
+        if isinstance(quorum, bool) or not isinstance(quorum, int):
+            raise ValueError("quorum")
         if not admins or not 1 <= quorum <= len(admins) or len(set(admins.values())) != len(admins):
             raise ValueError("quorum")
         for key in admins.values():
             bytes.fromhex(key)
             if len(key) != 64:
                 raise ValueError("key")
-    except (KeyError, TypeError, ValueError, AttributeError):
+        deployment = str(doc["deployment"])
+        if not _DEPLOYMENT.match(deployment):
+            raise ValueError("deployment")
+        checkpoint = doc.get("checkpoint_key")
+        if checkpoint is not None:
+            checkpoint = _public_key(str(checkpoint), "checkpoint_key")
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidInput):
         raise ConfigError(f"{ENV} {source}: not a valid trust root", code="bad_trust_root") from None
-    return TrustRoot(admins, quorum, str(source))
+    return TrustRoot(admins, quorum, str(source), deployment=deployment, checkpoint_key=checkpoint)
 
 
 def admin_keys_from_files(paths, root: TrustRoot) -> list:

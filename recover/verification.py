@@ -476,17 +476,12 @@ def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dic
         for subject, digest in s.execute(sa.select(StatementRecord.subject, StatementRecord.hash)
                                          .where(StatementRecord.subject.in_(list(subjects)),
                                                 StatementRecord.kind.in_(("claim", "reopen")))
-                                         .order_by(StatementRecord.id)):
+                                         .order_by(StatementRecord.seq)):
             claim[subjects[subject]] = digest  # the newest wins
-        statements = []
-        for c in verified:
-            st = actor.sign("verification", {"case": c.id, "claim": claim.get(c.id),
-                                             "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
-                                             "flags": sorted(flags[c.id])})
-            statements.append({"hash": st.hash, "kind": st.kind, "subject": case_subject(c.id),
-                               "payload": st.payload, "signatures": [x.to_dict() for x in st.signatures],
-                               "created_at": now})
-        conn.execute(sa.insert(StatementRecord.__table__), statements)
+        actor.attest_many(s, [("verification", case_subject(c.id),
+                               {"case": c.id, "claim": claim.get(c.id),
+                                "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
+                                "flags": sorted(flags[c.id])}) for c in verified])
 
     events, results = [], {}
     for c in cases:

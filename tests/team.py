@@ -1,9 +1,10 @@
 """The test team: a trust root with two admins (quorum 2) and enrolled operators, made once per process.
 
 Every case database the tests create gets the same operators (:func:`enroll`): their enrollment
-statements are signed once by both admins and stored in each database through the same code path
-as ``recover operators enroll``.  Key files are sealed with the passphrase the tests set
-(``RECOVER_KEY_PASSPHRASE``).
+statements are signed by both admins at the head of that database's statement log and stored through
+the same code path as ``recover operators enroll``.  Key files are sealed with the passphrase the
+tests set (``RECOVER_KEY_PASSPHRASE``).  The trust root pins the checkpoint key of the test seed (the
+anvil mnemonic), as a signer host's would be.
 
 Operators (name: roles, person):
 - ``spec``: specialist (the default ``RECOVER_OPERATOR_KEY``: opens, verifies, quotes, prepares)
@@ -47,7 +48,7 @@ class Team:
     admin_paths: list[Path]
     keys: dict[str, Path] = field(default_factory=dict)
     public: dict[str, str] = field(default_factory=dict)
-    statements: list = field(default_factory=list)
+    admin_signing_keys: list = field(default_factory=list, repr=False)
 
     def key(self, name: str) -> str:
         return str(self.keys[name])
@@ -67,11 +68,15 @@ def team() -> Team:
     return _TEAM
 
 
+SEED = "test test test test test test test test test test test junk"
+
+
 def _make() -> Team:
     from nacl.signing import SigningKey
 
+    from chains.keys import mnemonic_seed
+    from recover.audit import checkpoint_key
     from recover.keyfile import write_encrypted
-    from recover.operators import enrollment_statement
     from recover.trust import admin_keys_from_files, init_trust, load_trust_root
 
     folder = Path(tempfile.mkdtemp(prefix="recover-team-"))
@@ -79,17 +84,16 @@ def _make() -> Team:
     old = os.environ.get("RECOVER_KEY_PASSPHRASE")
     os.environ["RECOVER_KEY_PASSPHRASE"] = PASSPHRASE
     try:
-        root_path, admin_paths = init_trust(folder, 2, 2)
+        checkpoint = checkpoint_key(mnemonic_seed(SEED)).verify_key.encode().hex()
+        root_path, admin_paths = init_trust(folder, 2, 2, checkpoint_key=checkpoint)
         root = load_trust_root(root_path)
-        admins = admin_keys_from_files(admin_paths, root)
         t = Team(folder, root_path, list(admin_paths))
-        for name, (roles, person) in OPERATORS.items():
+        t.admin_signing_keys = admin_keys_from_files(admin_paths, root)
+        for name in OPERATORS:
             key = SigningKey.generate()
             t.public[name] = key.verify_key.encode().hex()
             t.keys[name] = folder / f"{name}.key"
             write_encrypted(t.keys[name], bytes(key.encode()), t.public[name], name=name)
-            t.statements.append(enrollment_statement(root, name, t.public[name], tuple(sorted(roles.split(","))),
-                                                     person, admins))
     finally:
         if old is None:
             os.environ.pop("RECOVER_KEY_PASSPHRASE", None)
@@ -99,20 +103,24 @@ def _make() -> Team:
 
 
 def enroll(db_url: str) -> None:
-    """Give a migrated database the team's operators (idempotent)."""
+    """Give a migrated database the team's operators (idempotent), each enrollment signed by both
+    admins at the head of that database's statement log."""
     from sqlmodel import select
 
     from recover.db import session_scope
     from recover.models import Operator
-    from recover.operators import apply_enrollment
+    from recover.operators import apply_enrollment, enrollment_statement
+    from recover.statement_log import log_head
     from recover.trust import load_trust_root
 
     t = team()
     root = load_trust_root(t.root_path)
     with session_scope(db_url) as s:
         have = set(s.exec(select(Operator.name)))
-        for statement in t.statements:
-            if statement.body["name"] not in have:
+        for name, (roles, person) in OPERATORS.items():
+            if name not in have:
+                statement = enrollment_statement(root, name, t.public[name], tuple(sorted(roles.split(","))), person,
+                                                 t.admin_signing_keys, head=log_head(s))
                 apply_enrollment(s, root, statement)
 
 

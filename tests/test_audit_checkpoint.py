@@ -100,8 +100,29 @@ def test_an_altered_or_foreign_checkpoint_is_refused(chain_db, tmp_path):
     altered.write_text(json.dumps({**doc, "seq": 2}))
     bad = _verify(chain_db, altered)
     assert bad.code == 1 and any("signature" in p for p in bad.json["problems"])
-    foreign = _verify(chain_db, cp, seed=OTHER_SEED)  # verified on another signer host
-    assert foreign.code == 1 and any("not signed by this signer" in p for p in foreign.json["problems"])
+    # the key is the one the trust root pins, wherever the checkpoint is verified (with another seed, or
+    # with none at all on an auditor's host)
+    assert _verify(chain_db, cp, seed=OTHER_SEED).code == 0
+    assert _verify(chain_db, cp, seed="").code == 0
+    # a checkpoint re-signed with another key (naming that key in the file) is refused on every host
+    from chains.keys import mnemonic_seed
+    from recover.audit import checkpoint_key
+    from recover.canonical import canonical_json
+
+    other = checkpoint_key(mnemonic_seed(OTHER_SEED))
+    body = {k: doc[k] for k in ("format", "seq", "hash", "events", "statements", "at")}
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({**body, "public_key": other.verify_key.encode().hex(),
+                                   "signature": other.sign(canonical_json(body).encode()).signature.hex()}))
+    for seed in ("", SEED, OTHER_SEED):
+        bad = _verify(chain_db, foreign, seed=seed)
+        assert bad.code == 1 and any("not signed by the checkpoint key the trust root pins" in p
+                                     for p in bad.json["problems"]), (seed, bad.out)
+    # and a host whose seed is not the pinned key's writes no checkpoint
+    wrong = run("audit", "checkpoint", "--out", str(tmp_path / "y.json"), "--json", db=chain_db,
+                env={"RECOVER_SEED": OTHER_SEED})
+    assert wrong.code == 4 and wrong.error["code"] == "checkpoint_key_mismatch"
+    assert not (tmp_path / "y.json").exists()
     missing = run("audit", "checkpoint", "--out", str(tmp_path / "x.json"), "--json", db=chain_db,
                   env={"RECOVER_SEED": ""})
     assert missing.code == 4 and missing.error["code"] == "signer_config"

@@ -99,24 +99,23 @@ def test_a_preparer_cannot_enroll_aliases_or_approve_with_forged_operators(world
     # an operator row and a self-signed "enrollment" written straight into the database
     from nacl.signing import SigningKey
 
-    from recover.statements import Statement
+    import forgery
 
-    forged = Statement("operator_enroll", {"name": "mallory", "public_key": public, "roles": ["senior"],
-                                           "person": "m", "time": "2026-12-01T00:00:00.000000Z"})
-    forged = forged.signed_by(SigningKey.generate())
-    sql(w, "INSERT INTO statements (hash, kind, subject, payload, signatures, created_at) VALUES "
-           "(:h, 'operator_enroll', 'mallory', :p, :s, '2026-12-01 00:00:00')",
-        h=forged.hash, p=forged.payload, s=json.dumps([x.to_dict() for x in forged.signatures]))
+    digest = forgery.append(w.db, "operator_enroll", "mallory",
+                            {"name": "mallory", "public_key": public, "roles": ["senior"], "person": "m",
+                             "time": "2026-12-01T00:00:00.000000Z"},
+                            lambda st: st.signed_by(SigningKey.generate()))
     sql(w, "INSERT INTO operators (name, public_key, roles, person, enrolled_by, created_at) VALUES "
-           "('mallory', :k, 'senior', 'm', :h, '2026-12-01 00:00:00')", k=public, h=forged.hash)
+           "('mallory', :k, 'senior', 'm', :h, '2026-12-01 00:00:00')", k=public, h=digest)
     tampered = snapshot(w.db)
     err = cli(w, "queue", "approve", str(cid), "--key", str(mallory), expect=7)
     assert err["code"] == "operator_not_enrolled"
     assert snapshot(w.db) == tampered
-    # one real approval of the two this value needs: the case does not move
-    assert approve(w, cid, "bob")["status"] == "awaiting_approval"
-    assert cli(w, "case", "sign", str(cid), expect=5)["code"] == "approvals_missing"
-    assert nothing_signed(w, cid)
+    # the forged enrollment sits in the statement log: every decision is refused until it is dealt with
+    # (never skipped as if it were not there)
+    assert cli(w, "queue", "approve", str(cid), "--key", key("bob"), expect=7)["code"] == "history_broken"
+    assert cli(w, "case", "sign", str(cid), expect=7)["code"] == "history_broken"
+    assert snapshot(w.db) == tampered and nothing_signed(w, cid)
     assert balances(w, token, deposit) == [2_500 * 10**6]
     report = run("audit", "verify", "--json", db=w.db)
     assert report.code != 0 and any("operator mallory" in p for p in report.json["problems"])

@@ -47,12 +47,14 @@ def enroll_directly(w, name, roles, person):
     path, public = keygen(w, name)
     refusal(w, ["operators", "enroll", name, "--public-key", public, "--roles", roles, "--person", person,
                 *team().admin_args], 7, "person_has_approving_key")
+    from recover.statement_log import log_head
+
     root = load_trust_root(team().root_path)
     roles = ",".join(sorted(roles.split(",")))
-    stmt = enrollment_statement(root, name, public, tuple(roles.split(",")), person,
-                                admin_keys_from_files(team().admin_paths, root))
     with session_scope(w.db) as s:
-        record = store(s, stmt, name)
+        stmt = enrollment_statement(root, name, public, tuple(roles.split(",")), person,
+                                    admin_keys_from_files(team().admin_paths, root), head=log_head(s))
+        record = store(s, stmt, root)
         s.add(Operator(name=name, public_key=public, roles=roles, person=person, enrolled_by=record.hash))
     return path
 
@@ -130,12 +132,14 @@ def refusal(w, args, code, err_code=None, env=None):
 def forge(w, cid, *, by, signing_key, public_key=None, plan_hash=None, person=None):
     """What someone who can write to the database could add without an enrolled key of their own: a
     ``decision`` statement approving the case's current plan (or ``plan_hash``), naming ``by`` and
-    signed with ``signing_key`` (its signature filed under ``public_key`` when given), inserted straight
-    into the ``statements`` table; with ``person``, also the ``approvals`` row that would view it."""
+    signed with ``signing_key`` (its signature filed under ``public_key`` when given), appended to the
+    statement log as the code would (``tests/forgery.py``); with ``person``, also the ``approvals``
+    row that would view it."""
     import secrets
 
     from sqlmodel import Session, select
 
+    import forgery
     from recover.authority import now_text
     from recover.db import get_engine
     from recover.models import Approval, StatementRecord
@@ -145,21 +149,23 @@ def forge(w, cid, *, by, signing_key, public_key=None, plan_hash=None, person=No
     with Session(get_engine(w.db)) as s:
         plan = s.exec(select(StatementRecord).where(StatementRecord.subject == f"case:{cid}",
                                                     StatementRecord.kind == "plan")
-                      .order_by(StatementRecord.id.desc())).first()
-        current = json.loads(plan.payload)["body"]["plan_hash"]
-        assert current == shown
-        body = {"case": cid, "plan": plan.hash, "plan_hash": plan_hash or current, "decision": "approve",
-                "reason": None, "by": by, "time": now_text(), "nonce": secrets.token_hex(8)}
-        stmt = Statement("decision", body)
+                      .order_by(StatementRecord.seq.desc())).first()
+    current = json.loads(plan.payload)["body"]["plan_hash"]
+    assert current == shown
+    body = {"case": cid, "plan": plan.hash, "plan_hash": plan_hash or current, "decision": "approve",
+            "reason": None, "by": by, "time": now_text(), "nonce": secrets.token_hex(8)}
+
+    def sign(stmt):
         sig = stmt.signed_by(signing_key).signatures[0]
-        sig = Signature(public_key or sig.public_key, sig.signature)
-        s.add(StatementRecord(hash=stmt.hash, kind="decision", subject=f"case:{cid}", payload=stmt.payload,
-                              signatures=[sig.to_dict()]))
-        if person:
+        return Statement(stmt.kind, stmt.body, (Signature(public_key or sig.public_key, sig.signature),))
+
+    digest = forgery.append(w.db, "decision", f"case:{cid}", body, sign)
+    if person:
+        with Session(get_engine(w.db)) as s:
             s.add(Approval(case_id=cid, plan_hash=body["plan_hash"], operator=by, person=person, decision="approve",
-                           statement=stmt.hash))
-        s.commit()
-    return stmt.hash
+                           statement=digest))
+            s.commit()
+    return digest
 
 
 def test_approval_refusals_change_nothing(world):
@@ -222,10 +228,8 @@ def test_approval_refusals_change_nothing(world):
         assert {"approver": "carol", "why": "decided on another plan"} in doc["ignored"]  # the stale one
         assert {i["approver"] for i in doc["ignored"]} == {"bob-laptop", "carol"}  # the others are not even valid
     assert queued[0]["approvals"]["persons"] == ["bob"]
-    err = refusal(w, ["case", "sign", str(cid)], 5, "approvals_missing")
-    assert "1 of 2 approvals" in err["message"]
-    # The forger also moves the case to approved, with a well-chained audit event: the signer still
-    # counts only the signed decisions of enrolled, active operators, and signs nothing.
+    # The forger also moves the case to approved, with a well-chained audit event: the signer never
+    # skips a statement that does not check out: the log it would rest on is refused, nothing is signed.
     from recover.db import session_scope
     from recover.models import Case
     from recover.transitions import move
@@ -234,8 +238,8 @@ def test_approval_refusals_change_nothing(world):
         move(s, s.get(Case, cid), "approved", actor="carol", action="approved",
              details={"approvers": ["bob", "carol"], "plan_hash": shown["plan_hash"]})
     assert cli(w, "queue", "list")[0]["status"] == "approved"
-    err = refusal(w, ["case", "sign", str(cid)], 7, "approvals_missing")
-    assert "1 of 2 approvals" in err["message"] and "nothing was signed" in err["message"]
+    err = refusal(w, ["case", "sign", str(cid)], 7, "history_broken")
+    assert "nothing was signed" in err["message"] or "refusing to sign" in err["message"]
     doc = cli(w, "case", "show", str(cid))
     assert doc["status"] == "approved" and not doc["transactions"]
     # and the audit names every forged statement that does not verify
@@ -243,9 +247,10 @@ def test_approval_refusals_change_nothing(world):
     assert r.code == 1
     problems = r.json["problems"]
     for name in ("bogus", "stranger", "revoked"):
-        assert any(forged[name][:16] in p for p in problems), (name, problems)
-    assert any(forged["bogus"][:16] in p and "the signature does not verify" in p for p in problems)
-    assert any(forged["stranger"][:16] in p and "not an enrolled, active operator" in p for p in problems)
+        assert any(f"({'decision'} about case:{cid})" in p for p in problems), (name, problems)
+    assert any("the signature does not verify" in p for p in problems)
+    assert any("signed by a key that no admin quorum enrolled" in p for p in problems)
+    assert any("signed by sam's key after the admins revoked it" in p for p in problems)
 
 
 def test_new_plan_voids_approvals_and_revocation_stops_counting(world):

@@ -33,8 +33,23 @@ def test_a_statement_is_canonical_json_and_its_hash_is_sha256_of_it():
         Statement("price", {"usd": 1.5}).payload  # money is never a float
 
 
+def _put(s, kind, subject, body, *keys):
+    """Any statement, sealed at the head of the log and signed by ``keys``: what someone holding those
+    keys could put in the database without the services' checks."""
+    from recover.statement_log import sign_and_append
+    from recover.trust import load_trust_root
+
+    def sign(st):
+        for k in keys:
+            st = st.signed_by(k)
+        return st
+
+    return sign_and_append(s, deployment=load_trust_root().deployment, kind=kind, subject=subject, body=body,
+                           sign=sign)
+
+
 def test_the_verifier_trusts_signatures_not_rows(sqlite_db_url):
-    from recover.authority import Verifier, store
+    from recover.authority import Verifier
     from recover.db import session_scope
     from recover.models import StatementRecord
     from recover.statements import Statement
@@ -53,7 +68,7 @@ def test_the_verifier_trusts_signatures_not_rows(sqlite_db_url):
         from recover.keyfile import load_signing_key
 
         bob_key = load_signing_key(team().keys["bob"])
-        lying = store(s, Statement("decision", {"case": 1, "by": "carol"}).signed_by(bob_key), "case:1")
+        lying = _put(s, "decision", "case:1", {"case": 1, "by": "carol"}, bob_key)
         assert v.check(lying)[1] == "names 'carol' but is signed by bob"
         # a pricer's key cannot make a decision statement count
         pete = _acting(s, "pete", ("pricer",))
@@ -62,15 +77,20 @@ def test_the_verifier_trusts_signatures_not_rows(sqlite_db_url):
         # an operator statement with two signatures, and a key that was never enrolled
         from nacl.signing import SigningKey
 
-        two = Statement("decision", {"case": 1, "by": "bob"}).signed_by(bob_key).signed_by(SigningKey.generate())
-        assert v.check(store(s, two, "case:1"))[1] == "an operator statement carries exactly one signature"
-        stranger = store(s, Statement("decision", {"case": 1, "by": "x"}).signed_by(SigningKey.generate()), "case:1")
-        assert v.check(stranger)[1] == "signed by a key that is not an enrolled, active operator"
+        two = _put(s, "decision", "case:1", {"case": 1, "by": "bob"}, bob_key, SigningKey.generate())
+        assert v.check(two)[1] == "an operator statement carries exactly one signature"
+        stranger = _put(s, "decision", "case:1", {"case": 1, "by": "x"}, SigningKey.generate())
+        assert v.check(stranger)[1] == "signed by a key that no admin quorum enrolled"
+        # a statement that names no place in the log (made before it, or by hand) counts for nothing
+        bare = Statement("decision", {"case": 1, "by": "bob"}).signed_by(bob_key)
+        unplaced = StatementRecord(seq=999, hash=bare.hash, kind="decision", subject="case:1", head="0" * 64,
+                                   entry="f" * 64, payload=bare.payload, signatures=[x.to_dict() for x in bare.signatures])
+        assert "names no place in the statement log" in v.check(unplaced)[1]
         # an admin statement below the quorum
         from recover.keyfile import load_signing_key as admin_key
 
-        one_admin = Statement("policy", {"policy": {"tiers": []}}).signed_by(admin_key(team().admin_paths[0]))
-        assert "needs signatures by 2 distinct admins" in v.check(store(s, one_admin, "policy"))[1]
+        one_admin = _put(s, "policy", "policy", {"policy": {"tiers": []}}, admin_key(team().admin_paths[0]))
+        assert "needs signatures by 2 distinct admins" in v.check(one_admin)[1]
         rows = s.exec(select(StatementRecord).where(StatementRecord.subject == "case:1")).all()
         valid, problems = v.statements("case:1")
         assert [x.hash for x in valid] == [good.hash] and len(problems) == len(rows) - 1
@@ -97,8 +117,12 @@ def test_a_statement_copied_to_another_case_does_not_count_there(sqlite_db_url):
         s.flush()
         two = load_signed_case(Verifier(s), 2, "cd" * 32)
         assert two.decisions == [] and two.claim is None
-        assert any("names case 1" in p for p in two.problems), two.problems
-        assert load_signed_case(Verifier(s), 1, "cd" * 32).decisions == []
+        assert any("it is about 'case:2', the statement says 'case:1'" in p for p in two.problems), two.problems
+        one_again = load_signed_case(Verifier(s), 1, "cd" * 32)  # and it is hidden from case 1 ...
+        assert one_again.decisions == []
+        from recover.statement_log import chain_rows  # ... which breaks the log, for any host that decides
+
+        assert any("re-labelled" in p for p in chain_rows(s).problems)
 
 
 def test_moves_that_pay_a_stranger_or_the_wrong_amount_are_refused():
