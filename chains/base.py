@@ -442,6 +442,14 @@ class ChainAdapter(ABC):
 
         raise SweepRefused(f"{self.family} plans cannot be signed offline", code="no_offline")
 
+    def signed_step_problem(self, step: PlanStep, raw: str) -> str | None:
+        """What differs between signed bytes and the plan step they claim to be (pure: no node), or
+        None.  Completion and credits rest on it: a transaction copied from another case's rows is
+        not this plan's step.  Families whose signed bytes cannot be matched purely (a Solana
+        transaction carries a recent blockhash the plan does not fix) return None and the caller relies
+        on the wallet team's signed record of the txids."""
+        return None
+
     # -- ownership proofs (``OWNERSHIP_PROOF``, pure) -------------------------------------------
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """Whether ``signature`` is the family's signed-message format of ``message`` by ``sender``."""

@@ -43,3 +43,17 @@ def resolved(net: NetworkConfig) -> NetworkConfig:
         return net.resolved()
     except NetworkConfigError as exc:
         raise ConfigError(str(exc), details=exc.details) from None
+
+
+def offline_adapter(net: NetworkConfig):
+    """The network's adapter for pure work only (``txid_of``, ``signed_step_problem``,
+    ``describe_plan``) on a host that may not have the node's address (an auditor's): when the network
+    does not resolve here, its RPC URLs are replaced by an address that cannot be reached, so a
+    mistaken node call fails loudly instead of reaching anything."""
+    try:
+        return adapter(net)
+    except ConfigError:
+        from chains.base import adapter_for
+
+        offline = net.model_copy(update={"rpc_urls": ["http://offline.invalid:1"]})
+        return adapter_for(offline)

@@ -50,16 +50,29 @@ _ROWS = (
 )
 
 
+def _transaction_problems(session: Session, case: Case, plan, verifier) -> list[str]:
+    """The case's stored transactions against its signed plan and the wallet team's record of signing
+    (``recover.execution.completion_problems``; no node is asked)."""
+    from chains.errors import ChainError
+    from recover.chainio import offline_adapter
+    from recover.errors import RecoverError
+    from recover.execution import _checked_plan, completion_problems
+    from recover.registry import get_network
+
+    try:
+        plan_row, chain_plan = _checked_plan(session, case)
+        chain = offline_adapter(get_network(case.network))
+    except (RecoverError, ChainError) as exc:
+        return [str(exc)]
+    return completion_problems(session, case, chain, verifier, plan_row=plan_row, plan=chain_plan)
+
+
 def statement_problems(session: Session) -> list[str]:
     from recover.execution import credited_plan, signed_credit
     from recover.signer_check import row_problems
 
     verifier = Verifier(session)
-    out: list[str] = []
-    for record in session.exec(select(StatementRecord).order_by(StatementRecord.id)):
-        signed, why = verifier.check(record)
-        if signed is None:
-            out.append(f"statement {record.hash[:16]}… ({record.kind} about {record.subject}): {why}")
+    out: list[str] = []  # every statement itself is checked with the log (recover.history.examine_history)
     for op in session.exec(select(Operator).order_by(Operator.id)):
         if op.revoked_at is None and verifier.operator(op.public_key) is None:
             out.append(f"operator {op.name}: its row does not match a valid enrollment statement")
@@ -73,6 +86,8 @@ def statement_problems(session: Session) -> list[str]:
         out += [f"{where}: {p}" for p in row_problems(session, case, sc)]
         if plan is not None and sc.plan is None:
             out.append(f"{where}: its current plan {plan.plan_hash[:16]}… has no valid signed plan statement")
+        if plan is not None and case.status in ("signed", "broadcast", "completed", "failed"):
+            out += [f"{where}: {p}" for p in _transaction_problems(session, case, plan, verifier)]
     for p in session.exec(select(SweepPlan).order_by(SweepPlan.id)):
         body, why = _body(verifier, p.statement, "plan")
         if body is None:

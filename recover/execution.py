@@ -138,9 +138,69 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     except sa.exc.IntegrityError:  # another process stored its signatures of this plan first
         raise ConcurrentUpdate(f"case {case_id} was signed by another process at the same time; nothing was "
                                "stored by this one (see `recover case show`)", code="concurrent_sign") from None
+    record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
     move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
-         details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows]})
+         details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows], "statement": record.hash})
     return rows
+
+
+def attest_signed(session: Session, case: Case, plan_hash: str, rows: list[SignedTx], *, actor):
+    """The wallet team's signed record of the transactions that carry out ``plan_hash``: broadcast,
+    track, completion and credits rely on exactly these txids, never on rows (which can be copied)."""
+    from recover.authority import attest, case_subject
+
+    return attest(actor, session, "signed", case_subject(case.id),
+                  {"case": case.id, "plan_hash": plan_hash, "txids": [r.txid for r in rows]})
+
+
+def completion_problems(session: Session, case: Case, chain, verifier=None, *, plan_row=None, plan=None,
+                        rows: list[SignedTx] | None = None) -> list[str]:
+    """Why the case's stored transactions are not exactly the signed steps of its signed plan: every
+    row one step of the plan (its bytes are the step, signed by the step's signer, where the family
+    can tell without a node), its txid the hash of its bytes, and the txids those the wallet team
+    recorded signing for this plan.  Empty when everything matches."""
+    from recover.authority import Verifier
+    from recover.signed_case import load_signed_case
+
+    if plan_row is None:
+        plan_row, plan = _checked_plan(session, case)
+    if rows is None:
+        rows = _signed_rows(session, case.id, plan_row.plan_hash)
+    sc = load_signed_case(verifier or Verifier(session), case.id, plan_row.plan_hash)
+    out = list(sc.problems)
+    if sc.claim is None:
+        out.append("it has no valid signed claim")
+    if sc.plan is None:
+        out.append(f"its plan {plan_row.plan_hash[:16]}… has no valid signed plan statement")
+    txids = [r.txid for r in rows]
+    if sc.signed is None:
+        out.append("no statement of the wallet team records signing its plan")
+    elif sc.signed_txids != txids:
+        out.append(f"its transactions ({', '.join(t[:18] for t in txids) or 'none'}) are not the ones the wallet "
+                   f"team signed for its plan ({', '.join(t[:18] for t in sc.signed_txids)})")
+    if [r.seq for r in rows] != [st.seq for st in plan.steps] or any(r.plan_hash != plan_row.plan_hash for r in rows):
+        out.append("its transactions are not one per step of its plan")
+        return out
+    for step, row in zip(plan.steps, rows):
+        try:
+            if chain.txid_of(row.raw).lower() != row.txid.lower():
+                out.append(f"step {step.seq}: the stored txid is not the hash of the stored bytes")
+                continue
+            problem = chain.signed_step_problem(step, row.raw)
+        except Exception as exc:  # bytes that do not parse are as wrong as bytes that differ
+            problem = f"the stored bytes cannot be read ({type(exc).__name__})"
+        if problem:
+            out.append(f"step {step.seq} ({step.role}): the stored transaction is not the plan's step: {problem}")
+    return out
+
+
+def check_completion(session: Session, case: Case, chain, *, doing: str, plan_row=None, plan=None,
+                     rows: list[SignedTx] | None = None) -> None:
+    """Refuse (exit 7, ``row_tampered``) transactions that are not exactly the signed plan's."""
+    problems = completion_problems(session, case, chain, plan_row=plan_row, plan=plan, rows=rows)
+    if problems:
+        raise PolicyRefused(f"case {case.id}: {'; '.join(problems)}; refusing {doing}", code="row_tampered",
+                            details={"problems": problems})
 
 
 def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
@@ -171,8 +231,10 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
         row.raw, row.txid, row.signed_by, row.created_at = raw, chain.txid_of(raw), actor, utcnow()
         session.add(row)
     session.flush()
+    record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
     move(session, case, CaseStatus.SIGNED, actor=actor, action="resigned",
-         details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows]})
+         details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows],
+                  "statement": record.hash})
     return rows
 
 
@@ -210,7 +272,9 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
         if not rows:
             raise IllegalTransition(f"case {case_id} has no signed transactions", code="not_signed")
         net = get_network(case.network)
-    chain = adapter(net)
+        chain = adapter(net)
+        check_completion(s, case, chain, doing="to broadcast it; nothing was sent", plan_row=plan_row, plan=plan,
+                         rows=rows)
     report = SendReport(case_id)
     by_seq = {r.seq: r for r in rows}
     after = {st.seq: st.after for st in plan.steps}
@@ -370,6 +434,7 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     net = get_network(case.network)
     chain = adapter(net)
     rows = _signed_rows(session, case.id)
+    check_completion(session, case, chain, doing="to track it; nothing was sent, completed or credited", rows=rows)
     failures = []
     for row in rows:
         obs = chain.tx_status(row.txid)
@@ -474,6 +539,8 @@ def _check_credits(session: Session, credits: list[Credit]) -> None:
             if c.amount != amount:
                 problems.append(f"its amount is {c.amount}, the signed quote says {amount}")
         case = session.get(Case, c.case_id)
+        if case is not None:
+            problems += _credit_on_chain(session, case, c, verifier)
         audited = audited_status(session, c.case_id)
         if case is None or case.status != "completed" or audited != "completed":
             problems.append(f"the case is {case.status if case else 'missing'!r} (audit log: {audited!r}), "
@@ -481,6 +548,36 @@ def _check_credits(session: Session, credits: list[Credit]) -> None:
         if problems:
             raise PolicyRefused(f"credit of case {c.case_id}: {'; '.join(problems)}; nothing was exported",
                                 code="credit_tampered", details={"case_id": c.case_id, "problems": problems})
+
+
+def _credit_on_chain(session: Session, case: Case, credit: Credit, verifier) -> list[str]:
+    """A credit is owed only for a sweep that happened: its transactions are the signed steps of the
+    case's signed plan (the wallet team's record names them), and the chain has them confirmed."""
+    plan_hash = credited_plan(session, case.id)
+    from recover.models import SweepPlan as PlanRow
+
+    plan_row = session.exec(select(PlanRow).where(PlanRow.case_id == case.id, PlanRow.plan_hash == plan_hash)
+                            .order_by(PlanRow.id.desc())).first()
+    if plan_row is None:
+        return ["no plan of the case was carried out"]
+    doc = json.loads(plan_row.plan_json)
+    if sha256_hex(doc) != plan_row.plan_hash:
+        return [f"its plan {plan_hash[:16]}… was altered after it was prepared"]
+    net = get_network(case.network)
+    chain = adapter(net)
+    rows = _signed_rows(session, case.id, plan_hash)
+    problems = completion_problems(session, case, chain, verifier, plan_row=plan_row, plan=SweepPlan.from_dict(doc),
+                                   rows=rows)
+    if sorted(credit.txids.split()) != sorted(r.txid for r in rows):
+        problems.append("its transactions are not the case's signed transactions")
+    if problems:
+        return problems
+    for row in rows:
+        obs = chain.tx_status(row.txid)
+        if not (obs.found and obs.success and obs.confirmations >= net.confirmations):
+            problems.append(f"transaction {row.txid} is not confirmed on {net.key} "
+                            f"({'not found' if not obs.found else 'failed' if obs.success is False else f'{obs.confirmations} confirmations'})")
+    return problems
 
 
 CREDIT_COLUMNS = ["case_id", "account", "network", "asset", "amount", "decimals", "txids", "completed_at"]

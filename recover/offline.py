@@ -84,6 +84,9 @@ def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> li
     for r in rows:
         session.add(r)
     session.flush()
+    from recover.execution import attest_signed
+
+    record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
     move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
-         details={"plan_hash": plan_row.plan_hash, "txids": txids, "offline": True})
+         details={"plan_hash": plan_row.plan_hash, "txids": txids, "offline": True, "statement": record.hash})
     return rows

@@ -69,6 +69,10 @@ class SignMixin:
             out.append(self.txid_of(raw))
         return out
 
+    def signed_step_problem(self, step: PlanStep, raw: str) -> str | None:
+        """The difference between signed bytes and the plan step (fields, chain id, signer), or None."""
+        return signed_difference(step, raw, self.network.chain_id)
+
     # -- send ------------------------------------------------------------------------------------
     def txid_of(self, raw: str) -> str:
         return "0x" + keccak(hexbytes(raw)).hex()

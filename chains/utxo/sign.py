@@ -246,6 +246,10 @@ class SignMixin:
             txids.append(txid_of_raw(raw, self.address_network))
         return txids
 
+    def signed_step_problem(self, step: PlanStep, raw: str) -> str | None:
+        """Whether signed bytes spend exactly the step's inputs to exactly its outputs (pure)."""
+        return signed_differs(step.tx, raw, self.address_network)
+
     # -- send / track ----------------------------------------------------------------------------
     def txid_of(self, raw: str) -> str:
         return txid_of_raw(raw, self.address_network)
