@@ -638,14 +638,54 @@ def case_signoff(case_id: int = typer.Argument(..., metavar="ID"), condition: st
 @case_app.command("reopen")
 @command
 def case_reopen(case_id: int = typer.Argument(..., metavar="ID"), reason: str = typer.Option(..., "--reason"),
-                admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+                admin_key: Optional[list[Path]] = typer.Option(None, "--admin-key", help=(
+                    "An admin's key file (repeat once per admin, up to the quorum).")),
+                preview: bool = typer.Option(False, "--preview", help="Show what the admins would sign; sign nothing."),
+                db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Reopen a rejected, unrecoverable or failed case (an admin-quorum decision): back to verified
-    (facts proven) or open."""
+    (facts proven) or open.  The admins re-attest the newest valid signed claim, never the row."""
     import recover
 
-    case = recover.reopen_case(case_id, reason, admin_keys=admin_key, db=_db(db))
+    if preview:
+        doc = recover.preview_reopen(case_id, reason, db=_db(db))
+    else:
+        if not admin_key:
+            raise typer.BadParameter("give the admins' keys (--admin-key FILE, once per admin), or --preview",
+                                     param_hint="--admin-key")
+        doc = recover.reopen_case(case_id, reason, admin_keys=admin_key, db=_db(db))
+    if json_out:
+        _emit_json(doc if preview else {**recover.show_case(case_id, db=_db(db)), "statement": doc["statement"]})
+        return
+    claim, body = doc["statement"]["claim"], doc["statement"]
+    dest = f"return address {claim.get('return_address')}" if claim.get("return_address") else \
+        f"credit account {claim.get('credit_account')}"
+    lines = [f"  claim: {claim.get('network')} transaction {claim.get('txid')}, to {dest}"
+             + (f", claimant {claim.get('claimant')}" if claim.get("claimant") else "")]
+    for f in body.get("facts") or []:
+        lines.append(f"  deposit: {f.get('amount')} base units of {f.get('asset')} at {f.get('receiving_address')} "
+                     f"(index {f.get('index')})")
+    lines.append(f"  reason: {body.get('reason')}")
+    for line in lines:
+        _console().print(line, markup=False, highlight=False)
+    _note(f"case {case_id} would be reopened to {doc['status']} (nothing was signed)" if preview else
+          f"case {case_id} reopened: now {doc['status']}; the admins re-attested the claim above")
+
+
+@case_app.command("close")
+@command
+def case_close(case_id: int = typer.Argument(..., metavar="ID"),
+               as_status: str = typer.Option(..., "--as", help="rejected or unrecoverable."),
+               reason: str = typer.Option(..., "--reason"),
+               admin_key: Optional[list[Path]] = typer.Option(None, "--admin-key", help=(
+                   "An admin's key file (repeat up to the quorum): needed once the case is approved.")),
+               db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
+    """End a case that is not final, with a reason: a reviewer before approval (--key), an admin quorum
+    after it (--admin-key).  `case reopen` undoes it if the money comes back."""
+    import recover
+
+    case = recover.close_case(case_id, as_status, reason, admin_keys=admin_key or None, db=_db(db), key=key)
     _emit_json(recover.show_case(case_id, db=_db(db))) if json_out else \
-        _note(f"case {case_id} reopened: now {case.status}")
+        _note(f"case {case_id} closed: now {case.status}")
 
 
 @case_app.command("sign")
@@ -747,6 +787,16 @@ def audit_verify(checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
         raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
 
 
+@audit_app.command("checkpoint-key")
+@command
+def audit_checkpoint_key(json_out: bool = JsonOpt) -> None:
+    """Print this signer host's checkpoint public key (from RECOVER_SEED), for `trust init --checkpoint-key`."""
+    import recover
+
+    public = recover.checkpoint_public_key()
+    _emit_json({"checkpoint_key": public}) if json_out else sys.stdout.write(public + "\n")
+
+
 @audit_app.command("checkpoint")
 @command
 def audit_checkpoint(out: Path = typer.Option(..., "--out", help="Checkpoint file to create (keep it off this host)."),
@@ -764,16 +814,21 @@ def audit_checkpoint(out: Path = typer.Option(..., "--out", help="Checkpoint fil
 def trust_init(admins: int = typer.Option(..., "--admins", help="How many admins (admin key files)."),
                quorum: int = typer.Option(..., "--quorum", help="How many of them must sign an admin action."),
                out_dir: Path = typer.Option(..., "--out-dir", help="Folder for trust-root.json and the admin keys."),
+               checkpoint_key: Optional[str] = typer.Option(
+                   None, "--checkpoint-key", help="The signer host's checkpoint public key (`recover audit "
+                   "checkpoint-key` there); default: from RECOVER_SEED when set here."),
                json_out: bool = JsonOpt) -> None:
-    """Create a trust root (admin public keys and quorum) and the admins' key files."""
+    """Create a trust root (a new deployment, admin public keys and quorum, the checkpoint key) and the
+    admins' key files."""
     import recover
 
-    doc = recover.trust_init(admins, quorum, out_dir)
+    doc = recover.trust_init(admins, quorum, out_dir, checkpoint_key=checkpoint_key)
     if json_out:
         _emit_json(doc)
     else:
-        _note(f"trust root {doc['trust_root']} ({quorum} of {admins} admins); give each admin their key file: "
-              + ", ".join(doc["admin_keys"]) + "; set RECOVER_TRUST_ROOT on the signer host")
+        _note(f"trust root {doc['trust_root']} of deployment {doc['deployment']} ({quorum} of {admins} admins"
+              + ("" if doc["checkpoint_key"] else "; it pins no checkpoint key") + "); give each admin their key "
+              "file: " + ", ".join(doc["admin_keys"]) + "; set RECOVER_TRUST_ROOT on every host")
 
 
 def _operator_doc(o) -> dict:

@@ -16,7 +16,8 @@ _API = {
     "decide", "set_policy", "show_policy", "queue", "import_appeals", "run_worker", "scan", "check_network",
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",
     "export_case", "import_signed", "reopen_case", "list_addresses", "list_prices", "trust_init", "operators_keygen", "operators_enroll",
-    "operators_revoke", "operators_list", "audit_checkpoint",
+    "operators_revoke", "operators_list", "audit_checkpoint", "close_case", "preview_reopen",
+    "checkpoint_public_key",
 }
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",

@@ -39,6 +39,15 @@ def _admins(admin_keys):
     return root, admin_keys_from_files(list(admin_keys or []), root)
 
 
+def _accept_history(session, doing: str, root=None):
+    """A decision rests on the whole statement log, extending this host's pinned head
+    (:func:`recover.history.accept_history`); refused (exit 7) otherwise."""
+    from recover.history import accept_history
+    from recover.trust import load_trust_root
+
+    return accept_history(session, root or load_trust_root(), doing=doing)
+
+
 def init(db: str | None = None) -> str:
     """Create or upgrade the case database to the newest schema; returns the revision."""
     return upgrade_to_head(db)
@@ -62,6 +71,7 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
     root, keys = _admins(admin_keys)
     with session_scope(db) as s:
         require_schema(s)
+        _accept_history(s, "to register addresses", root)
         return _import(s, Path(path), root=root, admin_keys=keys)
 
 
@@ -166,13 +176,18 @@ def list_cases(status: str | None = None, *, network: str | None = None, db: str
 
 
 def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None):
-    """Recompute the hash chain; with ``checkpoint`` also check it against that signed head (a
-    truncated or rewritten history since then is named)."""
+    """Recompute the audit chain and the statement log, check every statement and every row against
+    its statement, and the log against this host's pinned head; with ``checkpoint`` also against that
+    signed head (a truncated or rewritten history since then is named).  When everything checks out,
+    this host pins the log's head (an auditor's host is a deciding host too)."""
     import json
     from dataclasses import replace
 
     from recover.audit import checkpoint_problems, verify_chain
+    from recover.consistency import statement_problems
     from recover.errors import InvalidInput
+    from recover.history import examine_history, pin_path, read_pin, write_pin
+    from recover.trust import load_trust_root
 
     doc = None
     if checkpoint is not None:
@@ -180,19 +195,27 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
             doc = json.loads(Path(checkpoint).read_text())
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}", code="bad_file") from None
-    from recover.consistency import statement_problems
-
+    root = load_trust_root()
     with session_scope(db) as s:
         require_schema(s)
         report = verify_chain(s)
-        signed = statement_problems(s)
-        if signed:
-            report = replace(report, ok=False, problems=report.problems + tuple(signed))
+        path = pin_path(root, s)
+        want = ()
+        if isinstance(doc, dict) and isinstance(doc.get("statements"), dict):
+            try:
+                want = (int(doc["statements"].get("seq") or 0),)
+            except (TypeError, ValueError):
+                want = ()
+        history, entries = examine_history(s, root, pin=read_pin(path, root), full=True, want=want)
+        problems = list(history.problems) + statement_problems(s)
         if doc is not None:
-            extra = checkpoint_problems(s, doc, expected_public_key=_checkpoint_public_key())
-            if extra:
-                report = replace(report, ok=False, problems=report.problems + tuple(extra))
-        return report
+            problems += checkpoint_problems(s, doc, expected_public_key=root.checkpoint_key, log_entries=entries,
+                                            log_seq=history.head.seq)
+        if problems:
+            report = replace(report, ok=False, problems=report.problems + tuple(problems))
+        if report.ok:
+            write_pin(path, root, s, history.head)
+        return replace(report, statements=history.head.seq)
 
 
 def _checkpoint_public_key() -> str | None:
@@ -201,28 +224,46 @@ def _checkpoint_public_key() -> str | None:
 
     if not os.environ.get("RECOVER_SEED"):
         return None
+    from chains.errors import ChainError
     from chains.keys import mnemonic_seed
     from recover.audit import checkpoint_key
+    from recover.errors import InvalidInput
 
-    return checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"])).verify_key.encode().hex()
+    try:
+        return checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"])).verify_key.encode().hex()
+    except ChainError as exc:
+        raise InvalidInput(f"RECOVER_SEED: {exc}", code="bad_seed") from None
+
+
+def checkpoint_public_key() -> str:
+    """This signer host's checkpoint public key (from RECOVER_SEED), for ``trust init --checkpoint-key``."""
+    from recover.errors import InvalidInput
+
+    key = _checkpoint_public_key()
+    if key is None:
+        raise InvalidInput("the checkpoint key is derived from the signer host's seed: set RECOVER_SEED",
+                           code="signer_config")
+    return key
 
 
 def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
-    """Write the chain's head signed by the signer host's checkpoint key (from RECOVER_SEED) to ``out``."""
+    """Write the heads of the audit chain and the statement log, signed by the signer host's
+    checkpoint key (from RECOVER_SEED, and the one the trust root pins), to ``out``."""
     import json
     import os
 
-    from chains.errors import ChainError
     from chains.keys import mnemonic_seed
     from recover.audit import checkpoint_key, make_checkpoint
     from recover.errors import InvalidInput
+    from recover.trust import load_trust_root
 
-    if not os.environ.get("RECOVER_SEED"):
-        raise InvalidInput("a checkpoint is signed by the signer host: set RECOVER_SEED", code="signer_config")
-    try:
-        key = checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"]))
-    except ChainError as exc:
-        raise InvalidInput(f"RECOVER_SEED: {exc}", code="bad_seed") from None
+    public = checkpoint_public_key()
+    root = load_trust_root()
+    if root.checkpoint_key != public:
+        raise InvalidInput("this host's checkpoint key (from RECOVER_SEED) is not the one the trust root pins"
+                           + ("" if root.checkpoint_key else " (it pins none)") + ": no checkpoint is written",
+                           code="checkpoint_key_mismatch")
+    key = checkpoint_key(mnemonic_seed(os.environ["RECOVER_SEED"]))
     with session_scope(db) as s:
         require_schema(s)
         doc = make_checkpoint(s, key)
@@ -346,6 +387,7 @@ def decide(case_id: int, decision: str, *, reason: str | None = None, db: str | 
     with session_scope(db) as s:
         require_schema(s)
         who = _acting(s, sk, APPROVING, "approve or reject plans")
+        _accept_history(s, f"to {decision} case {case_id}")
         return submit(s, get_case(s, case_id), actor=who, decision=decision, reason=reason)
 
 
@@ -364,6 +406,7 @@ def set_policy(path: str | Path, *, admin_keys: list, db: str | None = None) -> 
     root, keys = _admins(admin_keys)
     with session_scope(db) as s:
         require_schema(s)
+        _accept_history(s, "to set the approval policy", root)
         record, signers = admin_attest(s, root, "policy", POLICY_SUBJECT, {"policy": policy_doc(policy)}, keys)
         append_event(s, actor=admin_names(root, signers), action="policy_set",
                      details={"statement": record.hash, **policy_doc(policy)})
@@ -380,7 +423,8 @@ def show_policy(*, db: str | None = None) -> dict:
         verifier = Verifier(s)
         policy = policy_in_force(verifier)
         good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
-        return {"source": policy.source, "statement": good[-1].hash if good and policy.source.startswith("policy ")
+        newest = max(good, key=lambda g: g.body.get("log", {}).get("admin_seq", 0), default=None)
+        return {"source": policy.source, "statement": newest.hash if newest and policy.source.startswith("policy ")
                 else None, **policy_doc(policy)}
 
 
@@ -433,15 +477,52 @@ def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None
         return _sign_off(s, get_case(s, case_id), condition, reason, actor=who)
 
 
-def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None = None):
-    """Reopen a rejected, unrecoverable or failed case: an admin-quorum decision with a reason."""
+def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None = None) -> dict:
+    """Reopen a rejected, unrecoverable or failed case: an admin-quorum decision with a reason that
+    re-attests the case's newest valid signed claim.  Returns ``{"id", "status", "statement"}`` where
+    ``statement`` is the body the admins signed."""
     from recover.cases import get_case
     from recover.reopen import reopen_case as _reopen
 
     root, keys = _admins(admin_keys)
     with session_scope(db) as s:
         require_schema(s)
-        return _reopen(s, get_case(s, case_id), reason, root=root, admin_keys=keys)
+        _accept_history(s, f"to reopen case {case_id}", root)
+        case, body = _reopen(s, get_case(s, case_id), reason, root=root, admin_keys=keys)
+        return {"id": case.id, "status": case.status, "statement": body}
+
+
+def preview_reopen(case_id: int, reason: str, *, db: str | None = None) -> dict:
+    """What a reopen of the case would have the admins sign (nothing is signed or written)."""
+    from recover.cases import get_case
+    from recover.reopen import reopen_body
+
+    with session_scope(db) as s:
+        require_schema(s)
+        target, body = reopen_body(s, get_case(s, case_id), reason)
+        s.rollback()
+        return {"id": case_id, "status": target.value, "statement": body}
+
+
+def close_case(case_id: int, as_status: str, reason: str, *, admin_keys: list | None = None,
+               db: str | None = None, key=None):
+    """End a case that is not final with a reason: by a reviewer before approval, by an admin quorum
+    (``admin_keys``) at any point before its transactions are sent.  Returns the ``Case``."""
+    from recover.cases import get_case
+    from recover.closing import close_case as _close
+
+    if admin_keys:
+        root, keys = _admins(admin_keys)
+        with session_scope(db) as s:
+            require_schema(s)
+            _accept_history(s, f"to close case {case_id}", root)
+            return _close(s, get_case(s, case_id), as_status, reason, root=root, admin_keys=keys)
+    sk = _key(key)
+    with session_scope(db) as s:
+        require_schema(s)
+        who = _acting(s, sk, ("reviewer",), "close cases (before approval; after it, an admin quorum does)")
+        _accept_history(s, f"to close case {case_id}")
+        return _close(s, get_case(s, case_id), as_status, reason, actor=who)
 
 
 # -- sign, broadcast, track -----------------------------------------------------------------------------
@@ -455,6 +536,7 @@ def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
         require_schema(s)
         who = _acting(s, sk, WALLET_TEAM, "sign sweeps")
         case = get_case(s, case_id)
+        _accept_history(s, f"to sign case {case_id}")
         check_signable(s, case)  # "not approved" before "no signer configured"
         return _sign(s, case, actor=who, signer=signer or signer_from_env())
 
@@ -468,6 +550,7 @@ def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_second
     with session_scope(db) as s:
         require_schema(s)
         who = _acting(s, sk, ANY_ROLE, "broadcast")
+        _accept_history(s, f"to broadcast case {case_id}")
     return _broadcast(lambda: session_scope(db), case_id, actor=who, wait_seconds=wait_seconds)
 
 
@@ -479,6 +562,7 @@ def track_case(case_id: int, *, db: str | None = None, key=None):
     with session_scope(db) as s:
         require_schema(s)
         who = _acting(s, sk, ANY_ROLE, "track")
+        _accept_history(s, f"to track case {case_id}")
         return _track(s, get_case(s, case_id), actor=who)
 
 
@@ -494,6 +578,7 @@ def export_credits(out: str | Path, *, db: str | None = None, key=None) -> int:
         with session_scope(db) as s:
             require_schema(s)
             who = _acting(s, sk, WALLET_TEAM, "export credits")
+            _accept_history(s, "to export credits")
             count, tmp = _export(s, out, actor=who)
     except BaseException:
         if tmp is not None:
@@ -514,6 +599,7 @@ def export_case(case_id: int, out: str | Path, *, db: str | None = None, key=Non
     with session_scope(db) as s:
         require_schema(s)
         who = _acting(s, sk, WALLET_TEAM, "export plans for signing")
+        _accept_history(s, f"to export case {case_id}")
         return _export(s, get_case(s, case_id), Path(out), actor=who)
 
 
@@ -526,16 +612,25 @@ def import_signed(case_id: int, path: str | Path, *, db: str | None = None, key=
     with session_scope(db) as s:
         require_schema(s)
         who = _acting(s, sk, WALLET_TEAM, "import signed plans")
+        _accept_history(s, f"to import signed transactions of case {case_id}")
         return _import(s, get_case(s, case_id), Path(path), actor=who)
 
 
 # -- trust root and operators ----------------------------------------------------------------------
-def trust_init(admins: int, quorum: int, out_dir: str | Path) -> dict:
-    """Write a new trust root and ``admins`` admin key files (sealed with the key-file passphrase)."""
+def trust_init(admins: int, quorum: int, out_dir: str | Path, *, checkpoint_key: str | None = None) -> dict:
+    """Write a new trust root (a new deployment id) and ``admins`` admin key files (sealed with the
+    key-file passphrase).  ``checkpoint_key``: the signer host's checkpoint public key (``recover
+    audit checkpoint-key`` prints it there); default: the one of ``RECOVER_SEED`` when it is set here."""
+    import json
+
     from recover.trust import init_trust
 
-    root, keys = init_trust(Path(out_dir), admins, quorum)
-    return {"trust_root": str(root), "admin_keys": [str(k) for k in keys], "quorum": quorum}
+    if checkpoint_key is None:
+        checkpoint_key = _checkpoint_public_key()
+    root, keys = init_trust(Path(out_dir), admins, quorum, checkpoint_key=checkpoint_key)
+    doc = json.loads(Path(root).read_text())
+    return {"trust_root": str(root), "admin_keys": [str(k) for k in keys], "quorum": quorum,
+            "deployment": doc["deployment"], "checkpoint_key": doc["checkpoint_key"]}
 
 
 def operators_keygen(name: str, out: str | Path) -> str:
@@ -566,6 +661,7 @@ def operators_enroll(name: str, public_key: str | None, roles: str, person: str,
     keys = admin_keys_from_files(admin_keys, root)
     with session_scope(db) as s:
         require_schema(s)
+        _accept_history(s, f"to enroll operator {name}", root)
         return enroll(s, root, name, public_key, parsed, person, keys, passkey=passkey)
 
 
@@ -577,6 +673,7 @@ def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):
     keys = admin_keys_from_files(admin_keys, root)
     with session_scope(db) as s:
         require_schema(s)
+        _accept_history(s, f"to revoke operator {name}", root)
         return revoke(s, root, name, keys)
 
 

@@ -6,6 +6,11 @@ recorded decision with a reason; it never moves money by itself.  A case with pr
 to ``verified`` (quote, prepare and approve again: every approval was of a plan that no longer
 counts), one without to ``open`` (verify again).  A failed case is reopened only if its deposit is
 still at the deposit address (checked on chain).
+
+The admins re-attest the claim *as it was signed*: the newest valid signed claim (and the facts of
+its signed verification), never the case row.  A row that says otherwise (a return address edited in
+the database) is refused, so a reopen cannot launder an edit into a signed claim.  What the admins
+sign is shown before (``case reopen --preview``) and after.
 """
 
 from __future__ import annotations
@@ -13,43 +18,64 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from recover.chainio import adapter
-from recover.errors import InvalidInput
-from recover.models import Case, DepositFact, SweepPlan, utcnow
+from recover.errors import InvalidInput, PolicyRefused
+from recover.models import Case, DepositFact
 from recover.registry import get_network
 from recover.states import CaseStatus, check_reopen
 from recover.transitions import move
 
 
-def reopen_case(session: Session, case: Case, reason: str, *, root, admin_keys: list) -> Case:
-    """Reopen by an admin quorum: the admins' statement re-attests the claim (and the proven facts),
-    so what follows rests on it, not on whatever the rows say now."""
-    from recover.authority import admin_attest, admin_names, case_subject
-    from recover.signed_case import claim_body, facts_body
+def reopen_body(session: Session, case: Case, reason: str) -> tuple[CaseStatus, dict]:
+    """The status a reopen leads to and the body the admins sign: the newest valid signed claim and
+    the facts of its signed verification, after checking that the rows say the same."""
+    from recover.authority import Verifier
+    from recover.signed_case import load_signed_case
+    from recover.signer_check import row_problems
 
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("reopening a case needs --reason saying why", code="reason_required")
     current = CaseStatus(case.status)
+    sc = load_signed_case(Verifier(session), case.id)
     has_facts = session.exec(select(DepositFact.id).where(DepositFact.case_id == case.id)).first() is not None
     target = CaseStatus.VERIFIED if has_facts else CaseStatus.OPEN
     check_reopen(current, target)
+    problems = list(sc.problems)
+    if sc.claim is None:
+        problems.insert(0, "it has no valid signed claim to re-attest")
+    else:
+        problems += row_problems(session, case, sc)
+        if has_facts and sc.verification is None:
+            problems.append("its deposit facts have no valid signed verification to re-attest")
+    if problems:
+        raise PolicyRefused(f"case {case.id}: {'; '.join(problems)}; nothing was reopened (the admins re-attest "
+                            "only what was signed)", code="row_tampered", details={"problems": problems})
+    body = {"case": case.id, "claim": dict(sc.claim_fields), "reopens": sc.claim.hash, "reason": reason,
+            "from": current.value}
+    if has_facts:
+        body["facts"] = sc.facts
+        body["flags"] = sc.flags
+    return target, body
+
+
+def reopen_case(session: Session, case: Case, reason: str, *, root, admin_keys: list) -> tuple[Case, dict]:
+    """Reopen by an admin quorum: the admins' statement re-attests the signed claim (and the signed
+    facts), so what follows rests on it, not on whatever the rows say now.  Returns the case and the
+    body the admins signed."""
+    from recover.authority import admin_attest, admin_names, case_subject
+    from recover.quoting import supersede_plan
+
+    target, body = reopen_body(session, case, reason)
+    current = CaseStatus(case.status)
     if current == CaseStatus.FAILED:
         from recover.execution import deposit_still_there
 
         deposit_still_there(session, case, adapter(get_network(case.network)), doing="to reopen the case")
-    for plan in session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id,
-                                                     SweepPlan.superseded_at.is_(None))):
-        plan.superseded_at = utcnow()  # its approvals stop counting
-        session.add(plan)
-    body = {**claim_body(case), "reason": reason, "from": current.value}
-    if has_facts:
-        facts = list(session.exec(select(DepositFact).where(DepositFact.case_id == case.id)
-                                  .order_by(DepositFact.deposit_index)))
-        body["facts"] = facts_body(facts)
-        body["flags"] = list(case.flags or [])
     record, signers = admin_attest(session, root, "reopen", case_subject(case.id), body, admin_keys)
     actor = admin_names(root, signers)
-    return move(session, case, target, actor=actor, action="reopened", reopen=True,
-                details={"reason": reason, "from": current.value, "previous_refusal": case.refusal_code,
-                         "statement": record.hash},
-                extra={"refusal_code": None, "refusal_reason": None, "claim_statement": record.hash})
+    supersede_plan(session, case, actor=actor, why="reopened")  # its approvals stop counting
+    moved = move(session, case, target, actor=actor, action="reopened", reopen=True,
+                 details={"reason": body["reason"], "from": current.value, "previous_refusal": case.refusal_code,
+                          "statement": record.hash, "claim": body["claim"]},
+                 extra={"refusal_code": None, "refusal_reason": None, "claim_statement": record.hash})
+    return moved, body

@@ -36,13 +36,15 @@ S = CaseStatus
 #: ``signed``/``broadcast`` -> ``verified``: a transaction of the plan can no longer succeed (its nonce
 #: was taken, it was dropped for good) while the money is still at the deposit: plan again.
 #: ``failed`` -> ``completed``: a transaction given up on landed after all.
+#: ``signed`` -> ``rejected`` / ``unrecoverable``: ``case close`` by an admin quorum while none of its
+#: transactions was sent (``recover.closing``); every state before it can be closed too.
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     S.OPEN: frozenset({S.VERIFIED, S.UNRECOVERABLE, S.REJECTED}),
     S.VERIFIED: frozenset({S.QUOTED, S.UNRECOVERABLE, S.REJECTED}),
     S.QUOTED: frozenset({S.QUOTED, S.AWAITING_APPROVAL, S.UNRECOVERABLE, S.REJECTED}),
     S.AWAITING_APPROVAL: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.QUOTED, S.UNRECOVERABLE, S.REJECTED}),
     S.APPROVED: frozenset({S.SIGNED, S.AWAITING_APPROVAL, S.QUOTED, S.UNRECOVERABLE, S.REJECTED}),
-    S.SIGNED: frozenset({S.SIGNED, S.BROADCAST, S.FAILED, S.VERIFIED}),
+    S.SIGNED: frozenset({S.SIGNED, S.BROADCAST, S.FAILED, S.VERIFIED, S.UNRECOVERABLE, S.REJECTED}),
     S.BROADCAST: frozenset({S.COMPLETED, S.FAILED, S.VERIFIED}),
     S.COMPLETED: frozenset(),
     S.REJECTED: frozenset(),

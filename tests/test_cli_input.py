@@ -52,20 +52,30 @@ def test_markup_in_claimant_is_printed_literally(cli_db):
 
 
 def _case_in(db_url, path: list[str], with_fact: bool) -> int:
-    """A case moved along ``path`` with the real transition function (no chain needed)."""
+    """A case moved along ``path`` with the real transition function (no chain needed), with the
+    specialist's signed claim (and verification of its fact) that a reopen re-attests."""
+    from recover.authority import acting, case_subject
     from recover.db import session_scope
     from recover.models import Case, DepositFact
+    from recover.signed_case import claim_body, facts_body
     from recover.transitions import move
+    from team import team
 
     with session_scope(db_url) as s:
-        case = Case(network="ethereum", chain="eip155:1", txid="0x" + "3c" * 32, claim_scope="*|*", status="open", opened_by="tester",
-                    return_address=RET)
+        spec = acting(s, team().key("spec"), ("specialist",), doing="open cases")
+        case = Case(network="ethereum", chain="eip155:1", txid="0x" + "3c" * 32, claim_scope="*|*", status="open",
+                    opened_by=spec.name, return_address=RET)
         s.add(case)
         s.flush()
+        claim = spec.attest(s, "claim", case_subject(case.id), claim_body(case)).hash
         if with_fact:
-            s.add(DepositFact(case_id=case.id, network="ethereum", chain="eip155:1", txid=case.txid, deposit_index=0, sender=RET,
-                              receiving_address=DEP, asset="native", decimals=18, amount=10**18,
-                              classification="retired_address"))
+            fact = DepositFact(case_id=case.id, network="ethereum", chain="eip155:1", txid=case.txid, deposit_index=0,
+                               sender=RET, receiving_address=DEP, asset="native", decimals=18, amount=10**18,
+                               classification="retired_address")
+            s.add(fact)
+            s.flush()
+            spec.attest(s, "verification", case_subject(case.id),
+                        {"case": case.id, "claim": claim, "facts": facts_body([fact]), "flags": []})
         for status in path:
             move(s, case, status, actor="tester", action=f"to_{status}")
         return case.id

@@ -23,6 +23,8 @@ LEGAL = {
     (S.QUOTED, S.QUOTED), (S.AWAITING_APPROVAL, S.AWAITING_APPROVAL), (S.SIGNED, S.SIGNED),
     # plan again while the money is still at the deposit; a dropped transaction that landed after all
     (S.SIGNED, S.VERIFIED), (S.BROADCAST, S.VERIFIED), (S.FAILED, S.COMPLETED),
+    # `case close` by an admin quorum of a signed case none of whose transactions was sent
+    (S.SIGNED, S.REJECTED), (S.SIGNED, S.UNRECOVERABLE),
 }
 
 

@@ -1,0 +1,85 @@
+"""A way out of every state that is not final: ``case close ID --as rejected|unrecoverable``.
+
+A case can get stuck where no operation moves it (its funds gone from the deposit address, a plan
+that cannot be signed, a claim nobody will pursue).  Closing ends it with a reason, as a signed,
+audited decision, and can itself be undone by ``case reopen`` if the money comes back:
+
+- before approval (``open``, ``verified``, ``quoted``, ``awaiting_approval``) a reviewer closes it with
+  their key (a ``close`` statement), or an admin quorum does;
+- after approval (``approved``, ``signed``) only an admin quorum (a ``close_by_admins`` statement),
+  and a ``signed`` case only while none of its transactions is known to the node: once one is sent,
+  the way on is ``track`` (completed, re-planned, or failed), never a close that the chain could
+  contradict.
+
+The close names the case's newest valid signed claim (or none, for a case without one: closing moves
+no money, so it is the way out of a case whose statements do not check out too) and, like a rejection,
+keeps its effect: the signer refuses a case whose current claim was closed, whatever its row says.
+The plan is voided (its approvals stop counting).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
+from recover.models import Case
+from recover.states import CaseStatus
+from recover.transitions import move
+
+AS = ("rejected", "unrecoverable")
+BY_REVIEWER = frozenset({CaseStatus.OPEN, CaseStatus.VERIFIED, CaseStatus.QUOTED, CaseStatus.AWAITING_APPROVAL})
+BY_ADMINS = BY_REVIEWER | {CaseStatus.APPROVED, CaseStatus.SIGNED}
+
+
+def close_case(session: Session, case: Case, as_status: str, reason: str, *, actor=None, root=None,
+               admin_keys: list | None = None) -> Case:
+    """Close ``case`` as ``rejected`` or ``unrecoverable`` with ``reason``: by ``actor`` (a reviewer)
+    before approval, or by ``admin_keys`` (a quorum of ``root``) at any state in :data:`BY_ADMINS`."""
+    from recover.authority import Verifier, admin_attest, admin_names, attest, case_subject
+    from recover.quoting import supersede_plan
+    from recover.signed_case import load_signed_case
+
+    if as_status not in AS:
+        raise InvalidInput(f"--as must be rejected or unrecoverable, not {as_status!r}", code="invalid_close")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("closing a case needs --reason saying why", code="reason_required")
+    current = CaseStatus(case.status)
+    by_admins = bool(admin_keys)
+    if current not in BY_ADMINS:
+        why = ("it is final" if current in (CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.UNRECOVERABLE)
+               else "its transactions were sent: track it (`recover case track`) to its end")
+        raise IllegalTransition(f"case {case.id} is '{current.value}' and cannot be closed: {why}",
+                                code="not_closable", details={"status": current.value})
+    if not by_admins and current not in BY_REVIEWER:
+        raise PolicyRefused(f"case {case.id} is '{current.value}': after approval a case is closed by a quorum of "
+                            "the admins (--admin-key), not by a reviewer", code="admin_quorum_required")
+    sc = load_signed_case(Verifier(session, root) if root is not None else Verifier(session), case.id)
+    if current == CaseStatus.SIGNED:
+        _nothing_sent(session, case)
+    # a close moves no money: it is the way out even of a case whose claim does not check out (opened
+    # before the statement log, or tampered with); it names the claim it ends when there is one
+    body = {"case": case.id, "claim": sc.claim.hash if sc.claim else None, "as": as_status, "reason": reason,
+            "from": current.value, "problems": sc.problems[:5]}
+    if by_admins:
+        record, signers = admin_attest(session, root, "close_by_admins", case_subject(case.id), body, admin_keys)
+        who = admin_names(root, signers)
+    else:
+        record, who = attest(actor, session, "close", case_subject(case.id), body), actor
+    supersede_plan(session, case, actor=who, why=f"closed as {as_status}")
+    return move(session, case, as_status, actor=who, action="closed",
+                details={"as": as_status, "reason": reason, "from": current.value, "statement": record.hash},
+                extra={"refusal_code": "closed", "refusal_reason": f"closed as {as_status}: {reason}"})
+
+
+def _nothing_sent(session: Session, case: Case) -> None:
+    """A signed case is closed only while the node knows none of its transactions."""
+    from recover.chainio import adapter
+    from recover.execution import _signed_rows
+    from recover.registry import get_network
+
+    chain = adapter(get_network(case.network))
+    for row in _signed_rows(session, case.id):
+        if row.status != "signed" or chain.tx_status(row.txid).found:
+            raise IllegalTransition(f"case {case.id}: transaction {row.txid} was sent; the case cannot be closed: "
+                                    "track it (`recover case track`) to its end", code="not_closable")
