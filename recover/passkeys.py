@@ -11,8 +11,10 @@ and the client data names that challenge, so the assertion is bound to every byt
 plan hash, decision, reason, operator, time).  The assertion is stored as the statement's signature
 and verified again, from the payload, wherever statements are read back (``Verifier.check``), so the
 signer at ``case sign`` checks a passkey approval exactly as an Ed25519 one.  The relying party
-(RP id and origin) is this deployment's configuration: ``RECOVER_WEB_RP_ID``, ``RECOVER_WEB_ORIGIN``.
-Sign counters are not tracked (each statement is checked on its own, counter 0 accepted): what binds
+(RP id and origin) a credential was made for is part of its admin-signed enrollment, so every host
+verifies an assertion the same way, whatever its own ``RECOVER_WEB_RP_ID`` / ``RECOVER_WEB_ORIGIN``
+say (those configure the web queue that asks browsers for credentials and assertions; ``serve`` warns
+when they differ from an enrolled passkey's).  Sign counters are not tracked (each statement is checked on its own, counter 0 accepted): what binds
 an approval is its challenge, not the counter.
 """
 
@@ -46,10 +48,13 @@ def relying_party() -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Passkey:
-    """An enrolled (or to-be-enrolled) credential: its id (base64url) and COSE public key (hex)."""
+    """An enrolled (or to-be-enrolled) credential: its id (base64url), COSE public key (hex), and
+    the relying party (RP id and origin) the browser made it for and asserts with."""
 
     credential_id: str
     cose_key: str
+    rp_id: str = DEFAULT_RP_ID
+    origin: str = DEFAULT_ORIGIN
 
     @property
     def fingerprint(self) -> str:
@@ -57,12 +62,33 @@ class Passkey:
 
     def to_dict(self) -> dict:
         return {"scheme": SCHEME, "credential_id": self.credential_id, "cose_key": self.cose_key,
-                "fingerprint": self.fingerprint}
+                "fingerprint": self.fingerprint, "rp_id": self.rp_id, "origin": self.origin}
+
+
+_RP_ID = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+
+
+def check_relying_party(rp_id: str, origin: str) -> tuple[str, str]:
+    """An RP id (a host name) and the origin (scheme, host, port) of a page on it; exit 4 otherwise."""
+    from urllib.parse import urlsplit
+
+    rp_id, origin = (rp_id or "").strip().lower(), (origin or "").strip().lower().rstrip("/")
+    if not _RP_ID.match(rp_id):
+        raise InvalidInput(f"relying party id {rp_id!r} is not a host name", code="invalid_passkey")
+    if not _ORIGIN.match(origin):
+        raise InvalidInput(f"origin {origin!r} is not like https://queue.example.com", code="invalid_passkey")
+    host = urlsplit(origin).hostname or ""
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise InvalidInput(f"origin {origin} is not on the relying party {rp_id}", code="invalid_passkey")
+    return rp_id, origin
 
 
 def parse_passkey(doc) -> Passkey:
-    """A passkey from ``{"credential_id", "cose_key"}`` (what the enrolment page shows), checked:
-    the id is base64url and the key a COSE public key the ``webauthn`` library can verify with."""
+    """A passkey from ``{"credential_id", "cose_key", "rp_id", "origin"}`` (what the enrolment page
+    shows), checked: the id is base64url, the key a COSE public key the ``webauthn`` library can
+    verify with, the origin a page of the RP id.  A file without ``rp_id`` / ``origin`` takes this
+    host's ``RECOVER_WEB_RP_ID`` / ``RECOVER_WEB_ORIGIN``."""
     from webauthn.helpers import decode_credential_public_key
 
     if not isinstance(doc, dict):
@@ -76,7 +102,9 @@ def parse_passkey(doc) -> Passkey:
         decode_credential_public_key(bytes.fromhex(key))
     except Exception:  # the library raises several kinds for a malformed key
         raise InvalidInput("the passkey's cose_key is not a COSE public key", code="invalid_passkey") from None
-    return Passkey(cid, key)
+    here_rp, here_origin = relying_party()
+    rp_id, origin = check_relying_party(str(doc.get("rp_id") or here_rp), str(doc.get("origin") or here_origin))
+    return Passkey(cid, key, rp_id, origin)
 
 
 def load_passkey_file(path) -> Passkey:
@@ -87,11 +115,20 @@ def load_passkey_file(path) -> Passkey:
     return parse_passkey(doc)
 
 
-def enrolled_passkey(body: dict) -> Passkey | None:
-    """The passkey an ``operator_enroll`` body enrolls (None for an Ed25519 key)."""
+def enrolled_passkey(body: dict, *, check: bool = False) -> Passkey | None:
+    """The passkey an ``operator_enroll`` body enrolls, at the relying party it names (None for an
+    Ed25519 key).  ``check``: refuse a body whose passkey or relying party is malformed (enrolling)."""
     if body.get("scheme", "ed25519") != SCHEME:
         return None
-    return Passkey(str(body.get("credential_id") or ""), str(body.get("cose_key") or ""))
+    doc = {"credential_id": body.get("credential_id"), "cose_key": body.get("cose_key"),
+           "rp_id": body.get("rp_id"), "origin": body.get("origin")}
+    if check:
+        if not body.get("rp_id") or not body.get("origin"):
+            raise InvalidInput("a passkey's enrollment names the relying party it was made for (rp_id, origin)",
+                               code="invalid_passkey")
+        return parse_passkey(doc)
+    return Passkey(str(doc["credential_id"] or ""), str(doc["cose_key"] or ""), str(doc["rp_id"] or ""),
+                   str(doc["origin"] or ""))
 
 
 def challenge_of(payload: str) -> bytes:
@@ -127,16 +164,19 @@ def credential_of(sig: Signature) -> dict:
 
 
 def verify(passkey: Passkey, challenge: bytes, credential: dict):
-    """``webauthn.verify_authentication_response`` for this deployment's relying party, with user
-    verification required; raises ``InvalidAuthenticationResponse``."""
+    """``webauthn.verify_authentication_response`` at the relying party the passkey was enrolled for
+    (never this host's settings: a signature's validity is signed data, not a local variable), with
+    user verification required; raises ``InvalidAuthenticationResponse``."""
     from webauthn import verify_authentication_response
     from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 
     if credential.get("id") != passkey.credential_id:
         raise InvalidAuthenticationResponse("the assertion is by another credential")
-    rp_id, origin = relying_party()
-    return verify_authentication_response(credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
-                                          expected_origin=origin, credential_public_key=bytes.fromhex(passkey.cose_key),
+    if not passkey.rp_id or not passkey.origin:
+        raise InvalidAuthenticationResponse("the passkey's enrollment names no relying party")
+    return verify_authentication_response(credential=credential, expected_challenge=challenge,
+                                          expected_rp_id=passkey.rp_id, expected_origin=passkey.origin,
+                                          credential_public_key=bytes.fromhex(passkey.cose_key),
                                           credential_current_sign_count=0, require_user_verification=True)
 
 
@@ -175,21 +215,28 @@ class PasskeyActing(Acting):
     fresh, and that the assertion verifies, then stores it.  So the rules live in the service only."""
 
     def __new__(cls, operator, passkey: Passkey, *, statement: Statement | None = None,
-                credential: dict | None = None, now=_now):
+                credential: dict | None = None, now=_now, deployment: str | None = None):
+        if deployment is None:
+            from recover.trust import load_trust_root
+
+            deployment = load_trust_root().deployment
         obj = super().__new__(cls, operator.name, person=operator.person, roles=frozenset(operator.roles.split(",")),
-                              public_key=operator.public_key, signing_key=None)
+                              public_key=operator.public_key, signing_key=None, deployment=deployment)
         obj.passkey, obj.statement, obj.credential, obj.now = passkey, statement, credential, now
         return obj
 
     def attest(self, session, kind, subject, body):
-        from recover.authority import store
+        from recover.statement_log import append, log_head, sealed
 
         if self.statement is None:
             full = {**body, "by": self.name, "time": self.now().strftime(TIME_FORMAT), "nonce": secrets.token_hex(8)}
+            full = sealed(full, deployment=self.deployment, head=log_head(session, lock=False), kind=kind,
+                          subject=subject)
             raise NeedsAssertion(Statement(kind, full))
         st = self.statement
-        asked = {k: v for k, v in st.body.items() if k not in ("by", "time", "nonce")}
-        if st.kind != kind or asked != body or st.body.get("by") != self.name:
+        asked = {k: v for k, v in st.body.items() if k not in ("by", "time", "nonce", "log")}
+        if st.kind != kind or asked != body or st.body.get("by") != self.name or \
+                (st.body.get("log") or {}).get("subject") != subject:
             raise PolicyRefused("the statement the passkey signed is not the one this action needs now (the plan or "
                                 "the case changed since the page asked): reload and sign again", code="stale_statement")
         try:
@@ -203,4 +250,4 @@ class PasskeyActing(Acting):
         signed = Statement(st.kind, st.body, (sig,))
         if not assertion_valid(self.passkey, signed.payload, sig):
             raise PolicyRefused("the passkey assertion does not verify for this statement", code="passkey_invalid")
-        return store(session, signed, subject)
+        return append(session, signed, deployment=self.deployment)

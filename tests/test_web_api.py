@@ -249,8 +249,10 @@ def test_a_passkey_approval_is_a_statement_every_reader_verifies(web, client):
         verifier = Verifier(s)
         assert verifier.check(record)[0] is not None
         sig = dict(record.signatures[0])
+        place = {"seq": record.seq, "head": record.head, "admin_seq": record.admin_seq}
         bad_sig = StatementRecord(hash=record.hash, kind=record.kind, subject=record.subject, payload=record.payload,
-                                  signatures=[{**sig, "signature": sig["signature"][:-2] + ("00" if sig["signature"][-2:] != "00" else "01")}])
+                                  signatures=[{**sig, "signature": sig["signature"][:-2] + ("00" if sig["signature"][-2:] != "00" else "01")}],
+                                  **place)
         assert verifier.check(bad_sig) == (None, "the signature does not verify")
         doc = json.loads(record.payload)
         doc["body"]["reason"] = "edited"
@@ -258,9 +260,47 @@ def test_a_passkey_approval_is_a_statement_every_reader_verifies(web, client):
 
         edited = Statement(doc["kind"], doc["body"])
         bad_body = StatementRecord(hash=edited.hash, kind=record.kind, subject=record.subject, payload=edited.payload,
-                                   signatures=record.signatures)
+                                   signatures=record.signatures, **place)
         assert verifier.check(bad_body) == (None, "the signature does not verify")
         s.rollback()
+
+
+def test_a_passkey_is_checked_at_its_enrolled_origin_on_every_host(web, tmp_path, monkeypatch):
+    """Issue 21: an approval made on a queue served at another origin counted 0 of 1 in a shell without
+    that origin's variable.  The relying party is part of the admin-signed enrollment now."""
+    from recover.web import create_app
+    from recover.web.app import relying_party_mismatches
+
+    far = SoftAuthenticator(rp_id="queue.test", origin="http://queue.test:9000")
+    enroll_passkey(web.db, "erin-pk", "approver", "erin",
+                   {**far.passkey_doc(), "rp_id": "queue.test", "origin": "http://queue.test:9000"}, tmp_path)
+    cid, *_ = prepared_token_case(web, deposit_index=23, amount=500 * 10**6)  # below 1,000 USD: one approval
+    plan = plan_hash(web, cid)
+    assert any("erin-pk" in m and "http://queue.test:9000" in m for m in relying_party_mismatches(web.db))
+    monkeypatch.setenv("RECOVER_WEB_RP_ID", "queue.test")
+    monkeypatch.setenv("RECOVER_WEB_ORIGIN", "http://queue.test:9000")
+    assert not any("erin-pk" in m for m in relying_party_mismatches(web.db))  # serve there: no warning
+    with TestClient(create_app(web.db, secret="s"), base_url="http://queue.test:9000", follow_redirects=False) as c:
+        csrf = sign_in(c, far)
+        r = decide(c, csrf, far, cid, "approve", plan=plan)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "approved"
+    monkeypatch.delenv("RECOVER_WEB_RP_ID")
+    monkeypatch.delenv("RECOVER_WEB_ORIGIN")
+    plain = {"RECOVER_WEB_RP_ID": "", "RECOVER_WEB_ORIGIN": ""}  # a shell that never heard of that origin
+    show = run("case", "show", str(cid), "--json", db=web.db, env=plain).json
+    assert show["approvals"]["counted"] == ["erin-pk"] and show["approvals"]["satisfied"]
+    queued = next(q for q in run("queue", "list", "--json", db=web.db, env=plain).json if q["id"] == cid)
+    assert queued["approvals"]["counted"] == ["erin-pk"]
+    audit = run("audit", "verify", "--json", db=web.db, env=plain)
+    assert audit.code == 0, audit.out
+    # a passkey file naming an origin off its relying party is refused at enrollment
+    bad = tmp_path / "bad.passkey.json"
+    bad.write_text(__import__("json").dumps({**SoftAuthenticator().passkey_doc(), "rp_id": "queue.test",
+                                             "origin": "https://evil.example"}))
+    r = run("operators", "enroll", "mal-pk", "--passkey", str(bad), "--roles", "approver", "--person", "mal",
+            *team().admin_args, "--json", db=web.db)
+    assert r.code == 4 and r.error["code"] == "invalid_passkey"
 
 
 def test_a_second_credential_of_a_person_does_not_count_twice(web, client, tmp_path):

@@ -181,7 +181,9 @@ def test_a_passkey_approval_in_the_page_is_accepted_by_the_signer(world, server,
         original = _tamper(w.db, statement, how)
         before, block = snapshot(w.db), w.a.w3.eth.block_number
         err = cli(w, "case", "sign", str(cid), expect=7)
-        assert err["code"] == "approvals_missing" and "1 of 2" in err["message"]
+        # a signature edited in place: the statement no longer checks out; a body edited with its hash
+        # recomputed: the statement log no longer chains.  Either way nothing is signed or sent.
+        assert err["code"] == {"signature": "row_tampered", "body": "history_broken"}[how], err
         assert snapshot(w.db) == before and w.a.w3.eth.block_number == block
         _restore(w.db, original)
 

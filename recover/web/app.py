@@ -147,8 +147,36 @@ def signed_in(request: Request):
     return op, passkey
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080, db: str | None = None) -> None:
-    """Run the web queue with uvicorn (``recover serve``); 127.0.0.1 unless told otherwise."""
+def relying_party_mismatches(db: str | None = None) -> list[str]:
+    """The enrolled passkeys whose relying party (RP id, origin) is not this server's: their holders
+    cannot sign in or approve here (each assertion is checked at the relying party its enrollment
+    names, on every host), so ``serve`` says so when it starts."""
+    from sqlmodel import select
+
+    from recover.db import require_schema, session_scope
+    from recover.models import Operator
+    from recover.operators import enrolled_passkey_of
+    from recover.passkeys import relying_party
+
+    here = relying_party()
+    out = []
+    with session_scope(db) as s:
+        require_schema(s)
+        for row in s.exec(select(Operator).where(Operator.revoked_at.is_(None)).order_by(Operator.name)):
+            passkey = enrolled_passkey_of(s, row)
+            if passkey is not None and (passkey.rp_id, passkey.origin) != here:
+                out.append(f"the passkey of {row.name} was enrolled for {passkey.origin} (RP id {passkey.rp_id}), "
+                           f"this server is {here[1]} (RP id {here[0]}): it cannot be used here")
+    return out
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8080, db: str | None = None, warn=None) -> None:
+    """Run the web queue with uvicorn (``recover serve``); 127.0.0.1 unless told otherwise.  Warns
+    (``warn``, default stderr) about enrolled passkeys made for another origin than this server's."""
+    import sys
+
     import uvicorn
 
+    for line in relying_party_mismatches(db):
+        (warn or (lambda m: print(f"warning: {m}", file=sys.stderr)))(line)
     uvicorn.run(create_app(db), host=host, port=port, log_level="info", access_log=False)

@@ -80,7 +80,7 @@ async def register(request: Request):
                                             expected_rp_id=rp_id, expected_origin=origin, require_user_verification=True)
     except Exception as exc:  # InvalidRegistrationResponse, or a body the parser refuses
         raise InvalidInput(f"the new passkey does not verify: {exc}", code="invalid_passkey") from None
-    passkey = Passkey(bytes_to_base64url(done.credential_id), done.credential_public_key.hex())
+    passkey = Passkey(bytes_to_base64url(done.credential_id), done.credential_public_key.hex(), rp_id, origin)
     return {"passkey": {"name": pending.get("name"), **passkey.to_dict()}}
 
 
@@ -187,7 +187,7 @@ async def decision_options(case_id: int, request: Request):
         st = need.statement
         _, passkey = signed_in(request)
         options = generate_authentication_options(
-            rp_id=relying_party()[0], challenge=bytes.fromhex(st.hash), user_verification=UserVerificationRequirement.REQUIRED,
+            rp_id=passkey.rp_id, challenge=bytes.fromhex(st.hash), user_verification=UserVerificationRequirement.REQUIRED,
             allow_credentials=[PublicKeyCredentialDescriptor(id=base64url_to_bytes(passkey.credential_id))])
         return {"statement": {"kind": st.kind, "body": st.body, "hash": st.hash}, "options": _options_json(options)}
     raise PolicyRefused("this decision was not asked to be signed", code="passkey_invalid")  # submit always signs
