@@ -121,24 +121,50 @@ def import_prices(session: Session, path: Path, *, actor: str) -> list[PriceSet]
 
 
 class DbPriceSource:
-    """``fees.PriceSource`` over the price table: the newest observation of an asset by its time."""
+    """``fees.PriceSource`` over the price table: the newest observation of an asset by its time,
+    and only as its pricer signed it.  A row edited or inserted in the database (a price nobody signed,
+    or not the one the statement says) is refused, never skipped for an older one: the fee in the
+    asset is computed from this price, so a forged one would take the user's money as a fee."""
 
     def __init__(self, session: Session):
         self.session = session
+        self._checked: dict[str, tuple[Price, str] | None] = {}
+
+    def _newest(self, asset: str) -> tuple[Price, str] | None:
+        if asset in self._checked:
+            return self._checked[asset]
+        row = self.session.exec(
+            select(PriceRow).where(PriceRow.asset == asset).order_by(PriceRow.at.desc(), PriceRow.id.desc()).limit(1)
+        ).first()
+        found = None
+        if row is not None:
+            from decimal import Decimal
+
+            found = (Price(asset=row.asset, usd=Decimal(row.usd), at=row.at), self._signed(row))
+        self._checked[asset] = found
+        return found
+
+    def _signed(self, row: PriceRow) -> str:
+        """The hash of the pricer's statement the row is a view of; ``PolicyRefused`` when it is not one."""
+        from recover.authority import Verifier
+        from recover.errors import PolicyRefused
+        from recover.models import StatementRecord
+
+        record = self.session.exec(select(StatementRecord).where(StatementRecord.hash == row.statement)).first() \
+            if row.statement else None
+        signed, why = Verifier(self.session).check(record) if record is not None else (None, "no signed statement")
+        expected = {"asset": row.asset, "usd": row.usd, "at": row.at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if signed is None or signed.kind != "price" or {k: signed.body.get(k) for k in expected} != expected:
+            raise PolicyRefused(f"the newest price of {row.asset} ({row.usd} USD at {expected['at']}) is not a price a "
+                                f"pricer signed ({why or 'its statement says otherwise'}): nothing is quoted on it",
+                                code="price_tampered", details={"asset": row.asset, "price": row.id})
+        return signed.hash
 
     def get(self, asset: str) -> Price | None:
-        row = self.session.exec(
-            select(PriceRow).where(PriceRow.asset == asset).order_by(PriceRow.at.desc(), PriceRow.id.desc()).limit(1)
-        ).first()
-        if row is None:
-            return None
-        from decimal import Decimal
-
-        return Price(asset=row.asset, usd=Decimal(row.usd), at=row.at)
+        found = self._newest(asset)
+        return found[0] if found else None
 
     def statement_of(self, asset: str) -> str | None:
-        """The signed statement of the price :meth:`get` returns (None for an unsigned row)."""
-        row = self.session.exec(
-            select(PriceRow).where(PriceRow.asset == asset).order_by(PriceRow.at.desc(), PriceRow.id.desc()).limit(1)
-        ).first()
-        return row.statement if row is not None else None
+        """The signed statement of the price :meth:`get` returns."""
+        found = self._newest(asset)
+        return found[1] if found else None
