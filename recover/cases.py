@@ -14,7 +14,7 @@ from chains.config import NetworkConfig
 from chains.registry import adapter_class
 from chains.errors import InvalidAddress, InvalidTxid
 from recover.audit import append_event
-from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused
+from recover.errors import DuplicateClaim, InvalidInput, NotFound
 from recover.models import Case
 from recover.registry import get_network
 from recover.states import CaseStatus
@@ -85,10 +85,9 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         from recover.destinations import check_destination, lookalike_flags
 
         ret = _addr(net, claim.return_address, "return address")
-        try:
-            check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
-        except PolicyRefused as exc:  # at open it is simply a wrong input: the claim is not recorded
-            raise InvalidInput(str(exc), code=exc.code, details=exc.details) from None
+        # A destination that would lose the money is refused by the same rule (and with the same code
+        # and exit 7) at open as at prepare and sign: one code, one exit code.
+        check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
         flags = lookalike_flags(session, net, ret, deposit=deposit)
     credit = None
     if claim.credit_account:

@@ -115,7 +115,7 @@ def test_a_preparer_cannot_enroll_aliases_or_approve_with_forged_operators(world
     assert snapshot(w.db) == tampered
     # one real approval of the two this value needs: the case does not move
     assert approve(w, cid, "bob")["status"] == "awaiting_approval"
-    assert cli(w, "case", "sign", str(cid), expect=5)["code"] == "approvals_missing"
+    assert cli(w, "case", "sign", str(cid), expect=7)["code"] == "approvals_missing"
     assert nothing_signed(w, cid)
     assert balances(w, token, deposit) == [2_500 * 10**6]
     report = run("audit", "verify", "--json", db=w.db)
@@ -137,7 +137,7 @@ def test_the_preparer_cannot_lower_the_approval_tier(world):
     assert cli(w, "prices", "set", "ETH", "1", "--key", key("spec"), expect=7)["code"] == "role_missing"
     assert approve(w, cid, "bob", env=env)["status"] == "awaiting_approval"
     assert approve(w, cid, "carol", env=env)["status"] == "awaiting_approval"
-    assert cli(w, "case", "sign", str(cid), env=env, expect=5)["code"] == "approvals_missing"
+    assert cli(w, "case", "sign", str(cid), env=env, expect=7)["code"] == "approvals_missing"
     # a policy is set by an admin quorum only
     from team import team
 
