@@ -78,6 +78,52 @@ def test_approvals_missing_is_exit_7_for_sign_export_and_import_signed(world):
         refused(w, args, 5, "not_approved", token=token2, deposit=deposit2)
 
 
+# -- 2. a re-quote that voids approvals says so ---------------------------------------------------
+def _voided_events(w, cid):
+    from recover.db import session_scope
+    from recover.models import AuditEvent
+    from sqlmodel import select
+
+    with session_scope(w.db) as s:
+        return [(e.action, e.details) for e in s.exec(select(AuditEvent).where(AuditEvent.case_id == cid)
+                                                       .order_by(AuditEvent.seq))]
+
+
+def test_a_requote_says_which_plan_and_how_many_approvals_it_voided(world):
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w)
+    plan = cli(w, "case", "show", str(cid))["plan"]["plan_hash"]
+    cli(w, "queue", "approve", str(cid), "--key", key("bob"))
+    # --json: the voided plan, the case's status then, and the approvals it had
+    doc = cli(w, "case", "quote", str(cid), "--key", key("alice"))
+    assert doc["voided_plans"] == [{"plan_hash": plan, "status": "awaiting_approval", "approvals": 1,
+                                    "approvers": ["bob"]}], doc
+    events = _voided_events(w, cid)
+    superseded = [d for a, d in events if a == "plan_superseded"]
+    assert superseded == [{"plan_hash": plan, "status": "awaiting_approval", "approvals": 1, "approvers": ["bob"],
+                           "why": "re-quoted"}], superseded
+    assert events[-1][0] == "quoted" and events[-1][1]["voided_plans"] == doc["voided_plans"]
+    assert cli(w, "case", "show", str(cid))["status"] == "quoted"
+    # a re-quote of a quoted case voids nothing and says nothing about it
+    assert cli(w, "case", "quote", str(cid), "--key", key("alice"))["voided_plans"] == []
+    # approved (two approvals), re-quoted: the human output says it on stderr, data stays on stdout
+    cli(w, "case", "prepare", str(cid), "--key", key("alice"))
+    plan2 = cli(w, "case", "show", str(cid))["plan"]["plan_hash"]
+    cli(w, "queue", "approve", str(cid), "--key", key("bob"))
+    assert cli(w, "queue", "approve", str(cid), "--key", key("carol"))["status"] == "approved"
+    r = run("case", "quote", str(cid), "--key", key("alice"), db=w.db)
+    assert r.code == 0, r.err
+    assert "quote for case" in r.out and "voided" not in r.out
+    said = " ".join(r.err.split())
+    assert f"was approved; this quote voided its plan {plan2} and the 2 approvals it had: bob, carol" in said, r.err
+    assert f"recover case prepare {cid}" in said
+    superseded = [d for a, d in _voided_events(w, cid) if a == "plan_superseded"]
+    assert superseded[-1] == {"plan_hash": plan2, "status": "approved", "approvals": 2, "approvers": ["bob", "carol"],
+                              "why": "re-quoted"}
+    # nothing of the voided plans can be signed any more
+    refused(w, ["case", "sign", str(cid)], 5, "not_approved", token=token, deposit=deposit)
+
+
 # -- 6. a wrong keystore passphrase is configuration: exit 4 ---------------------------------------
 def _keystore(folder: Path, passphrase: str, *paths: str) -> dict[str, str]:
     from eth_account import Account
