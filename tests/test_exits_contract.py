@@ -124,6 +124,51 @@ def test_a_requote_says_which_plan_and_how_many_approvals_it_voided(world):
     refused(w, ["case", "sign", str(cid)], 5, "not_approved", token=token, deposit=deposit)
 
 
+# -- 5. the exchange's wallets: the same rule whether the file or the environment gives them --------
+def _wallet_config(w, key_name: str, value: str, source: str) -> dict:
+    """An anvil network file whose ``key_name`` is ``value``, written in the file or taken from ``${ENV}``."""
+    env = _override_config(w)
+    path = Path(env["RECOVER_CONFIG_DIR"]) / "anvil.toml"
+    good = {"fee_collector": GOOD_COLLECTOR, "hot_wallet": GOOD_HOT}[key_name]
+    text = path.read_text()
+    assert f'{key_name} = "{good}"' in text
+    if source == "file":
+        path.write_text(text.replace(f'{key_name} = "{good}"', f'{key_name} = "{value}"'))
+    else:
+        path.write_text(text.replace(f'{key_name} = "{good}"', f'{key_name} = "${{MY_{key_name.upper()}}}"'))
+        env[f"MY_{key_name.upper()}"] = value
+    return env
+
+
+@pytest.mark.parametrize("source", ["file", "env"])
+@pytest.mark.parametrize("key_name,value,why", [
+    ("fee_collector", GOOD_COLLECTOR.lower(), "no EIP-55 checksum"),
+    ("fee_collector", ZERO, "zero address"),
+    ("hot_wallet", GOOD_HOT.lower(), "no EIP-55 checksum"),
+    ("hot_wallet", ZERO, "zero address"),
+])
+def test_a_bad_wallet_is_refused_from_the_file_and_from_the_environment(world, source, key_name, value, why):
+    w = world
+    cid, token, deposit, quote = prepared_token_case(w)  # under the good configuration
+    env = _wallet_config(w, key_name, value, source)
+    config_file = str(Path(env["RECOVER_CONFIG_DIR"]) / "anvil.toml")
+    # networks check names the setting, the value's origin and the problem (exit 4)
+    r = run("networks", "check", "anvil", "--json", db=w.db, env=env)
+    assert r.code == 4, (r.out, r.err)
+    problems = {p["setting"]: p["problem"] for p in r.json["problems"]}
+    assert key_name in problems and why in problems[key_name], problems
+    assert (f"${{MY_{key_name.upper()}}}" if source == "env" else config_file) in problems[key_name]
+    # and every command that uses the network refuses it, naming the file and the key, changing nothing
+    for args in (["case", "quote", str(cid), "--key", key("alice")], ["case", "prepare", str(cid), "--key", key("alice")],
+                 ["scan", "--network", "anvil", "--from-block", "0"]):
+        err = refused(w, args, 4, "config_error", env=env, token=token, deposit=deposit)
+        assert config_file in err["message"] and f"key '{key_name}'" in err["message"] and why in err["message"], err
+    cli(w, "queue", "approve", str(cid), "--key", key("bob"), env=env)
+    cli(w, "queue", "approve", str(cid), "--key", key("carol"), env=env)
+    err = refused(w, ["case", "sign", str(cid)], 4, "config_error", env=env, token=token, deposit=deposit)
+    assert config_file in err["message"] and f"key '{key_name}'" in err["message"], err
+
+
 # -- 6. a wrong keystore passphrase is configuration: exit 4 ---------------------------------------
 def _keystore(folder: Path, passphrase: str, *paths: str) -> dict[str, str]:
     from eth_account import Account
