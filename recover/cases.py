@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -148,9 +149,10 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
                 f"(status {other.status}); one deposit belongs to at most one case",
                 details={"existing_case": other.id, "chain": chain},
             )
-    from recover.execution import _pause_point
+    if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/test_open_races.py)
+        from recover.execution import _pause_point
 
-    _pause_point("case_claims_checked")  # the race tests hold an opener here (tests/test_open_races.py)
+        _pause_point("case_claims_checked")
     case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
                 return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
                 status=CaseStatus.OPEN.value, opened_by=actor)
