@@ -446,7 +446,8 @@ def _verify_all_with_progress(db, key, json_out):
 @command
 def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
                key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
-    """Compute fee, network cost and net for a verified case (exit 7 when refused by policy)."""
+    """Compute fee, network cost and net for a verified case (exit 7 when refused by policy).  A re-quote
+    of a case awaiting approval (or approved) voids its plan and approvals, and says so."""
     import recover
 
     outcome = recover.quote_case(case_id, db=_db(db), key=key)
@@ -454,9 +455,17 @@ def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[st
     if json_out:
         _emit_json(doc)
         return
-    from rich.table import Table
-
     _print_quote(doc, title=f"quote for case {case_id}", lines=doc["lines"])
+    _say_voided(case_id, doc["voided_plans"], "quote", f"Prepare the case again (`recover case prepare {case_id}`) "
+                "and have the new plan approved.")
+
+
+def _say_voided(case_id: int, voided: list[dict], what: str, then: str) -> None:
+    for v in voided:
+        who = f": {', '.join(v['approvers'])}" if v["approvers"] else ""
+        _note(f"warning: case {case_id} was {v['status'].replace('_', ' ')}; this {what} voided its plan "
+              f"{v['plan_hash']} and the {v['approvals']} approval{'' if v['approvals'] == 1 else 's'} it had{who}. "
+              + then)
 
 
 @case_app.command("prepare")
@@ -470,6 +479,7 @@ def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[
     if json_out:
         _emit_json(outcome.to_dict())
         return
+    _say_voided(case_id, outcome.voided_plans, "new plan", "Have the new plan approved.")
     _note(f"case {case_id}: plan {outcome.plan_hash} awaits approval")
     _print_steps(outcome.steps)
 

@@ -401,9 +401,9 @@ class ChainAdapter(ABC):
 
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         """A key from raw private-key bytes (a decrypted keystore); families that cannot: refuse."""
-        from chains.errors import SweepRefused
+        from chains.errors import Unsupported
 
-        raise SweepRefused(f"{self.family} keys cannot be loaded from raw key bytes", code="signer_backend")
+        raise Unsupported(f"{self.family} keys cannot be loaded from raw key bytes", code="signer_backend")
 
     # -- sign / send / track (I/O) --------------------------------------------------------------
     @abstractmethod
@@ -421,9 +421,9 @@ class ChainAdapter(ABC):
     # -- offline signing (``OFFLINE_EXPORT``) ---------------------------------------------------
     def export_unsigned(self, plan: SweepPlan) -> dict:
         """The plan for an offline signer, as a JSON-safe document with a ``format`` key."""
-        from chains.errors import SweepRefused
+        from chains.errors import Unsupported
 
-        raise SweepRefused(f"{self.family} plans cannot be exported for offline signing", code="no_offline")
+        raise Unsupported(f"{self.family} plans cannot be exported for offline signing", code="no_offline")
 
     def signed_from_document(self, doc: dict) -> list[str]:
         """The signed raw transactions an offline signer returned (``doc["signed"]``, or the family's
@@ -438,9 +438,9 @@ class ChainAdapter(ABC):
     def check_signed(self, plan: SweepPlan, raws: Sequence[str]) -> list[str]:
         """Each imported raw transaction must be exactly the plan's step, signed by its signer.
         Returns the txids; raises ``SweepRefused`` ``signed_differs`` naming the first difference."""
-        from chains.errors import SweepRefused
+        from chains.errors import Unsupported
 
-        raise SweepRefused(f"{self.family} plans cannot be signed offline", code="no_offline")
+        raise Unsupported(f"{self.family} plans cannot be signed offline", code="no_offline")
 
     def signed_step_problem(self, step: PlanStep, raw: str) -> str | None:
         """What differs between signed bytes and the plan step they claim to be (pure: no node), or

@@ -29,6 +29,7 @@ CONDITIONS = (
     "shared_address_memo",
 )
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+WALLETS = ("fee_collector", "hot_wallet")  # the exchange's own wallets a network file names
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
@@ -208,6 +209,17 @@ class NetworkConfig(_Table):
 
         return validate_address(self.family, value, what=what, network=self)
 
+    def check_wallet(self, key: str, value: str) -> str:
+        """One of the exchange's own wallets (``fee_collector``, ``hot_wallet``), wherever its value
+        came from (the file or ``${ENV}``): a valid address of this network (EVM: with its EIP-55
+        checksum) and never the zero address.  Raises ``InvalidAddress``."""
+        from chains.errors import InvalidAddress
+
+        self.validate_address(value, what=key)
+        if _is_zero_address(value):
+            raise InvalidAddress(f"{key} {value!r} is the zero address: funds sent there are burned")
+        return value
+
     @property
     def chain(self) -> str:
         """The chain this file describes, whatever its ``key`` (EVM ``eip155:<chain id>``, UTXO
@@ -260,9 +272,10 @@ class NetworkConfig(_Table):
                    if self.family != "utxo"]
         for key, value in checks:
             try:
-                self.validate_address(value, what=key)
-                if key in ("fee_collector", "hot_wallet") and _is_zero_address(value):
-                    raise InvalidAddress(f"{key} {value!r} is the zero address: funds sent there are burned")
+                if key in WALLETS:
+                    self.check_wallet(key, value)
+                else:
+                    self.validate_address(value, what=key)
             except InvalidAddress as exc:
                 raise NetworkConfigError(f"{self.source}: key '{key}': {exc}",
                                          details={"file": self.source, "key": key}) from None

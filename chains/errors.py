@@ -47,6 +47,14 @@ class RetryableChainError(ChainError):
     exit_code = 8
 
 
+class Unsupported(ChainError):
+    """The network's family cannot do what was asked (export a plan for offline signing, load a raw
+    key...): a usage or configuration problem, never a refusal of the claim."""
+
+    code = "unsupported"
+    exit_code = 4
+
+
 class SweepRefused(ChainError):
     """The chain could do it, but not as quoted or not safely: re-quote or decide by hand
     (gas price rose above the quote, a native sweep to a contract cannot be made exact...)."""

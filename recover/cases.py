@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from chains.config import NetworkConfig
 from chains.registry import adapter_class
 from chains.errors import InvalidAddress, InvalidTxid
 from recover.audit import append_event
-from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused
+from recover.errors import DuplicateClaim, InvalidInput, NotFound
 from recover.models import Case
 from recover.registry import get_network
 from recover.states import CaseStatus
@@ -65,6 +66,35 @@ def _overlaps(a: str, b: str) -> bool:
     return all(x == "*" or y == "*" or x == y for x, y in zip(a.split("|"), b.split("|")))
 
 
+_PG_CLAIMS_LOCK = 0x636C616D  # "clam": the first key of the two-key advisory locks on claims
+
+
+def lock_claims(session: Session, chain: str, txid: str) -> None:
+    """Serialise every opener of a case for one transaction of one chain until its transaction ends,
+    before the overlap check reads the claims already made.
+
+    Claims of one deposit may have different scopes (a scan names the deposit address and asset, an
+    appeal often neither), so the unique index on (chain, txid, claim_scope) cannot keep two
+    overlapping claims apart: without this, a scan and an appeal at the same moment both read "no
+    claim yet" and both insert.
+
+    - PostgreSQL: a transaction-scoped advisory lock on (namespace, 32 bits of SHA-256 of chain and
+      txid); the two-key space never meets the audit chain's one-key lock.  A hash collision only makes
+      two unrelated openers wait for each other.  Openers take it before the audit lock (``attest`` and
+      ``append_event`` come after), and nothing takes them the other way round.
+    - SQLite: nothing to take.  Every transaction begins ``BEGIN IMMEDIATE`` (``recover.db``), which
+      takes the database's write lock before its first statement, so the overlap check and the insert
+      of one opener already run while every other writer waits (``connect_args={"timeout": 30}``).
+    """
+    if session.connection().dialect.name != "postgresql":
+        return
+    import hashlib
+
+    digest = hashlib.sha256(f"{chain}\x00{txid}".encode()).digest()
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                    {"ns": _PG_CLAIMS_LOCK, "key": int.from_bytes(digest[:4], "big", signed=True)})
+
+
 def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     net = get_network(claim.network)
     try:
@@ -85,10 +115,9 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         from recover.destinations import check_destination, lookalike_flags
 
         ret = _addr(net, claim.return_address, "return address")
-        try:
-            check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
-        except PolicyRefused as exc:  # at open it is simply a wrong input: the claim is not recorded
-            raise InvalidInput(str(exc), code=exc.code, details=exc.details) from None
+        # A destination that would lose the money is refused by the same rule (and with the same code
+        # and exit 7) at open as at prepare and sign: one code, one exit code.
+        check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
         flags = lookalike_flags(session, net, ret, deposit=deposit)
     credit = None
     if claim.credit_account:
@@ -111,6 +140,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
 
     scope = claim_scope(net, deposit, asset)
     chain = net.chain
+    lock_claims(session, chain, txid)
     for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
         if _overlaps(scope, other.claim_scope):
             where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
@@ -119,6 +149,10 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
                 f"(status {other.status}); one deposit belongs to at most one case",
                 details={"existing_case": other.id, "chain": chain},
             )
+    if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/test_open_races.py)
+        from recover.execution import _pause_point
+
+        _pause_point("case_claims_checked")
     case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
                 return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
                 status=CaseStatus.OPEN.value, opened_by=actor)

@@ -15,7 +15,7 @@ from chains.errors import ChainError
 from recover.audit import append_event
 from recover.condition_names import SIGNED_OFF
 from recover.chainio import adapter
-from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, PolicyRefused
+from recover.errors import DuplicateClaim, InvalidInput, PolicyRefused
 from recover.models import Case, CaseCondition
 from recover.registry import get_network
 from recover.states import check_operation
@@ -61,10 +61,7 @@ def _requires(case: Case, condition: str) -> None:
     if condition not in net.conditions:
         raise InvalidInput(f"{net.key} does not require {condition} (its conditions: "
                            f"{', '.join(net.conditions) or 'none'})", code="condition_not_required")
-    try:
-        check_operation("condition", case.id, case.status)
-    except IllegalTransition as exc:  # documented as invalid input (exit 4) for conditions
-        raise InvalidInput(str(exc), code=exc.code) from None
+    check_operation("condition", case.id, case.status)  # exit 5 ``not_verified``, as everywhere
 
 
 def prove_ownership(session: Session, case: Case, signature: str, *, actor: str) -> CaseCondition:
@@ -104,10 +101,7 @@ def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor
 
     if condition == CONTRACT_ALLOWED or (condition == "manual_review" and case.flags):
         # allowed on any network: for this case's destination only, or because a flag asks for a review
-        try:
-            check_operation("condition", case.id, case.status)
-        except IllegalTransition as exc:
-            raise InvalidInput(str(exc), code=exc.code) from None
+        check_operation("condition", case.id, case.status)
     else:
         _requires(case, condition)
     if not (reason or "").strip():

@@ -99,12 +99,13 @@ def sign_with(chain, plan: SweepPlan, signer) -> list[str]:
 
 
 def check_signable(session: Session, case: Case) -> CaseStatus:
-    """Before any signer is asked for: a case still awaiting approval says what it lacks (exit 5), any
-    other state that cannot be signed says so (exit 5)."""
+    """Before any signer is asked for: a case still awaiting approval says what it lacks (exit 7
+    ``approvals_missing``, as the signer's own check says of an approved case whose approvals do not
+    count), any other state that cannot be signed says so (exit 5)."""
     if case.status == CaseStatus.AWAITING_APPROVAL.value:
         state = case_state(session, case)
-        raise IllegalTransition(f"case {case.id} is not approved yet: {state.missing_text() if state else 'no plan'}",
-                                code="approvals_missing")
+        raise PolicyRefused(f"case {case.id} is not approved yet: {state.missing_text() if state else 'no plan'}",
+                            code="approvals_missing")
     return check_operation("sign", case.id, case.status)
 
 

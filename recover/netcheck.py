@@ -47,6 +47,7 @@ def _strings(value, path: str):
 
 def check_network(key: str, env: dict | None = None) -> tuple[object, list[Problem]]:
     from chains.base import Capability
+    from chains.config import WALLETS
     from chains.errors import InvalidAddress
     from chains.registry import adapter_class
     from recover.registry import get_network
@@ -63,14 +64,15 @@ def check_network(key: str, env: dict | None = None) -> tuple[object, list[Probl
                                     NEEDED_BY.get(top, "commands that use this network")))
         if not missing:
             values[path] = (_VAR.sub(lambda m: env[m.group(1)], text), _VAR.findall(text))
-    for wallet in ("fee_collector", "hot_wallet"):
+    for wallet in WALLETS:
         if wallet in values:
             text, names = values[wallet]
-            try:
-                net.validate_address(text, what=wallet)
+            try:  # the rule every command applies when it uses the network (NetworkConfig.resolved)
+                net.check_wallet(wallet, text)
             except InvalidAddress as exc:
-                origin = f" (from ${{{names[0]}}})" if names else ""
-                problems.append(Problem(wallet, f"{text!r}{origin} is not a valid address: {exc}", NEEDED_BY[wallet]))
+                origin = f"from ${{{names[0]}}}" if names else f"written in {net.source}"
+                problems.append(Problem(wallet, f"{text!r} ({origin}) is not a usable address: {exc}",
+                                        NEEDED_BY[wallet]))
     caps = adapter_class(net.family).capabilities
     if Capability.GAS_STATION in caps and not net.gas_station_path:
         problems.append(Problem("gas_station_path", "not set", NEEDED_BY["gas_station_path"]))

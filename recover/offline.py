@@ -31,6 +31,10 @@ from recover.transitions import move
 def _approved(session: Session, case: Case, operation: str):
     import os
 
+    from recover.execution import check_signable
+
+    if case.status == CaseStatus.AWAITING_APPROVAL.value:
+        check_signable(session, case)  # what it still lacks: exit 7 ``approvals_missing``, as ``case sign`` says
     check_operation(operation, case.id, case.status)
     return approved_plan(session, case, gas_station=os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None)
 

@@ -153,7 +153,8 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
     if (body.get("log") or {}).get("subject") != name:
         raise InvalidInput("the enrollment is not about the operator it enrolls", code="bad_statement")
     if public in root.admin_keys:
-        raise InvalidInput("an admin key of the trust root cannot also be an operator key", code="duplicate_key")
+        raise InvalidInput("an admin key of the trust root cannot also be an operator key",
+                           code="admin_key_as_operator")
     if session.exec(select(Operator).where(Operator.name == name)).first():
         raise DuplicateClaim(f"operator {name} is already enrolled", code="duplicate_operator")
     if session.exec(select(Operator).where(Operator.public_key == public)).first():

@@ -8,7 +8,7 @@ sign.  Preparing again replaces the plan and so voids every approval of the old 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
@@ -32,9 +32,11 @@ class PlanOutcome:
     plan_hash: str
     plan: dict
     steps: list[dict]  # the plan's steps as the adapter describes them for people
+    voided_plans: list[dict] = field(default_factory=list)  # plans (and their approvals) this one replaced
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan, "steps": self.steps}
+        return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan, "steps": self.steps,
+                "voided_plans": self.voided_plans}
 
 
 def describe_plan(net, plan_doc: dict) -> list[dict] | None:
@@ -93,8 +95,7 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
         append_event(session, actor=actor, action="plan_unchanged", case_id=case.id,
                      details={"plan_hash": digest, "status": status.value})
         return PlanOutcome(case.id, digest, plan_doc, steps)
-    if status != CaseStatus.QUOTED:
-        supersede_plan(session, case, actor=actor, why="re-prepared")
+    voided = supersede_plan(session, case, actor=actor, why="re-prepared") if status != CaseStatus.QUOTED else []
     from recover.authority import attest, case_subject
 
     record = attest(actor, session, "plan", case_subject(case.id),
@@ -107,4 +108,4 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     move(session, case, CaseStatus.AWAITING_APPROVAL, actor=actor,
          action="plan_replaced" if status == CaseStatus.AWAITING_APPROVAL else "prepared", details=details,
          extra={"prepared_by": actor})
-    return PlanOutcome(case.id, digest, plan_doc, steps)
+    return PlanOutcome(case.id, digest, plan_doc, steps, voided)

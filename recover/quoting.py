@@ -7,7 +7,7 @@ refusal recorded on the case *before* the error is raised (the API commits first
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -19,7 +19,7 @@ from chains.registry import adapter_class
 from fees import DEFAULT_MAX_PRICE_AGE, FeePolicy, Quote, compute_quote
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.models import Case, DepositFact, Quote as QuoteRow, SweepPlan, utcnow
+from recover.models import Approval, Case, DepositFact, Quote as QuoteRow, SweepPlan, utcnow
 from recover.prices import DbPriceSource
 from recover.registry import get_network
 from recover.states import CaseStatus, check_operation
@@ -37,10 +37,14 @@ class QuoteOutcome:
     row_id: int
     native_symbol: str | None = None
     symbol: str | None = None  # the deposit's asset symbol (``quote.asset`` is its price key)
+    #: plans this quote voided (a re-quote of a case awaiting approval or approved), with the approvals
+    #: they had: ``[{"plan_hash", "approvals", "approvers", "status"}]``
+    voided_plans: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol,
-                "native_symbol": self.native_symbol, "cost_estimate": self.cost.to_dict()}
+                "native_symbol": self.native_symbol, "cost_estimate": self.cost.to_dict(),
+                "voided_plans": self.voided_plans}
 
 
 def price_key(net, asset: str) -> str:
@@ -69,14 +73,24 @@ def _attest_quote(session: Session, case: Case, row: QuoteRow, *, actor, prices,
                    **quote_body(row, price_statements=used, asset_key=keys[0])})
 
 
-def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> None:
-    """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes."""
+def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> list[dict]:
+    """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes.
+
+    Returns what was voided, for the caller to say so: per plan its hash, the case's status, and the
+    approvals recorded on it (how many, by whom); the audit event records the same."""
     plans = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))).all()
+    voided = []
     for plan in plans:
+        approvers = list(session.exec(select(Approval.operator).where(
+            Approval.case_id == case.id, Approval.plan_hash == plan.plan_hash, Approval.decision == "approve")
+            .order_by(Approval.id)))
         plan.superseded_at = utcnow()
         session.add(plan)
-        append_event(session, actor=actor, action="plan_superseded", case_id=case.id,
-                     details={"plan_hash": plan.plan_hash, "why": why})
+        info = {"plan_hash": plan.plan_hash, "status": case.status, "approvals": len(approvers),
+                "approvers": approvers}
+        append_event(session, actor=actor, action="plan_superseded", case_id=case.id, details={**info, "why": why})
+        voided.append(info)
+    return voided
 
 
 def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | None = None,
@@ -140,8 +154,11 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
                      details={**summary, "refusal": quote.refusal.to_dict()})
         return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)
     extra = {"refusal_code": None, "refusal_reason": None}
+    voided = []
     if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
-        supersede_plan(session, case, actor=actor, why="re-quoted")
+        # A new quote voids the plan it replaces, and with it every approval: never silently.
+        voided = supersede_plan(session, case, actor=actor, why="re-quoted")
+        summary["voided_plans"] = voided
     move(session, case, CaseStatus.QUOTED, actor=actor, action="requoted" if status == CaseStatus.QUOTED else "quoted",
          details=summary, extra=extra)
-    return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)
+    return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol, voided_plans=voided)

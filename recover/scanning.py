@@ -85,13 +85,38 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
         account_of = _accounts_of(s, net.key, {key(f.recipient) for f in stranded_found})
     _open_cases(session_factory, net, stranded_found, account_of, key, actor, report)
     with session_factory() as s:
-        state = s.get(ScanState, net.key)
-        if state is None:
-            s.add(ScanState(network=net.key, last_block=end))
-        elif end > state.last_block:
-            state.last_block, state.updated_at = end, utcnow()
-            s.add(state)
+        save_scan_state(s, net.key, end)
     return report
+
+
+def save_scan_state(session, network: str, last_block: int) -> None:
+    """Record that ``network`` was scanned up to ``last_block``, keeping the higher block when a scan
+    of it already recorded one.  One statement, an upsert (``INSERT ... ON CONFLICT (network) DO UPDATE
+    SET last_block = GREATEST(...)``; SQLite's two-argument ``max``): two scans of one network at once
+    both write the row, and a read-then-insert made the second fail on the primary key."""
+    import sqlalchemy as sa
+
+    from recover.execution import _pause_point
+
+    _pause_point("scan_state_saving")
+    table = ScanState.__table__
+    dialect = session.connection().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        higher = sa.func.greatest
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+
+        higher = sa.func.max
+    else:  # pragma: no cover - the case database is SQLite or PostgreSQL
+        raise InvalidInput(f"scan state on a {dialect} database is not supported", code="bad_db_url")
+    stmt = insert(table).values(network=network, last_block=last_block, updated_at=utcnow())
+    advanced = stmt.excluded.last_block > table.c.last_block
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[table.c.network],
+        set_={"last_block": higher(table.c.last_block, stmt.excluded.last_block),
+              "updated_at": sa.case((advanced, stmt.excluded.updated_at), else_=table.c.updated_at)}))
 
 
 def _status_by_key(session, network: str) -> dict[str, str]:

@@ -96,6 +96,10 @@ class KeystoreSigner:
         try:
             derived = chain.key_from_secret(decrypt_keystore(file, self._passphrase))
         except ChainError as exc:
+            # A wrong passphrase or an unreadable file (``bad_keystore``) or a family that cannot load a
+            # raw key (``signer_backend``) is configuration: exit 4, as documented; nothing else is.
+            if exc.exit_code == InvalidInput.exit_code:
+                raise InvalidInput(str(exc), code=exc.code) from None
             raise PolicyRefused(str(exc), code=exc.code) from None
         return _checked(chain, derived, path, expected_address)
 

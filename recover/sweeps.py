@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from chains.base import SweepRequest
 from chains.config import NetworkConfig
 from recover.addresses import find_address
-from recover.errors import InvalidInput, VerificationRefused
+from recover.errors import IllegalTransition, InvalidInput, VerificationRefused
 from recover.models import Case, DepositFact
 
 
@@ -19,8 +19,8 @@ def case_facts(session: Session, case: Case) -> list[DepositFact]:
     facts = list(session.exec(select(DepositFact).where(DepositFact.case_id == case.id)
                               .order_by(DepositFact.deposit_index)))
     if not facts:
-        raise VerificationRefused(f"case {case.id} has no verified deposit: run `recover case verify {case.id}`",
-                                  code="not_verified")
+        raise IllegalTransition(f"case {case.id} has no verified deposit: run `recover case verify {case.id}`",
+                                code="not_verified")
     assets = {f.asset for f in facts}
     if len(assets) != 1:
         raise InvalidInput(f"case {case.id} mixes assets {sorted(assets)}; one case recovers one asset")

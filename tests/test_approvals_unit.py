@@ -321,9 +321,10 @@ def test_keystore_and_hd_signers(tmp_path):
         signer.key_for(chain, "m/0", Account.create().address)
     assert missing.value.code == "signer_missing_key"
     wrong = signer_from_env({"RECOVER_KEYSTORE_DIR": str(tmp_path), "RECOVER_KEYSTORE_PASSPHRASE": "nope"})
-    with pytest.raises(PolicyRefused) as bad_pass:
+    with pytest.raises(InvalidInput) as bad_pass:  # configuration: exit 4, as documented
         wrong.key_for(chain, "m/0", acct.address)
     assert bad_pass.value.code == "bad_keystore" and "nope" not in str(bad_pass.value)
+    assert bad_pass.value.exit_code == 4
     with pytest.raises(InvalidInput):
         signer_from_env({"RECOVER_KEYSTORE_DIR": str(tmp_path)})
     with pytest.raises(InvalidInput):

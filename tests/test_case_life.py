@@ -197,8 +197,8 @@ def test_approval_refusals_change_nothing(world):
     revoke(w, "sam")
     refusal(w, ["queue", "approve", str(cid), "--key", sam], 7, "operator_revoked")
     # signing below the threshold (1 of 2): said before any signer is asked for, with no seed at all
-    refusal(w, ["case", "sign", str(cid)], 5, "approvals_missing")
-    err = cli(w, "case", "sign", str(cid), env={"RECOVER_SEED": ""}, expect=5)
+    refusal(w, ["case", "sign", str(cid)], 7, "approvals_missing")
+    err = cli(w, "case", "sign", str(cid), env={"RECOVER_SEED": ""}, expect=7)
     assert err["code"] == "approvals_missing" and "1 of 2 approvals" in err["message"]
     # broadcasting an unsigned case
     refusal(w, ["case", "broadcast", str(cid)], 5, "not_signed")
@@ -327,7 +327,7 @@ def test_conditional_network_needs_proof_and_review(world):
     assert cli(w, "queue", "approve", str(cid), "--key", bob, env=env)["status"] == "awaiting_approval"
     doc = cli(w, "case", "show", str(cid), env=env)
     assert doc["approvals"]["conditions_unmet"] == ["manual_review"] and not doc["approvals"]["satisfied"]
-    refusal(w, ["case", "sign", str(cid)], 5, "approvals_missing", env=env)
+    refusal(w, ["case", "sign", str(cid)], 7, "approvals_missing", env=env)
     # the manual review is a reviewer's sign-off: not the preparer's, nor an approver's
     for who in ("alice", "bob", "spec"):
         refusal(w, ["case", "signoff", str(cid), "--condition", "manual_review", "--reason", "fine",

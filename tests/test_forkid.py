@@ -259,13 +259,13 @@ def test_node_enforces_forkid(bsv, net, chain):
     assert mismatch.value.code == "signer_mismatch"
     segwit = replace(plan, steps=(replace(plan.steps[0], tx={
         **tx, "inputs": [{**tx["inputs"][0], "script_type": "p2wpkh"}]}),))
-    with pytest.raises(PermanentChainError) as exc:
+    with pytest.raises(SweepRefused) as exc:
         chain.sign(segwit, key_for_path)
     assert exc.value.code == "unsupported_script_type"
     not_fork = replace(plan, steps=(replace(plan.steps[0], tx={**tx, "fork_id": False}),))
     with pytest.raises(SweepRefused) as exc:
         chain.sign(not_fork, key_for_path)
-    assert exc.value.code == "wrong_chain"
+    assert exc.value.code == "plan_wrong_chain"
 
     # and the FORKID-signed sweep of the same plan is accepted and mined
     raw = chain.sign(plan, key_for_path)[0]

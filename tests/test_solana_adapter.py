@@ -12,7 +12,7 @@ from solders.pubkey import Pubkey
 
 from chains.base import NATIVE, Capability, SweepRequest, Transfer
 from chains.config import load_network_file
-from chains.errors import (InvalidRequest, NodeRefused, PermanentChainError, RetryableChainError, SignerMismatch,
+from chains.errors import (InvalidAddress, InvalidRequest, NodeRefused, PermanentChainError, RetryableChainError, SignerMismatch,
                            SweepRefused)
 from chains.keys import SeedError, mnemonic_seed
 from chains.solana.adapter import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, SolanaAdapter
@@ -497,9 +497,9 @@ def test_funds_missing_signer_mismatch_and_bad_input(devnet, world):
         with pytest.raises(PermanentChainError) as exc:
             a.txid_of(bad)
         assert exc.value.code == "invalid_raw"
-    with pytest.raises(PermanentChainError) as exc:
+    with pytest.raises(InvalidAddress) as exc:
         a.prove([(a.observe(["1" * 88])["1" * 88], Transfer(0, NATIVE, None, "xyz", 1))])
-    assert exc.value.code == "invalid_address"
+    assert exc.value.code == "invalid_address" and exc.value.exit_code == 4
 
 
 def test_unreachable_node_is_retryable():

@@ -101,8 +101,8 @@ def test_case_show_lists_the_broadcast_transactions_and_sign_says_unapproved_fir
     w = world
     cid, token, deposit, quote = prepared_token_case(w)
     env_no_seed = {"RECOVER_SEED": ""}  # no signer configured at all: the refusal must come first
-    err = cli(w, "case", "sign", str(cid), expect=5, env=env_no_seed)
-    assert err["code"] in ("approvals_missing", "not_approved"), err
+    err = cli(w, "case", "sign", str(cid), expect=7, env=env_no_seed)
+    assert err["code"] == "approvals_missing", err
     assert "seed" not in err["message"].lower() and "RECOVER_SEED" not in err["message"]
     cli(w, "queue", "approve", str(cid), "--key", key("bob"))
     cli(w, "queue", "approve", str(cid), "--key", key("carol"))

@@ -321,7 +321,7 @@ def test_refusals(ltc, net, chain):
     assert check_transaction(obs, net).code == "unconfirmed"
     with pytest.raises(PermanentChainError) as exc:
         quote(chain, net, txid, vout, 20_000_000, address, path, ltc.new_address(), fee_total=100_000)
-    assert exc.value.code == "unconfirmed"
+    assert exc.value.code == "output_unconfirmed"
     ltc.mine(1)
 
     # below dust: an unrecoverable output, refused item by item

@@ -29,7 +29,7 @@ class SignMixin:
 
     def sign(self, plan: SweepPlan, key_for_path: Callable[[str], Any]) -> list[str]:
         if plan.family != "evm" or int(plan.meta.get("chain_id", self.network.chain_id)) != self.network.chain_id:
-            raise SweepRefused("this plan is not for this EVM network", code="wrong_chain")
+            raise SweepRefused("this plan is not for this EVM network", code="plan_wrong_chain")
         raws = []
         for step in plan.steps:
             account = _account(key_for_path(step.signer_path))
@@ -40,7 +40,7 @@ class SignMixin:
                     details={"path": step.signer_path, "expected": cs(step.signer_address),
                              "derived": cs(account.address)})
             if int(step.tx["chainId"]) != self.network.chain_id:
-                raise SweepRefused("a step's chainId is not this network's", code="wrong_chain")
+                raise SweepRefused("a step's chainId is not this network's", code="plan_wrong_chain")
             signed = account.sign_transaction(tx_for_signing(step.tx))
             raws.append("0x" + bytes(signed.raw_transaction).hex())
         return raws

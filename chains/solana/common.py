@@ -8,7 +8,7 @@ import functools
 import json
 from typing import Any, Callable
 
-from chains.errors import ChainError, PermanentChainError, RetryableChainError
+from chains.errors import ChainError, InvalidAddress, InvalidTxid, PermanentChainError, RetryableChainError, SweepRefused
 
 TOKEN_INDEX_BASE = 1000
 LAMPORTS_PER_SIGNATURE = 5000
@@ -53,14 +53,14 @@ def pubkey(value: str, what: str = "address"):
     from solders.pubkey import Pubkey
 
     return guard(f"{what} {value!r} is not a Solana address", lambda: Pubkey.from_string(value),
-                 code="invalid_address")
+                 code="invalid_address", exc_type=InvalidAddress)
 
 
 def signature(value: str):
     from solders.signature import Signature
 
     return guard(f"{value!r} is not a Solana transaction signature", lambda: Signature.from_string(value),
-                 code="invalid_txid")
+                 code="invalid_txid", exc_type=InvalidTxid)
 
 
 def encode_ix(ix: Any) -> dict:
@@ -79,7 +79,7 @@ def decode_ix(d: dict) -> Any:
                            [AccountMeta(pubkey(a["pubkey"]), bool(a["is_signer"]), bool(a["is_writable"]))
                             for a in d["accounts"]])
 
-    return guard("malformed instruction in the plan", build, code="plan_malformed")
+    return guard("malformed instruction in the plan", build, code="plan_malformed", exc_type=SweepRefused)
 
 
 def reason(err: Any, logs: list[str] | None) -> str:

@@ -24,7 +24,7 @@ def message(step: PlanStep, blockhash):
     ixs = [decode_ix(d) for d in step.tx["instructions"]]
     payer = pubkey(step.tx["fee_payer"], "fee payer")
     return guard("cannot compile the sweep message", lambda: MessageV0.try_compile(payer, ixs, [], blockhash),
-                 code="plan_malformed")
+                 code="plan_malformed", exc_type=SweepRefused)
 
 
 def decode_raw(raw: str):
@@ -68,14 +68,14 @@ class SignMixin:
         from solders.transaction import VersionedTransaction
 
         if plan.family != "solana":
-            raise SweepRefused("this plan is not for a Solana network", code="wrong_chain")
+            raise SweepRefused("this plan is not for a Solana network", code="plan_wrong_chain")
         txs = []
         for step in plan.steps:
             msg = message(step, Hash.default())
             n = msg.header.num_required_signatures
             tx = guard("cannot build the transaction to simulate",
                        lambda m=msg, n=n: VersionedTransaction.populate(m, [Signature.default()] * n),
-                       code="plan_malformed")
+                       code="plan_malformed", exc_type=SweepRefused)
             txs.append(base64.b64encode(bytes(tx)).decode())
         answers = self.node.batch([rq.simulate_transaction(t) for t in txs])
         steps = []
@@ -96,7 +96,7 @@ class SignMixin:
         from solders.transaction import VersionedTransaction
 
         if plan.family != "solana" or plan.network != self.network.key:
-            raise SweepRefused("this plan is not for this Solana network", code="wrong_chain")
+            raise SweepRefused("this plan is not for this Solana network", code="plan_wrong_chain")
         answer = rq.value(self.node.call(rq.get_latest_blockhash()))
         blockhash = guard("bad blockhash from the node", lambda: Hash.from_string(answer["blockhash"]),
                           code="node_answer_malformed", exc_type=RetryableChainError)

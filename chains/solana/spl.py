@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from chains.errors import PermanentChainError
+from chains.errors import InvalidAddress, PermanentChainError
 from chains.solana.common import (MINT_SIZE, RECOVER_NESTED, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAMS, encode_ix, guard,
                                   pubkey)
 
@@ -73,7 +73,7 @@ def ata(owner: str, mint: str, program: str) -> str:
     from spl.token.instructions import get_associated_token_address
 
     return str(guard("associated token address", lambda: get_associated_token_address(
-        pubkey(owner), pubkey(mint, "mint"), pubkey(program)), code="invalid_address"))
+        pubkey(owner), pubkey(mint, "mint"), pubkey(program)), code="invalid_address", exc_type=InvalidAddress))
 
 
 def token_sums(entries: list[dict] | None) -> dict[tuple[str, str], tuple[int, int, list[int]]]:

@@ -212,7 +212,8 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
                 raise SweepRefused(f"output {r['txid']}:{r['vout']} holds {amount}, not the {r['claimed_amount']} "
                                    "recorded", code="amounts_mismatch")
             if int(txo.get("confirmations") or 0) < 1:
-                raise PermanentChainError(f"output {r['txid']}:{r['vout']} is not confirmed", code="unconfirmed")
+                raise PermanentChainError(f"output {r['txid']}:{r['vout']} is not confirmed",
+                                          code="output_unconfirmed")
             st = self._input_script_type(spk.get("type"), r["claimed_script_type"], request.deposit_path)
             inputs.append({"txid": r["txid"], "vout": r["vout"], "amount": str(amount),
                            "address": request.deposit_address, "script_type": st, "script_pubkey": spk["hex"],
@@ -235,9 +236,9 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
             self.validate(address, what=what)
             script, st = output_script(address, self.address_network)
         except InvalidAddress as exc:
-            raise SweepRefused(str(exc), code="invalid_address", details={"what": what}) from None
+            raise InvalidAddress(str(exc), code="invalid_address", details={"what": what}) from None
         if self.opts.fork_id and st not in ("p2pkh", "p2sh"):
-            raise SweepRefused(f"the {what} {address} is not a legacy address", code="invalid_address")
+            raise InvalidAddress(f"the {what} {address} is not a legacy address", details={"what": what})
         return script
 
     def estimate_cost(self, request: SweepRequest) -> CostEstimate:

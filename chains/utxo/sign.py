@@ -9,7 +9,7 @@ signed transaction, so it runs here on the signed bytes (``PermanentChainError``
 given, so they are re-read from the node (:meth:`simulate`) before signing.
 
 Fork chains (``[utxo] fork_id``: Bitcoin Cash, Bitcoin SV): every input is signed with
-SIGHASH_ALL|SIGHASH_FORKID, P2PKH inputs only (``PermanentChainError`` ``unsupported_script_type``
+SIGHASH_ALL|SIGHASH_FORKID, P2PKH inputs only (``SweepRefused`` ``unsupported_script_type``
 otherwise), verified locally, and checked by the node: ``testmempoolaccept`` where the node has it
 (Bitcoin Cash Node), else ``verifyscript`` on every input plus the size check here (Bitcoin SV).
 
@@ -41,8 +41,8 @@ def sign_with_bitcoinlib(tx: dict, key, network: str) -> str:
     bitcoinlib ``Transaction`` of the step, built with the key's public key, signed and verified."""
     t = build_transaction(tx, network, public_hex=key.public_hex)
     if tx.get("unsigned_hex") and unsigned_hex(build_transaction(tx, network)) != tx["unsigned_hex"]:
-        raise PermanentChainError("the plan's unsigned transaction is not its inputs and outputs",
-                                  code="bad_plan")
+        raise SweepRefused("the plan's unsigned transaction is not its inputs and outputs",
+                           code="bad_plan")
     t.sign(key.bitcoinlib_key())
     if not t.verify():
         raise PermanentChainError("bitcoinlib could not produce valid signatures", code="signing_failed")
@@ -71,12 +71,12 @@ class SignMixin:
         """Sign every step with bitcoinlib; check the key controls the inputs' address, the input
         values against the node, the signed bytes against the plan, and ``testmempoolaccept``."""
         if plan.family != "utxo" or plan.network != self.network.key:
-            raise SweepRefused("this plan is not for this UTXO network", code="wrong_chain")
+            raise SweepRefused("this plan is not for this UTXO network", code="plan_wrong_chain")
         raws = []
         for step in plan.steps:
             tx = step.tx
             if bool(tx.get("fork_id")) != bool(self.opts.fork_id):
-                raise SweepRefused("the plan's fork_id does not match this network's", code="wrong_chain")
+                raise SweepRefused("the plan's fork_id does not match this network's", code="plan_wrong_chain")
             if self.opts.fork_id:
                 raws.append(self._sign_forkid(plan, step, key_for_path))
                 continue
@@ -102,7 +102,7 @@ class SignMixin:
         tx = step.tx
         bad = sorted({i["script_type"] for i in tx["inputs"] if i["script_type"] != "p2pkh"})
         if bad:
-            raise PermanentChainError(
+            raise SweepRefused(
                 f"{self.network.key}: SIGHASH_FORKID signing spends legacy P2PKH outputs only, not {', '.join(bad)} "
                 "(a fork chain has no segwit)", code="unsupported_script_type", details={"script_types": bad})
         key = self._signer_key(step, key_for_path, "p2pkh")
@@ -114,8 +114,8 @@ class SignMixin:
         amounts = [int(i["amount"]) for i in tx["inputs"]]
         t = build_transaction(tx, self.address_network)  # the step's one bitcoinlib object, signed below
         if unsigned_hex(t) != tx["unsigned_hex"]:
-            raise PermanentChainError("the plan's unsigned transaction is not its inputs and outputs",
-                                      code="bad_plan")
+            raise SweepRefused("the plan's unsigned transaction is not its inputs and outputs",
+                               code="bad_plan")
         try:
             raw = sign_p2pkh_forkid(t, amounts, key.secret)
         except ValueError as exc:
@@ -259,7 +259,7 @@ class SignMixin:
         try:
             got = self.client.call("sendrawtransaction", [hex_bytes(raw).hex()])
             if isinstance(got, str) and got.lower() != txid:
-                raise PermanentChainError(f"the node reports txid {got} for {txid}", code="txid_mismatch")
+                raise SweepRefused(f"the node reports txid {got} for {txid}", code="txid_mismatch")
             return txid
         except RpcError as err:
             msg = (err.message or "").lower()
