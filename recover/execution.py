@@ -428,7 +428,7 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     report = TrackReport(case.id, case.status, [{"seq": r.seq, "role": r.role, "txid": r.txid, "status": r.status,
                                                  "confirmations": r.confirmations, "error": r.error} for r in rows])
     if rows and all(r.status == "confirmed" for r in rows):
-        left = _settle_gas(session, case, chain, net, rows)
+        left = _settle_gas(session, case, chain, net, rows, actor=actor)
         move(session, case, CaseStatus.COMPLETED, actor=actor, action="completed",
              details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED,
                       **({"gas_left": str(left)} if left else {})})
@@ -453,11 +453,18 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     return report
 
 
-def _settle_gas(session: Session, case: Case, chain, net, rows: list[SignedTx]) -> int:
-    """The plan is carried out: what our gas left at the deposit address is ours again (the gas book)."""
+def _settle_gas(session: Session, case: Case, chain, net, rows: list[SignedTx], *, actor: str) -> int:
+    """The plan is carried out: what our gas left at the deposit address is ours again (the gas book).
+    A stored plan that no longer matches its hash is not believed: nothing is added (the book may
+    under-count, never over-count), and the case completes all the same (its transactions did)."""
     from recover.gasbook import settle
 
-    plan_row, plan = _checked_plan(session, case)
+    try:
+        plan_row, plan = _checked_plan(session, case)
+    except PolicyRefused:
+        append_event(session, actor=actor, action="gas_left_unknown", case_id=case.id,
+                     details={"why": "the stored plan no longer matches its hash"})
+        return 0
     left = chain.own_gas_left(plan, [r.txid for r in rows])
     settle(session, case, net.family, plan, plan_row.plan_hash, left)
     return left
