@@ -79,6 +79,9 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     cost_mode = quote.details.get("network_cost_mode", "deduct")
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
     gas = for_prepare(session, case, net.family, facts[0].receiving_address, gas_station_address)
+    from recover.execution import _pause_point
+
+    _pause_point("gas_book_read")  # concurrency tests widen the window between reading the book and writing it
     request = build_request(session, case, net, facts, net_amount=quote.net, fee_total=fee_total,
                             cost_mode=cost_mode, gas_station_address=gas_station_address,
                             own_native=gas.own_native, station_reserved=gas.station_reserved)

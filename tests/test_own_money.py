@@ -203,7 +203,33 @@ def test_a_quote_that_counted_on_our_leftover_is_not_carried_out_with_another_de
     assert err["code"] == "requote" and "top-up" in err["message"]
     assert snapshot(w.db) == before and w.a.w3.eth.get_balance(deposit) == onchain
     cli(w, "case", "quote", str(third))  # quoted again: with a top-up of its own now
-    assert cli(w, "case", "prepare", str(third))["plan"]["steps"][0]["role"] == "gas_topup"
+    prepared = cli(w, "case", "prepare", str(third))
+    assert prepared["plan"]["steps"][0]["role"] == "gas_topup"
+    rest = own - needs[0]  # what was left of ours there: the third plan counts on it, the top-up is the rest
+    assert prepared["plan"]["meta"].get("own_native_used", "0") == str(rest) and leftover(w, deposit) == 0
+    cli(w, "case", "quote", str(second))  # voids the second plan: its share of our leftover is back
+    assert leftover(w, deposit) == needs[0]
+    assert sql(w, "SELECT outcome FROM gas_reservations WHERE case_id = :c", c=second) == [("voided",)]
+
+
+def test_two_prepares_at_once_take_two_station_nonces(world_pg):
+    """Two specialists prepare two cases at the same moment on PostgreSQL: the gas book's lock on the
+    station makes one wait for the other, and they take two nonces."""
+    w = world_pg
+    token = new_token(w)
+    deposits = [derive(i) for i in (29, 31)]
+    register(w, [("anvil", d, f"m/44'/60'/0'/0/{i}", "active") for d, i in zip(deposits, (29, 31))])
+    cases = [token_case(w, token, d, 100 * 10**6) for d in deposits]
+    base = w.a.w3.eth.get_transaction_count(station_address(), "pending")
+    import team
+
+    # each one pauses 1.5 s after reading the gas book: without the lock both would read the same free nonce
+    env = {**os.environ, **team.env(), "RECOVER_DB_URL": w.db, "RECOVER_TEST_PAUSE": "gas_book_read:1500"}
+    procs = [subprocess.Popen([RECOVER, "case", "prepare", str(c), "--json"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for c in cases]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert sorted(topup_nonce(w, c) for c in cases) == [base, base + 1]
 
 
 # -- 2. gas-station nonces reserved at prepare ---------------------------------------------------------
