@@ -159,6 +159,15 @@ class SweepRequest:
 
     ``fee_total`` goes to the fee collector: the recovery fee plus a network cost deducted in the
     asset (for token sweeps the exchange pays the gas and is reimbursed in kind).
+
+    Each deposit's money is its own: a plan moves ``gross`` of its asset and never spends other value
+    at the deposit address, which may belong to another deposit (claimed or not).  The only native
+    there a plan may burn for gas beyond what it tops up is ``own_native``: what the exchange itself
+    left there (the unused part of its earlier gas top-ups, from the case database's book).  Families
+    where this cannot arise say so: UTXO spends exactly the proven ``outputs``; Solana's fee payer
+    (and rent payer) is the gas station.  ``station_reserved``: gas-station nonces other live plans
+    hold; a top-up takes the lowest nonce at or above the station's pending one that is not among
+    them (families with account nonces).
     """
 
     case_id: int
@@ -175,6 +184,26 @@ class SweepRequest:
     cost_mode: str          # "deduct": the deposit pays its own gas; "absorb": the gas station does
     outputs: tuple[dict, ...] = ()  # UTXO: the exact outputs to spend; empty elsewhere
     gas_station_address: str | None = None  # EVM: the address of ``gas_station_path`` (for its nonce)
+    own_native: int = 0     # native at the deposit address that is ours to burn for gas (a known leftover)
+    station_reserved: tuple[int, ...] = ()  # gas-station nonces held by other live plans
+
+
+@dataclass(frozen=True)
+class NonceAhead:
+    """A step that cannot be sent yet: its nonce is above its signer's pending nonce (an earlier
+    transaction of that account, such as another plan's gas top-up, has not been sent).  Nothing is
+    wrong: it is sent once the account reaches ``nonce``."""
+
+    seq: int
+    role: str
+    signer: str
+    nonce: int
+    pending: int
+
+    @property
+    def message(self) -> str:
+        return (f"step {self.seq} ({self.role}) uses nonce {self.nonce} of {self.signer}, which is at nonce "
+                f"{self.pending}: nonces {self.pending}..{self.nonce - 1} must be used first")
 
 
 @dataclass(frozen=True)
@@ -383,6 +412,27 @@ class ChainAdapter(ABC):
         node already knows by txid are the plan's own and are not a conflict; callers pass the unsent
         steps.  Families without account nonces: None."""
         return None
+
+    def nonce_ahead(self, plan: SweepPlan) -> NonceAhead | None:
+        """The first of ``plan``'s steps whose nonce is *above* its signer's pending nonce, or None.  Such
+        a step must wait rather than be sent: a node would only queue it, and a queued transaction of a
+        plan voided meanwhile could still land once the gap fills.  Families without account nonces:
+        None."""
+        return None
+
+    @classmethod
+    def station_nonce_of(cls, plan: SweepPlan) -> tuple[str, int] | None:
+        """``(gas station address, nonce)`` of the plan's gas top-up, the nonce it reserves; None when
+        the plan tops up nothing or the family has no account nonces (pure)."""
+        return None
+
+    def own_gas_left(self, plan: SweepPlan, txids: Sequence[str]) -> int:
+        """After ``plan``'s transactions (``txids``, in step order) are confirmed: the native base units
+        of the exchange's own gas (its top-ups and the leftover it counted on,
+        ``plan.meta["own_native_used"]``) that they did not burn and that stay at the deposit address
+        (I/O: reads what they paid).  Default 0: families whose plans leave none of our gas at a
+        deposit address (UTXO fees come out of the inputs; Solana's fee payer is the gas station)."""
+        return 0
 
     @abstractmethod
     def describe_plan(self, plan: SweepPlan) -> list[StepView]:

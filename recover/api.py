@@ -187,6 +187,7 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
     from recover.consistency import statement_problems
     from recover.errors import InvalidInput
     from recover.history import examine_history, pin_path, read_pin, write_pin
+    from recover.models import Case
     from recover.trust import load_trust_root
 
     doc = None
@@ -208,6 +209,10 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
                 want = ()
         history, entries = examine_history(s, root, pin=read_pin(path, root), full=True, want=want)
         problems = list(history.problems) + statement_problems(s)
+        from recover.jobs import stranded_cases
+
+        problems += [f"case {cid} is {s.get(Case, cid).status} and no job will move it (a worker's next loop "
+                     "queues one; run `recover worker --once`)" for cid in stranded_cases(s)]
         if doc is not None:
             problems += checkpoint_problems(s, doc, expected_public_key=root.checkpoint_key, log_entries=entries,
                                             log_seq=history.head.seq)

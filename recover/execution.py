@@ -4,10 +4,12 @@
   approvals still count, whose deposit is still there (block canonical, funds in place) and whose
   plan still simulates; signed bytes are stored, keys never are.
 - broadcast: sends the stored bytes in order, waiting for a step's prerequisites (the gas top-up)
-  to confirm; progress is committed after every send, so a re-run after a crash re-sends the same
-  bytes and never builds a new transaction.
-- track: confirmations; all confirmed -> completed (credit-account cases get a ledger credit);
-  reverted or dropped -> failed with the reason, never retried with new money movement.
+  to confirm, and for its signer to reach its nonce (a top-up whose reserved gas-station nonce
+  follows another plan's top-up is not sent before that one: exit 9); progress is committed after
+  every send, so a re-run after a crash re-sends the same bytes and never builds a new transaction.
+- track: confirmations; all confirmed -> completed (credit-account cases get a ledger credit, and
+  what our gas top-ups left at the deposit address goes to the gas book); reverted or dropped ->
+  failed with the reason, never retried with new money movement.
 """
 
 from __future__ import annotations
@@ -358,6 +360,10 @@ def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, 
             move(s, case, CaseStatus.FAILED, actor=actor, action="failed", details={"why": conflict, "funds": problem},
                  extra={"refusal_code": "nonce_taken", "refusal_reason": f"{conflict}; {problem}"})
             raise _Recorded(f"case {case_id}: {conflict}, and {problem}: the case failed", code="nonce_taken")
+    step = next(st for st in plan.steps if st.seq == row.seq)
+    ahead = chain.nonce_ahead(_replace(plan, steps=(step,)))
+    if ahead is not None:  # an earlier transaction of that account (another plan's top-up) comes first
+        raise _nonce_wait(session_factory, case_id, ahead)
     try:
         chain.simulate(_replace(plan, steps=remaining))
     except PermanentChainError as exc:
@@ -366,6 +372,29 @@ def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, 
         raise VerificationRefused(f"case {case_id}: step {row.seq} ({row.role}) would fail now: {exc}; it was not "
                                   "sent (no gas is spent into a sweep that cannot succeed)", code="would_fail",
                                   details={"seq": row.seq, "reason": exc.details.get("reason", str(exc))}) from None
+
+
+def _nonce_wait(session_factory, case_id: int, ahead) -> Waiting:
+    """Exit 9: the step is sent once its signer reaches its nonce; the message names the cases whose
+    reserved top-ups come first, or the free nonces the next prepare on the network will take."""
+    from recover.gasbook import holders
+
+    with session_factory() as s:
+        case = s.get(Case, case_id)
+        net = get_network(case.network)
+        held = holders(s, case.chain, net.family, ahead.signer, ahead.pending, ahead.nonce)
+    free = [n for n in range(ahead.pending, ahead.nonce) if n not in held]
+    parts = []
+    if held:
+        parts.append("reserved by " + ", ".join(f"case {c} (nonce {n})" for n, c in sorted(held.items())))
+    if free:
+        parts.append(f"nonce{'s' if len(free) > 1 else ''} {', '.join(map(str, free))} held by no live plan (released "
+                     "by a voided one): the next case prepared with a gas top-up on this network takes "
+                     f"{'them' if len(free) > 1 else 'it'}")
+    return Waiting(f"case {case_id}: {ahead.message}, {'; '.join(parts)}; nothing was sent: run broadcast again later",
+                   code="nonce_not_reached", details={"seq": ahead.seq, "signer": ahead.signer, "nonce": ahead.nonce,
+                                                      "pending": ahead.pending, "held_by": sorted(held.values()),
+                                                      "free": free})
 
 
 def _sent_meanwhile(session_factory, chain, row: SignedTx) -> bool:
@@ -465,8 +494,10 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     report = TrackReport(case.id, case.status, [{"seq": r.seq, "role": r.role, "txid": r.txid, "status": r.status,
                                                  "confirmations": r.confirmations, "error": r.error} for r in rows])
     if rows and all(r.status == "confirmed" for r in rows):
+        left = _settle_gas(session, case, chain, net, rows, actor=actor)
         move(session, case, CaseStatus.COMPLETED, actor=actor, action="completed",
-             details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED})
+             details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED,
+                      **({"gas_left": str(left)} if left else {})})
         if case.credit_account:
             _record_credit(session, case, rows, actor=actor)
     elif failures and status == CaseStatus.BROADCAST:
@@ -486,6 +517,23 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
                  extra={"refusal_code": "tx_failed", "refusal_reason": f"{reason}; {problem}"})
     report.status = case.status
     return report
+
+
+def _settle_gas(session: Session, case: Case, chain, net, rows: list[SignedTx], *, actor: str) -> int:
+    """The plan is carried out: what our gas left at the deposit address is ours again (the gas book).
+    A stored plan that no longer matches its hash is not believed: nothing is added (the book may
+    under-count, never over-count), and the case completes all the same (its transactions did)."""
+    from recover.gasbook import settle
+
+    try:
+        plan_row, plan = _checked_plan(session, case)
+    except PolicyRefused:
+        append_event(session, actor=actor, action="gas_left_unknown", case_id=case.id,
+                     details={"why": "the stored plan no longer matches its hash"})
+        return 0
+    left = chain.own_gas_left(plan, [r.txid for r in rows])
+    settle(session, case, net.family, plan, plan_row.plan_hash, left)
+    return left
 
 
 def signed_credit(session: Session, case_id: int, plan_hash: str, verifier=None) -> tuple[str, int, dict]:

@@ -8,20 +8,27 @@ serialises whole transactions and runs one worker), so each job runs once at a t
 dies leaves a lease that expires, and the job is taken again.  The work itself is idempotent (a
 case's state moves by compare-and-set; broadcast re-sends the same bytes), so a job run twice after
 a crash does its effect once.
+
+A case in ``signed`` or ``broadcast`` always has a pending job: a job is marked done only when its
+case left the job's state (a refusal leaves it due again later, see :mod:`recover.worker`), and the
+worker's every loop gives a job back to any case that lost its own (:func:`requeue_stranded`: a row
+deleted by hand, a crash of an older version).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from recover.models import Job, utcnow
+from recover.models import Case, Job, utcnow
 
 KIND_FOR = {"open": "verify", "signed": "broadcast", "broadcast": "track"}
 STATUS_FOR = {v: k for k, v in KIND_FOR.items()}
+#: the states only a job moves on (an open case can also be verified by hand: not stranded)
+_MOVED = {"signed": "broadcast", "broadcast": "track"}
 
 
 def enqueue_for(session: Session, case_id: int, status: str) -> None:
@@ -44,6 +51,40 @@ class Lease:
     case_id: int
     kind: str
     attempts: int
+    claimed_at: datetime | None = None  # when this lease was taken (the job's ``due_at`` was not later)
+
+
+def stranded_cases(session: Session) -> list[int]:
+    """Cases in a state a job must move (``signed``: broadcast, ``broadcast``: track) that have no
+    pending job of that kind: nothing would ever move them.  One query; the worker runs it every loop
+    (:func:`requeue_stranded`) and ``audit verify`` can report it."""
+    pending = sa.exists().where(Job.case_id == Case.id, Job.done_at.is_(None),
+                                Job.kind == sa.case(*((Case.status == st, kind) for st, kind in _MOVED.items())))
+    return list(session.exec(select(Case.id).where(Case.status.in_(list(_MOVED)), ~pending).order_by(Case.id)))
+
+
+def requeue_stranded(session_factory, *, worker: str) -> list[int]:
+    """Give every stranded case its job again, each in its own transaction under the case's row lock
+    (taken without waiting: a case someone is moving right now is left to the next loop), checked
+    again under the lock.  The job's note says it was requeued (no audit event: nothing about the
+    case changed, and the audit lock is never taken under a case's row lock here)."""
+    with session_factory() as s:
+        found = stranded_cases(s)
+    done = []
+    for case_id in found:
+        try:
+            with session_factory() as s:
+                case = s.exec(select(Case).where(Case.id == case_id).with_for_update(nowait=True)).first()
+                if case is None or case.id not in stranded_cases(s):
+                    continue
+                enqueue_for(s, case.id, case.status)
+                s.execute(sa.update(Job).where(Job.case_id == case.id, Job.done_at.is_(None),
+                                               Job.kind == KIND_FOR[case.status])
+                          .values(last_error=f"requeued by {worker}: the {case.status} case had no pending job"))
+                done.append(case.id)
+        except sa.exc.OperationalError:  # the row is locked by a transaction moving the case: not stranded
+            continue
+    return done
 
 
 def claim(session_factory, worker: str, lease_seconds: int) -> Lease | None:
@@ -57,20 +98,26 @@ def claim(session_factory, worker: str, lease_seconds: int) -> Lease | None:
             return None
         job.leased_by, job.lease_until, job.attempts = worker, now + timedelta(seconds=lease_seconds), job.attempts + 1
         s.add(job)
-        return Lease(job.id, job.case_id, job.kind, job.attempts)
+        return Lease(job.id, job.case_id, job.kind, job.attempts, now)
 
 
 def finish(session_factory, lease: Lease, worker: str, *, later_seconds: float | None, error: str | None) -> bool:
-    """Mark the job done (``later_seconds`` None) or due again later; False when the lease was lost."""
+    """Mark the job done (``later_seconds`` None) or due again later; False when the lease was lost.
+
+    A job enqueued again while it was leased (:func:`enqueue_for` moved its ``due_at`` past the
+    lease: the case came back to the job's state meanwhile) is not marked done: it is left due."""
     with session_factory() as s:
         now = utcnow()
         values: dict = {"leased_by": None, "lease_until": None, "last_error": error}
+        mine = (Job.id == lease.job_id, Job.leased_by == worker, Job.done_at.is_(None))
         if later_seconds is None:
-            values["done_at"] = now
+            claimed = lease.claimed_at or now
+            done = s.execute(sa.update(Job).where(*mine, Job.due_at <= claimed).values(**values, done_at=now))
+            if done.rowcount == 1:
+                return True
         else:
             values["due_at"] = now + timedelta(seconds=later_seconds)
-        done = s.execute(sa.update(Job).where(Job.id == lease.job_id, Job.leased_by == worker,
-                                              Job.done_at.is_(None)).values(**values))
+        done = s.execute(sa.update(Job).where(*mine).values(**values))
         return done.rowcount == 1
 
 

@@ -369,3 +369,46 @@ class ScanState(SQLModel, table=True):
     network: str = Field(primary_key=True, max_length=64)
     last_block: int = Field(sa_type=sa.BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+
+class GasReservation(SQLModel, table=True):
+    """What a live plan holds besides its own deposit: the gas station's nonce its top-up takes, and
+    the exchange's own native left at the deposit address (``own_native``) it counts on for gas.
+
+    Reserved at prepare, in the plan's transaction, so a batch of plans takes distinct station nonces
+    (the lowest at or above the station's pending nonce that no live plan holds: a released one is
+    reused first).  Released (``released_at``, ``outcome``) in the transaction that voids the plan
+    (re-quote, re-prepare, re-plan, rejection, an end) or completes it.  At most one live reservation
+    per station nonce (a partial unique index)."""
+
+    __tablename__ = "gas_reservations"
+    __table_args__ = (sa.Index("uq_gas_reservations_live_nonce", "chain", "station", "nonce", unique=True,
+                               sqlite_where=sa.text("released_at IS NULL AND nonce IS NOT NULL"),
+                               postgresql_where=sa.text("released_at IS NULL AND nonce IS NOT NULL")),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    chain: str = Field(max_length=96)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    plan_hash: str = Field(max_length=64)
+    station: Optional[str] = Field(default=None, max_length=128)  # address key of the gas station
+    nonce: Optional[int] = Field(default=None, sa_type=sa.BigInteger)
+    deposit: str = Field(max_length=128)  # address key of the deposit address
+    own_native: int = Field(default=0, sa_type=BaseUnits)  # our leftover there the plan counts on
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    released_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
+    outcome: Optional[str] = Field(default=None, max_length=32)  # voided | completed | forfeited
+
+
+class GasLeftover(SQLModel, table=True):
+    """Native value the exchange itself put at a deposit address (gas top-ups) that its transactions
+    did not burn, and that no live plan counts on yet: the only native there a later plan may spend
+    for gas.  Everything else at the address belongs to a deposit, claimed or not."""
+
+    __tablename__ = "gas_leftovers"
+
+    chain: str = Field(primary_key=True, max_length=96)
+    address_key: str = Field(primary_key=True, max_length=128)
+    address: str = Field(max_length=128)
+    amount: int = Field(sa_type=BaseUnits)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

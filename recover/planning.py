@@ -2,7 +2,10 @@
 
 The plan costs exactly what the quote said (the quote's stored cost estimate is handed back to the
 adapter), moves exactly the quoted amounts, and its SHA-256 over canonical JSON is what approvers
-sign.  Preparing again replaces the plan and so voids every approval of the old one.
+sign.  Preparing again replaces the plan and so voids every approval of the old one.  The plan burns
+only native that is ours at the deposit address, and its gas top-up takes a gas-station nonce no
+other live plan holds; both are recorded in the gas book in the plan's transaction
+(:mod:`recover.gasbook`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from recover.canonical import canonical_json, sha256_hex
 from recover.destinations import check_destination, recorded_conditions
 from recover.chainio import adapter
 from recover.errors import PolicyRefused
+from recover.gasbook import for_prepare, hold
 from recover.models import Case, Quote as QuoteRow, SweepPlan
 from recover.quoting import supersede_plan
 from recover.registry import get_network
@@ -76,8 +80,13 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     cost = CostEstimate.from_dict(quote.details["cost_estimate"])
     cost_mode = quote.details.get("network_cost_mode", "deduct")
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
+    gas = for_prepare(session, case, net.family, facts[0].receiving_address, gas_station_address)
+    from recover.execution import _pause_point
+
+    _pause_point("gas_book_read")  # concurrency tests widen the window between reading the book and writing it
     request = build_request(session, case, net, facts, net_amount=quote.net, fee_total=fee_total,
-                            cost_mode=cost_mode, gas_station_address=gas_station_address)
+                            cost_mode=cost_mode, gas_station_address=gas_station_address,
+                            own_native=gas.own_native, station_reserved=gas.station_reserved)
     chain = adapter(net)
     if case.return_address:  # a credit goes to our hot wallet by design; a return must not go to a sink
         check_destination(session, net, request.destination, asset=asset, gas_station=gas_station_address,
@@ -103,6 +112,7 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor,
                           statement=record.hash))
     session.flush()
+    hold(session, case, net.family, plan, digest, type(chain))  # its station nonce, the leftover it counts on
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],
                "net": plan_doc["net"], "fee_total": plan_doc["fee_total"], "native_cost": plan_doc["native_cost"]}
     move(session, case, CaseStatus.AWAITING_APPROVAL, actor=actor,

@@ -56,8 +56,11 @@ def default_cost(session: Session, case: Case, facts: list[DepositFact], cost_mo
     net = get_network(case.network)
     gross = sum(f.amount for f in facts)
     provisional_fee = 1 if gross > 1 else 0
+    from recover.gasbook import own_native
+
     request = build_request(session, case, net, facts, net_amount=gross - provisional_fee,
-                            fee_total=provisional_fee, cost_mode=cost_mode, gas_station_address=None)
+                            fee_total=provisional_fee, cost_mode=cost_mode, gas_station_address=None,
+                            own_native=own_native(session, case, net.family, facts[0].receiving_address))
     return adapter(net).estimate_cost(request)
 
 
@@ -74,10 +77,13 @@ def _attest_quote(session: Session, case: Case, row: QuoteRow, *, actor, prices,
 
 
 def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> list[dict]:
-    """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes.
+    """A plan stops counting (and so do its approvals) when the quote or plan it rests on changes; what
+    it held in the gas book (a station nonce, our leftover gas) is released in the same transaction.
 
     Returns what was voided, for the caller to say so: per plan its hash, the case's status, and the
     approvals recorded on it (how many, by whom); the audit event records the same."""
+    from recover.gasbook import release
+
     plans = session.exec(select(SweepPlan).where(SweepPlan.case_id == case.id, SweepPlan.superseded_at.is_(None))).all()
     voided = []
     for plan in plans:
@@ -90,6 +96,8 @@ def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> lis
                 "approvers": approvers}
         append_event(session, actor=actor, action="plan_superseded", case_id=case.id, details={**info, "why": why})
         voided.append(info)
+    if plans:
+        release(session, case.id, plan_hashes=[p.plan_hash for p in plans])
     return voided
 
 

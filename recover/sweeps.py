@@ -1,7 +1,9 @@
 """From a case to the adapter's ``SweepRequest``: who gets what, from which key.
 
 Destinations are the user's return address (net) or, for a credit-account case, the network's hot
-wallet; the fee collector gets the fee plus any network cost deducted in the asset.
+wallet; the fee collector gets the fee plus any network cost deducted in the asset.  The request also
+says how much native at the deposit address is ours to burn for gas (everything else there belongs
+to deposits) and which gas-station nonces other live plans hold (:mod:`recover.gasbook`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def case_facts(session: Session, case: Case) -> list[DepositFact]:
 
 
 def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[DepositFact], *,
-                  net_amount: int, fee_total: int, cost_mode: str, gas_station_address: str | None) -> SweepRequest:
+                  net_amount: int, fee_total: int, cost_mode: str, gas_station_address: str | None,
+                  own_native: int = 0, station_reserved: tuple[int, ...] = ()) -> SweepRequest:
+    """``own_native``: the native at the deposit address that is ours to burn for gas (the gas book,
+    :mod:`recover.gasbook`); ``station_reserved``: gas-station nonces other live plans hold."""
     from recover.chainio import resolved
 
     net = resolved(net)  # the wallets may be ${ENV} placeholders until the network is used
@@ -61,6 +66,8 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
         gas_station_path=net.gas_station_path,
         gas_station_address=gas_station_address,
         cost_mode=cost_mode,
+        own_native=own_native,
+        station_reserved=tuple(station_reserved),
         # the exact deposits proven on chain: output-based families spend exactly these
         outputs=tuple({"txid": f.txid, "index": f.deposit_index, "amount": str(f.amount),
                        **({"script_type": f.details.get("script_type")} if f.details.get("script_type") else {})}

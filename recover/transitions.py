@@ -58,6 +58,10 @@ def move(
     from recover.jobs import enqueue_for
 
     enqueue_for(session, case.id, target.value)  # the worker's next job, in this same transaction
+    from recover.gasbook import LIVE, release
+
+    if target.value not in LIVE:  # no live plan any more: what one held in the gas book is released
+        release(session, case.id, outcome=target.value)
     # Bring the caller's object up to date without reading the row back (and without marking it
     # dirty): it now says what the UPDATE wrote.
     for name, value in {**values, "version": (case.version or 0) + 1}.items():

@@ -3,11 +3,18 @@
 It leases due jobs (:mod:`recover.jobs`) and runs them with the operator key it was started with:
 verify an open case, broadcast a signed one, track a broadcast one.  What a job ends in:
 
-- done: the case moved on (its next job was enqueued with the move), or was refused for good
-  (the refusal is on the case), or is no longer in the state the job was for;
+- done: the case moved on (its next job was enqueued with the move), or a verification was refused
+  for good (the refusal is on the case), or the case is no longer in the state the job was for;
 - later: nothing is wrong but it cannot finish yet (exit 9 "waiting": a prerequisite is not
-  confirmed; a deposit without enough confirmations; a broadcast case not yet confirmed), or the node
-  did not answer (exit 8), with backoff per job.
+  confirmed; a gas top-up whose station nonce comes after another plan's; a deposit without enough
+  confirmations; a broadcast case not yet confirmed), or the node did not answer (exit 8), with
+  backoff per job;
+- later too: a broadcast or track that was refused (exit 3-7: a token frozen after signing, a case
+  moved by someone else meanwhile, a send the node rejected) while the case is still ``signed`` or
+  ``broadcast``, with backoff: only a job moves such a case, so its job is never done before it moves.
+
+Every loop also gives a job back to any ``signed`` or ``broadcast`` case that has none
+(:func:`recover.jobs.requeue_stranded`: one query when there is nothing to do).
 
 SIGTERM (or Ctrl-C) finishes the current job and stops.  On PostgreSQL any number of workers on any
 number of machines share the queue; on SQLite one worker runs, and a second one is refused.
@@ -24,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recover.errors import IllegalTransition, RecoverError
-from recover.jobs import Lease, STATUS_FOR, backoff, claim, finish
+from recover.jobs import Lease, STATUS_FOR, backoff, claim, finish, requeue_stranded
 
 
 @dataclass
@@ -35,10 +42,11 @@ class WorkerReport:
     later: int = 0
     by_kind: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
+    requeued: list = field(default_factory=list)  # stranded cases given a job again
 
     def to_dict(self) -> dict:
         return {"worker": self.worker, "jobs": self.jobs, "done": self.done, "later": self.later,
-                "by_kind": self.by_kind, "errors": self.errors[-20:]}
+                "by_kind": self.by_kind, "errors": self.errors[-20:], "requeued": self.requeued[-100:]}
 
 
 def _sqlite_lock(url: str):
@@ -78,6 +86,10 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
     previous = _on_signals(stop)
     try:
         while not stop.is_set():
+            requeued = requeue_stranded(lambda: session_scope(url), worker=report.worker)
+            report.requeued += requeued
+            if say and requeued:
+                say(f"cases {', '.join(map(str, requeued))}: no pending job, given one again")
             lease = claim(lambda: session_scope(url), report.worker, lease_seconds)
             if lease is None:
                 if once:
@@ -127,20 +139,34 @@ def _run(url: str, signing_key, lease: Lease, poll: float) -> tuple[float | None
         report = api.track_case(lease.case_id, db=url, key=signing_key)
         return (poll, None) if report.status == "broadcast" else (None, None)
     except RecoverError as exc:
-        return _classify(exc, lease, poll)
+        return _classify(exc, lease, poll, _still(url, lease))
     except Exception as exc:  # chains errors carry code and exit_code too
         if isinstance(getattr(exc, "exit_code", None), int):
-            return _classify(exc, lease, poll)
+            return _classify(exc, lease, poll, _still(url, lease))
         raise
 
 
-def _classify(exc, lease: Lease, poll: float) -> tuple[float | None, str | None]:
+def _still(url: str, lease: Lease) -> bool:
+    """Whether the case is still in the state the job is for (read after the job's own transaction)."""
+    from recover.db import session_scope
+    from recover.models import Case
+
+    with session_scope(url) as s:
+        case = s.get(Case, lease.case_id)
+        return case is not None and case.status == STATUS_FOR[lease.kind]
+
+
+def _classify(exc, lease: Lease, poll: float, still: bool = False) -> tuple[float | None, str | None]:
     text = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
     if exc.exit_code == 9:
         return poll, text
     if exc.exit_code in (1, 8):
         return backoff(lease.attempts, base=poll), text
-    return None, text  # refused for good (3-7): the case says why
+    if still and lease.kind != "verify":
+        # refused (3-7) while still signed or broadcast: nothing else moves the case, so its job stays
+        # (a frozen token thawed, a concurrent update settled, a send refused and then re-planned)
+        return backoff(lease.attempts, base=poll), text
+    return None, text  # done: the case moved on, or a verification was refused (the case says why)
 
 
 def _on_signals(stop: threading.Event):

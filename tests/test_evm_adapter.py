@@ -432,16 +432,60 @@ def test_token_sweep_no_return_token(node, network):
     assert _token_balance(node.w3, token, DEPOSIT) == 0
 
 
-def test_token_sweep_without_topup_when_deposit_has_gas(node, network):
+def test_token_sweep_without_topup_when_our_own_gas_is_there(node, network):
+    """Native at the deposit pays a token sweep's gas only as far as it is ours (``own_native``: a
+    leftover of our own top-ups); what the plan burns of it is in ``meta.own_native_used``, and
+    :meth:`own_gas_left` says what it leaves."""
     node.set_balance(DEPOSIT, ETH)
     adapter, token, cost, request = _token_sweep(node, network, "StandardToken", fee_total=0)
-    request = replace(request, fee_total=0, net=request.gross)
+    request = replace(request, fee_total=0, net=request.gross, own_native=ETH // 10)
     cost = adapter.estimate_cost(request)
     assert cost.params["topup"] is False
     plan = adapter.prepare(request, cost)
     assert [s.role for s in plan.steps] == ["sweep_net"]
-    _execute(adapter, node, plan)
+    gas = int(plan.steps[0].tx["gas"]) * int(plan.meta["gas_price"])
+    assert plan.meta["own_native_used"] == str(gas)
+    receipts = _execute(adapter, node, plan)
     assert _token_balance(node.w3, token, DESTINATION) == request.gross
+    burnt = receipts[0]["gasUsed"] * receipts[0]["effectiveGasPrice"]
+    assert adapter.own_gas_left(plan, [r["transactionHash"].to_0x_hex() for r in receipts]) == gas - burnt
+    assert node.w3.eth.get_balance(DEPOSIT) == ETH - burnt
+
+
+def test_token_sweep_tops_up_when_the_native_there_is_not_ours(node, network):
+    """The deposit address holds 1 ETH of someone's deposit: the token sweep brings its own gas, and a
+    quote that counted on our own native there is refused at prepare once that is gone (re-quote)."""
+    node.set_balance(DEPOSIT, ETH)
+    adapter, token, cost, request = _token_sweep(node, network, "StandardToken")
+    assert cost.params["topup"] is True
+    plan = adapter.prepare(request, cost)
+    gas = sum(int(s.tx["gas"]) for s in plan.steps[1:]) * int(plan.meta["gas_price"])
+    assert [s.role for s in plan.steps] == ["gas_topup", "sweep_net", "sweep_fee"]
+    assert int(plan.steps[0].tx["value"]) == gas and "own_native_used" not in plan.meta
+    partly = replace(request, own_native=gas // 3)  # some of ours is there: the top-up is the rest
+    plan = adapter.prepare(partly, cost)
+    assert int(plan.steps[0].tx["value"]) == gas - gas // 3 and plan.meta["own_native_used"] == str(gas // 3)
+    mine = replace(request, own_native=ETH)
+    quoted = adapter.estimate_cost(mine)
+    assert quoted.params["topup"] is False
+    with pytest.raises(SweepRefused) as exc:
+        adapter.prepare(replace(mine, own_native=0), quoted)
+    assert exc.value.code == "requote" and "top-up" in str(exc.value)
+
+
+def test_top_up_takes_the_lowest_station_nonce_no_live_plan_holds_and_waits_for_it(node, network):
+    adapter, token, cost, request = _token_sweep(node, network, "StandardToken")
+    pending = node.w3.eth.get_transaction_count(STATION, "pending")
+    plan = adapter.prepare(replace(request, station_reserved=(pending, pending + 1, pending + 3)), cost)
+    assert adapter.station_nonce_of(plan) == (STATION, pending + 2)
+    assert adapter.nonce_conflict(plan) is None  # a nonce ahead is no conflict...
+    ahead = adapter.nonce_ahead(replace(plan, steps=plan.steps[:1]))  # ...it waits
+    assert (ahead.seq, ahead.role, ahead.signer, ahead.nonce, ahead.pending) == (0, "gas_topup", STATION,
+                                                                                pending + 2, pending)
+    assert "nonces" in ahead.message
+    free = adapter.prepare(request, cost)
+    assert adapter.station_nonce_of(free) == (STATION, pending)
+    assert adapter.nonce_ahead(replace(free, steps=free.steps[:1])) is None
 
 
 def test_paused_and_blacklisted_tokens_refused(node, network):

@@ -432,3 +432,20 @@ def test_a_price_row_nobody_signed_quotes_nothing(world):
     before = snapshot(w.db)
     assert cli(w, "case", "quote", str(cid), expect=7)["code"] == "price_tampered"
     assert snapshot(w.db) == before
+
+
+def test_audit_names_a_signed_case_no_job_will_move(world):
+    """No case is ever left signed or broadcast without a job that will move it: the worker queues one
+    again, and `audit verify` names the case meanwhile."""
+    w = world
+    cid, token, deposit = token_case(w)
+    approve(w, cid, "bob", "carol")
+    cli(w, "case", "sign", str(cid))
+    assert cli(w, "audit", "verify")["ok"]
+    sql(w, "DELETE FROM jobs WHERE case_id = :c", c=cid)
+    report = run("audit", "verify", "--json", db=w.db)
+    assert report.code == 1 and any(f"case {cid} is signed and no job will move it" in p
+                                    for p in report.json["problems"]), report.json
+    assert run("worker", "--once", "--json", db=w.db).code == 0
+    assert cli(w, "case", "show", str(cid))["status"] in ("broadcast", "completed")
+    assert cli(w, "audit", "verify")["ok"]

@@ -97,3 +97,53 @@ def test_0005_keeps_old_approvals_as_legacy_rows_that_never_count(empty_db_url):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM approvals")).scalar() == 0
         assert conn.execute(sa.text("SELECT status FROM cases WHERE id = 1")).scalar() == "awaiting_approval"
+
+
+def test_0010_reserves_the_station_nonces_of_live_plans(empty_db_url):
+    """Plans live at the upgrade keep their top-up's gas-station nonce: the first plan holding a nonce
+    gets its reservation (two plans made before reservations existed may share one: the later one
+    meets the nonce conflict at signing, as before); superseded plans and ended cases get none."""
+    import json
+
+    from alembic import command
+
+    from recover.db import alembic_config, get_engine, upgrade_to_head
+
+    cfg = alembic_config(empty_db_url)
+    engine = get_engine(empty_db_url, create=True)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    station, deposit = "0x8C8d35429F74ec245F8Ef2f4Fd1e551cFF97d650", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+    def plan(case_id: int, nonce: int | None) -> str:
+        steps = [{"seq": 1, "role": "sweep_net", "signer_address": deposit, "signer_path": "m/44'/60'/0'/0/20",
+                  "tx": {"nonce": "0", "value": "0"}, "after": [0]}]
+        if nonce is not None:
+            steps.insert(0, {"seq": 0, "role": "gas_topup", "signer_address": station,
+                             "signer_path": "m/44'/60'/1'/0/0", "tx": {"nonce": str(nonce), "value": "5"}, "after": []})
+        return json.dumps({"network": "anvil", "family": "evm", "case_id": case_id, "asset": "native", "gross": "10",
+                           "net": "9", "fee_total": "1", "native_cost": "0", "destination": deposit,
+                           "fee_collector": deposit, "steps": steps})
+
+    cases = [(1, "approved", 7, None), (2, "signed", 7, None), (3, "awaiting_approval", 9, None),
+             (4, "completed", 5, None), (5, "quoted", 6, "2026-11-02 00:00:00"), (6, "broadcast", None, None)]
+    with engine.begin() as conn:
+        for cid, status, nonce, superseded in cases:
+            conn.execute(sa.text(
+                "INSERT INTO cases (network, chain, txid, claim_scope, status, opened_by, version, created_at, "
+                "updated_at) VALUES ('anvil', 'eip155:31337', :t, '*|*', :s, 'old', 1, '2026-11-01 00:00:00', "
+                "'2026-11-01 00:00:00')"), {"t": f"0x{cid:02x}", "s": status})
+            conn.execute(sa.text(
+                "INSERT INTO sweep_plans (case_id, plan_json, plan_hash, created_by, created_at, superseded_at) "
+                "VALUES (:c, :j, :h, 'old', '2026-11-01 00:00:00', :x)"),
+                {"c": cid, "j": plan(cid, nonce), "h": f"{cid:064x}", "x": superseded})
+    upgrade_to_head(empty_db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT case_id, chain, station, nonce, deposit, own_native, released_at "
+                                    "FROM gas_reservations ORDER BY case_id")).all()
+        leftovers = conn.execute(sa.text("SELECT count(*) FROM gas_leftovers")).scalar()
+    assert [tuple(r) for r in rows] == [
+        (1, "eip155:31337", station.lower(), 7, deposit.lower(), "0", None),
+        (3, "eip155:31337", station.lower(), 9, deposit.lower(), "0", None)]
+    assert leftovers == 0

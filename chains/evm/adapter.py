@@ -5,6 +5,7 @@
   :func:`chains.evm.plan.build_evm_plan`)
 * :mod:`chains.evm.simulate`: simulate (revert reasons by :func:`chains.evm.revert.decode_revert`)
 * :mod:`chains.evm.sign`: sign, export_unsigned, check_signed, txid_of, broadcast
+* :mod:`chains.evm.nonces`: nonce_conflict, nonce_ahead, station_nonce_of, own_gas_left
 * :mod:`chains.evm.keys`: derive_key, key_from_secret, verify_ownership (EIP-191)
 * :mod:`chains.evm.describe`: describe_plan
 
@@ -25,6 +26,7 @@ from chains.evm.common import qty
 from chains.evm.describe import describe_plan as _describe_plan
 from chains.evm.scan import ScanMixin
 from chains.evm.erc20 import TRANSFER_TOPIC
+from chains.evm.nonces import NonceMixin
 from chains.evm.observe import INTERNAL_NATIVE_INDEX, ObserveMixin
 from chains.evm.plan import GAS_MARGIN_BPS, build_evm_plan, native_cost_from_params
 from chains.evm.prepare import PrepareMixin
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ScanMixin, ChainAdapter):
+class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixin, ScanMixin, ChainAdapter):
     family = "evm"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -115,7 +117,7 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ScanMixin
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         return _keys.verify_ownership(message, signature, sender)
 
-    # -- destinations and nonces -----------------------------------------------------------------
+    # -- destinations -----------------------------------------------------------------
     @classmethod
     def burn_reason(cls, network: NetworkConfig, address: str) -> str | None:
         from chains.evm.addresses import burn_reason
@@ -129,26 +131,6 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, ScanMixin
         except RpcError as err:
             raise self._error("eth_getCode", err) from None
         return bool(code) and code not in ("0x", "0x0")
-
-    def nonce_conflict(self, plan: SweepPlan) -> str | None:
-        """A step whose nonce is below its signer's pending nonce can never be mined as signed: another
-        transaction used that nonce (two plans made before either was sent)."""
-        if not plan.steps:
-            return None
-        self.check_chain()
-        signers = sorted({s.signer_address for s in plan.steps})
-        res = self.client.batch([("eth_getTransactionCount", [a, "pending"]) for a in signers])
-        pending = {}
-        for a, r in zip(signers, res):
-            if isinstance(r, RpcError):
-                raise self._error("eth_getTransactionCount", r)
-            pending[a] = qty(r)
-        for step in plan.steps:
-            n = int(step.tx["nonce"])
-            if n < pending[step.signer_address]:
-                return (f"step {step.seq} ({step.role}) was signed with nonce {n} of {step.signer_address}, which "
-                        f"another transaction has used (the account is at nonce {pending[step.signer_address]})")
-        return None
 
     def describe_plan(self, plan: SweepPlan) -> list[StepView]:
         return _describe_plan(plan, native_symbol=self.network.native_symbol,

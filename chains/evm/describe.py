@@ -46,6 +46,10 @@ def describe_plan(plan: SweepPlan, *, native_symbol: str, native_decimals: int) 
         detail["max_network_cost"] = str(int(tx["gas"]) * int(detail["gas_price"]))
         if step.simulation:
             detail["simulated"] = bool(step.simulation.get("ok"))
+        if step.role != "gas_topup" and plan.meta.get("own_native_used") and step.seq == min(
+                s.seq for s in plan.steps if s.role != "gas_topup"):
+            # gas paid from our own leftover at the address (never from a deposit's native there)
+            detail["own_gas_used"] = str(plan.meta["own_native_used"])
         rows.append(StepView(seq=step.seq, role=step.role, signer=step.signer_address, summary=summary,
                              moves=moves, after=tuple(step.after), detail=detail))
     return rows

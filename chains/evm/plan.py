@@ -15,8 +15,23 @@ with ``gas_price_rose`` otherwise).  Legacy networks (``[evm] legacy_tx``): type
 * token sweep: gas per transfer from ``eth_estimateGas`` plus :data:`GAS_MARGIN_BPS` (10%: it covers a
   recipient whose token balance slot goes from non-zero to zero between quote and broadcast, and the
   provisional amounts of a quote).  The cost is the gas *limit* times ``p`` (an upper bound: unused gas
-  stays at the deposit address as native dust).  A gas top-up from the gas station, for exactly the
-  shortfall, when the deposit's native balance is below ``sum(gas_i * p)``; it costs ``21000 p`` more.
+  stays at the deposit address as native dust, recorded by the domain as ours).  A gas top-up from
+  the gas station, for exactly the shortfall, when the native at the deposit that is *ours to spend*
+  is below ``sum(gas_i * p)``; it costs ``21000 p`` more.
+
+Each deposit's money is its own
+-------------------------------
+The native balance of a deposit address may belong to other deposits (a native misdeposit to the
+same retired address, claimed or not).  A token sweep burns only ``min(balance, request.own_native)``
+of it (the exchange's own leftover of earlier top-ups, ``meta.own_native_used``) and tops up the rest;
+a native sweep moves exactly its ``gross`` (net + fee + the gas it pays itself in ``deduct`` mode, or a
+top-up of exactly its gas in ``absorb`` mode) and leaves everything else where it is.
+
+Gas-station nonces
+------------------
+The top-up takes the lowest nonce at or above the station's pending nonce that no other live plan
+holds (``request.station_reserved``), so a batch of plans prepared before any is sent does not
+collide (:func:`free_nonce`).
 """
 
 from __future__ import annotations
@@ -39,6 +54,16 @@ def native_cost_from_params(params: dict) -> int:
     return sum(int(s["gas"]) for s in params["steps"]) * p
 
 
+def free_nonce(pending: int, reserved) -> int:
+    """The lowest nonce ``>= pending`` not in ``reserved`` (a released one below the others is reused
+    first, so no gap stays open)."""
+    taken = set(reserved)
+    n = pending
+    while n in taken:
+        n += 1
+    return n
+
+
 def build_evm_plan(
     *,
     network_key: str,
@@ -53,10 +78,15 @@ def build_evm_plan(
     """The unsigned sweep plan for ``request`` at the price and gas of ``params`` (from
     :meth:`EvmAdapter.estimate_cost`).  Pure: every fact is an argument.
 
+    ``station_nonce`` is the gas station's pending nonce; the top-up takes :func:`free_nonce` of it and
+    ``request.station_reserved``.  ``deposit_native_balance`` is what the address holds; only
+    ``min(deposit_native_balance, request.own_native)`` of it is ours to burn for gas.
+
     Raises ``SweepRefused`` when the amounts do not add up to ``gross`` as the cost mode requires,
     or when a top-up is needed but ``params`` did not plan one (re-quote).
     """
     p = int(params["gas_price"])
+    own_used = 0
     tx_type = params["tx_type"]
     kind = params["kind"]
     steps_gas = {s["role"]: int(s["gas"]) for s in params["steps"]}
@@ -86,12 +116,15 @@ def build_evm_plan(
         if (request.fee_total > 0) != ("sweep_fee" in steps_gas):
             raise SweepRefused("the quote's steps do not match the fee (zero vs non-zero): re-quote",
                                code="requote")
-        shortfall = max(0, deposit_gas_wei - deposit_native_balance)
+        ours = max(0, min(deposit_native_balance, request.own_native))  # never another deposit's native
+        shortfall = max(0, deposit_gas_wei - ours)
         if shortfall and not topup:
             raise SweepRefused(
-                f"the deposit address now needs a gas top-up of {shortfall} wei the quote did not include: "
-                "re-quote", code="requote")
+                f"the deposit address now needs a gas top-up of {shortfall} wei the quote did not include (our "
+                f"own native there is {ours} wei; the rest belongs to deposits): re-quote", code="requote",
+                details={"shortfall": str(shortfall), "own_native": str(ours)})
         topup_value = shortfall
+        own_used = deposit_gas_wei - shortfall
 
     def fee_fields() -> dict:
         if tx_type == "0x0":
@@ -108,9 +141,10 @@ def build_evm_plan(
         if not station_address or not request.gas_station_path or station_nonce is None:
             raise SweepRefused("a gas top-up is needed but the gas station (address, path, nonce) is unknown",
                                code="gas_station_unknown")
+        station_n = free_nonce(station_nonce, request.station_reserved)
         steps.append(PlanStep(
             seq=0, role="gas_topup", signer_address=cs(station_address), signer_path=request.gas_station_path,
-            tx=tx(cs(station_address), station_nonce, deposit, topup_value, "0x", steps_gas["gas_topup"])))
+            tx=tx(cs(station_address), station_n, deposit, topup_value, "0x", steps_gas["gas_topup"])))
         after = (0,)
     nonce = deposit_nonce
     if is_native:
@@ -133,7 +167,8 @@ def build_evm_plan(
         network=network_key, family="evm", case_id=request.case_id, asset=request.asset if not is_native else NATIVE,
         gross=request.gross, net=request.net, fee_total=request.fee_total, native_cost=native_cost,
         destination=cs(request.destination), fee_collector=cs(request.fee_collector), steps=tuple(steps),
-        meta={"chain_id": chain_id, "tx_type": tx_type, "gas_price": str(p)},
+        meta={"chain_id": chain_id, "tx_type": tx_type, "gas_price": str(p),
+              **({"own_native_used": str(own_used)} if own_used else {})},
     )
 
 

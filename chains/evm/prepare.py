@@ -95,7 +95,8 @@ class PrepareMixin:
             if isinstance(res[bal_h], RpcError):
                 raise self._error("eth_getBalance", res[bal_h])
             need = sum(int(s["gas"]) for s in steps) * p
-            topup_value = max(0, need - qty(res[bal_h]))
+            ours = min(qty(res[bal_h]), request.own_native)  # the rest of the balance belongs to deposits
+            topup_value = max(0, need - ours)
             topup = topup_value > 0
         if topup:
             steps.insert(0, {"role": "gas_topup", "gas": str(NATIVE_TRANSFER_GAS)})

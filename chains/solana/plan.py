@@ -4,6 +4,13 @@ cost parameters, the checks that make the plan exact, and its instructions.
 One transaction, two signatures: the gas station is the fee payer (and pays any rent), the deposit
 owner signs for its funds.  The plan stores the *instructions* (JSON-safe), not a blockhash: the
 plan hash covers the instructions; signing fetches a fresh blockhash.
+
+Each deposit's money is its own without a gas book here (``SweepRequest.own_native`` is not needed):
+a native sweep moves exactly its ``gross`` (net, fee, and in ``deduct`` mode the network cost back to
+the gas station) and leaves any other lamports at the wallet; a token sweep moves ``gross`` of its
+mint, and fees and rent are the gas station's, so the wallet's lamports (another deposit's, perhaps)
+are never spent; a nested recovery hands the wallet back exactly the lamports it passes through.
+Solana has no account nonces: nothing to reserve at the gas station either.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ bitcoinlib's serialization with the largest signatures (:func:`chains.utxo.tx.wo
 the signed transaction is never larger, so ``native_cost = fee_rate * vsize`` is the exact network
 fee of the plan and the effective rate is never below the quoted one.  A fee output below the dust
 limit is *folded*: the transaction has only the net output and the fee goes to the miners.
+
+Each deposit's money is its own by construction: a plan spends exactly the proven outputs of its
+case (``SweepRequest.outputs``), never another output at the same address, and its fee comes out of
+them (no gas top-up, no account nonces: ``own_native`` and ``station_reserved`` do not apply).
 """
 
 from __future__ import annotations
