@@ -131,3 +131,20 @@ def test_without_a_trust_root_nothing_is_enrolled(db_url, tmp_path):
     r = run("operators", "enroll", "x", "--public-key", "11" * 32, "--roles", "approver", "--person", "p",
             "--admin-key", str(tmp_path / "nope.key"), "--json", db=db_url, env={"RECOVER_TRUST_ROOT": ""})
     assert r.code == 4 and r.error["code"] == "no_trust_root"
+
+
+def test_person_ids_are_one_spelling_per_person(trust):
+    """Issue 21: "Ana", " ana " and "ANA" are one person: a second approving key under another spelling
+    is refused, and the enrollment signs the normalised id."""
+    t = trust
+    pub, _ = keygen(t, "ana")
+    ok = cli(t, "operators", "enroll", "ana", "--public-key", pub, "--roles", "approver", "--person", "Ana.Lee",
+             *admins(t, 1, 2))
+    assert ok["person"] == "ana.lee"
+    before = snapshot(t.db)
+    for i, spelling in enumerate(("ANA.LEE", "ana.lee", " Ana.Lee ")):
+        alias, _ = keygen(t, f"alias-{i}")
+        err = cli(t, "operators", "enroll", f"alias-{i}", "--public-key", alias, "--roles",
+                  "senior", "--person", spelling, *admins(t, 2, 3), expect=7)
+        assert err["code"] == "person_has_approving_key", err
+    assert snapshot(t.db) == before
