@@ -43,6 +43,18 @@ def world_both(evm, db_url, tmp_path):
     return _world(evm, db_url, tmp_path)
 
 
+@pytest.fixture
+def world_pg(evm, tmp_path):
+    """The EVM world on a fresh PostgreSQL database (many workers share a queue there)."""
+    from conftest import create_pg_database, drop_pg_database
+
+    url = create_pg_database()
+    try:
+        yield _world(evm, url, tmp_path)
+    finally:
+        drop_pg_database(url)
+
+
 def key(name: str) -> str:
     """The key file of a team operator (``tests/team.py``: spec, alice, rita, pete, bob, carol, sam, wes)."""
     from team import team

@@ -172,13 +172,18 @@ STRICT = '[[tiers]]\nbelow_usd = "1000000"\napprovers = 3\nroles = ["senior"]\n\
 LAX = '[[tiers]]\napprovers = 1\n'
 
 
-def test_the_policy_in_force_is_the_newest_by_admin_number_never_by_row(world):
-    w = world
+def lax_then_strict(w):
+    """The admins set a 1-approver policy, then a strict one (3 approvers incl. a senior); a case follows."""
     (w.tmp / "lax.toml").write_text(LAX)
     (w.tmp / "strict.toml").write_text(STRICT)
     cli(w, "policy", "set", str(w.tmp / "lax.toml"))
     cli(w, "policy", "set", str(w.tmp / "strict.toml"))
-    cid, token, deposit = token_case(w)
+    return token_case(w)
+
+
+def test_the_policy_in_force_is_the_newest_by_admin_number_never_by_row(world):
+    w = world
+    cid, token, deposit = lax_then_strict(w)
     approve(w, cid, "bob")
     # 1. the lax policy's row given the higher id: ids do not order policies, admin numbers do
     lax_id, strict_id = [r[0] for r in sql(w, "SELECT id FROM statements WHERE kind = 'policy' ORDER BY seq")]
@@ -209,11 +214,7 @@ def test_the_policy_in_force_is_the_newest_by_admin_number_never_by_row(world):
 
 def test_a_deleted_strict_policy_is_a_broken_history(world):
     w = world
-    (w.tmp / "lax.toml").write_text(LAX)
-    (w.tmp / "strict.toml").write_text(STRICT)
-    cli(w, "policy", "set", str(w.tmp / "lax.toml"))
-    cli(w, "policy", "set", str(w.tmp / "strict.toml"))
-    cid, token, deposit = token_case(w)
+    cid, token, deposit = lax_then_strict(w)
     forgery.delete(w.db, statement_of(w, "policy")[0])
     forgery.rechain(w.db)  # whole again, re-numbered: only the pinned head and the signed heads tell
     assert cli(w, "policy", "show")["tiers"] == [{"below_usd": None, "approvers": 1, "roles": []}]  # a mere view

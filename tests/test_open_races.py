@@ -22,27 +22,17 @@ import sqlalchemy as sa
 
 from clihelp import RECOVER, run, snapshot
 from evm_devnet import deploy, fund_token, token_transfer
-from evmflow import _world, cli, derive, register
+from evmflow import _world, cli, derive, register, world_pg  # noqa: F401
 
 import team
 
-
-@pytest.fixture
-def pg_world(evm, tmp_path):
-    from conftest import create_pg_database, drop_pg_database
-
-    url = create_pg_database()
-    try:
-        yield _world(evm, url, tmp_path)
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def race_world(request, evm, tmp_path):
     """PostgreSQL (the advisory lock) and SQLite (BEGIN IMMEDIATE already serialises the openers)."""
     if request.param == "postgresql":
-        yield request.getfixturevalue("pg_world")
+        yield request.getfixturevalue("world_pg")
     else:
         from recover.db import dispose_engines
 
@@ -117,8 +107,8 @@ def _wait_paused_in_open(w, timeout: float = 60.0) -> None:
     raise AssertionError("the scan never reached its pause point inside open_case")
 
 
-def test_two_scans_at_once_both_succeed_keep_the_higher_block_and_open_once(pg_world):
-    w = pg_world
+def test_two_scans_at_once_both_succeed_keep_the_higher_block_and_open_once(world_pg):
+    w = world_pg
     txid, block = _stranded_deposit(w)
     low = w.a.w3.eth.block_number
     w.a.mine(3)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from clihelp import RECOVER, run, snapshot
 from evm_devnet import ANVIL_MNEMONIC, deploy, fund_token, send_eth, token_transfer, transact
-from evmflow import FEE_COLLECTOR, _world, cli, derive, key, open_case, register, world  # noqa: F401
+from evmflow import FEE_COLLECTOR, _world, cli, derive, key, open_case, register, world, world_pg  # noqa: F401
 
 ETH = 10**18
 STATION_PATH = "m/44'/60'/1'/0/0"
@@ -304,16 +304,6 @@ def test_a_rejected_plan_frees_its_nonce_and_a_taken_one_replans(world):
 # -- 3. a batch on PostgreSQL with three workers -------------------------------------------------------
 BATCH = 30
 
-
-@pytest.fixture
-def world_pg(evm, tmp_path):
-    from conftest import create_pg_database, drop_pg_database
-
-    url = create_pg_database()
-    try:
-        yield _world(evm, url, tmp_path)
-    finally:
-        drop_pg_database(url)
 
 
 def _workers(w, n: int, *extra: str) -> list[subprocess.Popen]:

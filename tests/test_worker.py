@@ -16,21 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from clihelp import RECOVER, run
-from evmflow import _world, derive, key, register, world  # noqa: F401
+from evmflow import _world, derive, key, register, world, world_pg  # noqa: F401
 
 ETH = 10**18
 
-
-@pytest.fixture
-def world_pg(evm, tmp_path):
-    """The EVM world on a fresh PostgreSQL database (many workers share a queue there)."""
-    from conftest import create_pg_database, drop_pg_database
-
-    url = create_pg_database()
-    try:
-        yield _world(evm, url, tmp_path)
-    finally:
-        drop_pg_database(url)
 
 
 def _workers(w, n: int, *extra: str, env: dict | None = None) -> list[subprocess.Popen]:
