@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import typer
 from typer.core import TyperOption
 
-from chains.errors import EXIT_NODE, EXIT_USAGE, ToolkitError, as_toolkit_error
+from chains.errors import EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, ToolkitError, as_toolkit_error
 from recover.condition_names import SIGNED_OFF
 from recover.text import plural
 
@@ -336,7 +336,7 @@ def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,d
     counts = {o: sum(r.outcome == o for r in results) for o in ("opened", "exists", "error")}
     _note(f"{counts['opened']} opened, {counts['exists']} already there, {counts['error']} refused")
     if counts["error"]:
-        raise typer.Exit(4)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @case_app.command("show")
@@ -787,7 +787,7 @@ def audit_verify(checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
             _err(p)
         _note(f"{plural(report.events, 'event')}, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
     if not report.ok:
-        raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
+        raise typer.Exit(EXIT_UNEXPECTED)  # the log itself is damaged: not a claim or policy matter
 
 
 @audit_app.command("checkpoint-key")

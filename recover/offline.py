@@ -23,7 +23,7 @@ from chains.errors import ChainError
 
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.errors import InvalidInput, PolicyRefused
+from recover.errors import EXIT_INVALID, InvalidInput, PolicyRefused
 from recover.execution import approved_plan, deposit_still_there
 from recover.models import Case, SignedTx
 from recover.registry import get_network
@@ -83,7 +83,7 @@ def import_signed(session: Session, case: Case, path: Path, doc: dict, *, actor:
     try:
         raws = chain.signed_from_document(doc)
     except ChainError as exc:
-        raise InvalidInput(f"{path}: {exc}", code=exc.code if exc.exit_code == 4 else "bad_file") from None
+        raise InvalidInput(f"{path}: {exc}", code=exc.code if exc.exit_code == EXIT_INVALID else "bad_file") from None
     deposit_still_there(session, case, chain, doing="the import")
     txids = chain.check_signed(plan, raws)
     rows = [SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=st.seq, role=st.role, raw=raw, txid=txid,
