@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 import typer
 from typer.core import TyperOption
 
+from chains.errors import EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, ToolkitError, as_toolkit_error
 from recover.condition_names import SIGNED_OFF
 from recover.text import plural
 
@@ -97,31 +98,23 @@ def _err(message: str) -> None:
 
 
 def _fail(exc: BaseException, as_json: bool) -> None:
-    code = getattr(exc, "code", None)
-    exit_code = getattr(exc, "exit_code", None)
-    if not isinstance(code, str) or not isinstance(exit_code, int):
-        code, exit_code = "unexpected", 1
-        message = f"{type(exc).__name__}: {exc}"
-    else:
-        message = str(exc)
+    """The one place an error becomes an exit code: a deliberate error (the toolkit's root,
+    ``chains.errors.ToolkitError``) exits with its own code, anything else is ``unexpected`` (exit 1)."""
+    err = as_toolkit_error(exc)
     if as_json:
-        payload = {"error": {"code": code, "message": message}}
-        details = getattr(exc, "details", None)
-        if details:
-            payload["error"]["details"] = details
-        sys.stderr.write(json.dumps(payload, default=str) + "\n")
+        sys.stderr.write(json.dumps({"error": err.to_dict()}, default=str) + "\n")
     else:
         from rich.markup import escape
 
-        _err(escape(message))
-    raise typer.Exit(exit_code)
+        _err(escape(err.message))
+    raise typer.Exit(err.exit_code)
 
 
-class UsageError(Exception):
+class UsageError(ToolkitError):
     """A command line that cannot be run as written (exit 2, like typer's own usage errors)."""
 
     code = "usage"
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def command(fn: Callable) -> Callable:
@@ -343,7 +336,7 @@ def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,d
     counts = {o: sum(r.outcome == o for r in results) for o in ("opened", "exists", "error")}
     _note(f"{counts['opened']} opened, {counts['exists']} already there, {counts['error']} refused")
     if counts["error"]:
-        raise typer.Exit(4)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @case_app.command("show")
@@ -420,10 +413,10 @@ def case_verify(
         for r in summary.results:
             t.add_row(str(r.case_id), r.outcome, r.code, r.classification or "", r.message)
         _console().print(t)
-    unreachable = [r.case_id for r in summary.results if r.exit_code == 8]
+    unreachable = [r.case_id for r in summary.results if r.exit_code == EXIT_NODE]
     if unreachable:  # the batch ran, but a node did not answer: say so by the exit code too
         _note(f"{plural(len(unreachable), 'case')} not verified: the node did not answer; run verify --all again later")
-        raise typer.Exit(8)
+        raise typer.Exit(EXIT_NODE)
 
 
 def _verify_all_with_progress(db, key, json_out):
@@ -794,7 +787,7 @@ def audit_verify(checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
             _err(p)
         _note(f"{plural(report.events, 'event')}, head {report.head_hash[:16]}…: " + ("intact" if report.ok else "BROKEN"))
     if not report.ok:
-        raise typer.Exit(1)  # the log itself is damaged: not a claim or policy matter
+        raise typer.Exit(EXIT_UNEXPECTED)  # the log itself is damaged: not a claim or policy matter
 
 
 @audit_app.command("checkpoint-key")

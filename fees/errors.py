@@ -1,30 +1,19 @@
-"""Typed fee-engine errors with the ``code``/``exit_code`` convention of DESIGN.md.
+"""Typed fee-engine errors, on the toolkit's one error root (``chains.errors.ToolkitError``).
 
-``fees`` does not import ``recover``; the CLI maps any exception carrying these attributes to its
-exit code, so config mistakes (4) and policy refusals (7) reach the user with a stable code.
+``fees`` does not import ``recover``: the root lives at the bottom of the stack, in a module that
+imports nothing, so config mistakes (4) and policy refusals (7) reach every surface with a stable code
+through the same mapping as every other error.
 """
 
 from __future__ import annotations
 
-EXIT_INVALID = 4
-EXIT_POLICY = 7
+from chains.errors import EXIT_INVALID, EXIT_POLICY, ToolkitError
 
 
-class FeeError(Exception):
+class FeeError(ToolkitError):
     """Base of every deliberate fee-engine error."""
 
     code = "fee_error"
-    exit_code = 1
-
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.details = details or {}
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class InvalidFeePolicy(FeeError):

@@ -1,10 +1,13 @@
 """The Python API: the same operations as the CLI (which is a thin client of this module).
 
 Every function opens one unit of work: it commits when it returns and leaves the database exactly
-as it was when it raises.  ``db`` is a database URL (default: ``RECOVER_DB_URL`` or
-``sqlite:///recover.db``).  Every state-changing function is done by an enrolled operator: ``key``
-is their key file (or a PyNaCl ``SigningKey``), default ``RECOVER_OPERATOR_KEY``; admin functions
-take ``admin_keys`` (files), as many as the trust root's quorum.
+as it was when it raises.  Every state-changing function is one call of :func:`recover.runner.run`
+with the operation's name in the operations table (``recover.operations``: who may do it, which
+statuses it accepts, where it moves a case) and the service that does the work.  ``db`` is a
+database URL (default: ``RECOVER_DB_URL`` or ``sqlite:///recover.db``).  Every state-changing
+function is done by an enrolled operator: ``key`` is their key file (or a PyNaCl ``SigningKey``),
+default ``RECOVER_OPERATOR_KEY``; admin functions take ``admin_keys`` (files), as many as the trust
+root's quorum.
 """
 
 from __future__ import annotations
@@ -12,40 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recover.db import require_schema, session_scope, upgrade_to_head
-
-SPECIALIST = ("specialist",)
-APPROVING = ("approver", "senior")
-WALLET_TEAM = ("approver", "senior")  # sign, export, import-signed, credits export
-ANY_ROLE = ()
-
-
-def _key(key):
-    """The operator's signing key, opened before any transaction starts (the KDF takes a moment)."""
-    from recover.authority import load_operator_key
-
-    return load_operator_key(key)
-
-
-def _acting(session, signing_key, roles, doing: str):
-    from recover.authority import acting
-
-    return acting(session, signing_key, roles, doing=doing)
-
-
-def _admins(admin_keys):
-    from recover.trust import admin_keys_from_files, load_trust_root
-
-    root = load_trust_root()
-    return root, admin_keys_from_files(list(admin_keys or []), root)
-
-
-def _accept_history(session, doing: str, root=None):
-    """A decision rests on the whole statement log, extending this host's pinned head
-    (:func:`recover.history.accept_history`); refused (exit 7) otherwise."""
-    from recover.history import accept_history
-    from recover.trust import load_trust_root
-
-    return accept_history(session, root or load_trust_root(), doing=doing)
+from recover.runner import run
 
 
 def init(db: str | None = None) -> str:
@@ -68,11 +38,8 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
     """Register deposit addresses: one statement per new or changed row, signed by an admin quorum."""
     from recover.addresses import import_addresses as _import
 
-    root, keys = _admins(admin_keys)
-    with session_scope(db) as s:
-        require_schema(s)
-        _accept_history(s, "to register addresses", root)
-        return _import(s, Path(path), root=root, admin_keys=keys)
+    return run("addresses-import", db=db, admin_keys=admin_keys,
+               body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
 
 
 def check_network(key: str):
@@ -114,23 +81,17 @@ def open_case(network: str, tx: str, *, return_address: str | None = None, credi
     """Record a claim (a specialist's signed statement); returns the new ``Case`` (status ``open``)."""
     from recover.cases import Claim, open_case as _open
 
-    sk = _key(key)
     claim = Claim(network=network, tx=tx, return_address=return_address, credit_account=credit_account,
                   asset=asset, deposit_address=deposit_address, claimant=claimant)
-    with session_scope(db) as s:
-        require_schema(s)
-        return _open(s, claim, actor=_acting(s, sk, SPECIALIST, "open a case"))
+    return run("open", db=db, key=key, body=lambda ctx: _open(ctx.session, claim, actor=ctx.actor))
 
 
 def import_appeals(path: str | Path, *, db: str | None = None, key=None):
     """Open one case per line of an appeals CSV (idempotent: lines already imported are reported)."""
     from recover.appeals import import_appeals as _import
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, SPECIALIST, "open cases")
-    return _import(lambda: session_scope(db), Path(path), actor=who)
+    return run("open", db=db, key=key, own_units=True,
+               body=lambda ctx: _import(ctx.sessions, Path(path), actor=ctx.actor))
 
 
 def run_worker(*, db: str | None = None, key=None, once: bool = False, poll_seconds: float = 2.0,
@@ -149,12 +110,9 @@ def scan(network: str, *, from_block: int | None = None, to_block: int | None = 
     from recover.scanning import scan_network
 
     net = get_network(network)
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, SPECIALIST, "open cases")
-    return scan_network(lambda: session_scope(db), net, from_block=from_block, to_block=to_block, actor=who,
-                        progress=progress)
+    return run("open", db=db, key=key, own_units=True,
+               body=lambda ctx: scan_network(ctx.sessions, net, from_block=from_block, to_block=to_block,
+                                             actor=ctx.actor, progress=progress))
 
 
 def show_case(case_id: int, *, db: str | None = None) -> dict:
@@ -181,13 +139,9 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
     signed head (a truncated or rewritten history since then is named).  When everything checks out,
     this host pins the log's head (an auditor's host is a deciding host too)."""
     import json
-    from dataclasses import replace
 
-    from recover.audit import checkpoint_problems, verify_chain
-    from recover.consistency import statement_problems
+    from recover.auditing import audit_report
     from recover.errors import InvalidInput
-    from recover.history import examine_history, pin_path, read_pin, write_pin
-    from recover.models import Case
     from recover.trust import load_trust_root
 
     doc = None
@@ -197,30 +151,7 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot read checkpoint {checkpoint}: {type(exc).__name__}", code="bad_file") from None
     root = load_trust_root()
-    with session_scope(db) as s:
-        require_schema(s)
-        report = verify_chain(s)
-        path = pin_path(root, s)
-        want = ()
-        if isinstance(doc, dict) and isinstance(doc.get("statements"), dict):
-            try:
-                want = (int(doc["statements"].get("seq") or 0),)
-            except (TypeError, ValueError):
-                want = ()
-        history, entries = examine_history(s, root, pin=read_pin(path, root), full=True, want=want)
-        problems = list(history.problems) + statement_problems(s)
-        from recover.jobs import stranded_cases
-
-        problems += [f"case {cid} is {s.get(Case, cid).status} and no job will move it (a worker's next loop "
-                     "queues one; run `recover worker --once`)" for cid in stranded_cases(s)]
-        if doc is not None:
-            problems += checkpoint_problems(s, doc, expected_public_key=root.checkpoint_key, log_entries=entries,
-                                            log_seq=history.head.seq)
-        if problems:
-            report = replace(report, ok=False, problems=report.problems + tuple(problems))
-        if report.ok:
-            write_pin(path, root, s, history.head)
-        return replace(report, statements=history.head.seq)
+    return run("audit-verify", db=db, body=lambda ctx: audit_report(ctx.session, root, doc))
 
 
 def _checkpoint_public_key() -> str | None:
@@ -288,92 +219,72 @@ def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = N
     """Record a USD price of ASSET (native symbol, or ``network:contract``), signed by a pricer."""
     from recover.prices import set_price as _set
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        return _set(s, asset, usd, at, actor=_acting(s, sk, ("pricer",), "set prices"))
+    return run("price", db=db, key=key, body=lambda ctx: _set(ctx.session, asset, usd, at, actor=ctx.actor))
 
 
 def import_prices(path: str | Path, *, db: str | None = None, key=None):
     from recover.prices import import_prices as _import
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        return _import(s, Path(path), actor=_acting(s, sk, ("pricer",), "set prices"))
+    return run("price", db=db, key=key, body=lambda ctx: _import(ctx.session, Path(path), actor=ctx.actor))
 
 
 def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, db: str | None = None,
                  key=None, progress=None):
     """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others)."""
-    from sqlmodel import select
-
-    from recover.models import Case
     from recover.verification import verify_cases as _verify
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, SPECIALIST, "verify cases")
-        if all_open:
-            case_ids = list(s.exec(select(Case.id).where(Case.status == "open").order_by(Case.id)))
-    return _verify(lambda: session_scope(db), list(case_ids or []), actor=who, progress=progress)
+    ids = list(case_ids or [])
+
+    def every_open(ctx):  # read in the runner's unit of work, before the batch makes its own
+        from sqlmodel import select
+
+        from recover.models import Case
+
+        accepts = [st.value for st in ctx.op.accepts]
+        ids[:] = list(ctx.session.exec(select(Case.id).where(Case.status.in_(accepts)).order_by(Case.id)))
+
+    return run("verify", db=db, key=key, own_units=True, before=every_open if all_open else None,
+               body=lambda ctx: _verify(ctx.sessions, ids, actor=ctx.actor, progress=progress))
 
 
 def verify_case(case_id: int, *, db: str | None = None, key=None):
     """Verify one case; raises the refusal (exit 6), after recording it on the case."""
-    from recover.errors import RecoverError
-
-    summary = verify_cases([case_id], db=db, key=key)
-    result = summary.results[0]
-    if result.outcome != "verified":
-        err = RecoverError(result.message, code=result.code)
-        err.exit_code = result.exit_code or 6
-        raise err
+    result = verify_cases([case_id], db=db, key=key).results[0]
+    result.raise_if_not_verified()
     return result
 
 
 def quote_case(case_id: int, *, db: str | None = None, key=None, cost_fn=None, now=None):
     """Quote a verified case; a refused quote is stored and recorded, then raised (exit 7)."""
-    from recover.cases import get_case
     from recover.quoting import quote_case as _quote
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, SPECIALIST, "quote a case")
-        outcome = _quote(s, get_case(s, case_id), actor=who, cost_fn=cost_fn, now=now)
+    outcome = run("quote", db=db, key=key, case_id=case_id,
+                  body=lambda ctx: _quote(ctx.session, ctx.case, actor=ctx.actor, cost_fn=cost_fn, now=now))
     outcome.quote.raise_if_refused()
     return outcome
 
 
 def prepare_case(case_id: int, *, db: str | None = None, key=None):
     """Build, simulate and store the sweep plan of a quoted case; returns its hash and content."""
-    from recover.cases import get_case
     from recover.planning import prepare_case as _prepare
 
-    sk = _key(key)
-    station = _gas_station_address_or_none(case_id, db)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, SPECIALIST, "prepare a case")
-        return _prepare(s, get_case(s, case_id), actor=who, gas_station_address=station)
+    return run("prepare", db=db, key=key, case_id=case_id, before=lambda ctx: _gas_station_address_or_none(ctx.case),
+               body=lambda ctx: _prepare(ctx.session, ctx.case, actor=ctx.actor, gas_station_address=ctx.checked))
 
 
-def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
-    """The gas station's address (from the signer backend, when one is configured here)."""
+def _gas_station_address_or_none(case) -> str | None:
+    """The gas station's address of the case's network (from the signer backend, when one is
+    configured here)."""
     import os
 
     from chains.base import Capability
-    from recover.cases import get_case
     from recover.chainio import adapter
     from recover.registry import get_network
     from recover.signing import signer_from_env
 
     if not (os.environ.get("RECOVER_SEED") or os.environ.get("RECOVER_GAS_STATION_ADDRESS")):
         return None
-    with session_scope(db) as s:
-        net = get_network(get_case(s, case_id).network)
+    net = get_network(case.network)
     if os.environ.get("RECOVER_GAS_STATION_ADDRESS"):
         return net.validate_address(os.environ["RECOVER_GAS_STATION_ADDRESS"], what="RECOVER_GAS_STATION_ADDRESS")
     chain = adapter(net)
@@ -384,38 +295,29 @@ def _gas_station_address_or_none(case_id: int, db: str | None) -> str | None:
 
 # -- the approval queue ----------------------------------------------------------------------------
 def decide(case_id: int, decision: str, *, reason: str | None = None, db: str | None = None, key=None):
-    """Sign (with the approver's key) and record a decision on the case's current plan."""
+    """Sign (with the approver's key) and record a decision (``approve`` or ``reject``, an operation
+    each) on the case's current plan."""
     from recover.approvals import submit
-    from recover.cases import get_case
+    from recover.errors import InvalidInput
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, APPROVING, "approve or reject plans")
-        _accept_history(s, f"to {decision} case {case_id}")
-        return submit(s, get_case(s, case_id), actor=who, decision=decision, reason=reason)
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision must be approve or reject")
+    return run(decision, db=db, key=key, case_id=case_id,
+               body=lambda ctx: submit(ctx.session, ctx.case, actor=ctx.actor, decision=decision, reason=reason))
 
 
 def set_policy(path: str | Path, *, admin_keys: list, db: str | None = None) -> dict:
     """Put an approval policy in force: a statement signed by an admin quorum."""
-    from recover.audit import append_event
-    from recover.authority import POLICY_SUBJECT, admin_attest, admin_names
     from recover.errors import InvalidInput
-    from recover.policy import parse_policy, policy_doc
+    from recover.policy import parse_policy, put_in_force
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {type(exc).__name__}", code="bad_file") from None
     policy = parse_policy(text, str(path))
-    root, keys = _admins(admin_keys)
-    with session_scope(db) as s:
-        require_schema(s)
-        _accept_history(s, "to set the approval policy", root)
-        record, signers = admin_attest(s, root, "policy", POLICY_SUBJECT, {"policy": policy_doc(policy)}, keys)
-        append_event(s, actor=admin_names(root, signers), action="policy_set",
-                     details={"statement": record.hash, **policy_doc(policy)})
-        return {"statement": record.hash, **policy_doc(policy)}
+    return run("policy-set", db=db, admin_keys=admin_keys,
+               body=lambda ctx: put_in_force(ctx.session, policy, root=ctx.root, admin_keys=ctx.admin_keys))
 
 
 def show_policy(*, db: str | None = None) -> dict:
@@ -440,6 +342,7 @@ def queue(*, db: str | None = None) -> list[dict]:
     from recover.approvals import case_state
     from recover.authority import Verifier
     from recover.models import Case
+    from recover.operations import OPERATIONS
     from recover.planning import current_quote
     from recover.policy import policy_in_force
 
@@ -448,7 +351,8 @@ def queue(*, db: str | None = None) -> list[dict]:
         require_schema(s)
         verifier = Verifier(s)
         policy = policy_in_force(verifier)
-        for case in s.exec(select(Case).where(Case.status.in_(["awaiting_approval", "approved"])).order_by(Case.id)):
+        queued = [st.value for st in OPERATIONS["approve"].accepts]  # the statuses a decision accepts
+        for case in s.exec(select(Case).where(Case.status.in_(queued)).order_by(Case.id)):
             state = case_state(s, case, policy, verifier)
             quote = current_quote(s, case)
             out.append({"id": case.id, "status": case.status, "network": case.network,
@@ -461,40 +365,31 @@ def queue(*, db: str | None = None) -> list[dict]:
 
 # -- conditions ---------------------------------------------------------------------------------------
 def prove_ownership(case_id: int, signature: str, *, db: str | None = None, key=None):
-    from recover.cases import get_case
-    from recover.conditions import prove_ownership as _prove
+    from recover.conditions import check_proof, prove_ownership as _prove
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, ("specialist", "reviewer"), "record an ownership proof")
-        return _prove(s, get_case(s, case_id), signature, actor=who)
+    return run("prove", db=db, key=key, case_id=case_id, before=lambda ctx: check_proof(ctx.case),
+               body=lambda ctx: _prove(ctx.session, ctx.case, signature, actor=ctx.actor))
 
 
 def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None, key=None):
-    from recover.cases import get_case
-    from recover.conditions import sign_off as _sign_off
+    from recover.conditions import check_signoff, sign_off as _sign_off
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, ("reviewer",), "sign off conditions")
-        return _sign_off(s, get_case(s, case_id), condition, reason, actor=who)
+    return run("signoff", db=db, key=key, case_id=case_id, before=lambda ctx: check_signoff(ctx.case, condition),
+               body=lambda ctx: _sign_off(ctx.session, ctx.case, condition, reason, actor=ctx.actor))
 
 
 def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None = None) -> dict:
     """Reopen a rejected, unrecoverable or failed case: an admin-quorum decision with a reason that
     re-attests the case's newest valid signed claim.  Returns ``{"id", "status", "statement"}`` where
     ``statement`` is the body the admins signed."""
-    from recover.cases import get_case
-    from recover.reopen import reopen_case as _reopen
+    from recover.reopen import check_reason, reopen_case as _reopen
 
-    root, keys = _admins(admin_keys)
-    with session_scope(db) as s:
-        require_schema(s)
-        _accept_history(s, f"to reopen case {case_id}", root)
-        case, body = _reopen(s, get_case(s, case_id), reason, root=root, admin_keys=keys)
-        return {"id": case.id, "status": case.status, "statement": body}
+    def body(ctx):
+        case, statement = _reopen(ctx.session, ctx.case, reason, root=ctx.root, admin_keys=ctx.admin_keys)
+        return {"id": case.id, "status": case.status, "statement": statement}
+
+    return run("reopen", db=db, admin_keys=admin_keys, case_id=case_id, before=lambda ctx: check_reason(reason),
+               body=body)
 
 
 def preview_reopen(case_id: int, reason: str, *, db: str | None = None) -> dict:
@@ -513,37 +408,23 @@ def close_case(case_id: int, as_status: str, reason: str, *, admin_keys: list | 
                db: str | None = None, key=None):
     """End a case that is not final with a reason: by a reviewer before approval, by an admin quorum
     (``admin_keys``) at any point before its transactions are sent.  Returns the ``Case``."""
-    from recover.cases import get_case
-    from recover.closing import close_case as _close
+    from recover.closing import check_close, close_case as _close
 
-    if admin_keys:
-        root, keys = _admins(admin_keys)
-        with session_scope(db) as s:
-            require_schema(s)
-            _accept_history(s, f"to close case {case_id}", root)
-            return _close(s, get_case(s, case_id), as_status, reason, root=root, admin_keys=keys)
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, ("reviewer",), "close cases (before approval; after it, an admin quorum does)")
-        _accept_history(s, f"to close case {case_id}")
-        return _close(s, get_case(s, case_id), as_status, reason, actor=who)
+    by_admins = bool(admin_keys)
+    return run("close-by-admins" if by_admins else "close", db=db, key=key, admin_keys=admin_keys, case_id=case_id,
+               before=lambda ctx: check_close(ctx.case, as_status, reason, by_admins=by_admins),
+               body=lambda ctx: _close(ctx.session, ctx.case, as_status, reason, actor=ctx.actor, root=ctx.root,
+                                       admin_keys=ctx.admin_keys))
 
 
 # -- sign, broadcast, track -----------------------------------------------------------------------------
 def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
-    from recover.cases import get_case
-    from recover.execution import check_signable, sign_case as _sign
+    from recover.execution import refuse_unapproved, sign_case as _sign
     from recover.signing import signer_from_env
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, WALLET_TEAM, "sign sweeps")
-        case = get_case(s, case_id)
-        _accept_history(s, f"to sign case {case_id}")
-        check_signable(s, case)  # "not approved" before "no signer configured"
-        return _sign(s, case, actor=who, signer=signer or signer_from_env())
+    return run("sign", db=db, key=key, case_id=case_id,
+               before=lambda ctx: refuse_unapproved(ctx.session, ctx.case),  # "not approved" before "no signer"
+               body=lambda ctx: _sign(ctx.session, ctx.case, actor=ctx.actor, signer=signer or signer_from_env()))
 
 
 def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_seconds: float = 0.0):
@@ -551,74 +432,65 @@ def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_second
     raises ``Waiting`` (exit 9) after sending what could be sent: run it again later."""
     from recover.execution import broadcast_case as _broadcast
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, ANY_ROLE, "broadcast")
-        _accept_history(s, f"to broadcast case {case_id}")
-    return _broadcast(lambda: session_scope(db), case_id, actor=who, wait_seconds=wait_seconds)
+    return run("broadcast", db=db, key=key, case_id=case_id, own_units=True,
+               body=lambda ctx: _broadcast(ctx.sessions, case_id, actor=ctx.actor, wait_seconds=wait_seconds))
 
 
 def track_case(case_id: int, *, db: str | None = None, key=None):
-    from recover.cases import get_case
     from recover.execution import track_case as _track
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, ANY_ROLE, "track")
-        _accept_history(s, f"to track case {case_id}")
-        return _track(s, get_case(s, case_id), actor=who)
+    return run("track", db=db, key=key, case_id=case_id,
+               body=lambda ctx: _track(ctx.session, ctx.case, actor=ctx.actor))
 
 
 def export_credits(out: str | Path, *, db: str | None = None, key=None) -> int:
     """Write credits not yet exported to ``out`` (CSV), each exactly once, after checking each one
     against its case's signed statements."""
-    from recover.execution import export_credits as _export
-
-    sk = _key(key)
-    out = Path(out)
-    tmp = None
-    try:
-        with session_scope(db) as s:
-            require_schema(s)
-            who = _acting(s, sk, WALLET_TEAM, "export credits")
-            _accept_history(s, "to export credits")
-            count, tmp = _export(s, out, actor=who)
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
     import os
 
-    os.replace(tmp, out)  # only after the commit: an export is never marked done without its file
+    from recover.execution import export_credits as _export
+
+    out = Path(out)
+    written = []
+    try:
+        count = run("credits-export", db=db, key=key,
+                    body=lambda ctx: _record(written, _export(ctx.session, out, actor=ctx.actor)))
+    except BaseException:
+        for tmp in written:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    os.replace(written[0], out)  # only after the commit: an export is never marked done without its file
+    return count
+
+
+def _record(into: list, result: tuple):
+    """``(count, file)``: keep the file's name (to rename or remove after the unit of work), return the count."""
+    count, tmp = result
+    into.append(tmp)
     return count
 
 
 def export_case(case_id: int, out: str | Path, *, db: str | None = None, key=None) -> dict:
     """Write an approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
-    from recover.cases import get_case
+    from recover.execution import refuse_unapproved
     from recover.offline import export_case as _export
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, WALLET_TEAM, "export plans for signing")
-        _accept_history(s, f"to export case {case_id}")
-        return _export(s, get_case(s, case_id), Path(out), actor=who)
+    return run("export", db=db, key=key, case_id=case_id, before=lambda ctx: refuse_unapproved(ctx.session, ctx.case),
+               body=lambda ctx: _export(ctx.session, ctx.case, Path(out), actor=ctx.actor))
 
 
 def import_signed(case_id: int, path: str | Path, *, db: str | None = None, key=None):
     """Accept offline-signed transactions only if they are exactly the approved plan."""
-    from recover.cases import get_case
-    from recover.offline import import_signed as _import
+    from recover.execution import refuse_unapproved
+    from recover.offline import import_signed as _import, read_signed
 
-    sk = _key(key)
-    with session_scope(db) as s:
-        require_schema(s)
-        who = _acting(s, sk, WALLET_TEAM, "import signed plans")
-        _accept_history(s, f"to import signed transactions of case {case_id}")
-        return _import(s, get_case(s, case_id), Path(path), actor=who)
+    def before(ctx):
+        doc = read_signed(Path(path))  # a file that is no signed plan says so first, as it always did
+        refuse_unapproved(ctx.session, ctx.case)
+        return doc
+
+    return run("import-signed", db=db, key=key, case_id=case_id, before=before,
+               body=lambda ctx: _import(ctx.session, ctx.case, Path(path), ctx.checked, actor=ctx.actor))
 
 
 # -- trust root and operators ----------------------------------------------------------------------
@@ -651,7 +523,7 @@ def operators_enroll(name: str, public_key: str | None, roles: str, person: str,
     Ed25519 ``public_key`` or the passkey of ``passkey_file`` (the web queue's enrolment page), one of both."""
     from recover.errors import InvalidInput
     from recover.operators import enroll, parse_roles
-    from recover.trust import admin_keys_from_files, load_trust_root
+    from recover.trust import load_trust_root
 
     if (public_key is None) == (passkey_file is None):
         raise InvalidInput("give the operator's key: --public-key HEX or --passkey FILE (one of both)",
@@ -661,25 +533,18 @@ def operators_enroll(name: str, public_key: str | None, roles: str, person: str,
         from recover.passkeys import load_passkey_file
 
         passkey = load_passkey_file(passkey_file)
-    root = load_trust_root()
+    load_trust_root()  # a missing or broken trust root is named before the roles are
     parsed = parse_roles(roles)
-    keys = admin_keys_from_files(admin_keys, root)
-    with session_scope(db) as s:
-        require_schema(s)
-        _accept_history(s, f"to enroll operator {name}", root)
-        return enroll(s, root, name, public_key, parsed, person, keys, passkey=passkey)
+    return run("enroll", db=db, admin_keys=admin_keys,
+               body=lambda ctx: enroll(ctx.session, ctx.root, name, public_key, parsed, person, ctx.admin_keys,
+                                       passkey=passkey))
 
 
 def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):
     from recover.operators import revoke
-    from recover.trust import admin_keys_from_files, load_trust_root
 
-    root = load_trust_root()
-    keys = admin_keys_from_files(admin_keys, root)
-    with session_scope(db) as s:
-        require_schema(s)
-        _accept_history(s, f"to revoke operator {name}", root)
-        return revoke(s, root, name, keys)
+    return run("revoke", db=db, admin_keys=admin_keys,
+               body=lambda ctx: revoke(ctx.session, ctx.root, name, ctx.admin_keys))
 
 
 def operators_list(*, db: str | None = None):

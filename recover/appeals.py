@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from recover.errors import DuplicateClaim, InvalidInput
+from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 
 COLUMNS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account", "claimant",
            "external_ref")
@@ -91,9 +91,7 @@ def import_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
         except DuplicateClaim as exc:
             other = (exc.details or {}).get("existing_case")
             results.append(AppealResult(line, "exists", other, exc.code, str(exc), ref))
-        except Exception as exc:  # one bad line never stops the others; its transaction rolled back
-            code = getattr(exc, "code", None)
-            if not isinstance(code, str) or not isinstance(getattr(exc, "exit_code", None), int):
-                raise  # not an input problem: a bug or the database itself, which stops the import
-            results.append(AppealResult(line, "error", None, code, str(exc), ref))
+        except ToolkitError as exc:  # one bad line never stops the others; its transaction rolled back (anything
+            # else is not an input problem but a bug or the database itself, which stops the import)
+            results.append(AppealResult(line, "error", None, exc.code, str(exc), ref))
     return results

@@ -20,11 +20,11 @@ from sqlmodel import Session, select
 from recover.authority import Signed, Verifier, attest, case_subject
 from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import Approval, Case, StatementRecord
+from recover.operations import APPROVING, counts_as_condition
 from recover.policy import ApprovalPolicy, Tier
 from recover.signed_case import SignedCase, load_signed_case
 from recover.text import plural
 
-APPROVING = frozenset({"approver", "senior"})
 REVIEWED = "manual_review"
 
 
@@ -114,11 +114,11 @@ def evaluate(*, plan_hash: str, preparer_person: str | None, tier: Tier, decisio
 
 
 def _condition_counts(condition: str, signed: Signed | None, preparer_person: str | None) -> bool:
-    if signed is None:
+    if signed is None or not counts_as_condition(condition, signed.roles):
         return False
-    if condition == "ownership_proof":  # a cryptographic proof by the sender, recorded by the case's staff
-        return bool(signed.roles & {"specialist", "reviewer"})
-    return "reviewer" in signed.roles and signed.person != preparer_person
+    # a proof is a cryptographic one by the sender, recorded by the case's staff; a sign-off never counts
+    # from the preparer's person
+    return condition == "ownership_proof" or signed.person != preparer_person
 
 
 def value_tier(verifier: Verifier, sc: SignedCase, policy: ApprovalPolicy, net) -> tuple[Tier, Decimal | None, str]:
@@ -183,7 +183,10 @@ def state_of(verifier: Verifier, sc: SignedCase, policy: ApprovalPolicy, net, pl
 # -- service --------------------------------------------------------------------------------------
 def submit(session: Session, case: Case, *, actor, decision: str, reason: str | None,
            policy: ApprovalPolicy | None = None) -> ApprovalState:
-    """Sign (with the acting approver's key) and record a decision on the case's current plan."""
+    """Sign (with the acting approver's key) and record a decision on the case's current plan.
+
+    ``decision`` is the operation (``approve`` or ``reject``) that ``recover.runner.run`` checked the
+    approver's role, the history and the case's status for."""
     from recover.planning import current_plan
     from recover.policy import policy_in_force
     from recover.registry import get_network
@@ -191,8 +194,6 @@ def submit(session: Session, case: Case, *, actor, decision: str, reason: str | 
 
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision must be approve or reject")
-    if case.status not in ("awaiting_approval", "approved"):
-        raise IllegalTransition(f"case {case.id} is '{case.status}': nothing awaits approval", code="not_awaiting")
     plan = current_plan(session, case)
     if plan is None:
         raise IllegalTransition(f"case {case.id} has no plan", code="no_plan")
@@ -236,10 +237,10 @@ def submit(session: Session, case: Case, *, actor, decision: str, reason: str | 
                                            "reason": reason, "statement": record.hash})
     state = state_of(verifier, load_signed_case(verifier, case.id, plan.plan_hash), policy, net, plan.plan_hash)
     if decision == "reject":
-        move(session, case, "rejected", actor=actor, action="rejected",
+        move(session, case, "rejected", op=decision, actor=actor, action="rejected",
              details={"by": actor.name, "reason": reason},
              extra={"refusal_code": "rejected", "refusal_reason": f"rejected by {actor.name}: {reason}"})
     elif state.satisfied and case.status == "awaiting_approval":
-        move(session, case, "approved", actor=actor, action="approved",
+        move(session, case, "approved", op=decision, actor=actor, action="approved",
              details={"approvers": state.counted, "plan_hash": plan.plan_hash})
     return state

@@ -30,23 +30,17 @@ from sqlmodel import Session, select
 
 from recover.errors import InvalidInput, PolicyRefused
 from recover.models import Operator, StatementRecord
+from recover.operations import OPERATIONS, roles_of_statement
 from recover.statements import ADMIN_KINDS, Statement, require_quorum, signature_valid
 from recover.trust import TrustRoot, load_trust_root
 
 KEY_ENV = "RECOVER_OPERATOR_KEY"
 
-# The roles each kind of statement needs of its signer (admin statements need the admin quorum).
-ROLES_OF = {
-    "claim": ("specialist",),
-    "verification": ("specialist",),
-    "quote": ("specialist",),
-    "plan": ("specialist",),
-    "decision": ("approver", "senior"),
-    "condition": ("reviewer", "specialist"),
-    "price": ("pricer",),
-    "signed": ("approver", "senior"),   # the wallet team's record of the transactions it signed
-    "close": ("reviewer",),              # a case closed before approval (after it: close_by_admins)
-}
+# The roles each kind of statement needs of its signer: those of the operations that sign it
+# (``recover.operations``); admin statements need the admin quorum.
+ROLES_OF = {kind: roles_of_statement(kind)
+            for kind in dict.fromkeys(k for op in OPERATIONS.values() for k in op.statements)
+            if roles_of_statement(kind) is not None}
 
 
 def now_text() -> str:
@@ -119,10 +113,19 @@ class Acting(str):
 
 def attest(actor, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
     """``actor.attest(...)``; a bare name cannot sign, so an unsigned action is refused, not stored."""
+    return _signer(actor, kind).attest(session, kind, subject, body)
+
+
+def attest_many(actor, session: Session, items: list[tuple[str, str, dict]]) -> list[Statement]:
+    """``actor.attest_many(...)``, refused like :func:`attest` for a bare name."""
+    return _signer(actor, items[0][0] if items else "statement").attest_many(session, items) if items else []
+
+
+def _signer(actor, kind: str) -> Acting:
     if not isinstance(actor, Acting):
         raise PolicyRefused(f"{kind}: this action must be done by an enrolled operator's key",
                             code="operator_key_required")
-    return actor.attest(session, kind, subject, body)
+    return actor
 
 
 def acting(session: Session, key, roles: tuple[str, ...] = (), *, doing: str, root: TrustRoot | None = None) -> Acting:
@@ -136,13 +139,18 @@ def acting(session: Session, key, roles: tuple[str, ...] = (), *, doing: str, ro
         raise PolicyRefused("an admin key is not an operator key: admin actions take --admin-key",
                             code="unknown_operator")
     op = check_operator(session, root, public)
-    have = frozenset(op.roles.split(","))
-    if roles and not have & set(roles):
-        raise PolicyRefused(f"operator {op.name} (roles {', '.join(sorted(have))}) may not {doing}: that needs "
-                            f"the role {' or '.join(roles)}", code="role_missing",
-                            details={"operator": op.name, "needed": list(roles)})
-    return Acting(op.name, person=op.person, roles=have, public_key=public, signing_key=signing_key,
-                  deployment=root.deployment)
+    actor = Acting(op.name, person=op.person, roles=frozenset(op.roles.split(",")), public_key=public,
+                   signing_key=signing_key, deployment=root.deployment)
+    return require_role(actor, roles, doing=doing)
+
+
+def require_role(actor: Acting, roles: tuple[str, ...], *, doing: str) -> Acting:
+    """``actor`` if it holds one of ``roles`` (any enrolled operator when empty), else exit 7 ``role_missing``."""
+    if roles and not actor.roles & set(roles):
+        raise PolicyRefused(f"operator {actor.name} (roles {', '.join(sorted(actor.roles))}) may not {doing}: that "
+                            f"needs the role {' or '.join(roles)}", code="role_missing",
+                            details={"operator": actor.name, "needed": list(roles)})
+    return actor
 
 
 def store(session: Session, statement: Statement, root: TrustRoot) -> StatementRecord:

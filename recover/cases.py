@@ -150,9 +150,9 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
                 details={"existing_case": other.id, "chain": chain},
             )
     if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/test_open_races.py)
-        from recover.execution import _pause_point
+        from recover.testpoints import pause_point
 
-        _pause_point("case_claims_checked")
+        pause_point("case_claims_checked")
     case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
                 return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
                 status=CaseStatus.OPEN.value, opened_by=actor)
@@ -187,8 +187,13 @@ def check_case_id(case_id: int) -> int:
     return case_id
 
 
-def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, check_case_id(case_id))
+def get_case(session: Session, case_id: int, *, lock: bool = False) -> Case:
+    """The case ``case_id`` (exit 3 when there is none); ``lock``: its row is locked until the transaction
+    ends (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transactions already hold the write lock)."""
+    if lock:
+        case = session.exec(select(Case).where(Case.id == check_case_id(case_id)).with_for_update()).first()
+    else:
+        case = session.get(Case, check_case_id(case_id))
     if case is None:
         raise NotFound(f"no case {case_id}", code="case_not_found")
     return case

@@ -23,37 +23,46 @@ from sqlmodel import Session
 
 from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import Case
-from recover.states import CaseStatus
+from recover.operations import OPERATIONS
+from recover.states import TERMINAL, CaseStatus
 from recover.transitions import move
 
-AS = ("rejected", "unrecoverable")
-BY_REVIEWER = frozenset({CaseStatus.OPEN, CaseStatus.VERIFIED, CaseStatus.QUOTED, CaseStatus.AWAITING_APPROVAL})
-BY_ADMINS = BY_REVIEWER | {CaseStatus.APPROVED, CaseStatus.SIGNED}
+BY_REVIEWER = OPERATIONS["close"].accepts
+BY_ADMINS = OPERATIONS["close-by-admins"].accepts
+#: what a close ends a case as: where the operations table lets ``close`` move a case
+AS = tuple(sorted({to.value for _, to in OPERATIONS["close"].moves}))
 
 
-def close_case(session: Session, case: Case, as_status: str, reason: str, *, actor=None, root=None,
-               admin_keys: list | None = None) -> Case:
-    """Close ``case`` as ``rejected`` or ``unrecoverable`` with ``reason``: by ``actor`` (a reviewer)
-    before approval, or by ``admin_keys`` (a quorum of ``root``) at any state in :data:`BY_ADMINS`."""
-    from recover.authority import Verifier, admin_attest, admin_names, attest, case_subject
-    from recover.quoting import supersede_plan
-    from recover.signed_case import load_signed_case
-
+def check_close(case: Case, as_status: str, reason: str, *, by_admins: bool) -> None:
+    """Before the runner's status check: ``--as`` and ``--reason``, and a refusal that says why this
+    case cannot be closed (final, sent, or after approval by a reviewer: exit 7 ``admin_quorum_required``)."""
     if as_status not in AS:
         raise InvalidInput(f"--as must be rejected or unrecoverable, not {as_status!r}", code="invalid_close")
-    reason = (reason or "").strip()
-    if not reason:
+    if not (reason or "").strip():
         raise InvalidInput("closing a case needs --reason saying why", code="reason_required")
     current = CaseStatus(case.status)
-    by_admins = bool(admin_keys)
     if current not in BY_ADMINS:
-        why = ("it is final" if current in (CaseStatus.COMPLETED, CaseStatus.REJECTED, CaseStatus.UNRECOVERABLE)
+        why = ("it is final" if current in TERMINAL
                else "its transactions were sent: track it (`recover case track`) to its end")
         raise IllegalTransition(f"case {case.id} is '{current.value}' and cannot be closed: {why}",
                                 code="not_closable", details={"status": current.value})
     if not by_admins and current not in BY_REVIEWER:
         raise PolicyRefused(f"case {case.id} is '{current.value}': after approval a case is closed by a quorum of "
                             "the admins (--admin-key), not by a reviewer", code="admin_quorum_required")
+
+
+def close_case(session: Session, case: Case, as_status: str, reason: str, *, actor=None, root=None,
+               admin_keys: list | None = None) -> Case:
+    """Close ``case`` as ``rejected`` or ``unrecoverable`` with ``reason``: by ``actor`` (a reviewer)
+    before approval, or by ``admin_keys`` (a quorum of ``root``) at any state in :data:`BY_ADMINS`
+    (after :func:`check_close` and the runner's checks)."""
+    from recover.authority import Verifier, admin_attest, admin_names, attest, case_subject
+    from recover.quoting import supersede_plan
+    from recover.signed_case import load_signed_case
+
+    reason = reason.strip()
+    current = CaseStatus(case.status)
+    by_admins = bool(admin_keys)
     sc = load_signed_case(Verifier(session, root) if root is not None else Verifier(session), case.id)
     if current == CaseStatus.SIGNED:
         _nothing_sent(session, case)
@@ -67,7 +76,7 @@ def close_case(session: Session, case: Case, as_status: str, reason: str, *, act
     else:
         record, who = attest(actor, session, "close", case_subject(case.id), body), actor
     supersede_plan(session, case, actor=who, why=f"closed as {as_status}")
-    return move(session, case, as_status, actor=who, action="closed",
+    return move(session, case, as_status, op="close-by-admins" if by_admins else "close", actor=who, action="closed",
                 details={"as": as_status, "reason": reason, "from": current.value, "statement": record.hash},
                 extra={"refusal_code": "closed", "refusal_reason": f"closed as {as_status}: {reason}"})
 
@@ -75,11 +84,11 @@ def close_case(session: Session, case: Case, as_status: str, reason: str, *, act
 def _nothing_sent(session: Session, case: Case) -> None:
     """A signed case is closed only while the node knows none of its transactions."""
     from recover.chainio import adapter
-    from recover.execution import _signed_rows
+    from recover.execution import signed_rows
     from recover.registry import get_network
 
     chain = adapter(get_network(case.network))
-    for row in _signed_rows(session, case.id):
+    for row in signed_rows(session, case.id):
         if row.status != "signed" or chain.tx_status(row.txid).found:
             raise IllegalTransition(f"case {case.id}: transaction {row.txid} was sent; the case cannot be closed: "
                                     "track it (`recover case track`) to its end", code="not_closable")

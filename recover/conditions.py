@@ -4,6 +4,10 @@
   the money goes; ``prove`` checks it recovers to the deposit's sender.
 - ``manual_review``: a sign-off by an operator with the role ``reviewer`` (not the preparer).
 - every other condition: a recorded sign-off naming who and why.
+
+The operations ``prove`` and ``signoff`` run through ``recover.runner.run``: :func:`check_proof` and
+:func:`check_signoff` are their argument checks (named before the case's status is), then the runner
+checks the status the operations table accepts, then :func:`prove_ownership` / :func:`sign_off` record.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from recover.chainio import adapter
 from recover.errors import DuplicateClaim, InvalidInput, PolicyRefused
 from recover.models import Case, CaseCondition
 from recover.registry import get_network
-from recover.states import check_operation
 from recover.sweeps import case_facts
 
 
@@ -51,9 +54,13 @@ def _record(session: Session, case: Case, condition: str, *, actor: str, reason:
 
         state = case_state(session, case)
         if state is not None and state.satisfied:
-            move(session, case, "approved", actor=actor, action="approved",
+            move(session, case, "approved", op=_operation(condition), actor=actor, action="approved",
                  details={"approvers": state.counted, "plan_hash": state.plan_hash})
     return row
+
+
+def _operation(condition: str) -> str:
+    return "prove" if condition == "ownership_proof" else "signoff"
 
 
 def _requires(case: Case, condition: str) -> None:
@@ -61,13 +68,16 @@ def _requires(case: Case, condition: str) -> None:
     if condition not in net.conditions:
         raise InvalidInput(f"{net.key} does not require {condition} (its conditions: "
                            f"{', '.join(net.conditions) or 'none'})", code="condition_not_required")
-    check_operation("condition", case.id, case.status)  # exit 5 ``not_verified``, as everywhere
+
+
+def check_proof(case: Case) -> None:
+    """Before ``prove``'s status check: the case's network requires an ownership proof."""
+    _requires(case, "ownership_proof")
 
 
 def prove_ownership(session: Session, case: Case, signature: str, *, actor: str) -> CaseCondition:
     """The sender signs ``ownership_message(case)``: EIP-191 on EVM, Bitcoin ``signmessage`` on UTXO
     networks (by the address of the deposit's first input), ed25519 on Solana."""
-    _requires(case, "ownership_proof")
     net = get_network(case.network)
     sender = case_facts(session, case)[0].sender
     message = ownership_message(case)
@@ -91,7 +101,8 @@ def prove_ownership(session: Session, case: Case, signature: str, *, actor: str)
                    evidence={"message": message, "signature": signature, "signer": signer, "scheme": scheme})
 
 
-def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor: str) -> CaseCondition:
+def check_signoff(case: Case, condition: str) -> None:
+    """Before ``signoff``'s status check: a condition a sign-off satisfies, and one this case needs."""
     if condition not in SIGNED_OFF:
         how = {"ownership_proof": "`recover case prove ID --signature SIG`"}.get(condition)
         raise InvalidInput(f"{condition} is satisfied by {how}, not by a sign-off" if how
@@ -99,11 +110,13 @@ def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor
                            code="invalid_condition")
     from recover.destinations import CONTRACT_ALLOWED
 
-    if condition == CONTRACT_ALLOWED or (condition == "manual_review" and case.flags):
-        # allowed on any network: for this case's destination only, or because a flag asks for a review
-        check_operation("condition", case.id, case.status)
-    else:
+    # allowed on any network: for this case's destination only, or because a flag asks for a review
+    if not (condition == CONTRACT_ALLOWED or (condition == "manual_review" and case.flags)):
         _requires(case, condition)
+
+
+def sign_off(session: Session, case: Case, condition: str, reason: str, *, actor: str) -> CaseCondition:
+    """Record a reviewer's sign-off (after :func:`check_signoff` and the runner's status check)."""
     if not (reason or "").strip():
         raise InvalidInput("a sign-off needs --reason saying why", code="reason_required")
     return _record(session, case, condition, actor=actor, reason=reason.strip(), evidence={})

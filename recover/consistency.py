@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from recover.operations import AFTER_SIGNING
 from recover.authority import Verifier
 from recover.models import (Approval, Case, CaseCondition, Credit, DepositAddress, Operator, Price, Quote,
                             StatementRecord, SweepPlan)
@@ -56,11 +57,11 @@ def _transaction_problems(session: Session, case: Case, plan, verifier) -> list[
     from chains.errors import ChainError
     from recover.chainio import offline_adapter
     from recover.errors import RecoverError
-    from recover.execution import _checked_plan, completion_problems
+    from recover.execution import checked_plan, completion_problems
     from recover.registry import get_network
 
     try:
-        plan_row, chain_plan = _checked_plan(session, case)
+        plan_row, chain_plan = checked_plan(session, case)
         chain = offline_adapter(get_network(case.network))
     except (RecoverError, ChainError) as exc:
         return [str(exc)]
@@ -86,7 +87,7 @@ def statement_problems(session: Session) -> list[str]:
         out += [f"{where}: {p}" for p in row_problems(session, case, sc)]
         if plan is not None and sc.plan is None:
             out.append(f"{where}: its current plan {plan.plan_hash[:16]}… has no valid signed plan statement")
-        if plan is not None and case.status in ("signed", "broadcast", "completed", "failed"):
+        if plan is not None and case.status in AFTER_SIGNING:
             out += [f"{where}: {p}" for p in _transaction_problems(session, case, plan, verifier)]
     for p in session.exec(select(SweepPlan).order_by(SweepPlan.id)):
         body, why = _body(verifier, p.statement, "plan")

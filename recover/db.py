@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from recover.errors import InvalidInput, NodeUnreachable, NotFound
+from recover.errors import InvalidInput, NodeUnreachable, NotFound, ToolkitError
 
 DEFAULT_DB_URL = "sqlite:///recover.db"
 _ENGINES: dict[str, Engine] = {}
@@ -102,7 +102,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
                 f"{_first_line(exc.orig)}") from None
         raise
     except BaseException as exc:
-        if getattr(exc, "commit", False) is True:  # a refusal that recorded why (the case moved): keep it
+        if isinstance(exc, ToolkitError) and exc.commit:  # a refusal that recorded why (the case moved): keep it
             session.commit()
         else:
             session.rollback()

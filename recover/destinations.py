@@ -97,7 +97,9 @@ def recorded_conditions(session: Session, case) -> set[str]:
     from recover.signed_case import load_signed_case
 
     sc = load_signed_case(Verifier(session), case.id)
-    return {c for c, s in sc.conditions.items() if "reviewer" in s.roles or c == "ownership_proof"}
+    from recover.operations import counts_as_condition
+
+    return {c for c, s in sc.conditions.items() if counts_as_condition(c, s.roles)}
 
 
 def lookalike_flags(session: Session, net, destination: str, *, sender: str | None = None,

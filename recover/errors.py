@@ -1,40 +1,19 @@
-"""Typed errors: each carries a stable ``code`` (for JSON) and the CLI exit code of DESIGN.md.
+"""Typed errors of the domain: each carries a stable ``code`` (for JSON) and the exit code of DESIGN.md.
 
-Every error the library raises on purpose is a ``RecoverError``; the CLI maps it to its exit
-code and message, anything else is exit 1.  Errors from ``fees`` and ``chains`` follow the same
-convention (``code`` and ``exit_code`` attributes) so the CLI can treat them alike without those
-packages importing ``recover``.
+Every error the library raises on purpose derives from the toolkit's one root,
+``chains.errors.ToolkitError`` (code, exit code, message, details): the domain's from
+``RecoverError``, the chain adapters' from ``ChainError``, the fee engine's from ``FeeError``.  The CLI,
+the worker and the web app each map the root in one place; anything else is exit 1.
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_INVALID = 4
-EXIT_STATE = 5
-EXIT_CHAIN_REFUSED = 6
-EXIT_POLICY = 7
-EXIT_NODE = 8
-EXIT_WAITING = 9
+from chains.errors import (EXIT_CHAIN_REFUSED, EXIT_INVALID, EXIT_NODE, EXIT_NOT_FOUND, EXIT_OK,  # noqa: F401
+                           EXIT_POLICY, EXIT_STATE, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_WAITING, ToolkitError)
 
 
-class RecoverError(Exception):
-    """Base of every deliberate error; ``code`` is machine-readable, the message is for people."""
-
-    code = "error"
-    exit_code = EXIT_UNEXPECTED
-
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.details = details or {}
-
-    @property
-    def message(self) -> str:
-        return str(self)
+class RecoverError(ToolkitError):
+    """Base of every deliberate error of the domain."""
 
 
 class NotFound(RecoverError):
@@ -91,3 +70,12 @@ class Waiting(RecoverError):
 
     code = "waiting"
     exit_code = EXIT_WAITING
+
+
+def error_for_exit(exit_code: int) -> type[RecoverError]:
+    """The error class of an exit code (a result reported, then raised: ``case verify ID``)."""
+    for cls in (NotFound, InvalidInput, IllegalTransition, VerificationRefused, PolicyRefused, NodeUnreachable,
+                Waiting):
+        if cls.exit_code == exit_code:
+            return cls
+    return RecoverError

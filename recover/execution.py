@@ -37,10 +37,11 @@ from recover.models import Case, Credit, DepositFact, SignedTx, utcnow
 from recover.planning import current_plan
 from recover.registry import get_network
 from recover.states import CaseStatus, check_operation
+from recover.testpoints import fault_point, pause_point
 from recover.transitions import move
 
 
-def _checked_plan(session: Session, case: Case):
+def checked_plan(session: Session, case: Case):
     plan_row = current_plan(session, case)
     if plan_row is None:
         raise IllegalTransition(f"case {case.id} has no plan", code="no_plan")
@@ -56,7 +57,7 @@ def approved_plan(session: Session, case: Case, *, gas_station: str | None = Non
     statements and this signer's configuration (:mod:`recover.signer_check`)."""
     from recover.signer_check import check_before_signing
 
-    plan_row, plan = _checked_plan(session, case)
+    plan_row, plan = checked_plan(session, case)
     net = get_network(case.network)
     check_before_signing(session, case, plan_row, plan, net, adapter(net), gas_station=gas_station)
     return plan_row, plan
@@ -100,19 +101,21 @@ def sign_with(chain, plan: SweepPlan, signer) -> list[str]:
     return chain.sign(plan, keys_for_plan(chain, plan, signer))
 
 
-def check_signable(session: Session, case: Case) -> CaseStatus:
-    """Before any signer is asked for: a case still awaiting approval says what it lacks (exit 7
-    ``approvals_missing``, as the signer's own check says of an approved case whose approvals do not
-    count), any other state that cannot be signed says so (exit 5)."""
+def refuse_unapproved(session: Session, case: Case) -> None:
+    """Before the status check of ``sign``, ``export`` and ``import-signed`` (and before any signer is
+    asked for): a case still awaiting approval says what it lacks (exit 7 ``approvals_missing``, as the
+    signer's own check says of an approved case whose approvals do not count); any other status the
+    operation does not accept is the runner's exit 5."""
     if case.status == CaseStatus.AWAITING_APPROVAL.value:
         state = case_state(session, case)
         raise PolicyRefused(f"case {case.id} is not approved yet: {state.missing_text() if state else 'no plan'}",
                             code="approvals_missing")
-    return check_operation("sign", case.id, case.status)
 
 
 def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[SignedTx]:
-    if check_signable(session, case) == CaseStatus.SIGNED:
+    """Sign an approved case (the runner checked its status and :func:`refuse_unapproved`), or sign a
+    signed one again."""
+    if case.status == CaseStatus.SIGNED.value:
         return _resign(session, case, actor=actor, signer=signer)
     net = get_network(case.network)
     chain = adapter(net)
@@ -121,7 +124,7 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     deposit_still_there(session, case, chain, doing="to sign")
     conflict = chain.nonce_conflict(plan)
     if conflict:
-        return _replan(session, case, CaseStatus.QUOTED, actor=actor, why=conflict)
+        return _replan(session, case, CaseStatus.QUOTED, op="sign", actor=actor, why=conflict)
     if case.return_address:
         from recover.destinations import check_destination, recorded_conditions
 
@@ -142,7 +145,7 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
         raise ConcurrentUpdate(f"case {case_id} was signed by another process at the same time; nothing was "
                                "stored by this one (see `recover case show`)", code="concurrent_sign") from None
     record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
-    move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
+    move(session, case, CaseStatus.SIGNED, op="sign", actor=actor, action="signed",
          details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows], "statement": record.hash})
     return rows
 
@@ -166,9 +169,9 @@ def completion_problems(session: Session, case: Case, chain, verifier=None, *, p
     from recover.signed_case import load_signed_case
 
     if plan_row is None:
-        plan_row, plan = _checked_plan(session, case)
+        plan_row, plan = checked_plan(session, case)
     if rows is None:
-        rows = _signed_rows(session, case.id, plan_row.plan_hash)
+        rows = signed_rows(session, case.id, plan_row.plan_hash)
     sc = load_signed_case(verifier or Verifier(session), case.id, plan_row.plan_hash)
     out = list(sc.problems)
     if sc.claim is None:
@@ -213,7 +216,7 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
     before broadcasting must be signed again.  The plan (and so its approvals) is unchanged; the
     node is asked first that no old transaction is known, so nothing can be sent twice.
     """
-    rows = _signed_rows(session, case.id)
+    rows = signed_rows(session, case.id)
     if any(r.status != "signed" for r in rows):
         raise IllegalTransition(f"case {case.id} has transactions already sent: it cannot be signed again",
                                 code="already_sent")
@@ -235,7 +238,7 @@ def _resign(session: Session, case: Case, *, actor: str, signer) -> list[SignedT
         session.add(row)
     session.flush()
     record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
-    move(session, case, CaseStatus.SIGNED, actor=actor, action="resigned",
+    move(session, case, CaseStatus.SIGNED, op="sign", actor=actor, action="resigned",
          details={"plan_hash": plan_row.plan_hash, "old_txids": old, "txids": [r.txid for r in rows],
                   "statement": record.hash})
     return rows
@@ -251,7 +254,7 @@ class SendReport:
         return {"id": self.case_id, "sent": self.sent, "status": self.status}
 
 
-def _signed_rows(session: Session, case_id: int, plan_hash: str | None = None) -> list[SignedTx]:
+def signed_rows(session: Session, case_id: int, plan_hash: str | None = None) -> list[SignedTx]:
     """The signed transactions of the case's current plan (a reopened case keeps its old, failed ones)."""
     if plan_hash is None:
         plan = current_plan(session, session.get(Case, case_id))
@@ -270,8 +273,8 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
         from recover.signer_check import check_row
 
         check_row(s, case, doing="to broadcast it")
-        plan_row, plan = _checked_plan(s, case)
-        rows = _signed_rows(s, case_id, plan_row.plan_hash)
+        plan_row, plan = checked_plan(s, case)
+        rows = signed_rows(s, case_id, plan_row.plan_hash)
         if not rows:
             raise IllegalTransition(f"case {case_id} has no signed transactions", code="not_signed")
         net = get_network(case.network)
@@ -289,7 +292,7 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
             _recheck_before_send(session_factory, case_id, chain, plan, row, unsent, first=len(unsent) == len(rows),
                                  actor=actor)
         txid = chain.broadcast(row.raw)  # the same bytes every time: "already known" is success
-        _fault_point(f"sent:{row.seq}")
+        fault_point(f"sent:{row.seq}")
         if txid.lower() != row.txid.lower():
             raise PolicyRefused(f"node returned txid {txid} for stored bytes of {row.txid}", code="txid_mismatch")
         with session_factory() as s:  # commit each send: a crash after this line loses nothing
@@ -303,18 +306,19 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
     with session_factory() as s:
         case = s.get(Case, case_id)
         if case.status == CaseStatus.SIGNED.value:
-            move(s, case, CaseStatus.BROADCAST, actor=actor, action="broadcast", details={"txids": report.sent})
+            move(s, case, CaseStatus.BROADCAST, op="broadcast", actor=actor, action="broadcast",
+                 details={"txids": report.sent})
         report.status = s.get(Case, case_id).status
     return report
 
 
-def _replan(session: Session, case: Case, to: CaseStatus, *, actor: str, why: str):
+def _replan(session: Session, case: Case, to: CaseStatus, *, op: str, actor: str, why: str):
     """The plan can never be mined as it is (a nonce was taken): void it and its approvals, send the case
     back (``quoted``: prepare again; ``verified``: quote and prepare again), and say why."""
     from recover.quoting import supersede_plan
 
     supersede_plan(session, case, actor=actor, why=why)
-    move(session, case, to, actor=actor, action="replan_needed", details={"why": why},
+    move(session, case, to, op=op, actor=actor, action="replan_needed", details={"why": why},
          extra={"refusal_code": "nonce_taken", "refusal_reason": f"{why}: the plan was voided; prepare the case "
                 "again (and have it approved again)"})
     raise _Replanned(f"case {case.id}: {why}; the plan and its approvals were voided and the case is back at "
@@ -356,8 +360,9 @@ def _recheck_before_send(session_factory, case_id: int, chain, plan: SweepPlan, 
             case = s.get(Case, case_id)
             problem = deposit_problem(s, case, chain)
             if problem is None:
-                _replan(s, case, CaseStatus.VERIFIED, actor=actor, why=conflict)
-            move(s, case, CaseStatus.FAILED, actor=actor, action="failed", details={"why": conflict, "funds": problem},
+                _replan(s, case, CaseStatus.VERIFIED, op="broadcast", actor=actor, why=conflict)
+            move(s, case, CaseStatus.FAILED, op="broadcast", actor=actor, action="failed",
+                 details={"why": conflict, "funds": problem},
                  extra={"refusal_code": "nonce_taken", "refusal_reason": f"{conflict}; {problem}"})
             raise _Recorded(f"case {case_id}: {conflict}, and {problem}: the case failed", code="nonce_taken")
     step = next(st for st in plan.steps if st.seq == row.seq)
@@ -424,20 +429,6 @@ def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, p
         time.sleep(poll)
 
 
-def _pause_point(name: str) -> None:
-    """Concurrency tests widen a race window here (``RECOVER_TEST_PAUSE=credits_claimed:1500``, in ms)."""
-    spec = os.environ.get("RECOVER_TEST_PAUSE", "")
-    point, _, millis = spec.partition(":")
-    if point == name:
-        time.sleep(int(millis or 500) / 1000)
-
-
-def _fault_point(name: str) -> None:
-    """Crash-safety tests kill the process here (``RECOVER_FAULT=sent:0``): sent, not yet recorded."""
-    if os.environ.get("RECOVER_FAULT") == name:
-        os._exit(137)
-
-
 @dataclass
 class TrackReport:
     case_id: int
@@ -459,11 +450,11 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
     """
     from recover.signer_check import check_row
 
-    status = check_operation("track", case.id, case.status)
+    status = CaseStatus(case.status)  # one the operations table lets ``track`` start in (``recover.runner``)
     check_row(session, case, doing="to track it")
     net = get_network(case.network)
     chain = adapter(net)
-    rows = _signed_rows(session, case.id)
+    rows = signed_rows(session, case.id)
     check_completion(session, case, chain, doing="to track it; nothing was sent, completed or credited", rows=rows)
     failures = []
     for row in rows:
@@ -495,7 +486,7 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
                                                  "confirmations": r.confirmations, "error": r.error} for r in rows])
     if rows and all(r.status == "confirmed" for r in rows):
         left = _settle_gas(session, case, chain, net, rows, actor=actor)
-        move(session, case, CaseStatus.COMPLETED, actor=actor, action="completed",
+        move(session, case, CaseStatus.COMPLETED, op="track", actor=actor, action="completed",
              details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED,
                       **({"gas_left": str(left)} if left else {})})
         if case.credit_account:
@@ -507,12 +498,12 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
             from recover.quoting import supersede_plan
 
             supersede_plan(session, case, actor=actor, why="a transaction of the plan can no longer succeed")
-            move(session, case, CaseStatus.VERIFIED, actor=actor, action="replan_needed",
+            move(session, case, CaseStatus.VERIFIED, op="track", actor=actor, action="replan_needed",
                  details={"failures": failures, "funds": "still at the deposit address"},
                  extra={"refusal_code": "tx_failed", "refusal_reason": f"{reason}; the funds are still at the "
                         "deposit address: quote and prepare the case again"})
         else:
-            move(session, case, CaseStatus.FAILED, actor=actor, action="failed",
+            move(session, case, CaseStatus.FAILED, op="track", actor=actor, action="failed",
                  details={"failures": failures, "funds": problem},
                  extra={"refusal_code": "tx_failed", "refusal_reason": f"{reason}; {problem}"})
     report.status = case.status
@@ -526,7 +517,7 @@ def _settle_gas(session: Session, case: Case, chain, net, rows: list[SignedTx], 
     from recover.gasbook import settle
 
     try:
-        plan_row, plan = _checked_plan(session, case)
+        plan_row, plan = checked_plan(session, case)
     except PolicyRefused:
         append_event(session, actor=actor, action="gas_left_unknown", case_id=case.id,
                      details={"why": "the stored plan no longer matches its hash"})
@@ -614,7 +605,7 @@ def _credit_on_chain(session: Session, case: Case, credit: Credit, verifier) -> 
         return [f"its plan {plan_hash[:16]}… was altered after it was prepared"]
     net = get_network(case.network)
     chain = adapter(net)
-    rows = _signed_rows(session, case.id, plan_hash)
+    rows = signed_rows(session, case.id, plan_hash)
     problems = completion_problems(session, case, chain, verifier, plan_row=plan_row, plan=SweepPlan.from_dict(doc),
                                    rows=rows)
     if sorted(credit.txids.split()) != sorted(r.txid for r in rows):
@@ -647,7 +638,7 @@ def export_credits(session: Session, out: Path, *, actor: str) -> int:
     rows = list(session.exec(select(Credit).where(Credit.exported_at.is_(None)).order_by(Credit.id)
                              .with_for_update(skip_locked=True)))
     _check_credits(session, rows)
-    _pause_point("credits_claimed")
+    pause_point("credits_claimed")
     batch = uuid.uuid4().hex[:16]
     tmp = out.with_name(out.name + f".{batch}.partial")
     with open(tmp, "w", newline="") as fh:

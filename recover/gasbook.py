@@ -34,8 +34,6 @@ from sqlmodel import Session, select
 from recover.errors import ConcurrentUpdate
 from recover.models import GasLeftover, GasReservation, SignedTx, utcnow
 
-#: the states in which a case's current plan (and so its reservation) is live
-LIVE = frozenset({"awaiting_approval", "approved", "signed", "broadcast"})
 
 
 def _key(family: str, address: str) -> str:
@@ -116,11 +114,29 @@ def release(session: Session, case_id: int, *, plan_hashes=None, outcome: str = 
     query = select(GasReservation).where(GasReservation.case_id == case_id, GasReservation.released_at.is_(None))
     if plan_hashes is not None:
         query = query.where(GasReservation.plan_hash.in_(list(plan_hashes)))
-    rows = list(session.exec(query))
+    return _end(session, list(session.exec(query)), {case_id: outcome})
+
+
+def release_cases(session: Session, ended: list[tuple[int, str]]) -> list[GasReservation]:
+    """:func:`release` for many cases at once (``(case_id, outcome)`` each): one query for all of them
+    (``verify --all`` moves hundreds of cases, none of which holds anything)."""
+    outcomes = dict(ended)
+    if not outcomes:
+        return []
+    ids = sorted(outcomes)
+    rows = []
+    for i in range(0, len(ids), 500):
+        rows += session.exec(select(GasReservation).where(GasReservation.case_id.in_(ids[i:i + 500]),
+                                                          GasReservation.released_at.is_(None))
+                             .order_by(GasReservation.id)).all()
+    return _end(session, rows, outcomes)
+
+
+def _end(session: Session, rows: list[GasReservation], outcomes: dict[int, str]) -> list[GasReservation]:
     for r in rows:
-        why = outcome
+        why = outcomes[r.case_id]
         if r.own_native:
-            if _deposit_sent(session, case_id, r.plan_hash):
+            if _deposit_sent(session, r.case_id, r.plan_hash):
                 why = "forfeited"
             else:
                 _add(session, r.chain, r.deposit, None, r.own_native)

@@ -24,11 +24,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from recover.models import Case, Job, utcnow
+from recover.operations import HELD_BY_JOB, JOB_FOR
 
-KIND_FOR = {"open": "verify", "signed": "broadcast", "broadcast": "track"}
-STATUS_FOR = {v: k for k, v in KIND_FOR.items()}
-#: the states only a job moves on (an open case can also be verified by hand: not stranded)
-_MOVED = {"signed": "broadcast", "broadcast": "track"}
+#: status -> the kind of job (an operation's name) a case arriving in it needs: the operations table's
+KIND_FOR = {status.value: kind for status, kind in JOB_FOR.items()}
+#: the statuses whose job stays until the case moves on (an open case can also be verified by hand, and
+#: a refused verification ends its job: not stranded)
+HELD = {status.value: JOB_FOR[status] for status in HELD_BY_JOB}
 
 
 def enqueue_for(session: Session, case_id: int, status: str) -> None:
@@ -59,8 +61,8 @@ def stranded_cases(session: Session) -> list[int]:
     pending job of that kind: nothing would ever move them.  One query; the worker runs it every loop
     (:func:`requeue_stranded`) and ``audit verify`` can report it."""
     pending = sa.exists().where(Job.case_id == Case.id, Job.done_at.is_(None),
-                                Job.kind == sa.case(*((Case.status == st, kind) for st, kind in _MOVED.items())))
-    return list(session.exec(select(Case.id).where(Case.status.in_(list(_MOVED)), ~pending).order_by(Case.id)))
+                                Job.kind == sa.case(*((Case.status == st, kind) for st, kind in HELD.items())))
+    return list(session.exec(select(Case.id).where(Case.status.in_(list(HELD)), ~pending).order_by(Case.id)))
 
 
 def requeue_stranded(session_factory, *, worker: str) -> list[int]:

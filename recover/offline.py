@@ -5,6 +5,9 @@ Export: UTXO plans as a BIP-174 PSBT, EVM plans as the unsigned transactions in 
 JSON document ``{"case_id", "plan_hash", "signed": [raw, ...]}`` (or ``"psbt"``: a finalized PSBT
 for UTXO).  The adapter checks that every signed transaction spends the same inputs to the same
 outputs (UTXO) or is the same transaction from the same signer (EVM) before anything is stored.
+
+Both run through ``recover.runner.run``, which checks the wallet team's role, the history, and (after
+``recover.execution.refuse_unapproved`` and, for an import, :func:`read_signed`) the case's status.
 """
 
 from __future__ import annotations
@@ -20,22 +23,15 @@ from chains.errors import ChainError
 
 from recover.audit import append_event
 from recover.chainio import adapter
-from recover.errors import InvalidInput, PolicyRefused
+from recover.errors import EXIT_INVALID, InvalidInput, PolicyRefused
 from recover.execution import approved_plan, deposit_still_there
 from recover.models import Case, SignedTx
 from recover.registry import get_network
-from recover.states import CaseStatus, check_operation
+from recover.states import CaseStatus
 from recover.transitions import move
 
 
-def _approved(session: Session, case: Case, operation: str):
-    import os
-
-    from recover.execution import check_signable
-
-    if case.status == CaseStatus.AWAITING_APPROVAL.value:
-        check_signable(session, case)  # what it still lacks: exit 7 ``approvals_missing``, as ``case sign`` says
-    check_operation(operation, case.id, case.status)
+def _approved(session: Session, case: Case):
     return approved_plan(session, case, gas_station=os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None)
 
 
@@ -47,7 +43,7 @@ def _offline_chain(net):
 
 
 def export_case(session: Session, case: Case, out: Path, *, actor: str) -> dict:
-    plan_row, plan = _approved(session, case, "export")
+    plan_row, plan = _approved(session, case)
     net = get_network(case.network)
     body = _offline_chain(net).export_unsigned(plan)
     doc = {"case_id": case.id, "network": net.key, "plan_hash": plan_row.plan_hash, **body}
@@ -64,14 +60,21 @@ def export_case(session: Session, case: Case, out: Path, *, actor: str) -> dict:
     return doc
 
 
-def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> list[SignedTx]:
+def read_signed(path: Path) -> dict:
+    """The signed-plan document of ``path`` (exit 4 ``bad_file`` when it is none)."""
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{path} is not a signed-plan JSON file ({exc})", code="bad_file") from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{path} is not a signed-plan JSON document", code="bad_file")
-    plan_row, plan = _approved(session, case, "import_signed")
+    return doc
+
+
+def import_signed(session: Session, case: Case, path: Path, doc: dict, *, actor: str) -> list[SignedTx]:
+    """Store ``doc`` (:func:`read_signed` of ``path``) as the case's signed transactions if it is exactly
+    the approved plan."""
+    plan_row, plan = _approved(session, case)
     if doc.get("case_id") != case.id or doc.get("plan_hash") != plan_row.plan_hash:
         raise PolicyRefused(f"{path} is for case {doc.get('case_id')} plan {str(doc.get('plan_hash'))[:16]}…, not the "
                             f"approved plan {plan_row.plan_hash[:16]}… of case {case.id}", code="signed_differs")
@@ -80,7 +83,7 @@ def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> li
     try:
         raws = chain.signed_from_document(doc)
     except ChainError as exc:
-        raise InvalidInput(f"{path}: {exc}", code=exc.code if exc.exit_code == 4 else "bad_file") from None
+        raise InvalidInput(f"{path}: {exc}", code=exc.code if exc.exit_code == EXIT_INVALID else "bad_file") from None
     deposit_still_there(session, case, chain, doing="the import")
     txids = chain.check_signed(plan, raws)
     rows = [SignedTx(case_id=case.id, plan_hash=plan_row.plan_hash, seq=st.seq, role=st.role, raw=raw, txid=txid,
@@ -91,6 +94,6 @@ def import_signed(session: Session, case: Case, path: Path, *, actor: str) -> li
     from recover.execution import attest_signed
 
     record = attest_signed(session, case, plan_row.plan_hash, rows, actor=actor)
-    move(session, case, CaseStatus.SIGNED, actor=actor, action="signed",
+    move(session, case, CaseStatus.SIGNED, op="import-signed", actor=actor, action="signed",
          details={"plan_hash": plan_row.plan_hash, "txids": txids, "offline": True, "statement": record.hash})
     return rows

@@ -22,13 +22,17 @@ from sqlmodel import Session, select
 from recover.audit import append_event
 from recover.errors import DuplicateClaim, IllegalTransition, InvalidInput, NotFound, PolicyRefused
 from recover.models import Operator, StatementRecord, utcnow
+from recover.operations import APPROVING, ROLES
 from recover.statements import Statement, require_quorum
 from recover.trust import TrustRoot
 
-ROLES = ("specialist", "reviewer", "approver", "senior", "pricer", "admin")
-APPROVING = frozenset({"approver", "senior"})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _PERSON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` can be an operator's name (letters, digits, . _ @ -; at most 128)."""
+    return bool(_NAME.match(name or ""))
 
 
 def normalize_person(text: str) -> str:
@@ -60,7 +64,7 @@ def keygen(name: str, out) -> str:
 
     from recover.keyfile import write_encrypted
 
-    if not _NAME.match(name or ""):
+    if not valid_name(name):
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
     key = SigningKey.generate()
     public = key.verify_key.encode().hex()
@@ -101,7 +105,7 @@ def enroll(session: Session, root: TrustRoot, name: str, public_key: str | None,
            admin_keys: list, *, passkey=None) -> Operator:
     from recover.statement_log import log_head
 
-    if not _NAME.match(name or ""):  # before anything is signed
+    if not valid_name(name):  # before anything is signed
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
     statement = enrollment_statement(root, name, public_key, roles, person, admin_keys, head=log_head(session),
                                      passkey=passkey)
@@ -146,7 +150,7 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
     roles = tuple(body.get("roles") or ())
     if list(roles) != sorted(set(roles)) or not roles or any(r not in ROLES for r in roles):
         raise InvalidInput("the enrollment's roles are not a sorted list of known roles", code="invalid_role")
-    if not _NAME.match(name or ""):
+    if not valid_name(name):
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
     if not _PERSON.match(person or "") or person != normalize_person(person):
         raise InvalidInput(f"--person {person!r} is not a valid person id", code="invalid_person")

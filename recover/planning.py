@@ -24,7 +24,7 @@ from recover.gasbook import for_prepare, hold
 from recover.models import Case, Quote as QuoteRow, SweepPlan
 from recover.quoting import supersede_plan
 from recover.registry import get_network
-from recover.states import CaseStatus, check_operation
+from recover.states import CaseStatus
 from recover.sweeps import build_request, case_facts
 from recover.transitions import move
 
@@ -69,7 +69,7 @@ def plan_hash_of(plan_json: str) -> str:
 
 
 def prepare_case(session: Session, case: Case, *, actor: str, gas_station_address: str | None = None) -> PlanOutcome:
-    status = check_operation("prepare", case.id, case.status)
+    status = CaseStatus(case.status)  # one the operations table lets ``prepare`` start in (``recover.runner``)
     quote = current_quote(session, case)
     if quote is None or not quote.economical:
         raise PolicyRefused(f"case {case.id} has no economical quote: run `recover case quote {case.id}`",
@@ -81,9 +81,9 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     cost_mode = quote.details.get("network_cost_mode", "deduct")
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
     gas = for_prepare(session, case, net.family, facts[0].receiving_address, gas_station_address)
-    from recover.execution import _pause_point
+    from recover.testpoints import pause_point
 
-    _pause_point("gas_book_read")  # concurrency tests widen the window between reading the book and writing it
+    pause_point("gas_book_read")  # concurrency tests widen the window between reading the book and writing it
     request = build_request(session, case, net, facts, net_amount=quote.net, fee_total=fee_total,
                             cost_mode=cost_mode, gas_station_address=gas_station_address,
                             own_native=gas.own_native, station_reserved=gas.station_reserved)
@@ -115,7 +115,7 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     hold(session, case, net.family, plan, digest, type(chain))  # its station nonce, the leftover it counts on
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],
                "net": plan_doc["net"], "fee_total": plan_doc["fee_total"], "native_cost": plan_doc["native_cost"]}
-    move(session, case, CaseStatus.AWAITING_APPROVAL, actor=actor,
+    move(session, case, CaseStatus.AWAITING_APPROVAL, op="prepare", actor=actor,
          action="plan_replaced" if status == CaseStatus.AWAITING_APPROVAL else "prepared", details=details,
          extra={"prepared_by": actor})
     return PlanOutcome(case.id, digest, plan_doc, steps, voided)

@@ -125,3 +125,16 @@ def policy_in_force(verifier) -> ApprovalPolicy:
     except ConfigError as exc:
         raise PolicyRefused(f"the newest approval policy does not parse ({exc}); no older policy is used instead",
                             code="policy_invalid") from None
+
+
+def put_in_force(session, policy: ApprovalPolicy, *, root, admin_keys: list) -> dict:
+    """``policy set``: the policy as a statement signed by an admin quorum (the newest by the admins'
+    numbering is in force), audited.  Returns ``{"statement", **policy_doc(policy)}``."""
+    from recover.audit import append_event
+    from recover.authority import POLICY_SUBJECT, admin_attest, admin_names
+
+    record, signers = admin_attest(session, root, "policy", POLICY_SUBJECT, {"policy": policy_doc(policy)},
+                                   admin_keys)
+    append_event(session, actor=admin_names(root, signers), action="policy_set",
+                 details={"statement": record.hash, **policy_doc(policy)})
+    return {"statement": record.hash, **policy_doc(policy)}

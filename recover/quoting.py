@@ -20,9 +20,10 @@ from fees import DEFAULT_MAX_PRICE_AGE, FeePolicy, Quote, compute_quote
 from recover.audit import append_event
 from recover.chainio import adapter
 from recover.models import Approval, Case, DepositFact, Quote as QuoteRow, SweepPlan, utcnow
+from recover.operations import PLAN_LIVE
 from recover.prices import DbPriceSource
 from recover.registry import get_network
-from recover.states import CaseStatus, check_operation
+from recover.states import CaseStatus
 from recover.sweeps import build_request, case_facts
 from recover.transitions import move
 
@@ -103,7 +104,7 @@ def supersede_plan(session: Session, case: Case, *, actor: str, why: str) -> lis
 
 def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | None = None,
                now: datetime | None = None, max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE) -> QuoteOutcome:
-    status = check_operation("quote", case.id, case.status)
+    status = CaseStatus(case.status)  # one the operations table lets ``quote`` start in (``recover.runner``)
     net = get_network(case.network)
     policy = FeePolicy.from_table(net.fee, source=f"{net.source} [fee]")
     facts = case_facts(session, case)
@@ -163,10 +164,11 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
         return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)
     extra = {"refusal_code": None, "refusal_reason": None}
     voided = []
-    if status in (CaseStatus.AWAITING_APPROVAL, CaseStatus.APPROVED):
+    if status in PLAN_LIVE:
         # A new quote voids the plan it replaces, and with it every approval: never silently.
         voided = supersede_plan(session, case, actor=actor, why="re-quoted")
         summary["voided_plans"] = voided
-    move(session, case, CaseStatus.QUOTED, actor=actor, action="requoted" if status == CaseStatus.QUOTED else "quoted",
+    move(session, case, CaseStatus.QUOTED, op="quote", actor=actor,
+         action="requoted" if status == CaseStatus.QUOTED else "quoted",
          details=summary, extra=extra)
     return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol, voided_plans=voided)

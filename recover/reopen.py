@@ -25,6 +25,14 @@ from recover.states import CaseStatus, check_reopen
 from recover.transitions import move
 
 
+def check_reason(reason: str) -> str:
+    """A reopen says why (checked before the case's status: exit 4 ``reason_required``)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reopening a case needs --reason saying why", code="reason_required")
+    return reason
+
+
 def reopen_body(session: Session, case: Case, reason: str) -> tuple[CaseStatus, dict]:
     """The status a reopen leads to and the body the admins sign: the newest valid signed claim and
     the facts of its signed verification, after checking that the rows say the same."""
@@ -32,9 +40,7 @@ def reopen_body(session: Session, case: Case, reason: str) -> tuple[CaseStatus, 
     from recover.signed_case import load_signed_case
     from recover.signer_check import row_problems
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("reopening a case needs --reason saying why", code="reason_required")
+    reason = check_reason(reason)
     current = CaseStatus(case.status)
     sc = load_signed_case(Verifier(session), case.id)
     has_facts = session.exec(select(DepositFact.id).where(DepositFact.case_id == case.id)).first() is not None
@@ -74,7 +80,7 @@ def reopen_case(session: Session, case: Case, reason: str, *, root, admin_keys: 
     record, signers = admin_attest(session, root, "reopen", case_subject(case.id), body, admin_keys)
     actor = admin_names(root, signers)
     supersede_plan(session, case, actor=actor, why="reopened")  # its approvals stop counting
-    moved = move(session, case, target, actor=actor, action="reopened", reopen=True,
+    moved = move(session, case, target, op="reopen", actor=actor, action="reopened", reopen=True,
                  details={"reason": body["reason"], "from": current.value, "previous_refusal": case.refusal_code,
                           "statement": record.hash, "claim": body["claim"]},
                  extra={"refusal_code": None, "refusal_reason": None, "claim_statement": record.hash})

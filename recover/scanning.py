@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlmodel import select
 
 from chains.base import NATIVE, Capability
-from recover.errors import DuplicateClaim, InvalidInput
+from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.models import DepositAddress, ScanState, utcnow
 from recover.text import plural
 
@@ -96,9 +96,9 @@ def save_scan_state(session, network: str, last_block: int) -> None:
     both write the row, and a read-then-insert made the second fail on the primary key."""
     import sqlalchemy as sa
 
-    from recover.execution import _pause_point
+    from recover.testpoints import pause_point
 
-    _pause_point("scan_state_saving")
+    pause_point("scan_state_saving")
     table = ScanState.__table__
     dialect = session.connection().dialect.name
     if dialect == "postgresql":
@@ -203,7 +203,5 @@ def _open_cases(session_factory, net, findings, account_of: dict, key, actor, re
                 report.opened.append(open_case(s, claim, actor=actor).id)
         except DuplicateClaim:
             report.existing += 1
-        except Exception as exc:
-            if not isinstance(getattr(exc, "exit_code", None), int):
-                raise
-            report.errors.append({"txid": f.txid, "code": getattr(exc, "code", "unexpected"), "message": str(exc)})
+        except ToolkitError as exc:  # a deliberate refusal of this finding; anything else stops the scan
+            report.errors.append({"txid": f.txid, "code": exc.code, "message": str(exc)})

@@ -3,8 +3,9 @@
 ``verify_cases`` serves both ``case verify ID`` and ``case verify --all``: node reads of all cases
 go out in batched JSON-RPC requests (observe, then prove), the decisions are pure
 (``recover.classify``), and a chunk's outcomes are written in one transaction by a few multi-row
-statements (``_write``); if that fails, each case is written in its own savepoint, so one bad case
-never stops the batch and a refused case records why.  With several chunks, the node reads of the
+statements (``_write``); if that fails, each case is written in its own savepoint by the same code
+(``_write_cases``: one write path, whose state changes are ``recover.transitions.move_many``), so one
+bad case never stops the batch and a refused case records why.  With several chunks, the node reads of the
 next chunk run in a reader thread while this one is written (``_verify_network``).
 """
 
@@ -20,15 +21,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from chains.base import NATIVE, Capability
-from chains.errors import ChainError, RetryableChainError
-from recover.audit import append_event, forget_head
+from chains.errors import (EXIT_CHAIN_REFUSED, EXIT_NODE, EXIT_NOT_FOUND, EXIT_WAITING, ChainError,
+                           RetryableChainError, as_toolkit_error)
+from recover.audit import forget_head
 from recover.classify import Decision, Registration, candidate_transfers, check_transaction, decide, refuse, retry
 from recover.chainio import adapter
-from recover.errors import DuplicateClaim
+from recover.errors import DuplicateClaim, IllegalTransition, error_for_exit
 from recover.models import Case, DepositAddress, DepositFact, utcnow
+from recover.operations import OPERATIONS
 from recover.registry import family_networks, get_network
-from recover.states import CaseStatus
-from recover.transitions import move
+from recover.states import CaseStatus, check_operation
 
 CHUNK = 500
 
@@ -45,6 +47,12 @@ class CaseResult:
     def to_dict(self) -> dict:
         return {"id": self.case_id, "outcome": self.outcome, "code": self.code, "message": self.message,
                 "classification": self.classification}
+
+    def raise_if_not_verified(self) -> None:
+        """``case verify ID``: anything but verified is raised (after it was recorded), with its exit
+        code (6 refused, 9 waiting, 8 node unreachable, or the error's own)."""
+        if self.outcome != "verified":
+            raise error_for_exit(self.exit_code or EXIT_CHAIN_REFUSED)(self.message, code=self.code)
 
 
 @dataclass
@@ -148,20 +156,21 @@ def _verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
 
     summary = BatchSummary()
     for cid in [c for c in case_ids if not 1 <= c <= MAX_CASE_ID]:
-        summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=3))
+        summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=EXIT_NOT_FOUND))
     case_ids = [c for c in case_ids if 1 <= c <= MAX_CASE_ID]
     with session_factory() as s:
         cases = list(s.exec(select(Case).where(Case.id.in_(case_ids)).order_by(Case.id))) if case_ids else []
     found = {c.id for c in cases}
     for cid in case_ids:
         if cid not in found:
-            summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=3))
+            summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}",
+                                              exit_code=EXIT_NOT_FOUND))
     by_network: dict[str, list[Case]] = defaultdict(list)
     for c in cases:
-        if c.status != CaseStatus.OPEN.value:
-            summary.results.append(CaseResult(c.id, "error", "not_open",
-                                              f"case {c.id} is '{c.status}': only open cases are verified",
-                                              exit_code=5))
+        try:
+            check_operation("verify", c.id, c.status)
+        except IllegalTransition as exc:
+            summary.results.append(CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code))
             continue
         by_network[c.network].append(c)
     for network, group in by_network.items():
@@ -264,8 +273,8 @@ def _observe_chunk(net, cases: list[Case]) -> _Chunk:
     except ChainError as exc:
         chunk.failed = [CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code) for c in cases]
     except Exception as exc:  # a config error (unset ${VAR}) and the like: every case of the network
-        chunk.failed = [CaseResult(c.id, "error", getattr(exc, "code", "unexpected"), str(exc),
-                                   exit_code=getattr(exc, "exit_code", 1)) for c in cases]
+        err = as_toolkit_error(exc)
+        chunk.failed = [CaseResult(c.id, "error", err.code, str(exc), exit_code=err.exit_code) for c in cases]
     return chunk
 
 
@@ -346,39 +355,36 @@ def _nested_parents(session_factory, net, chain, observations, regs) -> tuple[di
 
 def _write(session_factory, net, cases: list[Case], observations, decisions: dict[int, Decision], *,
            actor: str) -> list[CaseResult]:
-    """Write a chunk's outcomes in one transaction.
+    """Write a chunk's outcomes in one transaction, by the one write path (:func:`_write_cases`).
 
     The cases that pass the checks of :func:`_bulk_cases` are written together (one multi-row
     statement per table, the audit chain computed in order over them) inside one savepoint: the
     per-case writes were most of ``verify --all``'s time.  Should that write fail, its savepoint is
-    rolled back and each of its cases is written again on its own (a savepoint per case, as before),
-    so one bad case neither stops the others nor leaves anything half-written.  The cases the checks
-    set aside (a deposit another case holds, a case moved meanwhile) take that per-case path, which
-    says why."""
+    rolled back and each of its cases is written again on its own (the same code, a savepoint per
+    case), so one bad case neither stops the others nor leaves anything half-written.  The cases the
+    checks set aside (a deposit another case holds, a case moved meanwhile) are written on their own
+    too, which says why."""
     results: dict[int, CaseResult] = {}
     with session_factory() as s:
-        bulk, single = _bulk_cases(s, net, cases, decisions, actor)
+        bulk, single = _bulk_cases(s, net, cases, decisions)
         if bulk:
             try:
                 with s.begin_nested():
-                    results.update(_write_bulk(s, net, bulk, observations, decisions, actor=actor))
+                    results.update(_write_cases(s, net, bulk, observations, decisions, actor=actor))
             except Exception:  # noqa: BLE001 - rolled back: every case of it is written on its own below
                 forget_head(s)
                 results.clear()
                 single = bulk + single
         for c in sorted(single, key=lambda c: c.id):
-            results[c.id] = _persist(s, c, net, observations[c.txid], decisions[c.id], actor=actor)
+            results[c.id] = _write_one(s, net, c, observations, decisions, actor=actor)
     return [results[c.id] for c in cases]
 
 
-def _bulk_cases(s: Session, net, cases: list[Case], decisions: dict[int, Decision], actor) -> tuple[list, list]:
-    """Split a chunk into the cases a bulk write can take and those the per-case path must: a case
-    no longer open (its row is locked here on PostgreSQL; SQLite's writer lock is already ours), a
-    deposit already stored or claimed twice in the chunk, or no operator key to sign with."""
-    from recover.authority import Acting
-
-    if not isinstance(actor, Acting):
-        return [], list(cases)
+def _bulk_cases(s: Session, net, cases: list[Case], decisions: dict[int, Decision]) -> tuple[list, list]:
+    """Split a chunk into the cases a bulk write can take and those to write on their own: a case no
+    longer in a status ``verify`` accepts (its row is locked here on PostgreSQL; SQLite's writer lock is
+    already ours), or a deposit already stored or claimed twice in the chunk."""
+    accepts = {st.value for st in OPERATIONS["verify"].accepts}
     ids = [c.id for c in cases]
     status = dict(s.execute(sa.select(Case.id, Case.status).where(Case.id.in_(ids)).with_for_update()).all())
     txids = sorted({c.txid for c in cases if decisions[c.id].outcome == "verified"})
@@ -393,7 +399,7 @@ def _bulk_cases(s: Session, net, cases: list[Case], decisions: dict[int, Decisio
         d = decisions[c.id]
         keys = {k for dep in (d.deposits if d.outcome == "verified" else ())
                 for k in (("c", c.chain, c.txid, dep.index), ("n", net.key, c.txid, dep.index))}
-        if status.get(c.id) != CaseStatus.OPEN.value or keys & taken:
+        if status.get(c.id) not in accepts or keys & taken:
             single.append(c)
         else:
             taken |= keys
@@ -401,27 +407,25 @@ def _bulk_cases(s: Session, net, cases: list[Case], decisions: dict[int, Decisio
     return bulk, single
 
 
-def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dict[int, Decision], *,
-                actor) -> dict[int, CaseResult]:
-    """Facts, state changes, jobs, signed statements and audit events of ``cases``, a few statements
-    in all (the signing stays per case: each statement is the operator's own)."""
+def _write_cases(s: Session, net, cases: list[Case], observations, decisions: dict[int, Decision], *,
+                 actor) -> dict[int, CaseResult]:
+    """The one write path of verification, for a chunk or for one case: facts, state changes (with
+    their audit events and follow-up jobs: :func:`recover.transitions.move_many`), signed statements and
+    the audit events of cases that stay open, a few statements in all (the signing stays per case: each
+    statement is the operator's own).  A deposit another case holds raises ``DuplicateClaim``."""
     from types import SimpleNamespace
 
     from recover.audit import append_events
-    from recover.authority import case_subject
+    from recover.authority import attest_many, case_subject
     from recover.destinations import lookalike_flags_many
-    from recover.jobs import KIND_FOR, enqueue_for
     from recover.models import StatementRecord
     from recover.signed_case import facts_body
-    from recover.states import check_transition
+    from recover.transitions import Move, move_many
 
     now = utcnow()
     conn = s.connection()
     verified = [c for c in cases if decisions[c.id].outcome == "verified"]
-    refused = [c for c in cases if decisions[c.id].outcome == "refused"]
     later = [c for c in cases if decisions[c.id].outcome not in ("verified", "refused")]
-    check_transition(CaseStatus.OPEN, CaseStatus.VERIFIED)
-    check_transition(CaseStatus.OPEN, CaseStatus.UNRECOVERABLE)
 
     flags = {c.id: set(c.flags or []) for c in verified}
     asked = [c for c in verified if c.return_address]  # now the sender is known: does the destination imitate it?
@@ -441,34 +445,30 @@ def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dic
                               for dep in d.deposits), key=lambda r: r["deposit_index"])
     rows = [r for c in verified for r in facts[c.id]]
     if rows:
-        conn.execute(sa.insert(DepositFact.__table__), rows)
+        try:
+            conn.execute(sa.insert(DepositFact.__table__), rows)
+        except sa.exc.IntegrityError:
+            raise DuplicateClaim("this on-chain deposit already belongs to another case") from None
 
-    table = Case.__table__
-    moved = 0
-    if verified:
-        moved += conn.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("_id"), table.c.status == CaseStatus.OPEN.value)
-            .values(status=CaseStatus.VERIFIED.value, updated_at=now, version=table.c.version + 1,
-                    classification=sa.bindparam("_cls"), refusal_code=None, refusal_reason=None,
-                    flags=sa.bindparam("_flags", type_=table.c.flags.type)),
-            [{"_id": c.id, "_cls": decisions[c.id].classification, "_flags": sorted(flags[c.id]) or None}
-             for c in verified]).rowcount
-    if refused:
-        moved += conn.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("_id"), table.c.status == CaseStatus.OPEN.value)
-            .values(status=CaseStatus.UNRECOVERABLE.value, updated_at=now, version=table.c.version + 1,
-                    refusal_code=sa.bindparam("_code"), refusal_reason=sa.bindparam("_reason")),
-            [{"_id": c.id, "_code": decisions[c.id].code, "_reason": decisions[c.id].message} for c in refused]).rowcount
-    if later:
+    moves = []
+    for c in cases:
+        d, obs = decisions[c.id], observations[c.txid]
+        if d.outcome == "verified":
+            moves.append(Move(c, CaseStatus.VERIFIED, "verified", _verified_details(d, obs),
+                              {"classification": d.classification, "refusal_code": None, "refusal_reason": None,
+                               "flags": sorted(flags[c.id]) or None}))
+        elif d.outcome == "refused":
+            moves.append(Move(c, CaseStatus.UNRECOVERABLE, "verify_refused", {"code": d.code, "reason": d.message},
+                              {"refusal_code": d.code, "refusal_reason": d.message}))
+    move_many(s, moves, op="verify", actor=actor)
+    if later:  # they stay open: why is on the case, and in the audit log
+        table = Case.__table__
         conn.execute(sa.update(table).where(table.c.id == sa.bindparam("_id"))
                      .values(updated_at=now, refusal_code=sa.bindparam("_code"), refusal_reason=sa.bindparam("_reason")),
                      [{"_id": c.id, "_code": decisions[c.id].code, "_reason": decisions[c.id].message} for c in later])
-    if conn.dialect.supports_sane_multi_rowcount and moved != len(verified) + len(refused):
-        raise RuntimeError("a case of the chunk was moved meanwhile")  # the per-case path names it
-    for c in verified + refused:  # the worker's next job (none today for these states), in this transaction
-        target = CaseStatus.VERIFIED.value if decisions[c.id].outcome == "verified" else CaseStatus.UNRECOVERABLE.value
-        if KIND_FOR.get(target):
-            enqueue_for(s, c.id, target)
+        append_events(s, [dict(actor=actor, action="verify_retry_later", case_id=c.id,
+                               details={"code": decisions[c.id].code, "reason": decisions[c.id].message})
+                          for c in later])
 
     if verified:
         subjects = {case_subject(c.id): c.id for c in verified}
@@ -478,26 +478,11 @@ def _write_bulk(s: Session, net, cases: list[Case], observations, decisions: dic
                                                 StatementRecord.kind.in_(("claim", "reopen")))
                                          .order_by(StatementRecord.seq)):
             claim[subjects[subject]] = digest  # the newest wins
-        actor.attest_many(s, [("verification", case_subject(c.id),
-                               {"case": c.id, "claim": claim.get(c.id),
-                                "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
-                                "flags": sorted(flags[c.id])}) for c in verified])
-
-    events, results = [], {}
-    for c in cases:
-        d, obs = decisions[c.id], observations[c.txid]
-        if d.outcome == "verified":
-            events.append(dict(actor=actor, action="verified", case_id=c.id, from_status=CaseStatus.OPEN.value,
-                               to_status=CaseStatus.VERIFIED.value, details=_verified_details(d, obs)))
-        elif d.outcome == "refused":
-            events.append(dict(actor=actor, action="verify_refused", case_id=c.id, from_status=CaseStatus.OPEN.value,
-                               to_status=CaseStatus.UNRECOVERABLE.value, details={"code": d.code, "reason": d.message}))
-        else:
-            events.append(dict(actor=actor, action="verify_retry_later", case_id=c.id,
-                               details={"code": d.code, "reason": d.message}))
-        results[c.id] = _result(c, d)
-    append_events(s, events)
-    return results
+        attest_many(actor, s, [("verification", case_subject(c.id),
+                                {"case": c.id, "claim": claim.get(c.id),
+                                 "facts": facts_body([SimpleNamespace(**r) for r in facts[c.id]]),
+                                 "flags": sorted(flags[c.id])}) for c in verified])
+    return {c.id: _result(c, decisions[c.id]) for c in cases}
 
 
 def _verified_details(d: Decision, obs) -> dict:
@@ -515,71 +500,27 @@ def _result(case: Case, d: Decision) -> CaseResult:
     # told apart from a refusal (6; not_ours too, though its case stays open for a later import)
     # and from a node that did not answer (8)
     waiting = d.outcome == "retry" and d.code in WAITING_CODES
-    return CaseResult(case.id, d.outcome, d.code, d.message, exit_code=8 if unreachable else 9 if waiting else 6)
+    return CaseResult(case.id, d.outcome, d.code, d.message,
+                      exit_code=EXIT_NODE if unreachable else EXIT_WAITING if waiting else EXIT_CHAIN_REFUSED)
 
 
-def _persist(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:
-    """Write one case's outcome in a savepoint: a failure here leaves the other cases alone."""
-    try:
-        result = _persist_in_savepoint(s, case, net, obs, d, actor=actor)
-    except BaseException:
-        forget_head(s)  # the savepoint's audit events are gone: re-read the chain's head next time
-        raise
-    if result.outcome == "error":  # the savepoint was rolled back
-        forget_head(s)
-    return result
-
-
-def _persist_in_savepoint(s: Session, case: Case, net, obs, d: Decision, *, actor: str) -> CaseResult:
+def _write_one(s: Session, net, case: Case, observations, decisions: dict[int, Decision], *,
+               actor) -> CaseResult:
+    """One case by the same write path, in its own savepoint: a failure here leaves the other cases
+    alone and becomes this case's error result."""
     try:
         with s.begin_nested():
-            fresh = case
-            if d.outcome == "verified":
-                for dep in d.deposits:
-                    s.add(DepositFact(case_id=case.id, network=net.key, chain=case.chain, txid=case.txid,
-                                      deposit_index=dep.index,
-                                      sender=dep.sender, receiving_address=dep.recipient, asset=dep.asset,
-                                      asset_symbol=dep.symbol, decimals=dep.decimals, amount=dep.amount,
-                                      block_number=obs.block_number, block_hash=obs.block_hash,
-                                      block_time=obs.block_time, confirmations=obs.confirmations,
-                                      success=True, classification=d.classification, details=dep.details))
-                try:
-                    s.flush()
-                except sa.exc.IntegrityError:
-                    raise DuplicateClaim("this on-chain deposit already belongs to another case") from None
-                flags = set(case.flags or [])
-                if case.return_address:  # now the sender is known: does the destination imitate it?
-                    from recover.destinations import lookalike_flags
-
-                    flags |= set(lookalike_flags(s, net, case.return_address, sender=d.deposits[0].sender,
-                                                 deposit=d.deposits[0].recipient))
-                move(s, fresh, CaseStatus.VERIFIED, actor=actor, action="verified",
-                     details=_verified_details(d, obs),
-                     extra={"classification": d.classification, "refusal_code": None, "refusal_reason": None,
-                            "flags": sorted(flags) or None})
-                from recover.authority import attest, case_subject
-                from recover.signed_case import facts_body, newest_statement
-
-                facts = list(s.exec(select(DepositFact).where(DepositFact.case_id == case.id)
-                                    .order_by(DepositFact.deposit_index)))
-                attest(actor, s, "verification", case_subject(case.id),
-                       {"case": case.id, "claim": newest_statement(s, case.id, ("claim", "reopen")),
-                        "facts": facts_body(facts), "flags": sorted(flags)})
-                return _result(case, d)
-            s.execute(sa.update(Case).where(Case.id == case.id).values(
-                refusal_code=d.code, refusal_reason=d.message, updated_at=utcnow()))
-            if d.outcome == "refused":
-                move(s, fresh, CaseStatus.UNRECOVERABLE, actor=actor, action="verify_refused",
-                     details={"code": d.code, "reason": d.message})
-            else:
-                append_event(s, actor=actor, action="verify_retry_later", case_id=case.id,
-                             details={"code": d.code, "reason": d.message})
-            return _result(case, d)
+            return _write_cases(s, net, [case], observations, decisions, actor=actor)[case.id]
     except DuplicateClaim as exc:
+        forget_head(s)  # the savepoint's audit events and statements are gone: re-read the heads next time
         other = s.exec(select(DepositFact.case_id).where(DepositFact.chain == case.chain,
                                                          DepositFact.txid == case.txid)).first()
         msg = f"{exc}" + (f" (case {other})" if other else "")
-        return CaseResult(case.id, "error", "duplicate", msg, exit_code=5)
-    except Exception as exc:  # one bad case never stops the batch
-        return CaseResult(case.id, "error", getattr(exc, "code", "unexpected"), f"{type(exc).__name__}: {exc}",
-                          exit_code=getattr(exc, "exit_code", 1))
+        return CaseResult(case.id, "error", exc.code, msg, exit_code=exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - one bad case never stops the batch
+        forget_head(s)
+        err = as_toolkit_error(exc)
+        return CaseResult(case.id, "error", err.code, f"{type(exc).__name__}: {exc}", exit_code=err.exit_code)
+    except BaseException:
+        forget_head(s)
+        raise

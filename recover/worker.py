@@ -30,8 +30,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recover.errors import IllegalTransition, RecoverError
-from recover.jobs import Lease, STATUS_FOR, backoff, claim, finish, requeue_stranded
+from recover.errors import EXIT_NODE, EXIT_UNEXPECTED, EXIT_WAITING, IllegalTransition, ToolkitError
+from recover.jobs import Lease, backoff, claim, finish, requeue_stranded
+from recover.operations import OPERATIONS
 
 
 @dataclass
@@ -71,15 +72,14 @@ def _sqlite_lock(url: str):
 
 def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_seconds: int = 300,
                poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None) -> WorkerReport:
-    from recover import api
     from recover.authority import load_operator_key
-    from recover.db import get_engine, require_schema, resolve_db_url, session_scope
+    from recover.db import get_engine, resolve_db_url, session_scope
+    from recover.runner import run
 
     url = resolve_db_url(db)
     signing_key = load_operator_key(key)  # opened once: every job signs with it
-    with session_scope(url) as s:
-        require_schema(s)
-        api._acting(s, signing_key, ("specialist",), "run a worker (it verifies cases)")
+    # the key must be able to do every job; verifying needs the most (a specialist's role)
+    run("verify", db=url, key=signing_key, body=lambda ctx: ctx.actor)
     lock = _sqlite_lock(url) if get_engine(url).dialect.name == "sqlite" else None
     stop = stop or threading.Event()
     report = WorkerReport(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
@@ -117,33 +117,47 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
 
 
 def _run(url: str, signing_key, lease: Lease, poll: float) -> tuple[float | None, str | None]:
-    """Run one job: ``(None, error)`` when it is done, ``(seconds, error)`` when it is due again later."""
-    from recover import api
-    from recover.db import session_scope
-    from recover.models import Case
-
-    with session_scope(url) as s:
-        case = s.get(Case, lease.case_id)
-        status = case.status if case else None
-    if status != STATUS_FOR[lease.kind]:
+    """Run one job: ``(None, error)`` when it is done, ``(seconds, error)`` when it is due again later.
+    The job's kind is an operation of the table; :class:`_Jobs` has the step of each."""
+    op = OPERATIONS[lease.kind]
+    if not _still(url, lease):
         return None, None  # the case moved on (or back) meanwhile: this job has nothing left to do
     try:
-        if lease.kind == "verify":
-            result = api.verify_cases([lease.case_id], db=url, key=signing_key).results[0]
-            if result.outcome == "retry" or result.exit_code == 8:
-                return backoff(lease.attempts, base=poll), f"{result.code}: {result.message}"
-            return None, None if result.outcome == "verified" else f"{result.code}: {result.message}"
-        if lease.kind == "broadcast":
-            api.broadcast_case(lease.case_id, db=url, key=signing_key)
-            return None, None
-        report = api.track_case(lease.case_id, db=url, key=signing_key)
-        return (poll, None) if report.status == "broadcast" else (None, None)
-    except RecoverError as exc:
+        return getattr(_Jobs, op.name)(url, signing_key, lease, poll)
+    except ToolkitError as exc:
         return _classify(exc, lease, poll, _still(url, lease))
-    except Exception as exc:  # chains errors carry code and exit_code too
-        if isinstance(getattr(exc, "exit_code", None), int):
-            return _classify(exc, lease, poll, _still(url, lease))
-        raise
+
+
+class _Jobs:
+    """The worker's step of each job: the operation of that name, through the public API (and so the
+    runner), and what its outcome means for the job."""
+
+    @staticmethod
+    def verify(url, signing_key, lease: Lease, poll: float):
+        from recover import api
+
+        result = api.verify_cases([lease.case_id], db=url, key=signing_key).results[0]
+        if result.outcome == "retry" or result.exit_code == EXIT_NODE:  # stays open: try again, backing off
+            return backoff(lease.attempts, base=poll), f"{result.code}: {result.message}"
+        return None, None if result.outcome == "verified" else f"{result.code}: {result.message}"
+
+    @staticmethod
+    def broadcast(url, signing_key, lease: Lease, poll: float):
+        from recover import api
+
+        api.broadcast_case(lease.case_id, db=url, key=signing_key)
+        return None, None
+
+    @staticmethod
+    def track(url, signing_key, lease: Lease, poll: float):
+        from recover import api
+
+        report = api.track_case(lease.case_id, db=url, key=signing_key)
+        return (poll, None) if report.status in _job_statuses(lease) else (None, None)
+
+
+def _job_statuses(lease: Lease) -> set[str]:
+    return {st.value for st in OPERATIONS[lease.kind].job_in}
 
 
 def _still(url: str, lease: Lease) -> bool:
@@ -153,16 +167,17 @@ def _still(url: str, lease: Lease) -> bool:
 
     with session_scope(url) as s:
         case = s.get(Case, lease.case_id)
-        return case is not None and case.status == STATUS_FOR[lease.kind]
+        return case is not None and case.status in _job_statuses(lease)
 
 
-def _classify(exc, lease: Lease, poll: float, still: bool = False) -> tuple[float | None, str | None]:
-    text = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
-    if exc.exit_code == 9:
+def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False) -> tuple[float | None, str | None]:
+    """The one place the worker maps an error (the toolkit's root) to what becomes of its job."""
+    text = f"{exc.code}: {exc}"
+    if exc.exit_code == EXIT_WAITING:  # nothing is wrong: a prerequisite is not confirmed yet
         return poll, text
-    if exc.exit_code in (1, 8):
+    if exc.exit_code in (EXIT_UNEXPECTED, EXIT_NODE):  # may pass: back off
         return backoff(lease.attempts, base=poll), text
-    if still and lease.kind != "verify":
+    if still and OPERATIONS[lease.kind].job_holds:
         # refused (3-7) while still signed or broadcast: nothing else moves the case, so its job stays
         # (a frozen token thawed, a concurrent update settled, a send refused and then re-planned)
         return backoff(lease.attempts, base=poll), text

@@ -5,7 +5,7 @@ Scripts branch on the JSON error's ``code`` and on the exit status; a code that 
 ``recover``, ``chains``, ``fees`` and ``cli.py`` and collects every place an error is raised with a
 literal code (``SomeError(..., code="x")``, the signer's ``_refuse(cid, "x", ...)``, solders'
 ``guard(..., code="x", exc_type=...)``, a verification ``refuse("x", ...)`` or ``retry("x", ...)``),
-every error class's default code and the operation table of ``recover.states``, resolves each raising
+every error class's default code and the operations table of ``recover.operations``, resolves each raising
 class to its exit code, and asserts that no code has two.
 """
 
@@ -101,10 +101,11 @@ def codes_and_exits() -> dict[str, set[tuple[int, str]]]:
                 exit_code = _exit_of(module, imports, name)
                 if exit_code is not None:
                     found[code].add((exit_code, where(node)))
-    from recover.states import OPERATIONS
+    from recover.operations import OPERATIONS
 
-    for operation, (_states, code, _why) in OPERATIONS.items():
-        found[code].add((5, f"recover/states.py OPERATIONS[{operation!r}]"))
+    for operation in OPERATIONS.values():  # the refusal of a status an operation does not accept
+        if operation.accepts:
+            found[operation.refusal].add((5, f"recover/operations.py OPERATIONS[{operation.name!r}]"))
     return found
 
 

@@ -221,6 +221,39 @@ def test_a_rejection_needs_a_reason(web, client):
     assert snapshot(web.db) == before
 
 
+def test_a_decision_in_the_page_rests_on_the_whole_statement_log(web, client):
+    """Issue 22: the page decides through the same runner as ``queue approve``, so it accepts the
+    statement log first: a log shorter than the one this host accepted (statements withheld) is refused
+    before anything is asked of the passkey, and nothing is written."""
+    import json
+
+    from recover.db import session_scope
+    from recover.history import PIN_FORMAT, pin_path
+    from recover.statement_log import log_head
+    from recover.trust import load_trust_root
+
+    csrf = sign_in(client, web.dana)
+    root = load_trust_root()
+    with session_scope(web.db) as s:
+        path, head = pin_path(root, s), log_head(s, lock=False)
+        s.rollback()
+    kept = path.read_text() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": PIN_FORMAT, "deployment": root.deployment, "database": web.db,
+                                "seq": head.seq + 3, "entry": "ab" * 32, "at": "2026-01-01T00:00:00Z"}))
+    try:
+        before = snapshot(web.db)
+        r = ask(client, csrf, web.small, "approve", plan=plan_hash(web, web.small))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "history_broken", r.text
+        assert "withheld" in r.json()["error"]["message"]
+        assert snapshot(web.db) == before
+    finally:
+        if kept is None:
+            path.unlink()
+        else:
+            path.write_text(kept)
+
+
 def test_a_passkey_approval_is_a_statement_every_reader_verifies(web, client):
     import json
 

@@ -3,7 +3,8 @@ package, passkey sign-in and passkey-signed decisions.
 
 It reads the same database and configuration as the CLI (``RECOVER_DB_URL``, ``RECOVER_TRUST_ROOT``,
 network files) and decides nothing itself: pages come from ``recover.api`` and ``recover.views``,
-decisions go through ``recover.approvals.submit`` with a passkey as the signing key.  Every POST
+decisions go through ``recover.runner.run`` (as ``queue approve`` / ``reject`` do) with a passkey as
+the signing key.  Every POST
 carries the session's CSRF token; responses carry a strict Content-Security-Policy (no inline
 script or style, nothing from another origin).
 """
@@ -22,13 +23,15 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from recover.errors import RecoverError
+from recover.errors import (EXIT_CHAIN_REFUSED, EXIT_INVALID, EXIT_NODE, EXIT_NOT_FOUND, EXIT_POLICY, EXIT_STATE,
+                            EXIT_WAITING, ToolkitError)
 from recover.web.session import COOKIE, Sessions, csrf_ok
 
 SECRET_ENV = "RECOVER_WEB_SECRET"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-HTTP_OF_EXIT = {3: 404, 4: 400, 5: 409, 6: 422, 7: 403, 8: 503, 9: 409}
+HTTP_OF_EXIT = {EXIT_NOT_FOUND: 404, EXIT_INVALID: 400, EXIT_STATE: 409, EXIT_CHAIN_REFUSED: 422, EXIT_POLICY: 403,
+                EXIT_NODE: 503, EXIT_WAITING: 409}
 
 
 class NotSignedIn(Exception):
@@ -77,8 +80,9 @@ def create_app(db: str | None = None, *, secret: str | None = None, clock=time.t
                                  "Referrer-Policy": "same-origin", "Cache-Control": "no-store"})
         return response
 
-    @app.exception_handler(RecoverError)
-    async def _recover_error(request: Request, exc: RecoverError):
+    @app.exception_handler(ToolkitError)
+    async def _toolkit_error(request: Request, exc: ToolkitError):
+        """The one place the web app maps an error (the toolkit's root: domain, chain or fee) to HTTP."""
         status = HTTP_OF_EXIT.get(exc.exit_code, 500)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": {"code": exc.code, "message": str(exc), "exit_code": exc.exit_code}},

@@ -2,9 +2,10 @@
 each decision with a fresh assertion over its own statement.
 
 The web never enrolls: the enrolment page only produces the credential's public key and id.  A
-decision is two requests: ``options`` runs ``approvals.submit`` up to the point where it would sign
-(every rule checked, nothing stored) and returns the statement and its challenge; ``decision``
-runs ``submit`` again with the browser's assertion, which must be over that very statement.
+decision is two requests: ``options`` runs the operation (``approve`` or ``reject``, through
+``recover.runner.run`` like the CLI: role, history, the case's status) up to the point where it would
+sign (every rule checked, nothing stored) and returns the statement and its challenge; ``decision``
+runs it again with the browser's assertion, which must be over that very statement.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
 from recover.web.app import require_csrf, signed_in
 
 router = APIRouter()
-APPROVING = frozenset({"approver", "senior"})
 
 
 def _options_json(options) -> dict:
@@ -46,11 +46,11 @@ async def registration_options(request: Request):
     from webauthn.helpers.structs import AuthenticatorSelectionCriteria, ResidentKeyRequirement, \
         UserVerificationRequirement
 
-    from recover.operators import _NAME
+    from recover.operators import valid_name
     from recover.passkeys import relying_party
 
     name = str((await _json(request)).get("name") or "")
-    if not _NAME.match(name):
+    if not valid_name(name):
         raise InvalidInput(f"operator name {name!r} is not valid (letters, digits, . _ @ -)", code="invalid_name")
     rp_id, _ = relying_party()
     options = generate_registration_options(
@@ -147,29 +147,30 @@ async def signout(request: Request):
 
 # -- decisions -----------------------------------------------------------------------------------
 def _decide(request: Request, case_id: int, doc: dict, *, statement=None, credential=None):
-    """``approvals.submit`` as the signed-in passkey operator, on the plan the page showed."""
+    """The decision as the signed-in passkey operator, on the plan the page showed: the same runner as
+    ``queue approve`` / ``queue reject`` (role, history, the case locked and its status checked)."""
     from recover.approvals import submit
-    from recover.cases import get_case
-    from recover.db import require_schema, session_scope
     from recover.passkeys import PasskeyActing
     from recover.planning import current_plan
+    from recover.runner import run
 
     op, passkey = signed_in(request)
-    if not APPROVING & set(op.roles.split(",")):
-        raise PolicyRefused(f"operator {op.name} (roles {op.roles}) may not approve or reject plans: that needs the "
-                            "role approver or senior", code="role_missing")
     decision, reason, shown = str(doc.get("decision") or ""), doc.get("reason"), str(doc.get("plan_hash") or "")
-    with session_scope(request.app.state.db) as db:
-        require_schema(db)
-        case = get_case(db, case_id)
-        plan = current_plan(db, case)
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision must be approve or reject")
+
+    def body(ctx):
+        plan = current_plan(ctx.session, ctx.case)
         if plan is None or plan.plan_hash != shown:
             raise IllegalTransition(f"case {case_id}'s plan changed since the page was loaded (it showed "
                                     f"{shown[:16] or 'none'}…): reload the page and review the new plan",
                                     code="stale_plan")
-        actor = PasskeyActing(op, passkey, statement=statement, credential=credential, now=request.app.state.now)
-        state = submit(db, case, actor=actor, decision=decision, reason=reason if isinstance(reason, str) else None)
-        return state, case.status
+        state = submit(ctx.session, ctx.case, actor=ctx.actor, decision=decision,
+                       reason=reason if isinstance(reason, str) else None)
+        return state, ctx.case.status
+
+    actor = PasskeyActing(op, passkey, statement=statement, credential=credential, now=request.app.state.now)
+    return run(decision, db=request.app.state.db, actor=actor, case_id=case_id, body=body)
 
 
 @router.post("/api/cases/{case_id}/decision/options", dependencies=[Depends(require_csrf)])
