@@ -208,14 +208,14 @@ def networks(
     json_out: bool = JsonOpt,
 ) -> None:
     """List the networks this toolkit knows, with their recovery class and conditions."""
-    import recover
+    from recover.queries.lists import networks as list_networks
 
     if ctx.invoked_subcommand is not None:
         return
 
-    nets = recover.list_networks(recovery_class)
+    nets = list_networks(recovery_class)
     by_chain: dict[str, list[str]] = {}
-    for n in recover.list_networks():
+    for n in list_networks():
         by_chain.setdefault(n.chain, []).append(n.key)
     for chain, keys in sorted(by_chain.items()):
         if len(keys) > 1:
@@ -263,10 +263,10 @@ def addresses_import(
 def addresses_list(network: Optional[str] = typer.Option(None, "--network", help="Only addresses of this network."),
                    db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """List the registered deposit addresses."""
-    import recover
+    from recover.queries.lists import addresses
 
     rows = [{"network": a.network, "address": a.address, "derivation_path": a.derivation_path, "account": a.account,
-             "status": a.status} for a in recover.list_addresses(network, db=_db(db))]
+             "status": a.status} for a in addresses(network, db=_db(db))]
     if json_out:
         _emit_json(rows)
         return
@@ -344,9 +344,9 @@ def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,d
 def case_show(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
               json_out: bool = JsonOpt) -> None:
     """The case's whole story: claim, facts, classification, quote, plan, approvals, audit."""
-    import recover
+    from recover.queries.lists import show_case
 
-    doc = recover.show_case(case_id, db=_db(db))
+    doc = show_case(case_id, db=_db(db))
     if json_out:
         _emit_json(doc)
     else:
@@ -359,10 +359,10 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
               network: Optional[str] = typer.Option(None, "--network", help="Only cases on this network."),
               db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """List cases, oldest first."""
-    import recover
-    from recover.views import case_summary
+    from recover.queries.docs import case_summary
+    from recover.queries.lists import cases
 
-    rows = [case_summary(c) for c in recover.list_cases(status, network=network, db=_db(db))]
+    rows = [case_summary(c) for c in cases(status, network=network, db=_db(db))]
     if json_out:
         _emit_json(rows)
         return
@@ -544,10 +544,10 @@ def prices_import(file: Path = typer.Argument(..., help="CSV: asset,usd[,at]"), 
 @command
 def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """List the USD price observations (newest first per asset) and who set them."""
-    import recover
+    from recover.queries.lists import prices
 
     rows = [{"asset": p.asset, "usd": p.usd, "at": p.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "set_by": p.created_by}
-            for p in recover.list_prices(db=_db(db))]
+            for p in prices(db=_db(db))]
     if json_out:
         _emit_json(rows)
         return
@@ -565,23 +565,22 @@ def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
 @command
 def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Cases awaiting approval: network, classification, value, approvals so far and needed."""
-    import recover
+    from recover.queries.lists import queue
 
-    rows = recover.queue(db=_db(db))
+    rows = queue(db=_db(db))
     if json_out:
         _emit_json(rows)
         return
     from rich.table import Table
 
+    from recover.approval_state import queue_columns
+
     t = Table(title=f"{plural(len(rows), 'case')} in the queue")
     for col in ("id", "status", "network", "class", "value USD", "approvals", "missing"):
         t.add_column(col)
     for r in rows:
-        a = r["approvals"] or {}
-        missing = ", ".join(filter(None, [", ".join(a.get("roles_missing", [])),
-                                          ", ".join(a.get("conditions_unmet", []))]))
         t.add_row(str(r["id"]), r["status"], r["network"], r["classification"] or "", str(r["value_usd"]),
-                  f"{len(a.get('counted', []))} of {a.get('needed')}", missing)
+                  *queue_columns(r["approvals"]))
     _console().print(t)
 
 
@@ -921,9 +920,9 @@ def policy_set(file: Path = typer.Argument(..., help="TOML: [[tiers]] below_usd,
 @command
 def policy_show(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """The approval policy in force (the newest admin-signed one, else the bundled one)."""
-    import recover
+    from recover.queries.lists import show_policy
 
-    doc = recover.show_policy(db=_db(db))
+    doc = show_policy(db=_db(db))
     if json_out:
         _emit_json(doc)
     else:
@@ -1096,11 +1095,169 @@ def _render_case(doc: dict) -> None:
     con.print(t)
 
 
+# -- the read commands' fast path -------------------------------------------------------------------
+#: Commands run without building the click command tree when their command line is plain (below).
+FAST_READS = (("case", "list"), ("case", "show"), ("queue", "list"), ("addresses", "list"), ("prices", "list"),
+              ("networks",), ("policy", "show"))
+#: Test hook: when set, ``main`` writes the sorted names of the modules it loaded to this file at exit
+#: (``tests/test_read_path.py`` checks that reads load no chain SDK, adapter or ORM).
+MODULES_ENV = "RECOVER_DUMP_MODULES"
+_DIGITS = frozenset("0123456789")
+
+
+def _command_of(path: tuple[str, ...]) -> Callable | None:
+    """The function typer registered for ``path`` (a group's callback for a one-word path)."""
+    group = next((g.typer_instance for g in app.registered_groups if g.name == path[0]), None)
+    if group is None:
+        return None
+    if len(path) == 1:
+        return group.registered_callback.callback if group.registered_callback else None
+    return next((c.callback for c in group.registered_commands if c.name == path[1]), None)
+
+
+def _parse_plainly(fn: Callable, args: list[str]) -> dict | None:
+    """``fn``'s keyword arguments from ``args``, read from its own typer declarations (the one
+    definition of the command), when ``args`` is plain: known options, each once, ``--opt VALUE`` or
+    ``--opt=VALUE`` with a value not starting with ``-``, flags, and whole-number or text arguments.
+    Anything else (help, an unknown option, a missing or malformed value) is None: typer then parses
+    it and says what is wrong, exactly as always."""
+    import inspect
+    from types import SimpleNamespace
+
+    from typer.models import ArgumentInfo, OptionInfo
+
+    kwargs: dict[str, Any] = {}
+    options: dict[str, tuple[str, bool]] = {}
+    arguments: list[tuple[str, str]] = []
+    for p in inspect.signature(fn).parameters.values():
+        kind = str(p.annotation)
+        if isinstance(p.default, OptionInfo) and len(p.default.param_decls) == 1 and \
+                kind in ("Optional[str]", "str", "bool") and (kind != "str" or p.default.default is not ...):
+            options[p.default.param_decls[0]] = (p.name, kind == "bool")
+            kwargs[p.name] = p.default.default
+        elif isinstance(p.default, ArgumentInfo) and kind in ("int", "str") and p.default.default is ...:
+            arguments.append((p.name, kind))
+        elif kind == "typer.Context":
+            kwargs[p.name] = SimpleNamespace(invoked_subcommand=None)
+        else:
+            return None
+    seen: set[str] = set()
+    i = 0
+    while i < len(args):
+        token = args[i]
+        name, _, inline = token.partition("=") if token.startswith("--") else (token, "", "")
+        if token.startswith("-"):
+            if name not in options or name in seen:
+                return None
+            seen.add(name)
+            param, flag = options[name]
+            if flag:
+                if inline or "=" in token:
+                    return None
+                kwargs[param] = True
+            else:
+                value = inline if "=" in token else (args[i + 1] if i + 1 < len(args) else None)
+                if value is None or value.startswith("-"):
+                    return None
+                kwargs[param] = value
+                i += 0 if "=" in token else 1
+        elif arguments:
+            param, kind = arguments.pop(0)
+            if kind == "int":
+                if not token or len(token) > 18 or not set(token) <= _DIGITS:
+                    return None
+                kwargs[param] = int(token)
+            else:
+                kwargs[param] = token
+        else:
+            return None
+        i += 1
+    return None if arguments else kwargs
+
+
+def _fast_read(argv: list[str]) -> int | None:
+    """Run a read command (``FAST_READS``) straight from its typer-declared function, without building
+    typer's whole command tree and its pydantic-backed parameter types (about 0.1 s at every start);
+    None when the command line is not a plain read (typer takes it)."""
+    root_db = None
+    if argv[:1] == ["--db"] and len(argv) > 2 and not argv[1].startswith("-"):
+        root_db, argv = argv[1], argv[2:]
+    path = next((p for p in FAST_READS if tuple(argv[:len(p)]) == p and
+                 (len(p) == 2 or len(argv) == 1 or argv[1].startswith("-"))), None)
+    fn = _command_of(path) if path else None
+    kwargs = _parse_plainly(fn, argv[len(path):]) if fn else None
+    if kwargs is None:
+        return None
+    _STATE["db"] = root_db
+    try:
+        fn(**kwargs)
+    except typer.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+#: Modules typer's help renderer imports for features this app never uses (Markdown help text, rich
+#: tracebacks: ``rich_markup_mode`` is "rich" and ``pretty_exceptions_enable`` is off): with pygments
+#: and markdown-it they are about 60 ms of every ``--help``.
+_UNUSED_BY_HELP = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
+
+
+def _defer_unused_rich_modules() -> None:
+    """Stand-ins for ``_UNUSED_BY_HELP`` while help is printed: each name is a class that loads the
+    real module (and replaces the stand-in) the moment it is used, so the help text is typer's own,
+    byte for byte, and nothing breaks if a later typer does use them."""
+    import importlib
+    import types
+
+    def deferred(module: str, name: str) -> type:
+        def load_real():
+            if isinstance(sys.modules.get(module), _Deferred):
+                del sys.modules[module]
+            return getattr(importlib.import_module(module), name)
+
+        return type(name, (), {"__new__": lambda cls, *a, **k: load_real()(*a, **k)})
+
+    class _Deferred(types.ModuleType):
+        def __getattr__(self, attr):
+            if attr.startswith("__"):  # the import system asking whether this is a package
+                raise AttributeError(attr)
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            return getattr(importlib.import_module(self.__name__), attr)
+
+    for module, name in _UNUSED_BY_HELP.items():
+        if module not in sys.modules:
+            stand_in = _Deferred(module)
+            setattr(stand_in, name, deferred(module, name))
+            sys.modules[module] = stand_in
+            package, _, leaf = module.rpartition(".")
+            setattr(importlib.import_module(package), leaf, stand_in)  # `import rich.traceback` finds it too
+
+
+def _dump_modules() -> None:
+    target = os.environ.get(MODULES_ENV)
+    if target:
+        Path(target).write_text("\n".join(sorted(sys.modules)) + "\n")
+
+
 def main() -> None:
     """Console entry point: usage errors are exit 2 (JSON on stderr with ``--json``)."""
+    try:
+        sys.exit(_main())
+    finally:
+        _dump_modules()
+
+
+def _main() -> int:
     # pydantic scans every installed distribution for plugins when the first model is built (tens of
     # ms at each start); this toolkit uses none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    fast = _fast_read(sys.argv[1:])
+    if fast is not None:
+        return fast
+    argv = sys.argv[1:]
+    if "--help" in argv or not argv or (len(argv) == 1 and argv[0] in {g.name for g in app.registered_groups}):
+        _defer_unused_rich_modules()  # help is printed (a group without a command prints its help)
     from typer.exceptions import Abort, TyperException
 
     try:
@@ -1115,8 +1272,8 @@ def main() -> None:
             exc.show()
         else:
             sys.stderr.write(f"error: {exc.format_message()}\n")
-        sys.exit(getattr(exc, "exit_code", 2))
-    sys.exit(rv if isinstance(rv, int) else 0)
+        return getattr(exc, "exit_code", 2)
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

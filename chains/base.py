@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 from chains.config import NetworkConfig
 from chains.errors import ChainError
 
-NATIVE = "native"  # the ``asset`` of a native-value transfer
+from chains.assets import NATIVE  # noqa: F401 - the ``asset`` of a native-value transfer, re-exported
 
 
 class Capability(str, Enum):

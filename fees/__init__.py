@@ -2,7 +2,12 @@
 
 No I/O, no node, no database: callers pass amounts, prices (with their times) and the policy,
 and get back a Quote that explains every number. See ``quote.compute_quote``.
+
+The fee policy and the quote (pydantic models) load when first used: ``fees.amounts`` alone (exact
+USD arithmetic, which the read path of ``case show`` and ``queue list`` needs) stays light.
 """
+
+import importlib
 
 from .amounts import format_units
 from .errors import (
@@ -19,9 +24,16 @@ from .errors import (
     Unpriced,
     refusal_error,
 )
-from .policy import FeePolicy
 from .prices import DEFAULT_MAX_PRICE_AGE, DictPriceSource, Price, PriceSource, parse_usd_price
-from .quote import Quote, Refusal, compute_quote, quote_from_source
+
+_LAZY = {"FeePolicy": ".policy", "Quote": ".quote", "Refusal": ".quote", "compute_quote": ".quote",
+         "quote_from_source": ".quote"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'fees' has no attribute {name!r}")
 
 __all__ = [
     "BelowMinValue",

@@ -24,14 +24,15 @@ def init(db: str | None = None) -> str:
 
 
 def list_networks(recovery_class: str | None = None, *, include_devnets: bool = True):
+    """The networks (``NetworkConfig``, checked from their files) in the order ``recover networks``
+    lists them."""
     from recover.errors import InvalidInput
+    from recover.queries.networks import listing
     from recover.registry import networks
 
     if recovery_class not in (None, "direct", "conditional"):
         raise InvalidInput(f"--class must be direct or conditional, not {recovery_class!r}")
-    nets = sorted(networks().values(), key=lambda n: (n.devnet, n.recovery_class, n.key))
-    return [n for n in nets if (recovery_class is None or n.recovery_class == recovery_class)
-            and (include_devnets or not n.devnet)]
+    return listing(networks().values(), recovery_class, include_devnets=include_devnets)
 
 
 def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = None):
@@ -50,29 +51,19 @@ def check_network(key: str):
 
 
 def list_addresses(network: str | None = None, *, db: str | None = None):
-    """The registered deposit addresses (optionally of one network), by network and address."""
-    from sqlmodel import select
+    """The registered deposit addresses (optionally of one network), by network and address: rows
+    with the columns of ``deposit_addresses`` as attributes (the read path, ``recover.queries``)."""
+    from recover.queries.lists import addresses
 
-    from recover.models import DepositAddress
-    from recover.registry import get_network
-
-    query = select(DepositAddress).order_by(DepositAddress.network, DepositAddress.address_key)
-    if network:
-        query = query.where(DepositAddress.network == get_network(network).key)
-    with session_scope(db) as s:
-        require_schema(s)
-        return list(s.exec(query))
+    return addresses(network, db=db)
 
 
 def list_prices(*, db: str | None = None):
-    """The price observations, newest first per asset."""
-    from sqlmodel import select
+    """The price observations, newest first per asset: rows with the columns of ``prices`` as
+    attributes (the read path, ``recover.queries``)."""
+    from recover.queries.lists import prices
 
-    from recover.models import Price
-
-    with session_scope(db) as s:
-        require_schema(s)
-        return list(s.exec(select(Price).order_by(Price.asset, Price.at.desc(), Price.id.desc())))
+    return prices(db=db)
 
 
 def open_case(network: str, tx: str, *, return_address: str | None = None, credit_account: str | None = None,
@@ -116,21 +107,17 @@ def scan(network: str, *, from_block: int | None = None, to_block: int | None = 
 
 
 def show_case(case_id: int, *, db: str | None = None) -> dict:
-    """The whole story of a case as one JSON-safe document."""
-    from recover.cases import get_case
-    from recover.views import case_view
+    """The whole story of a case as one JSON-safe document (the read path, ``recover.queries``)."""
+    from recover.queries.lists import show_case as _show
 
-    with session_scope(db) as s:
-        require_schema(s)
-        return case_view(s, get_case(s, case_id))
+    return _show(case_id, db=db)
 
 
 def list_cases(status: str | None = None, *, network: str | None = None, db: str | None = None):
-    from recover.views import list_cases as _list
+    """Cases oldest first: rows with the columns of ``cases`` as attributes (``recover.queries``)."""
+    from recover.queries.lists import cases
 
-    with session_scope(db) as s:
-        require_schema(s)
-        return _list(s, status, network)
+    return cases(status, network=network, db=db)
 
 
 def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None):
@@ -322,45 +309,16 @@ def set_policy(path: str | Path, *, admin_keys: list, db: str | None = None) -> 
 
 def show_policy(*, db: str | None = None) -> dict:
     """The approval policy in force: the newest admin-signed one, else the bundled one."""
-    from recover.authority import POLICY_SUBJECT, Verifier
-    from recover.policy import policy_doc, policy_in_force
+    from recover.queries.lists import show_policy as _show
 
-    with session_scope(db) as s:
-        require_schema(s)
-        verifier = Verifier(s)
-        policy = policy_in_force(verifier)
-        good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
-        newest = max(good, key=lambda g: g.body.get("log", {}).get("admin_seq", 0), default=None)
-        return {"source": policy.source, "statement": newest.hash if newest and policy.source.startswith("policy ")
-                else None, **policy_doc(policy)}
+    return _show(db=db)
 
 
 def queue(*, db: str | None = None) -> list[dict]:
-    """Cases awaiting approval, with value and approvals so far and needed."""
-    from sqlmodel import select
+    """Cases awaiting approval, with value and approvals so far and needed (``recover.queries``)."""
+    from recover.queries.lists import queue as _queue
 
-    from recover.approvals import case_state
-    from recover.authority import Verifier
-    from recover.models import Case
-    from recover.operations import OPERATIONS
-    from recover.planning import current_quote
-    from recover.policy import policy_in_force
-
-    out = []
-    with session_scope(db) as s:
-        require_schema(s)
-        verifier = Verifier(s)
-        policy = policy_in_force(verifier)
-        queued = [st.value for st in OPERATIONS["approve"].accepts]  # the statuses a decision accepts
-        for case in s.exec(select(Case).where(Case.status.in_(queued)).order_by(Case.id)):
-            state = case_state(s, case, policy, verifier)
-            quote = current_quote(s, case)
-            out.append({"id": case.id, "status": case.status, "network": case.network,
-                        "classification": case.classification, "value_usd": quote.value_usd if quote else None,
-                        "net": str(quote.net) if quote else None, "decimals": quote.decimals if quote else None,
-                        "prepared_by": case.prepared_by, "approvals": state.to_dict() if state else None,
-                        "opened_at": case.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    return out
+    return _queue(db=db)
 
 
 # -- conditions ---------------------------------------------------------------------------------------

@@ -20,28 +20,20 @@ a rejection, once made, keeps its effect.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from recover.errors import InvalidInput, PolicyRefused
-from recover.models import Operator, StatementRecord
-from recover.operations import OPERATIONS, roles_of_statement
-from recover.statements import ADMIN_KINDS, Statement, require_quorum, signature_valid
+from recover.errors import PolicyRefused
+from recover.models import StatementRecord
+from recover.statement_checks import (POLICY_SUBJECT, ROLES_OF, Signed, StatementChecker,  # noqa: F401 - re-exported
+                                      address_subject, case_subject, parse_record, price_subject)
+from recover.statements import Statement, require_quorum
 from recover.trust import TrustRoot, load_trust_root
 
 KEY_ENV = "RECOVER_OPERATOR_KEY"
-
-# The roles each kind of statement needs of its signer: those of the operations that sign it
-# (``recover.operations``); admin statements need the admin quorum.
-ROLES_OF = {kind: roles_of_statement(kind)
-            for kind in dict.fromkeys(k for op in OPERATIONS.values() for k in op.statements)
-            if roles_of_statement(kind) is not None}
-
 
 def now_text() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -191,149 +183,12 @@ def admin_names(root: TrustRoot, signers: list[str]) -> str:
 
 
 # -- reading back ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Signed:
-    """A stored statement whose signatures checked out: by an operator (``operator``) or an admin
-    quorum.  ``revoked``: its operator was enrolled (the signature is theirs) but has been revoked
-    since; what such a statement still does is the reader's rule (a rejection keeps its effect, an
-    approval no longer counts).  ``seq`` is its place in the statement log."""
-
-    hash: str
-    kind: str
-    body: dict
-    operator: Operator | None = None
-    admins: tuple[str, ...] = ()
-    id: int = 0
-    seq: int = 0
-    revoked: bool = False
-
-    @property
-    def person(self) -> str | None:
-        return self.operator.person if self.operator else None
-
-    @property
-    def roles(self) -> frozenset:
-        return frozenset(self.operator.roles.split(",")) if self.operator else frozenset()
-
-
-def parse_record(record: StatementRecord) -> Statement | None:
-    """The statement a row holds, or None when its payload does not hash to its stored hash."""
-    try:
-        doc = json.loads(record.payload)
-        stmt = Statement.from_dict({**doc, "signatures": record.signatures})
-    except (ValueError, TypeError, InvalidInput):
-        return None
-    if stmt.hash != record.hash or stmt.kind != record.kind:
-        return None
-    return stmt
-
-
-class Verifier:
-    """Checks stored statements against the trust root, remembering operators it has checked."""
+class Verifier(StatementChecker):
+    """The checks of :class:`recover.statement_checks.StatementChecker` over an ORM session (the
+    signer's and every deciding command's): the same rules the read path runs over plain rows."""
 
     def __init__(self, session: Session, root: TrustRoot | None = None):
+        from recover.session_store import SessionStore
+
+        super().__init__(SessionStore(session), root or load_trust_root())
         self.session = session
-        self.root = root or load_trust_root()
-        self._operators: dict[str, tuple[Operator, int | None] | None] = {}
-        self._passkeys: dict = {}  # public key -> its enrolled passkey, or None (an Ed25519 key)
-
-    def enrolled(self, public_key: str) -> tuple[Operator, int | None] | None:
-        """``(operator, revoked_at_seq)`` of an admin-enrolled key (revoked or not), None for any other key."""
-        from recover.operators import operator_status
-
-        key = public_key.lower()
-        if key not in self._operators:
-            try:
-                self._operators[key] = operator_status(self.session, self.root, key)
-            except PolicyRefused:
-                self._operators[key] = None
-        return self._operators[key]
-
-    def operator(self, public_key: str) -> Operator | None:
-        """The enrolled, *active* operator of ``public_key`` (None when unknown or revoked)."""
-        found = self.enrolled(public_key)
-        return found[0] if found is not None and found[1] is None else None
-
-    def signature_verifies(self, op: Operator, stmt: Statement, sig) -> bool:
-        """``sig`` over the payload by ``op``'s key, in the scheme the key was enrolled with: Ed25519,
-        or a passkey's WebAuthn assertion (``recover.passkeys``, at the enrolled relying party)."""
-        from recover.operators import enrolled_passkey_of
-
-        key = op.public_key.lower()
-        if key not in self._passkeys:
-            self._passkeys[key] = enrolled_passkey_of(self.session, op)
-        passkey = self._passkeys[key]
-        if passkey is None:
-            return sig.scheme == "ed25519" and signature_valid(op.public_key, stmt.payload, sig.signature)
-        from recover.passkeys import assertion_valid
-
-        return assertion_valid(passkey, stmt.payload, sig)
-
-    def check(self, record: StatementRecord) -> tuple[Signed | None, str | None]:
-        """``(signed, None)`` when the record checks out, else ``(None, why)``."""
-        from recover.statement_log import envelope_problem
-
-        stmt = parse_record(record)
-        if stmt is None:
-            return None, "its payload does not match its hash"
-        placed = envelope_problem(stmt, record, self.root.deployment)
-        if placed is not None:
-            return None, placed
-        seq = record.seq or 0
-        if stmt.kind in ADMIN_KINDS:
-            try:
-                signers = require_quorum(stmt, self.root.admin_keys, self.root.quorum)
-            except PolicyRefused as exc:
-                return None, str(exc)
-            return Signed(record.hash, stmt.kind, stmt.body, admins=tuple(signers), id=record.id or 0, seq=seq), None
-        if len(stmt.signatures) != 1:
-            return None, "an operator statement carries exactly one signature"
-        sig = stmt.signatures[0]
-        found = self.enrolled(sig.public_key)
-        if found is None:
-            return None, "signed by a key that no admin quorum enrolled"
-        op, revoked_at = found
-        if revoked_at is not None and seq > revoked_at:
-            return None, f"signed by {op.name}'s key after the admins revoked it"
-        if not self.signature_verifies(op, stmt, sig):
-            return None, "the signature does not verify"
-        if stmt.body.get("by") != op.name:
-            return None, f"names {stmt.body.get('by')!r} but is signed by {op.name}"
-        needed = ROLES_OF.get(stmt.kind)
-        if needed is None:
-            return None, f"unknown kind of statement {stmt.kind!r}"
-        if not set(op.roles.split(",")) & set(needed):
-            return None, f"{op.name} has not the role {' or '.join(needed)} a {stmt.kind} statement needs"
-        return Signed(record.hash, stmt.kind, stmt.body, operator=op, id=record.id or 0, seq=seq,
-                      revoked=revoked_at is not None), None
-
-    def statements(self, subject: str, kinds: tuple[str, ...] | None = None) -> tuple[list[Signed], list[str]]:
-        """The statements about ``subject`` in log order: those that check out (revoked signers
-        included, marked) and why each other one does not.  Complete when the host checked the log
-        (:func:`recover.history.accept_history`): a row re-labelled to hide it breaks the log."""
-        query = select(StatementRecord).where(StatementRecord.subject == subject)
-        if kinds:
-            query = query.where(StatementRecord.kind.in_(kinds))
-        good, bad = [], []
-        for record in self.session.exec(query.order_by(StatementRecord.seq)):
-            signed, why = self.check(record)
-            if signed is None:
-                bad.append(f"{record.kind} statement {record.hash[:16]}…: {why}")
-            else:
-                good.append(signed)
-        return good, bad
-
-
-def case_subject(case_id: int) -> str:
-    return f"case:{case_id}"
-
-
-def address_subject(family: str, key: str) -> str:
-    return f"address:{family}:{key}"
-
-
-POLICY_SUBJECT = "policy"
-
-
-def price_subject(asset: str) -> str:
-    return f"price:{asset}"

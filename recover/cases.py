@@ -18,6 +18,7 @@ from recover.audit import append_event
 from recover.errors import DuplicateClaim, InvalidInput, NotFound
 from recover.models import Case
 from recover.registry import get_network
+from recover.shared_rules import MAX_CASE_ID, check_case_id  # noqa: F401 - one rule, the read path's too
 from recover.states import CaseStatus
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -176,15 +177,8 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     return case
 
 
-MAX_CASE_ID = 2**63 - 1  # a BIGINT / SQLite INTEGER: larger ids cannot exist
 
 
-def check_case_id(case_id: int) -> int:
-    """Refuse an id no case can have (0, negative, beyond 64 bits) before it reaches SQL."""
-    if isinstance(case_id, bool) or not isinstance(case_id, int) or not 1 <= case_id <= MAX_CASE_ID:
-        raise NotFound(f"no case {case_id} (case ids are whole numbers from 1 to {MAX_CASE_ID})",
-                       code="case_not_found")
-    return case_id
 
 
 def get_case(session: Session, case_id: int, *, lock: bool = False) -> Case:

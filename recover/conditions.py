@@ -22,14 +22,11 @@ from recover.chainio import adapter
 from recover.errors import DuplicateClaim, InvalidInput, PolicyRefused
 from recover.models import Case, CaseCondition
 from recover.registry import get_network
+from recover.shared_rules import ownership_message  # noqa: F401 - one rule, the read path's too
 from recover.sweeps import case_facts
 
 
 
-def ownership_message(case: Case) -> str:
-    dest = f"return address {case.return_address}" if case.return_address else f"credit account {case.credit_account}"
-    return (f"Misdeposit recovery case {case.id}: I sent transaction {case.txid} on {case.network} "
-            f"and ask that it be recovered to {dest}.")
 
 
 def _record(session: Session, case: Case, condition: str, *, actor: str, reason: str, evidence: dict) -> CaseCondition:

@@ -17,28 +17,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from recover.errors import InvalidInput, NodeUnreachable, NotFound, ToolkitError
+from recover.db_url import DEFAULT_DB_URL, DatabaseUnreachable, first_line as _first_line, no_database, no_schema, \
+    resolve_db_url, sqlite_path as _sqlite_path, unreachable_text
+from recover.errors import InvalidInput, ToolkitError
 
-DEFAULT_DB_URL = "sqlite:///recover.db"
+__all__ = ["DEFAULT_DB_URL", "DatabaseUnreachable", "resolve_db_url", "get_engine", "session_scope", "require_schema",
+           "upgrade_to_head", "current_revision", "head_revision", "dispose_engines", "alembic_config"]
 _ENGINES: dict[str, Engine] = {}
-
-
-def resolve_db_url(url: str | None = None) -> str:
-    """``--db`` wins, then ``RECOVER_DB_URL``, then ``recover.db`` in the working directory."""
-    url = url or os.environ.get("RECOVER_DB_URL") or DEFAULT_DB_URL
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
-def _sqlite_path(url: str) -> str | None:
-    """The file of a ``sqlite:///path`` URL (None for in-memory databases and other URLs)."""
-    if not url.startswith("sqlite"):
-        return None
-    rest = url.split("://", 1)[1] if "://" in url else ""
-    path = rest[1:] if rest.startswith("/") else rest
-    path = path.split("?", 1)[0]
-    return None if path in ("", ":memory:") else path
 
 
 def get_engine(url: str | None = None, *, create: bool = False) -> Engine:
@@ -47,8 +32,7 @@ def get_engine(url: str | None = None, *, create: bool = False) -> Engine:
     url = resolve_db_url(url)
     path = _sqlite_path(url)
     if path is not None and not create and not os.path.exists(path):
-        raise NotFound(f"there is no case database at {path}: run `recover init` first (or set RECOVER_DB_URL)",
-                       code="db_not_initialised")
+        raise no_database(path)
     engine = _ENGINES.get(url)
     if engine is None:
         try:
@@ -112,22 +96,8 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-class DatabaseUnreachable(NodeUnreachable):
-    """The database server did not answer (exit 8, like a node): nothing was done; try again."""
-
-    code = "database_unreachable"
-
-
 def _unreachable(exc: sa.exc.OperationalError) -> bool:
-    text = str(exc.orig or exc).lower()
-    return any(w in text for w in ("connection refused", "could not connect", "connection failed", "timeout",
-                                   "server closed the connection", "no route to host", "name or service not known",
-                                   "could not translate host name", "connection to server"))
-
-
-def _first_line(err) -> str:
-    lines = [line.strip() for line in str(err or "").splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
+    return unreachable_text(str(exc.orig or exc))
 
 
 def alembic_config(url: str | None = None):
@@ -184,8 +154,4 @@ def require_schema(session: Session) -> None:
     """Refuse to work on a database that ``recover init`` has not prepared."""
     conn = session.connection()
     if not sa.inspect(conn).has_table("alembic_version"):
-        raise NotFound(
-            "the case database has no schema: run `recover init` first "
-            f"(database: {conn.engine.url.render_as_string(hide_password=True)})",
-            code="db_not_initialised",
-        )
+        raise no_schema(conn.engine.url.render_as_string(hide_password=True))

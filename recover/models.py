@@ -159,6 +159,7 @@ class SweepPlan(SQLModel, table=True):
     """The unsigned transactions that move the deposit out; approvals sign ``plan_hash``.
 
     A new plan for a case supersedes the old one (``superseded_at``), which voids its approvals.
+    ``steps_view`` holds the plan's human-readable rows, written in the plan's transaction.
     """
 
     __tablename__ = "sweep_plans"
@@ -169,6 +170,9 @@ class SweepPlan(SQLModel, table=True):
     plan_hash: str = Field(max_length=64, index=True)
     created_by: str = Field(max_length=128)
     statement: Optional[str] = Field(default=None, max_length=64)  # hash of the signed plan statement
+    # the rows people read (the adapter's describe_plan), stored with the plan so that reads need no
+    # chain adapter; derived from plan_json and kept out of plan_hash
+    steps_view: Optional[list] = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     superseded_at: Optional[datetime] = Field(default=None, sa_type=UTCDateTime)
 

@@ -131,11 +131,10 @@ def _enrolled_public(body: dict) -> str:
 def enrolled_passkey_of(session: Session, row: Operator):
     """The passkey an operator's enrollment statement enrolls, or None for an Ed25519 key (the row
     was checked against that statement by :func:`operator_status`)."""
-    from recover.passkeys import enrolled_passkey
+    from recover.enrollment import enrolled_passkey_in
+    from recover.session_store import SessionStore
 
-    statement = _statement_of(session.exec(select(StatementRecord).where(StatementRecord.hash == row.enrolled_by))
-                              .first())
-    return enrolled_passkey(statement.body) if statement is not None else None
+    return enrolled_passkey_in(SessionStore(session), row)
 
 
 def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) -> Operator:
@@ -181,18 +180,10 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
 
 
 def _admin_statement(record: StatementRecord | None, root: TrustRoot, kind: str) -> Statement | None:
-    """The admin statement a row holds when it checks out in full: its payload, its signed place in
-    this deployment's log, and a quorum of the root's admins.  None otherwise."""
-    from recover.statement_log import envelope_problem
+    """The admin statement a row holds when it checks out in full (:func:`recover.enrollment.admin_statement`)."""
+    from recover.enrollment import admin_statement
 
-    statement = _statement_of(record)
-    if statement is None or statement.kind != kind or envelope_problem(statement, record, root.deployment):
-        return None
-    try:
-        require_quorum(statement, root.admin_keys, root.quorum)
-    except PolicyRefused:
-        return None
-    return statement
+    return admin_statement(record, root, kind)
 
 
 def enrollment_of(session: Session, root: TrustRoot, name: str) -> tuple[str, Statement]:
@@ -236,36 +227,21 @@ def revoke(session: Session, root: TrustRoot, name: str, admin_keys: list) -> Op
 def _revocation_of(session: Session, root: TrustRoot, name: str, enrollment: str, public: str) -> tuple[str, int] | None:
     """``(hash, seq)`` of the first valid revocation of this enrollment (or of its key), if any was
     ever made: what was revoked stays revoked."""
-    for record in session.exec(select(StatementRecord).where(StatementRecord.kind == "operator_revoke",
-                                                             StatementRecord.subject == name)
-                               .order_by(StatementRecord.seq)):
-        revoked = _admin_statement(record, root, "operator_revoke")
-        if revoked is not None and (revoked.body.get("enrollment") == enrollment
-                                    or revoked.body.get("public_key") == public):
-            return record.hash, int(record.seq)
-    return None
+    from recover.enrollment import revocation_of
+    from recover.session_store import SessionStore
+
+    return revocation_of(SessionStore(session), root, name, enrollment, public)
 
 
 def operator_status(session: Session, root: TrustRoot, public_key: str) -> tuple[Operator, int | None]:
     """``(operator, revoked_at_seq)`` of ``public_key``, re-derived from its signed statements against
     ``root`` (``revoked_at_seq``: the log place of its revocation, None while active); ``PolicyRefused``
-    (exit 7) for an unknown key, or one no admin quorum enrolled."""
-    row = session.exec(select(Operator).where(Operator.public_key == public_key.lower())).first()
-    if row is None:
-        raise PolicyRefused("this key belongs to no enrolled operator", code="unknown_operator")
-    record = session.exec(select(StatementRecord).where(StatementRecord.hash == row.enrolled_by)).first()
-    statement = _statement_of(record)
-    body = statement.body if statement else {}
-    if statement is None or statement.kind != "operator_enroll" or \
-            (body.get("name"), body.get("public_key"), ",".join(body.get("roles") or []), body.get("person")) != \
-            (row.name, row.public_key, row.roles, row.person):
-        raise PolicyRefused(f"operator {row.name}: the row does not match its enrollment statement",
-                            code="operator_tampered")
-    if _admin_statement(record, root, "operator_enroll") is None:
-        raise PolicyRefused(f"operator {row.name} is not enrolled by a quorum of the trust root's admins",
-                            code="operator_not_enrolled")
-    revocation = _revocation_of(session, root, row.name, record.hash, row.public_key)
-    return row, (revocation[1] if revocation else None)
+    (exit 7) for an unknown key, or one no admin quorum enrolled.  The rules are
+    :func:`recover.enrollment.operator_status_in`, which the read path runs over plain rows."""
+    from recover.enrollment import operator_status_in
+    from recover.session_store import SessionStore
+
+    return operator_status_in(SessionStore(session), root, public_key)
 
 
 def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operator:
@@ -278,13 +254,6 @@ def check_operator(session: Session, root: TrustRoot, public_key: str) -> Operat
 
 
 def _statement_of(record: StatementRecord | None) -> Statement | None:
-    import json
+    from recover.enrollment import statement_of
 
-    if record is None:
-        return None
-    try:
-        doc = json.loads(record.payload)
-        stmt = Statement.from_dict({**doc, "signatures": record.signatures})
-    except (ValueError, InvalidInput):
-        return None
-    return stmt if stmt.hash == record.hash else None
+    return statement_of(record)

@@ -20,22 +20,20 @@ an approval is its challenge, not the counter.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from recover.authority import Acting
 from recover.errors import InvalidInput, PolicyRefused
+from recover.passkey_check import (DEFAULT_ORIGIN, DEFAULT_RP_ID, SCHEME, Passkey, assertion_valid,  # noqa: F401
+                                    challenge_of, credential_of, enrolled_passkey, verify)
 from recover.statements import Signature, Statement
 
-SCHEME = "webauthn"
 RP_ID_ENV, ORIGIN_ENV = "RECOVER_WEB_RP_ID", "RECOVER_WEB_ORIGIN"
-DEFAULT_RP_ID, DEFAULT_ORIGIN = "localhost", "http://localhost:8080"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 FRESH_SECONDS = 300  # a decision's assertion must come back within this long after its body was made
 _B64URL = re.compile(r"^[A-Za-z0-9_-]{16,1400}$")
@@ -44,25 +42,6 @@ _B64URL = re.compile(r"^[A-Za-z0-9_-]{16,1400}$")
 def relying_party() -> tuple[str, str]:
     """``(rp_id, origin)`` of this deployment (the web app and every verifier use the same)."""
     return (os.environ.get(RP_ID_ENV) or DEFAULT_RP_ID).strip(), (os.environ.get(ORIGIN_ENV) or DEFAULT_ORIGIN).strip()
-
-
-@dataclass(frozen=True)
-class Passkey:
-    """An enrolled (or to-be-enrolled) credential: its id (base64url), COSE public key (hex), and
-    the relying party (RP id and origin) the browser made it for and asserts with."""
-
-    credential_id: str
-    cose_key: str
-    rp_id: str = DEFAULT_RP_ID
-    origin: str = DEFAULT_ORIGIN
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(bytes.fromhex(self.cose_key)).hexdigest()
-
-    def to_dict(self) -> dict:
-        return {"scheme": SCHEME, "credential_id": self.credential_id, "cose_key": self.cose_key,
-                "fingerprint": self.fingerprint, "rp_id": self.rp_id, "origin": self.origin}
 
 
 _RP_ID = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -115,27 +94,6 @@ def load_passkey_file(path) -> Passkey:
     return parse_passkey(doc)
 
 
-def enrolled_passkey(body: dict, *, check: bool = False) -> Passkey | None:
-    """The passkey an ``operator_enroll`` body enrolls, at the relying party it names (None for an
-    Ed25519 key).  ``check``: refuse a body whose passkey or relying party is malformed (enrolling)."""
-    if body.get("scheme", "ed25519") != SCHEME:
-        return None
-    doc = {"credential_id": body.get("credential_id"), "cose_key": body.get("cose_key"),
-           "rp_id": body.get("rp_id"), "origin": body.get("origin")}
-    if check:
-        if not body.get("rp_id") or not body.get("origin"):
-            raise InvalidInput("a passkey's enrollment names the relying party it was made for (rp_id, origin)",
-                               code="invalid_passkey")
-        return parse_passkey(doc)
-    return Passkey(str(doc["credential_id"] or ""), str(doc["cose_key"] or ""), str(doc["rp_id"] or ""),
-                   str(doc["origin"] or ""))
-
-
-def challenge_of(payload: str) -> bytes:
-    """The WebAuthn challenge of a statement: the SHA-256 of its payload (= its hash)."""
-    return hashlib.sha256(payload.encode("utf-8")).digest()
-
-
 # -- assertions -----------------------------------------------------------------------------------
 def signature_of(passkey: Passkey, credential: dict) -> Signature:
     """The stored form of a browser's assertion (``PublicKeyCredential.toJSON()``)."""
@@ -150,45 +108,6 @@ def signature_of(passkey: Passkey, credential: dict) -> Signature:
     except (KeyError, TypeError, ValueError):
         raise InvalidInput("not a WebAuthn assertion", code="invalid_assertion") from None
     return Signature(passkey.fingerprint, sig, SCHEME, assertion)
-
-
-def credential_of(sig: Signature) -> dict:
-    """The assertion of a stored signature, in the JSON form ``verify_authentication_response`` reads."""
-    from webauthn.helpers import bytes_to_base64url
-
-    a = sig.assertion or {}
-    return {"id": a.get("credential_id"), "rawId": a.get("credential_id"), "type": "public-key",
-            "response": {"authenticatorData": a.get("authenticator_data"),
-                         "clientDataJSON": a.get("client_data_json"),
-                         "signature": bytes_to_base64url(bytes.fromhex(sig.signature))}}
-
-
-def verify(passkey: Passkey, challenge: bytes, credential: dict):
-    """``webauthn.verify_authentication_response`` at the relying party the passkey was enrolled for
-    (never this host's settings: a signature's validity is signed data, not a local variable), with
-    user verification required; raises ``InvalidAuthenticationResponse``."""
-    from webauthn import verify_authentication_response
-    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
-
-    if credential.get("id") != passkey.credential_id:
-        raise InvalidAuthenticationResponse("the assertion is by another credential")
-    if not passkey.rp_id or not passkey.origin:
-        raise InvalidAuthenticationResponse("the passkey's enrollment names no relying party")
-    return verify_authentication_response(credential=credential, expected_challenge=challenge,
-                                          expected_rp_id=passkey.rp_id, expected_origin=passkey.origin,
-                                          credential_public_key=bytes.fromhex(passkey.cose_key),
-                                          credential_current_sign_count=0, require_user_verification=True)
-
-
-def assertion_valid(passkey: Passkey, payload: str, sig: Signature) -> bool:
-    """Whether ``sig`` is an assertion by ``passkey`` over exactly ``payload``."""
-    if sig.scheme != SCHEME or sig.public_key.lower() != passkey.fingerprint:
-        return False
-    try:
-        verify(passkey, challenge_of(payload), credential_of(sig))
-        return True
-    except Exception:  # InvalidAuthenticationResponse, or a malformed field the parser refuses
-        return False
 
 
 # -- acting with a passkey (the web queue) --------------------------------------------------------

@@ -110,7 +110,7 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     record = attest(actor, session, "plan", case_subject(case.id),
                     {"case": case.id, "quote": quote.statement, "plan_hash": digest})
     session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor,
-                          statement=record.hash))
+                          statement=record.hash, steps_view=steps))  # the rows reads show, without the adapter
     session.flush()
     hold(session, case, net.family, plan, digest, type(chain))  # its station nonce, the leftover it counts on
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],

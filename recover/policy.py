@@ -1,40 +1,48 @@
 """The approval policy: value tiers in USD -> distinct approvers and roles required.
 
 Pure once loaded: ``tier_for(value_usd)`` picks the tier; unpriced recoveries take the top tier.
+Plain dataclasses checked by hand (the messages name the key as the rest of the configuration
+does), so that the read path (``case show``, ``queue list``) derives the policy in force without
+loading pydantic.
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recover.errors import ConfigError
 from recover.text import plural
 
+_SEQUENCES = (list, tuple, set, frozenset)
 
-class Tier(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _usd_bound(v) -> Decimal | None:
+    """A tier's ``below_usd``: a positive number written as text (or an int), never a float."""
+    if v is None or isinstance(v, Decimal) and v.is_finite() and v > 0:
+        return v
+    if isinstance(v, float) or isinstance(v, bool):
+        raise ValueError("write USD amounts as strings, e.g. \"1000\"")
+    try:
+        d = Decimal(str(v))
+    except InvalidOperation:
+        raise ValueError(f"{v!r} is not a number") from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError("must be a positive number")
+    return d
+
+
+@dataclass(frozen=True)
+class Tier:
     below_usd: Decimal | None = None
-    approvers: int = Field(ge=1, le=20, strict=True)  # `approvers = true` is refused, not read as 1
+    approvers: int = 1
     roles: tuple[str, ...] = ()
 
-    @field_validator("below_usd", mode="before")
-    @classmethod
-    def _text(cls, v):
-        if v is None:
-            return v
-        if isinstance(v, float) or isinstance(v, bool):
-            raise ValueError("write USD amounts as strings, e.g. \"1000\"")
-        try:
-            d = Decimal(str(v))
-        except InvalidOperation:
-            raise ValueError(f"{v!r} is not a number") from None
-        if not d.is_finite() or d <= 0:
-            raise ValueError("must be a positive number")
-        return d
+    def __post_init__(self):
+        object.__setattr__(self, "below_usd", _usd_bound(self.below_usd))
+        object.__setattr__(self, "roles", tuple(self.roles))
 
     def describe(self) -> str:
         roles = f" incl. {', '.join(self.roles)}" if self.roles else ""
@@ -42,10 +50,10 @@ class Tier(BaseModel):
         return f"{plural(self.approvers, 'approver')}{roles} ({bound})"
 
 
-class ApprovalPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    tiers: tuple[Tier, ...] = Field(min_length=1)
-    source: str = Field(default="", exclude=True)
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    tiers: tuple[Tier, ...]
+    source: str = field(default="", compare=True)
 
     def tier_for(self, value_usd: Decimal | None) -> Tier:
         ordered = sorted((t for t in self.tiers if t.below_usd is not None), key=lambda t: t.below_usd)
@@ -56,6 +64,59 @@ class ApprovalPolicy(BaseModel):
             if value_usd < t.below_usd:
                 return t
         return top
+
+
+def _tier_errors(i: int, doc, errors: list) -> Tier | None:
+    """The tier of ``doc`` (the ``i``-th), or None after adding ``(key, message)`` to ``errors``."""
+    if isinstance(doc, Tier):
+        return doc
+    if not isinstance(doc, dict):
+        errors.append((f"tiers.{i}", "Input should be a valid dictionary or instance of Tier"))
+        return None
+    before = len(errors)
+    try:
+        below = _usd_bound(doc.get("below_usd"))
+    except ValueError as exc:
+        errors.append((f"tiers.{i}.below_usd", f"Value error, {exc}"))
+    approvers = doc.get("approvers")
+    if "approvers" not in doc:
+        errors.append((f"tiers.{i}.approvers", "Field required"))
+    elif isinstance(approvers, bool) or not isinstance(approvers, int):  # `approvers = true` is not 1
+        errors.append((f"tiers.{i}.approvers", "Input should be a valid integer"))
+    elif approvers < 1:
+        errors.append((f"tiers.{i}.approvers", "Input should be greater than or equal to 1"))
+    elif approvers > 20:
+        errors.append((f"tiers.{i}.approvers", "Input should be less than or equal to 20"))
+    roles = doc.get("roles", ())
+    if not isinstance(roles, _SEQUENCES):
+        errors.append((f"tiers.{i}.roles", "Input should be a valid tuple"))
+    else:
+        errors += [(f"tiers.{i}.roles.{j}", "Input should be a valid string") for j, r in enumerate(roles)
+                   if not isinstance(r, str)]
+    errors += [(f"tiers.{i}.{k}", "Extra inputs are not permitted") for k in doc
+               if k not in ("below_usd", "approvers", "roles")]
+    return Tier(below, approvers, tuple(roles)) if len(errors) == before else None
+
+
+def _policy(data: dict, source: str) -> ApprovalPolicy:
+    """``data`` checked key by key; ``ConfigError`` naming ``source`` and every key that is wrong."""
+    if "source" in data:
+        raise ConfigError(f"{source}: recover.policy.ApprovalPolicy() got multiple values for keyword argument "
+                          "'source'")
+    errors: list[tuple[str, str]] = []
+    tiers = data.get("tiers")
+    if "tiers" not in data:
+        errors.append(("tiers", "Field required"))
+    elif not isinstance(tiers, _SEQUENCES):
+        errors.append(("tiers", "Input should be a valid tuple"))
+    else:
+        valid = [t for t in (_tier_errors(i, doc, errors) for i, doc in enumerate(tiers)) if t is not None]
+        if not valid:
+            errors.append(("tiers", "Tuple should have at least 1 item after validation, not 0"))
+    errors += [(k, "Extra inputs are not permitted") for k in data if k != "tiers"]
+    if errors:
+        raise ConfigError(f"{source}: " + "; ".join(f"key '{k}': {m}" for k, m in errors))
+    return ApprovalPolicy(tuple(valid), source)
 
 
 BUNDLED = "chain_configs/policies/approvals.toml"
@@ -71,12 +132,7 @@ def parse_policy(text: str, source: str) -> ApprovalPolicy:
 
 
 def policy_from_dict(data: dict, source: str) -> ApprovalPolicy:
-    try:
-        policy = ApprovalPolicy(**data, source=source)
-    except (ValidationError, TypeError) as exc:
-        msgs = ("; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
-                if isinstance(exc, ValidationError) else str(exc))
-        raise ConfigError(f"{source}: {msgs}") from None
+    policy = _policy(data, source)
     bounded = [t.below_usd for t in policy.tiers if t.below_usd is not None]
     if len(bounded) != len(set(bounded)) or sum(t.below_usd is None for t in policy.tiers) > 1:
         raise ConfigError(f"{source}: tiers overlap (two with the same below_usd, or two top tiers)")
@@ -105,15 +161,10 @@ def policy_in_force(verifier) -> ApprovalPolicy:
     by the admins), never the newest row; the bundled one only while no policy was ever set.  When that
     newest statement does not check out, or its policy does not parse, nothing falls back to an older
     policy: the decision is refused (exit 7, ``policy_invalid``)."""
-    from sqlmodel import select
-
-    from recover.authority import POLICY_SUBJECT
     from recover.errors import PolicyRefused
-    from recover.models import StatementRecord
+    from recover.statement_checks import POLICY_SUBJECT
 
-    session = verifier.session
-    newest = session.exec(select(StatementRecord).where(StatementRecord.kind == "policy")
-                          .order_by(StatementRecord.admin_seq.desc(), StatementRecord.seq.desc()).limit(1)).first()
+    newest = verifier.store.newest_policy()
     if newest is None:
         return bundled_policy()
     signed, why = verifier.check(newest)
@@ -138,3 +189,16 @@ def put_in_force(session, policy: ApprovalPolicy, *, root, admin_keys: list) -> 
     append_event(session, actor=admin_names(root, signers), action="policy_set",
                  details={"statement": record.hash, **policy_doc(policy)})
     return {"statement": record.hash, **policy_doc(policy)}
+
+
+def policy_shown(verifier) -> dict:
+    """What ``policy show`` prints: the policy in force, where it comes from and the statement that
+    set it (``verifier``: a :class:`recover.statement_checks.StatementChecker`, over the session or
+    plain rows)."""
+    from recover.statement_checks import POLICY_SUBJECT
+
+    policy = policy_in_force(verifier)
+    good, _ = verifier.statements(POLICY_SUBJECT, ("policy",))
+    newest = max(good, key=lambda g: g.body.get("log", {}).get("admin_seq", 0), default=None)
+    return {"source": policy.source, "statement": newest.hash if newest and policy.source.startswith("policy ")
+            else None, **policy_doc(policy)}

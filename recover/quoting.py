@@ -24,6 +24,7 @@ from recover.operations import PLAN_LIVE
 from recover.prices import DbPriceSource
 from recover.registry import get_network
 from recover.states import CaseStatus
+from recover.shared_rules import price_key  # noqa: F401 - one rule, the read path's too
 from recover.sweeps import build_request, case_facts
 from recover.transitions import move
 
@@ -48,8 +49,6 @@ class QuoteOutcome:
                 "voided_plans": self.voided_plans}
 
 
-def price_key(net, asset: str) -> str:
-    return net.native_symbol.upper() if asset == NATIVE else f"{net.key}:{asset}"
 
 
 def default_cost(session: Session, case: Case, facts: list[DepositFact], cost_mode: str) -> CostEstimate:

@@ -16,15 +16,19 @@ signer refuses to sign on it (have it done again, or reopened), but a plan alrea
 broadcast and tracked to its end.
 
 The bodies are built here too (``claim_body`` and friends), so what is signed and what is checked
-are defined in one place.
+are defined in one place.  Light (no database layer): the read path (``recover.queries``) loads a
+signed case with the same :func:`load_signed_case` over plain rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from recover.authority import Signed, Verifier, case_subject
-from recover.models import Case, DepositFact
+from recover.statement_checks import Signed, StatementChecker, case_subject
+
+if TYPE_CHECKING:  # the ORM rows of claim_body and facts_body (the read path never builds bodies)
+    from recover.models import Case, DepositFact
 
 CLAIM_FIELDS = ("network", "chain", "txid", "claim_scope", "asset", "deposit_address", "return_address",
                 "credit_account", "claimant", "flags", "external_ref")
@@ -124,7 +128,7 @@ def _newest(out: SignedCase, found: list[Signed], what: str) -> Signed | None:
     return newest
 
 
-def load_signed_case(verifier: Verifier, case_id: int, plan_hash: str | None = None) -> SignedCase:
+def load_signed_case(verifier: StatementChecker, case_id: int, plan_hash: str | None = None) -> SignedCase:
     """The newest valid claim, the verification and quote resting on it, the plan statement of
     ``plan_hash`` (and the quote it names), the decisions, the record of signing of that plan, and a
     close of the claim."""

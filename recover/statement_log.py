@@ -36,10 +36,10 @@ from sqlmodel import Session
 from recover.canonical import sha256_hex
 from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import StatementRecord
+from recover.statement_checks import LOG, envelope_of, envelope_problem  # noqa: F401 - re-exported
 from recover.statements import ADMIN_KINDS, Statement
 
 GENESIS = "0" * 64
-LOG = "log"
 _HEAD = "recover.statement_log.head"  # session.info: the head this transaction holds under the lock
 APPENDED = "recover.statement_log.appended"  # session.info: (first seq, last Head) this transaction appended
 
@@ -68,37 +68,6 @@ def envelope(deployment: str, head: Head, kind: str, subject: str) -> dict:
 
 def sealed(body: dict, *, deployment: str, head: Head, kind: str, subject: str) -> dict:
     return {**body, LOG: envelope(deployment, head, kind, subject)}
-
-
-def envelope_of(statement: Statement) -> dict | None:
-    """The statement's ``log`` member when it is well formed, else None."""
-    env = statement.body.get(LOG)
-    if not isinstance(env, dict):
-        return None
-    admin = statement.kind in ADMIN_KINDS
-    keys = {"deployment", "head", "subject"} | ({"admin_seq"} if admin else set())
-    if set(env) != keys or not all(isinstance(env[k], str) for k in ("deployment", "head", "subject")):
-        return None
-    if admin and (isinstance(env["admin_seq"], bool) or not isinstance(env["admin_seq"], int)
-                  or env["admin_seq"] < 1):
-        return None
-    return env
-
-
-def envelope_problem(statement: Statement, record, deployment: str) -> str | None:
-    """Why a stored statement's signed place disagrees with its row or this deployment (None: it agrees)."""
-    env = envelope_of(statement)
-    if env is None:
-        return "it names no place in the statement log (made before the log, or altered)"
-    if env["deployment"] != deployment:
-        return f"it was made for deployment {env['deployment'][:8]}…, not this one"
-    if env["subject"] != record.subject:
-        return f"its row says it is about {record.subject!r}, the statement says {env['subject']!r}"
-    if env["head"] != record.head:
-        return "its row names another head of the log than the statement"
-    if env.get("admin_seq") != record.admin_seq:
-        return "its row numbers it otherwise than the statement"
-    return None
 
 
 # -- reading and appending (under the lock) -------------------------------------------------------

@@ -6,13 +6,21 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
 
 
-def units(base, decimals: int | None, symbol: str | None = None) -> str:
-    """Base units as units, exactly (``1000000000000000000``, 18, ``ETH`` -> ``1.0 ETH``); no float."""
+def units_decimal(base, decimals: int | None):
+    """Base units as an exact ``Decimal`` of units (None when either is unknown): the one conversion
+    that the CLI's text and the web pages' figures both use; never a float."""
     from decimal import Decimal
 
+    if base is None or decimals is None:
+        return None
+    return Decimal(int(base)).scaleb(-int(decimals))
+
+
+def units(base, decimals: int | None, symbol: str | None = None) -> str:
+    """Base units as units, exactly (``1000000000000000000``, 18, ``ETH`` -> ``1.0 ETH``); no float."""
     if decimals is None:
         return f"{base} {symbol}".strip() if symbol else str(base)
-    text = format(Decimal(int(base)).scaleb(-int(decimals)), "f")
+    text = format(units_decimal(base, decimals), "f")
     if "." in text:
         text = text.rstrip("0")
         text = text + "0" if text.endswith(".") else text

@@ -91,14 +91,21 @@ def db_url(empty_db_url):
     return empty_db_url
 
 
+@pytest.fixture(scope="session")
+def _read_cache(tmp_path_factory):
+    """One cache folder of the read path (``recover.queries.networks``) per test process."""
+    return str(tmp_path_factory.mktemp("read-cache"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path):
-    """No test sees the developer's own database, config folder or keys: each runs as the test team
-    (``tests/team.py``: its trust root, and the specialist's key unless a test names another)."""
+def _isolated_env(monkeypatch, tmp_path, _read_cache):
+    """No test sees the developer's own database, config folder, keys or read cache: each runs as the
+    test team (``tests/team.py``: its trust root, and the specialist's key unless a test names another)."""
     import team
 
     monkeypatch.delenv("RECOVER_CONFIG_DIR", raising=False)
     monkeypatch.delenv("RECOVER_DB_URL", raising=False)
+    monkeypatch.setenv("RECOVER_CACHE_DIR", _read_cache)
     for name, value in team.env().items():
         monkeypatch.setenv(name, value)
     from recover.registry import clear_cache

@@ -2,9 +2,9 @@
 package, passkey sign-in and passkey-signed decisions.
 
 It reads the same database and configuration as the CLI (``RECOVER_DB_URL``, ``RECOVER_TRUST_ROOT``,
-network files) and decides nothing itself: pages come from ``recover.api`` and ``recover.views``,
-decisions go through ``recover.runner.run`` (as ``queue approve`` / ``reject`` do) with a passkey as
-the signing key.  Every POST
+network files) and decides nothing itself: pages read through ``recover.queries`` (as the CLI's
+reads), decisions go through ``recover.runner.run`` (as ``queue approve`` / ``reject`` do) with a
+passkey as the signing key.  Every POST
 carries the session's CSRF token; responses carry a strict Content-Security-Policy (no inline
 script or style, nothing from another origin).
 """

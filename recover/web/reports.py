@@ -18,19 +18,10 @@ from markupsafe import Markup, escape
 
 
 def report(db) -> dict:
-    from sqlmodel import select
+    from recover.queries.lists import report_rows
 
-    from recover.db import require_schema, session_scope
-    from recover.models import AuditEvent, Case, Quote
-
-    with session_scope(db) as s:
-        require_schema(s)
-        cases = list(s.exec(select(Case).order_by(Case.id)))
-        quotes = {}
-        for q in s.exec(select(Quote).order_by(Quote.id)):
-            quotes[q.case_id] = q  # the newest per case
-        done_at = {e.case_id: _when(e.created_at) for e in s.exec(select(AuditEvent).where(AuditEvent.to_status == "completed")
-                                                           .order_by(AuditEvent.seq))}
+    cases, quotes, done_at = report_rows(db=db)
+    done_at = {cid: _when(at) for cid, at in done_at.items()}
     by_status = Counter(c.status for c in cases)
     value = defaultdict(lambda: {"cases": 0, "recovered_usd": Decimal(0), "fees_usd": Decimal(0), "unpriced": 0})
     hours = []

@@ -1,5 +1,6 @@
-"""What the pages show, assembled from the same library calls as the CLI (``recover.api``,
-``recover.views.case_view``, ``recover.signed_case``): the web adds no rule of its own.
+"""What the pages show, read through the same query layer as the CLI (``recover.queries``) and
+checked by the same functions as the signer (``recover.signed_case``, ``recover.approval_state``):
+the web adds no rule of its own.
 
 Amounts stay base units (int) with their decimals; units and USD are ``Decimal``.
 """
@@ -9,13 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from recover.approval_state import still_needs  # noqa: F401 - what a queue row still needs, in words
+from recover.text import units_decimal as units  # base units as exact units
+
 AGES = {"": None, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
-
-
-def units(amount, decimals) -> Decimal | None:
-    if amount is None or decimals is None:
-        return None
-    return Decimal(int(amount)).scaleb(-int(decimals))
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -24,31 +22,15 @@ def _parse_time(text: str | None) -> datetime | None:
     return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
 
 
-def still_needs(a: dict | None) -> str:
-    """What a queue row still needs, in words (as ``ApprovalState.missing_text``)."""
-    if not a:
-        return "no plan"
-    parts = []
-    if len(a.get("counted") or []) < int(a.get("needed") or 0):
-        parts.append(f"{len(a.get('counted') or [])} of {a.get('needed')} approvals")
-    if a.get("roles_missing"):
-        parts.append("role " + ", ".join(a["roles_missing"]))
-    if a.get("conditions_unmet"):
-        parts.append("conditions: " + ", ".join(a["conditions_unmet"]))
-    if a.get("rejected_by"):
-        parts.append("rejected by " + ", ".join(a["rejected_by"]))
-    return "; ".join(parts) or "nothing: ready to sign"
-
-
 def queue_rows(db, *, network: str = "", tier: str = "", age: str = "", now: datetime | None = None) -> dict:
-    """The approval queue (``recover.api.queue``) filtered by network, tier and minimum age."""
-    import recover
+    """The approval queue (``recover.queries``, as ``queue list``) filtered by network, tier and minimum age."""
     from recover.errors import InvalidInput
+    from recover.queries.lists import queue
 
     if age not in AGES:
         raise InvalidInput(f"age must be one of {', '.join(a for a in AGES if a)}", code="invalid_filter")
     now = now or datetime.now(timezone.utc)
-    rows = recover.queue(db=db)
+    rows = queue(db=db)
     networks = sorted({r["network"] for r in rows})
     tiers = sorted({(r["approvals"] or {}).get("tier") or "" for r in rows} - {""})
     out = []
@@ -74,19 +56,17 @@ def _age_text(delta) -> str:
 
 
 def case_page(db, case_id: int) -> dict:
-    """Everything the case page shows: ``case_view`` plus what the signed statements say (the claim's
-    destination against the plan's, the prices and who signed them, flags, problems)."""
-    from recover.authority import Verifier
-    from recover.cases import get_case
-    from recover.db import require_schema, session_scope
+    """Everything the case page shows: ``case show``'s document plus what the signed statements say
+    (the claim's destination against the plan's, the prices and who signed them, flags, problems)."""
+    from recover.queries.cases import CaseReader, get_case
+    from recover.queries.db import reading
     from recover.signed_case import load_signed_case
-    from recover.views import case_view
 
-    with session_scope(db) as s:
-        require_schema(s)
-        case = get_case(s, case_id)
-        doc = case_view(s, case)
-        verifier = Verifier(s)
+    with reading(db) as d:
+        reader = CaseReader(d)
+        case = get_case(d, case_id)
+        doc = reader.show(case_id)
+        verifier = reader.checker
         plan = doc.get("plan")
         sc = load_signed_case(verifier, case.id, plan["plan_hash"] if plan else None)
         doc["signed"] = {"claim": sc.claim_fields, "claim_by": sc.claim.operator.name if sc.claim and sc.claim.operator
@@ -122,14 +102,9 @@ def _destination_check(case, plan, sc) -> dict:
 
 
 def _prices(verifier, sc) -> list[dict]:
-    from sqlmodel import select
-
-    from recover.models import StatementRecord
-
     out = []
     for h in (sc.quote.body.get("prices") or []) if sc.quote else []:
-        record = verifier.session.exec(select(StatementRecord).where(StatementRecord.hash == h)).first()
-        signed, why = verifier.check(record) if record is not None else (None, "not stored")
+        signed, why = verifier.signed_by_hash(h)
         if signed is None:
             out.append({"statement": h, "valid": False, "why": why})
             continue
@@ -158,15 +133,7 @@ def _money(doc, prices) -> list[dict]:
 def audit_page(db, *, limit: int = 50) -> dict:
     """``audit verify`` and the newest events."""
     import recover
-    from sqlmodel import select
-
-    from recover.db import require_schema, session_scope
-    from recover.models import AuditEvent
+    from recover.queries.lists import audit_events
 
     report = recover.verify_audit(db=db)
-    with session_scope(db) as s:
-        require_schema(s)
-        events = list(s.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)))
-    return {"report": report.to_dict(), "events": [{"seq": e.seq, "at": e.created_at, "actor": e.actor,
-                                                    "action": e.action, "case": e.case_id, "to": e.to_status}
-                                                   for e in events]}
+    return {"report": report.to_dict(), "events": audit_events(limit=limit, db=db)}
