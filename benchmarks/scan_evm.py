@@ -23,7 +23,7 @@ Then, on the same node and range:
              `[evm] native_scan = "blocks"`), in the scan's batches, and (b4) the node's trace_filter
              for the retired addresses (the native part with "trace_filter", anvil's setting), to
              show what the native part costs.
-  (c) ours - recover.api.scan (scan_network), timed in a fresh child process (operator key opened
+  (c) ours - recover.scan (scan_network), timed in a fresh child process (operator key opened
              before the clock starts): loading the address set, the reads, matching in memory and
              opening one case per finding (each in its own transaction).  Run twice: the first
              opens every case, the second (the same range again) finds them all already open.
@@ -195,8 +195,8 @@ def raw_traces(url: str, first: int, last: int, retired: list[str]) -> tuple[flo
 
 # -- (c) ours, in a child process ------------------------------------------------------------------
 def child(db_url: str, first: int, last: int, trace: bool) -> None:
-    """Run in a fresh process: time recover.api.scan, print one JSON line."""
-    import recover.api as api
+    """Run in a fresh process: time recover.scan, print one JSON line."""
+    import recover
     from recover.authority import load_operator_key
 
     key = load_operator_key(None)  # the Argon2id key opening is not part of the scan
@@ -213,7 +213,7 @@ def child(db_url: str, first: int, last: int, trace: bool) -> None:
         prof = cProfile.Profile()
         prof.enable()
     t0 = time.perf_counter()
-    report = api.scan("anvil", from_block=first, to_block=last, db=db_url, key=key)
+    report = recover.scan("anvil", from_block=first, to_block=last, db=db_url, key=key)
     elapsed = time.perf_counter() - t0
     if profile:
         prof.disable()

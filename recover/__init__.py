@@ -13,17 +13,19 @@ __version__ = "0.1.0"
 _API = {
     "init", "list_networks", "import_addresses", "open_case", "show_case", "list_cases", "verify_audit",
     "set_price", "import_prices", "verify_cases", "verify_case", "quote_case", "prepare_case",
-    "decide", "set_policy", "show_policy", "queue", "import_appeals", "run_worker", "scan", "check_network",
+    "decide", "set_policy", "show_policy", "queue", "check_network",
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",
     "export_case", "import_signed", "reopen_case", "list_addresses", "list_prices", "trust_init", "operators_keygen", "operators_enroll",
     "operators_revoke", "operators_list", "audit_checkpoint", "close_case", "preview_reopen",
     "checkpoint_public_key",
 }
+# Services that drive cases through the API (the worker) live above it, so ``recover.api`` never imports them.
+_SERVICES = {"run_worker": "recover.worker", "scan": "recover.scanning", "import_appeals": "recover.appeals"}
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",
     "DuplicateClaim", "VerificationRefused", "PolicyRefused", "NodeUnreachable",
 }
-__all__ = sorted(_API | _ERRORS | {"CaseStatus"})
+__all__ = sorted(_API | set(_SERVICES) | _ERRORS | {"CaseStatus"})
 
 
 def __dir__() -> list[str]:
@@ -34,6 +36,8 @@ def __dir__() -> list[str]:
 def __getattr__(name: str):
     if name in _API:
         return getattr(importlib.import_module("recover.api"), name)
+    if name in _SERVICES:
+        return getattr(importlib.import_module(_SERVICES[name]), name)
     if name in _ERRORS:
         return getattr(importlib.import_module("recover.errors"), name)
     if name == "CaseStatus":

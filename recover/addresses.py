@@ -70,7 +70,8 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
 def import_addresses(session: Session, path: Path, *, root, admin_keys: list) -> ImportResult:
     """Register deposit addresses: every row checked first (derivation paths inside the network's
     ``deposit_path_prefix``), then each new or changed row stored with its admin-quorum statement."""
-    from recover.authority import address_subject, admin_attest, admin_names
+    from recover.admin_statements import admin_attest, admin_names
+    from recover.authority import address_subject
     from recover.statements import require_quorum
 
     # the quorum is checked before anything is read or written

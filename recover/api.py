@@ -77,35 +77,6 @@ def open_case(network: str, tx: str, *, return_address: str | None = None, credi
     return run("open", db=db, key=key, body=lambda ctx: _open(ctx.session, claim, actor=ctx.actor))
 
 
-def import_appeals(path: str | Path, *, db: str | None = None, key=None):
-    """Open one case per line of an appeals CSV (idempotent: lines already imported are reported)."""
-    from recover.appeals import import_appeals as _import
-
-    return run("open", db=db, key=key, own_units=True,
-               body=lambda ctx: _import(ctx.sessions, Path(path), actor=ctx.actor))
-
-
-def run_worker(*, db: str | None = None, key=None, once: bool = False, poll_seconds: float = 2.0,
-               lease_seconds: int = 300, stop=None, say=None):
-    """Drive cases forward from the job queue until stopped (``once``: until no job is due)."""
-    from recover.worker import run_worker as _run
-
-    return _run(db=db, key=key, once=once, poll_seconds=poll_seconds, lease_seconds=lease_seconds, stop=stop,
-                say=say)
-
-
-def scan(network: str, *, from_block: int | None = None, to_block: int | None = None, db: str | None = None,
-         key=None, progress=None):
-    """Find deposits to our addresses in a block range and open a case for each (never twice)."""
-    from recover.registry import get_network
-    from recover.scanning import scan_network
-
-    net = get_network(network)
-    return run("open", db=db, key=key, own_units=True,
-               body=lambda ctx: scan_network(ctx.sessions, net, from_block=from_block, to_block=to_block,
-                                             actor=ctx.actor, progress=progress))
-
-
 def show_case(case_id: int, *, db: str | None = None) -> dict:
     """The whole story of a case as one JSON-safe document (the read path, ``recover.queries``)."""
     from recover.queries.lists import show_case as _show
@@ -149,7 +120,7 @@ def _checkpoint_public_key() -> str | None:
         return None
     from chains.errors import ChainError
     from chains.keys import mnemonic_seed
-    from recover.audit import checkpoint_key
+    from recover.checkpoints import checkpoint_key
     from recover.errors import InvalidInput
 
     try:
@@ -176,7 +147,7 @@ def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
     import os
 
     from chains.keys import mnemonic_seed
-    from recover.audit import checkpoint_key, make_checkpoint
+    from recover.checkpoints import checkpoint_key, make_checkpoint
     from recover.errors import InvalidInput
     from recover.trust import load_trust_root
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
+from recover.runner import run
 
 COLUMNS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account", "claimant",
            "external_ref")
@@ -60,7 +61,7 @@ def read_appeals(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def import_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
+def open_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
     from sqlmodel import select
 
     from recover.cases import Claim, open_case
@@ -95,3 +96,10 @@ def import_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
             # else is not an input problem but a bug or the database itself, which stops the import)
             results.append(AppealResult(line, "error", None, exc.code, str(exc), ref))
     return results
+
+
+def import_appeals(path: str | Path, *, db: str | None = None, key=None) -> list[AppealResult]:
+    """``recover case import``: open one case per line of an appeals CSV, each in its own unit of
+    work (idempotent: lines already imported are reported)."""
+    return run("open", db=db, key=key, own_units=True,
+               body=lambda ctx: open_appeals(ctx.sessions, Path(path), actor=ctx.actor))

@@ -16,7 +16,8 @@ from recover.audit import AuditReport
 
 
 def audit_report(session: Session, root, checkpoint: dict | None) -> AuditReport:
-    from recover.audit import checkpoint_problems, verify_chain
+    from recover.audit import verify_chain
+    from recover.checkpoints import checkpoint_problems
     from recover.consistency import statement_problems
     from recover.history import examine_history, pin_path, read_pin, write_pin
     from recover.jobs import stranded_cases

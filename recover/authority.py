@@ -5,7 +5,7 @@ Every state-changing command names its operator by key (``--key FILE`` or ``RECO
 (:func:`recover.operators.check_operator`) and checks the role the action needs; the action is then
 stored as a statement signed by that key (:meth:`Acting.attest`) naming what it acts on by hash.
 Admin actions (address registrations, the approval policy, a reopen) are statements signed by a
-quorum of the trust root's admins (:func:`admin_attest`).
+quorum of the trust root's admins (:func:`recover.admin_statements.admin_attest`).
 
 Every statement is sealed at the head of the statement log (:mod:`recover.statement_log`): it names
 the trust root's deployment, its subject and the newest entry its signer saw, and takes the next
@@ -21,23 +21,21 @@ a rejection, once made, keeps its effect.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlmodel import Session
 
+from recover.admin_statements import now_text
 from recover.errors import PolicyRefused
 from recover.models import StatementRecord
 from recover.statement_checks import (POLICY_SUBJECT, ROLES_OF, Signed, StatementChecker,  # noqa: F401 - re-exported
                                       address_subject, case_subject, parse_record, price_subject)
-from recover.statements import Statement, require_quorum
+from recover.operators import check_operator
+from recover.statement_log import sign_and_append, sign_and_append_many
+from recover.statements import Statement
 from recover.trust import TrustRoot, load_trust_root
 
 KEY_ENV = "RECOVER_OPERATOR_KEY"
-
-def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
 
 def load_operator_key(key=None):
     """The signing key of ``key`` (a key file path, or a PyNaCl ``SigningKey``); default
@@ -89,15 +87,11 @@ class Acting(str):
 
     def attest(self, session: Session, kind: str, subject: str, body: dict) -> StatementRecord:
         """Sign ``body`` as a statement of ``kind`` about ``subject`` at the head of the log, and store it."""
-        from recover.statement_log import sign_and_append
-
         return sign_and_append(session, deployment=self.deployment, kind=kind, subject=subject,
                                body=self.stamped(body), sign=lambda st: st.signed_by(self._signing_key))
 
     def attest_many(self, session: Session, items: list[tuple[str, str, dict]]) -> list[Statement]:
         """Many ``(kind, subject, body)`` signed and stored at once (``verify --all`` writes a chunk)."""
-        from recover.statement_log import sign_and_append_many
-
         return sign_and_append_many(session, deployment=self.deployment,
                                     items=[(k, sub, self.stamped(b)) for k, sub, b in items],
                                     sign=lambda st: st.signed_by(self._signing_key))
@@ -122,8 +116,6 @@ def _signer(actor, kind: str) -> Acting:
 
 def acting(session: Session, key, roles: tuple[str, ...] = (), *, doing: str, root: TrustRoot | None = None) -> Acting:
     """The operator behind ``key``, checked against the trust root and for one of ``roles``."""
-    from recover.operators import check_operator
-
     root = root or load_trust_root()
     signing_key = load_operator_key(key)
     public = signing_key.verify_key.encode().hex()
@@ -143,43 +135,6 @@ def require_role(actor: Acting, roles: tuple[str, ...], *, doing: str) -> Acting
                             f"needs the role {' or '.join(roles)}", code="role_missing",
                             details={"operator": actor.name, "needed": list(roles)})
     return actor
-
-
-def store(session: Session, statement: Statement, root: TrustRoot) -> StatementRecord:
-    """Append a statement signed elsewhere (a passkey's assertion, an admin ceremony's enrollment):
-    it must already name this deployment, its subject and a head of this log."""
-    from recover.statement_log import append
-
-    return append(session, statement, deployment=root.deployment)
-
-
-def admin_attest(session: Session, root: TrustRoot, kind: str, subject: str, body: dict, admin_keys: list) \
-        -> tuple[StatementRecord, list[str]]:
-    """Sign ``body`` with every admin key given and store it if they reach the quorum (else exit 7).
-    The quorum is checked before the log is touched (a refused command leaves no trace)."""
-    import secrets
-
-    from recover.statement_log import sign_and_append
-
-    probe = Statement(kind, {"probe": True})
-    for key in admin_keys:
-        probe = probe.signed_by(key)
-    require_quorum(probe, root.admin_keys, root.quorum)
-    signers: list[str] = []
-
-    def sign(statement: Statement) -> Statement:
-        for key in admin_keys:
-            statement = statement.signed_by(key)
-        signers[:] = require_quorum(statement, root.admin_keys, root.quorum)
-        return statement
-
-    record = sign_and_append(session, deployment=root.deployment, kind=kind, subject=subject,
-                             body={**body, "time": now_text(), "nonce": secrets.token_hex(8)}, sign=sign)
-    return record, signers
-
-
-def admin_names(root: TrustRoot, signers: list[str]) -> str:
-    return "+".join(sorted(root.name_of(k) or k[:8] for k in signers))
 
 
 # -- reading back ---------------------------------------------------------------------------------

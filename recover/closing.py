@@ -56,7 +56,8 @@ def close_case(session: Session, case: Case, as_status: str, reason: str, *, act
     """Close ``case`` as ``rejected`` or ``unrecoverable`` with ``reason``: by ``actor`` (a reviewer)
     before approval, or by ``admin_keys`` (a quorum of ``root``) at any state in :data:`BY_ADMINS`
     (after :func:`check_close` and the runner's checks)."""
-    from recover.authority import Verifier, admin_attest, admin_names, attest, case_subject
+    from recover.admin_statements import admin_attest, admin_names
+    from recover.authority import Verifier, attest, case_subject
     from recover.quoting import supersede_plan
     from recover.signed_case import load_signed_case
 

@@ -21,6 +21,8 @@ from recover.db_url import DEFAULT_DB_URL, DatabaseUnreachable, first_line as _f
     resolve_db_url, sqlite_path as _sqlite_path, unreachable_text
 from recover.errors import InvalidInput, ToolkitError
 
+AFTER_COMMIT = "recover.db.after_commit"  # session.info: callables run once the unit of work committed
+
 __all__ = ["DEFAULT_DB_URL", "DatabaseUnreachable", "resolve_db_url", "get_engine", "session_scope", "require_schema",
            "upgrade_to_head", "current_revision", "head_revision", "dispose_engines", "alembic_config"]
 _ENGINES: dict[str, Engine] = {}
@@ -74,10 +76,8 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-        if "recover.history.accepted" in session.info:  # a deciding host pins what it wrote itself
-            from recover.history import pin_after_commit
-
-            pin_after_commit(session)
+        for hook in session.info.pop(AFTER_COMMIT, ()):  # e.g. a deciding host pins what it wrote itself
+            hook(session)
     except sa.exc.OperationalError as exc:
         session.rollback()
         if engine.dialect.name == "postgresql" and _unreachable(exc):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 
 from recover.errors import InvalidInput, PolicyRefused
-from recover.statements import Statement, require_quorum
+from recover.passkey_check import enrolled_passkey
+from recover.statements import Statement, envelope_problem, require_quorum
 
 
 def statement_of(record) -> Statement | None:
@@ -30,8 +31,6 @@ def statement_of(record) -> Statement | None:
 def admin_statement(record, root, kind: str) -> Statement | None:
     """The admin statement a row holds when it checks out in full: its payload, its signed place in
     this deployment's log, and a quorum of the root's admins.  None otherwise."""
-    from recover.statement_checks import envelope_problem
-
     statement = statement_of(record)
     if statement is None or statement.kind != kind or envelope_problem(statement, record, root.deployment):
         return None
@@ -76,7 +75,5 @@ def operator_status_in(store, root, public_key: str):
 def enrolled_passkey_in(store, row):
     """The passkey an operator's enrollment statement enrolls, or None for an Ed25519 key (the row
     was checked against that statement by :func:`operator_status_in`)."""
-    from recover.passkey_check import enrolled_passkey
-
     statement = statement_of(store.statement_by_hash(row.enrolled_by))
     return enrolled_passkey(statement.body) if statement is not None else None

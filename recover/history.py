@@ -32,6 +32,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from recover.db import AFTER_COMMIT
 from recover.errors import ConfigError, PolicyRefused
 from recover.models import StatementRecord
 from recover.statement_log import Head, chain_rows
@@ -163,6 +164,9 @@ def accept_history(session: Session, root: TrustRoot, *, doing: str) -> HistoryR
                             code="history_broken", details={"problems": list(report.problems)})
     write_pin(path, root, session, report.head)
     session.info[ACCEPTED] = (path, root, report.head)
+    after = session.info.setdefault(AFTER_COMMIT, [])
+    if pin_after_commit not in after:  # ``recover.db.session_scope`` runs it once the transaction committed
+        after.append(pin_after_commit)
     return report
 
 

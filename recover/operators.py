@@ -120,7 +120,7 @@ def _enrolled_public(body: dict) -> str:
         return _public_hex(str(body.get("public_key")))
     if scheme != "webauthn":
         raise InvalidInput(f"unknown key scheme {scheme!r}", code="invalid_public_key")
-    from recover.passkeys import enrolled_passkey
+    from recover.passkey_check import enrolled_passkey
 
     passkey = enrolled_passkey(body, check=True)
     if str(body.get("public_key")) != passkey.fingerprint:
@@ -140,7 +140,7 @@ def enrolled_passkey_of(session: Session, row: Operator):
 def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) -> Operator:
     """Store an admin-signed enrollment and its operator row, after every check (a statement signed
     elsewhere, e.g. at an offline admin ceremony, goes through here too)."""
-    from recover.authority import store
+    from recover.statement_log import append
 
     body = statement.body
     if statement.kind != "operator_enroll":
@@ -169,7 +169,7 @@ def apply_enrollment(session: Session, root: TrustRoot, statement: Statement) ->
                                     "person approves with one key, so that aliases do not add up",
                                     code="person_has_approving_key")
     signers = require_quorum(statement, root.admin_keys, root.quorum)
-    record = store(session, statement, root)
+    record = append(session, statement, deployment=root.deployment)
     row = Operator(name=name, public_key=public, roles=",".join(roles), person=person, enrolled_by=record.hash)
     session.add(row)
     session.flush()
@@ -204,7 +204,7 @@ def enrollment_of(session: Session, root: TrustRoot, name: str) -> tuple[str, St
 def revoke(session: Session, root: TrustRoot, name: str, admin_keys: list) -> Operator:
     """Revoke the key that ``name``'s enrollment statement enrolled (never the row's key: a row can be
     edited).  The revocation names that enrollment by hash."""
-    from recover.authority import admin_attest
+    from recover.admin_statements import admin_attest
 
     enrollment, statement = enrollment_of(session, root, name)
     public = str(statement.body.get("public_key"))

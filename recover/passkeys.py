@@ -21,69 +21,19 @@ an approval is its challenge, not the counter.
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from recover.authority import Acting
 from recover.errors import InvalidInput, PolicyRefused
-from recover.passkey_check import (DEFAULT_ORIGIN, DEFAULT_RP_ID, SCHEME, Passkey, assertion_valid,  # noqa: F401
-                                    challenge_of, credential_of, enrolled_passkey, verify)
+from recover.passkey_check import (DEFAULT_ORIGIN, DEFAULT_RP_ID, ORIGIN_ENV, RP_ID_ENV, SCHEME,  # noqa: F401
+                                    Passkey, assertion_valid, challenge_of, check_relying_party, credential_of,
+                                    enrolled_passkey, parse_passkey, relying_party, verify)
 from recover.statements import Signature, Statement
 
-RP_ID_ENV, ORIGIN_ENV = "RECOVER_WEB_RP_ID", "RECOVER_WEB_ORIGIN"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 FRESH_SECONDS = 300  # a decision's assertion must come back within this long after its body was made
-_B64URL = re.compile(r"^[A-Za-z0-9_-]{16,1400}$")
-
-
-def relying_party() -> tuple[str, str]:
-    """``(rp_id, origin)`` of this deployment (the web app and every verifier use the same)."""
-    return (os.environ.get(RP_ID_ENV) or DEFAULT_RP_ID).strip(), (os.environ.get(ORIGIN_ENV) or DEFAULT_ORIGIN).strip()
-
-
-_RP_ID = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-_ORIGIN = re.compile(r"^https?://[a-z0-9.-]{1,253}(:[0-9]{1,5})?$")
-
-
-def check_relying_party(rp_id: str, origin: str) -> tuple[str, str]:
-    """An RP id (a host name) and the origin (scheme, host, port) of a page on it; exit 4 otherwise."""
-    from urllib.parse import urlsplit
-
-    rp_id, origin = (rp_id or "").strip().lower(), (origin or "").strip().lower().rstrip("/")
-    if not _RP_ID.match(rp_id):
-        raise InvalidInput(f"relying party id {rp_id!r} is not a host name", code="invalid_passkey")
-    if not _ORIGIN.match(origin):
-        raise InvalidInput(f"origin {origin!r} is not like https://queue.example.com", code="invalid_passkey")
-    host = urlsplit(origin).hostname or ""
-    if host != rp_id and not host.endswith("." + rp_id):
-        raise InvalidInput(f"origin {origin} is not on the relying party {rp_id}", code="invalid_passkey")
-    return rp_id, origin
-
-
-def parse_passkey(doc) -> Passkey:
-    """A passkey from ``{"credential_id", "cose_key", "rp_id", "origin"}`` (what the enrolment page
-    shows), checked: the id is base64url, the key a COSE public key the ``webauthn`` library can
-    verify with, the origin a page of the RP id.  A file without ``rp_id`` / ``origin`` takes this
-    host's ``RECOVER_WEB_RP_ID`` / ``RECOVER_WEB_ORIGIN``."""
-    from webauthn.helpers import decode_credential_public_key
-
-    if not isinstance(doc, dict):
-        raise InvalidInput("a passkey file is a JSON object with credential_id and cose_key", code="invalid_passkey")
-    cid, key = str(doc.get("credential_id") or ""), str(doc.get("cose_key") or "").lower()
-    if not _B64URL.match(cid):
-        raise InvalidInput("the passkey's credential_id is not base64url", code="invalid_passkey")
-    if not re.fullmatch(r"(?:[0-9a-f]{2}){16,1024}", key):
-        raise InvalidInput("the passkey's cose_key is not a hex COSE public key", code="invalid_passkey")
-    try:
-        decode_credential_public_key(bytes.fromhex(key))
-    except Exception:  # the library raises several kinds for a malformed key
-        raise InvalidInput("the passkey's cose_key is not a COSE public key", code="invalid_passkey") from None
-    here_rp, here_origin = relying_party()
-    rp_id, origin = check_relying_party(str(doc.get("rp_id") or here_rp), str(doc.get("origin") or here_origin))
-    return Passkey(cid, key, rp_id, origin)
 
 
 def load_passkey_file(path) -> Passkey:

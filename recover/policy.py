@@ -182,7 +182,8 @@ def put_in_force(session, policy: ApprovalPolicy, *, root, admin_keys: list) -> 
     """``policy set``: the policy as a statement signed by an admin quorum (the newest by the admins'
     numbering is in force), audited.  Returns ``{"statement", **policy_doc(policy)}``."""
     from recover.audit import append_event
-    from recover.authority import POLICY_SUBJECT, admin_attest, admin_names
+    from recover.admin_statements import admin_attest, admin_names
+    from recover.authority import POLICY_SUBJECT
 
     record, signers = admin_attest(session, root, "policy", POLICY_SUBJECT, {"policy": policy_doc(policy)},
                                    admin_keys)

@@ -68,7 +68,8 @@ def reopen_case(session: Session, case: Case, reason: str, *, root, admin_keys: 
     """Reopen by an admin quorum: the admins' statement re-attests the signed claim (and the signed
     facts), so what follows rests on it, not on whatever the rows say now.  Returns the case and the
     body the admins signed."""
-    from recover.authority import admin_attest, admin_names, case_subject
+    from recover.admin_statements import admin_attest, admin_names
+    from recover.authority import case_subject
     from recover.quoting import supersede_plan
 
     target, body = reopen_body(session, case, reason)

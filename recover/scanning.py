@@ -25,6 +25,8 @@ from sqlmodel import select
 from chains.base import NATIVE, Capability
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.models import DepositAddress, ScanState, utcnow
+from recover.registry import get_network
+from recover.runner import run
 from recover.text import plural
 
 
@@ -205,3 +207,13 @@ def _open_cases(session_factory, net, findings, account_of: dict, key, actor, re
             report.existing += 1
         except ToolkitError as exc:  # a deliberate refusal of this finding; anything else stops the scan
             report.errors.append({"txid": f.txid, "code": exc.code, "message": str(exc)})
+
+
+def scan(network: str, *, from_block: int | None = None, to_block: int | None = None, db: str | None = None,
+         key=None, progress=None) -> ScanReport:
+    """``recover scan``: find deposits to our addresses in a block range and open a case for each
+    (never twice), as the operator of ``key``."""
+    net = get_network(network)
+    return run("open", db=db, key=key, own_units=True,
+               body=lambda ctx: scan_network(ctx.sessions, net, from_block=from_block, to_block=to_block,
+                                             actor=ctx.actor, progress=progress))

@@ -21,11 +21,10 @@ from typing import Any
 
 from recover.errors import InvalidInput, PolicyRefused
 from recover.operations import OPERATIONS, roles_of_statement
-from recover.statements import ADMIN_KINDS, Statement, require_quorum, signature_valid
+from recover.enrollment import enrolled_passkey_in, operator_status_in
+from recover.passkey_check import assertion_valid
+from recover.statements import ADMIN_KINDS, Statement, envelope_problem, require_quorum, signature_valid
 
-LOG = "log"
-
-# The roles each kind of statement needs of its signer (admin statements need the admin quorum).
 # The roles each kind of statement needs of its signer: those of the operations that sign it
 # (``recover.operations``, pure data: light enough for the read path); admin statements need the quorum.
 ROLES_OF = {kind: roles_of_statement(kind)
@@ -48,37 +47,6 @@ def price_subject(asset: str) -> str:
 
 
 # -- the log envelope -------------------------------------------------------------------------------
-def envelope_of(statement: Statement) -> dict | None:
-    """The statement's ``log`` member when it is well formed, else None."""
-    env = statement.body.get(LOG)
-    if not isinstance(env, dict):
-        return None
-    admin = statement.kind in ADMIN_KINDS
-    keys = {"deployment", "head", "subject"} | ({"admin_seq"} if admin else set())
-    if set(env) != keys or not all(isinstance(env[k], str) for k in ("deployment", "head", "subject")):
-        return None
-    if admin and (isinstance(env["admin_seq"], bool) or not isinstance(env["admin_seq"], int)
-                  or env["admin_seq"] < 1):
-        return None
-    return env
-
-
-def envelope_problem(statement: Statement, record, deployment: str) -> str | None:
-    """Why a stored statement's signed place disagrees with its row or this deployment (None: it agrees)."""
-    env = envelope_of(statement)
-    if env is None:
-        return "it names no place in the statement log (made before the log, or altered)"
-    if env["deployment"] != deployment:
-        return f"it was made for deployment {env['deployment'][:8]}…, not this one"
-    if env["subject"] != record.subject:
-        return f"its row says it is about {record.subject!r}, the statement says {env['subject']!r}"
-    if env["head"] != record.head:
-        return "its row names another head of the log than the statement"
-    if env.get("admin_seq") != record.admin_seq:
-        return "its row numbers it otherwise than the statement"
-    return None
-
-
 # -- statements that checked out ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Signed:
@@ -128,8 +96,6 @@ class StatementChecker:
 
     def enrolled(self, public_key: str):
         """``(operator, revoked_at_seq)`` of an admin-enrolled key (revoked or not), None for any other key."""
-        from recover.enrollment import operator_status_in
-
         key = public_key.lower()
         if key not in self._operators:
             try:
@@ -146,16 +112,12 @@ class StatementChecker:
     def signature_verifies(self, op, stmt: Statement, sig) -> bool:
         """``sig`` over the payload by ``op``'s key, in the scheme the key was enrolled with: Ed25519,
         or a passkey's WebAuthn assertion (``recover.passkey_check``, at the enrolled relying party)."""
-        from recover.enrollment import enrolled_passkey_in
-
         key = op.public_key.lower()
         if key not in self._passkeys:
             self._passkeys[key] = enrolled_passkey_in(self.store, op)
         passkey = self._passkeys[key]
         if passkey is None:
             return sig.scheme == "ed25519" and signature_valid(op.public_key, stmt.payload, sig.signature)
-        from recover.passkey_check import assertion_valid
-
         return assertion_valid(passkey, stmt.payload, sig)
 
     def check(self, record) -> tuple[Signed | None, str | None]:

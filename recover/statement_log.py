@@ -33,11 +33,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from recover.audit import forget_audit_head, lock_logs
 from recover.canonical import sha256_hex
 from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
 from recover.models import StatementRecord
-from recover.statement_checks import LOG, envelope_of, envelope_problem  # noqa: F401 - re-exported
-from recover.statements import ADMIN_KINDS, Statement
+from recover.statements import ADMIN_KINDS, LOG, Statement, envelope_of
 
 GENESIS = "0" * 64
 _HEAD = "recover.statement_log.head"  # session.info: the head this transaction holds under the lock
@@ -75,8 +75,6 @@ def log_head(session: Session, *, lock: bool = True) -> Head:
     """The log's head.  With ``lock`` (appending) the append lock is taken first and the head kept
     for the rest of the transaction; without it (a page asking a passkey to sign) it is only read."""
     if lock:
-        from recover.audit import lock_logs
-
         lock_logs(session)
         cached = session.info.get(_HEAD)
         if cached is not None:
@@ -91,9 +89,11 @@ def log_head(session: Session, *, lock: bool = True) -> Head:
     return head
 
 
-def forget_log_head(session: Session) -> None:
-    """After a savepoint that may have appended was rolled back: read the head again next time."""
+def forget_heads(session: Session) -> None:
+    """After rolling back a savepoint that may have appended statements or audit events: read both
+    heads again next time (the append lock is kept: it belongs to the transaction)."""
     session.info.pop(_HEAD, None)
+    forget_audit_head(session)
 
 
 def _row(statement: Statement, env: dict, head: Head) -> dict:

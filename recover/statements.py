@@ -114,3 +114,38 @@ def require_quorum(statement: Statement, admins: set[str], quorum: int) -> list[
                                  if bad else ""),
             code="admin_quorum_missing", details={"needed": quorum, "valid": len(signers)})
     return signers
+
+
+# -- the signed place in the statement log (``recover.statement_log``) ------------------------------
+LOG = "log"
+
+
+def envelope_of(statement: Statement) -> dict | None:
+    """The statement's ``log`` member when it is well formed, else None."""
+    env = statement.body.get(LOG)
+    if not isinstance(env, dict):
+        return None
+    admin = statement.kind in ADMIN_KINDS
+    keys = {"deployment", "head", "subject"} | ({"admin_seq"} if admin else set())
+    if set(env) != keys or not all(isinstance(env[k], str) for k in ("deployment", "head", "subject")):
+        return None
+    if admin and (isinstance(env["admin_seq"], bool) or not isinstance(env["admin_seq"], int)
+                  or env["admin_seq"] < 1):
+        return None
+    return env
+
+
+def envelope_problem(statement: Statement, record, deployment: str) -> str | None:
+    """Why a stored statement's signed place disagrees with its row or this deployment (None: it agrees)."""
+    env = envelope_of(statement)
+    if env is None:
+        return "it names no place in the statement log (made before the log, or altered)"
+    if env["deployment"] != deployment:
+        return f"it was made for deployment {env['deployment'][:8]}…, not this one"
+    if env["subject"] != record.subject:
+        return f"its row says it is about {record.subject!r}, the statement says {env['subject']!r}"
+    if env["head"] != record.head:
+        return "its row names another head of the log than the statement"
+    if env.get("admin_seq") != record.admin_seq:
+        return "its row numbers it otherwise than the statement"
+    return None

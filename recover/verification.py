@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from chains.base import NATIVE, Capability
 from chains.errors import (EXIT_CHAIN_REFUSED, EXIT_NODE, EXIT_NOT_FOUND, EXIT_WAITING, ChainError,
                            RetryableChainError, as_toolkit_error)
-from recover.audit import forget_head
+from recover.statement_log import forget_heads
 from recover.classify import Decision, Registration, candidate_transfers, check_transaction, decide, refuse, retry
 from recover.chainio import adapter
 from recover.errors import DuplicateClaim, IllegalTransition, error_for_exit
@@ -372,7 +372,7 @@ def _write(session_factory, net, cases: list[Case], observations, decisions: dic
                 with s.begin_nested():
                     results.update(_write_cases(s, net, bulk, observations, decisions, actor=actor))
             except Exception:  # noqa: BLE001 - rolled back: every case of it is written on its own below
-                forget_head(s)
+                forget_heads(s)
                 results.clear()
                 single = bulk + single
         for c in sorted(single, key=lambda c: c.id):
@@ -512,15 +512,15 @@ def _write_one(s: Session, net, case: Case, observations, decisions: dict[int, D
         with s.begin_nested():
             return _write_cases(s, net, [case], observations, decisions, actor=actor)[case.id]
     except DuplicateClaim as exc:
-        forget_head(s)  # the savepoint's audit events and statements are gone: re-read the heads next time
+        forget_heads(s)  # the savepoint's audit events and statements are gone: re-read the heads next time
         other = s.exec(select(DepositFact.case_id).where(DepositFact.chain == case.chain,
                                                          DepositFact.txid == case.txid)).first()
         msg = f"{exc}" + (f" (case {other})" if other else "")
         return CaseResult(case.id, "error", exc.code, msg, exit_code=exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - one bad case never stops the batch
-        forget_head(s)
+        forget_heads(s)
         err = as_toolkit_error(exc)
         return CaseResult(case.id, "error", err.code, f"{type(exc).__name__}: {exc}", exit_code=err.exit_code)
     except BaseException:
-        forget_head(s)
+        forget_heads(s)
         raise

@@ -75,7 +75,7 @@ def _make() -> Team:
     from nacl.signing import SigningKey
 
     from chains.keys import mnemonic_seed
-    from recover.audit import checkpoint_key
+    from recover.checkpoints import checkpoint_key
     from recover.keyfile import write_encrypted
     from recover.trust import admin_keys_from_files, init_trust, load_trust_root
 

@@ -106,7 +106,7 @@ def test_an_altered_or_foreign_checkpoint_is_refused(chain_db, tmp_path):
     assert _verify(chain_db, cp, seed="").code == 0
     # a checkpoint re-signed with another key (naming that key in the file) is refused on every host
     from chains.keys import mnemonic_seed
-    from recover.audit import checkpoint_key
+    from recover.checkpoints import checkpoint_key
     from recover.canonical import canonical_json
 
     other = checkpoint_key(mnemonic_seed(OTHER_SEED))

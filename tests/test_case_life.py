@@ -38,7 +38,7 @@ def enroll(w, name, roles, person):
 def enroll_directly(w, name, roles, person):
     """A new operator key enrolled by an admin-quorum statement stored straight into the database,
     without the checks of ``operators enroll`` (such as one approving key per person): its key path."""
-    from recover.authority import store
+    from recover.statement_log import append
     from recover.db import session_scope
     from recover.models import Operator
     from recover.operators import enrollment_statement
@@ -54,7 +54,7 @@ def enroll_directly(w, name, roles, person):
     with session_scope(w.db) as s:
         stmt = enrollment_statement(root, name, public, tuple(roles.split(",")), person,
                                     admin_keys_from_files(team().admin_paths, root), head=log_head(s))
-        record = store(s, stmt, root)
+        record = append(s, stmt, deployment=root.deployment)
         s.add(Operator(name=name, public_key=public, roles=roles, person=person, enrolled_by=record.hash))
     return path
 
@@ -140,7 +140,7 @@ def forge(w, cid, *, by, signing_key, public_key=None, plan_hash=None, person=No
     from sqlmodel import Session, select
 
     import forgery
-    from recover.authority import now_text
+    from recover.admin_statements import now_text
     from recover.db import get_engine
     from recover.models import Approval, StatementRecord
     from recover.statements import Signature, Statement

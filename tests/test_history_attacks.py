@@ -129,7 +129,7 @@ def test_statements_by_a_key_after_its_revocation_count_for_nothing(world):
     w = world
     cid, token, deposit = token_case(w)
     cli(w, "operators", "revoke", "carol", *team().admin_args)
-    from recover.authority import now_text
+    from recover.admin_statements import now_text
     from recover.keyfile import load_signing_key
 
     plan_hash = cli(w, "case", "show", str(cid))["plan"]["plan_hash"]
@@ -336,7 +336,7 @@ def test_a_statement_of_another_deployment_counts_for_nothing(world):
     trust root) placed at the right spot of this log: it names the other deployment."""
     w = world
     cid, token, deposit = token_case(w)
-    from recover.authority import now_text
+    from recover.admin_statements import now_text
     from recover.keyfile import load_signing_key
 
     plan_hash = cli(w, "case", "show", str(cid))["plan"]["plan_hash"]

@@ -316,7 +316,7 @@ def test_no_module_imports_another_modules_private_name():
 #: ``chains.transport``), the in-process devchain's answer, the web's "sign this statement first" (the
 #: two-step passkey decision) and its HTTP-only sign-in and CSRF refusals (401/403 before any operation).
 SIGNALS = {"chains.transport.RpcError", "chains.transport._Transient", "chains.evm.devchain._Answer",
-           "recover.passkeys.NeedsAssertion", "recover.web.app.NotSignedIn", "recover.web.app.CsrfRefused"}
+           "recover.passkeys.NeedsAssertion", "recover.web.guards.NotSignedIn", "recover.web.guards.CsrfRefused"}
 
 
 def _exception_classes():
@@ -377,7 +377,7 @@ def test_each_surface_maps_the_root_in_one_place():
     # click's own usage exceptions, which are not ours)
     for path in _sources():
         tree = _tree(path)
-        clicks = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "main"
+        clicks = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name in ("main", "_main")
                   and path.name == "cli.py" for n in ast.walk(f)}
         for node in ast.walk(tree):
             if id(node) not in clicks and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \

@@ -25,22 +25,15 @@ from fastapi.templating import Jinja2Templates
 
 from recover.errors import (EXIT_CHAIN_REFUSED, EXIT_INVALID, EXIT_NODE, EXIT_NOT_FOUND, EXIT_POLICY, EXIT_STATE,
                             EXIT_WAITING, ToolkitError)
-from recover.web.session import COOKIE, Sessions, csrf_ok
+from recover.web import pages, passkey_routes
+from recover.web.guards import CsrfRefused, NotSignedIn, render
+from recover.web.session import COOKIE, Sessions
 
 SECRET_ENV = "RECOVER_WEB_SECRET"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HTTP_OF_EXIT = {EXIT_NOT_FOUND: 404, EXIT_INVALID: 400, EXIT_STATE: 409, EXIT_CHAIN_REFUSED: 422, EXIT_POLICY: 403,
                 EXIT_NODE: 503, EXIT_WAITING: 409}
-
-
-class NotSignedIn(Exception):
-    def __init__(self, expired: bool = False):
-        self.expired = expired
-
-
-class CsrfRefused(Exception):
-    pass
 
 
 def _usd(value) -> str:
@@ -101,54 +94,9 @@ def create_app(db: str | None = None, *, secret: str | None = None, clock=time.t
         return JSONResponse({"error": {"code": "csrf", "message": "missing or wrong CSRF token: reload the page"}},
                             status_code=403)
 
-    from recover.web import pages, passkey_routes
-
     app.include_router(pages.router)
     app.include_router(passkey_routes.router)
     return app
-
-
-def render(request: Request, name: str, context: dict, status_code: int = 200):
-    s = request.state.session
-    return request.app.state.templates.TemplateResponse(
-        request, name, {"csrf": s.csrf, "signed_in": getattr(request.state, "operator", None), **context},
-        status_code=status_code)
-
-
-async def require_csrf(request: Request) -> None:
-    """Every POST: the session's token in ``X-CSRF-Token`` (HTMX, fetch) or the form field ``csrf``."""
-    given = request.headers.get("X-CSRF-Token")
-    if given is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
-                                                                             "multipart/form-data")):
-        given = (await request.form()).get("csrf")
-    if not csrf_ok(request.state.session, given):
-        raise CsrfRefused()
-
-
-def signed_in(request: Request):
-    """The operator signed in with a passkey, re-derived from its enrollment on every request (a
-    revoked operator is signed out at once): ``(operator, passkey)``."""
-    s = request.state.session
-    if not s.operator:
-        raise NotSignedIn(expired=s.expired)
-    from recover.db import require_schema, session_scope
-    from recover.errors import PolicyRefused
-    from recover.operators import check_operator, enrolled_passkey_of
-    from recover.trust import load_trust_root
-
-    with session_scope(request.app.state.db) as db:
-        require_schema(db)
-        try:
-            op = check_operator(db, load_trust_root(), s.operator)
-        except PolicyRefused:
-            s.operator = None
-            raise NotSignedIn() from None
-        passkey = enrolled_passkey_of(db, op)
-    if passkey is None:
-        s.operator = None
-        raise NotSignedIn()
-    request.state.operator = op
-    return op, passkey
 
 
 def relying_party_mismatches(db: str | None = None) -> list[str]:

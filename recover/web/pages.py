@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from recover.web import reports as rep
 from recover.web import views
-from recover.web.app import render, signed_in
+from recover.web.guards import render, signed_in
 
 router = APIRouter()
 

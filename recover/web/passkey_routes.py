@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
-from recover.web.app import require_csrf, signed_in
+from recover.web.guards import require_csrf, signed_in
 
 router = APIRouter()
 
@@ -179,7 +179,7 @@ async def decision_options(case_id: int, request: Request):
     from webauthn.helpers import base64url_to_bytes
     from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
-    from recover.passkeys import NeedsAssertion, relying_party
+    from recover.passkeys import NeedsAssertion
 
     doc = await _json(request)
     try:
