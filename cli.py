@@ -20,8 +20,11 @@ import typer
 from typer.core import TyperOption
 
 from chains.errors import EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, ToolkitError, as_toolkit_error
-from recover.condition_names import SIGNED_OFF
+from recover.life.condition_names import SIGNED_OFF
 from recover.text import plural
+
+# Imports inside functions: each command loads only what it runs, so `recover --help` and the read commands
+# start fast (benchmarks/cli_startup.py).
 
 
 def _flag_display_type(self, ctx):
@@ -59,7 +62,7 @@ app.add_typer(policy_app, name="policy")
 _STATE: dict[str, Any] = {"db": None}
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
-DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
+DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.storage.db).")
 KeyOpt = typer.Option(None, "--key", help="Your operator key file (default: RECOVER_OPERATOR_KEY).")
 AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
 
@@ -573,7 +576,7 @@ def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         return
     from rich.table import Table
 
-    from recover.approval_state import queue_columns
+    from recover.authority.approval_state import queue_columns
 
     t = Table(title=f"{plural(len(rows), 'case')} in the queue")
     for col in ("id", "status", "network", "class", "value USD", "approvals", "missing"):
@@ -1001,7 +1004,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind 
 @command
 def demo(json_out: bool = JsonOpt) -> None:
     """The whole flow on an in-process EVM chain and a temporary database (about 8 s)."""
-    from recover.demo import run_demo
+    from recover.services.demo import run_demo
 
     doc = run_demo(say=_note)
     if json_out:

@@ -1,7 +1,7 @@
 """Shared set-up for the benchmarks: paths, a raw batched JSON-RPC call, a migrated case database.
 
-The benchmarks reuse the tests' real parts (``tests/evm_devnet.py`` for anvil and the compiled
-tokens, ``tests/team.py`` for the enrolled operators, ``tests/conftest.py`` for throw-away
+The benchmarks reuse the tests' real parts (``tests/support/evm_devnet.py`` for anvil and the compiled
+tokens, ``tests/support/team.py`` for the enrolled operators, ``tests/conftest.py`` for throw-away
 PostgreSQL databases) so that what is measured is set up exactly as the tests set it up.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT, ROOT / "tests"):
+for _p in (ROOT, ROOT / "tests" / "support"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
@@ -54,7 +54,7 @@ def team_env() -> dict[str, str]:
 def case_database(backend: str):
     """A migrated case database with the team's operators enrolled: ``sqlite`` or ``postgresql``."""
     import team
-    from recover.db import dispose_engines, upgrade_to_head
+    from recover.storage.db import dispose_engines, upgrade_to_head
 
     team_env()
     if backend == "sqlite":
@@ -67,7 +67,7 @@ def case_database(backend: str):
             finally:
                 dispose_engines()
         return
-    from conftest import create_pg_database, drop_pg_database
+    from pgdb import create_pg_database, drop_pg_database
 
     url = create_pg_database()
     try:

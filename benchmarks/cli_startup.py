@@ -50,8 +50,8 @@ def copy_to_postgres(sqlite_url: str, server: str) -> str:
 
     import sqlalchemy as sa
 
-    from recover.db import get_engine, upgrade_to_head
-    from recover.models import SQLModel
+    from recover.storage.db import get_engine, upgrade_to_head
+    from recover.storage.models import SQLModel
 
     admin = sa.create_engine(server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
     name = f"recover_bench_{uuid.uuid4().hex[:8]}"
@@ -72,7 +72,7 @@ def copy_to_postgres(sqlite_url: str, server: str) -> str:
 def drop_postgres(url: str) -> None:
     import sqlalchemy as sa
 
-    from recover.db import dispose_engines
+    from recover.storage.db import dispose_engines
 
     dispose_engines()
     server, name = url.rsplit("/", 1)
@@ -85,12 +85,12 @@ def drop_postgres(url: str) -> None:
 
 def demo_database(folder: Path) -> tuple[str, dict]:
     """The demo's flow, kept: its database (one completed case) and the environment to read it."""
-    import recover.demo as demo
+    import recover.services.demo as demo
     from chains.evm import devchain
     from chains.evm.devchain import DevChain
     from chains.evm.keys import derive_evm_account
-    from recover.chainio import use_adapter_factory
-    from recover.registry import get_network
+    from recover.networks.chainio import use_adapter_factory
+    from recover.networks.registry import get_network
 
     use_adapter_factory(devchain.adapter_for)
     with demo._env(RECOVER_SEED=demo.DEMO_SEED, RECOVER_KEY_PASSPHRASE=demo.DEMO_PASSPHRASE, RECOVER_TRUST_ROOT="",

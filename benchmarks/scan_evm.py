@@ -5,7 +5,7 @@ Run by hand: `.venv/bin/python benchmarks/scan_evm.py [--blocks 10000] [--addres
 Defaults take about 3 minutes here, most of it building the chain.
 
 Setup (not timed):
-- a private anvil; two tokens compiled with solc-js (tests/contracts: StandardToken), "Stranded"
+- a private anvil; two tokens compiled with solc-js (tests/support/contracts: StandardToken), "Stranded"
   (not listed on the network) and "Noise";
 - BLOCKS blocks, each with NOISE_PER_BLOCK Noise transfers to random addresses that are not ours
   (the Transfer logs a scan reads and throws away, as on a busy chain), and, spread over the
@@ -40,9 +40,8 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, case_database, peak_rss_mib, rpc_batch, team_env
-
 import requests  # noqa: E402
+from _common import ROOT, case_database, peak_rss_mib, rpc_batch, team_env
 
 SEL_TRANSFER = "0xa9059cbb"
 TRANSFER_GAS = 80_000
@@ -121,8 +120,8 @@ def build_chain(node, n_blocks: int, noise_per_block: int, planted_to: list[str]
 
 def insert_addresses(db_url: str, rows: list[tuple[str, str, str]]) -> None:
     """Bulk insert straight into deposit_addresses (COPY on PostgreSQL, executemany on SQLite)."""
-    from recover.db import get_engine
-    from recover.models import utcnow
+    from recover.storage.db import get_engine
+    from recover.storage.models import utcnow
 
     now = utcnow()
     engine = get_engine(db_url)
@@ -179,7 +178,7 @@ def raw_blocks(url: str, first: int, last: int, per_batch: int) -> tuple[float, 
 def raw_traces(url: str, first: int, last: int, retired: list[str]) -> tuple[float, int]:
     """trace_filter for the retired addresses over the range, as the scan asks it; (seconds, traces)."""
     from chains.evm.scan import TRACE_ADDRESSES_PER_CALL, TRACE_CALLS_PER_REQUEST
-    from recover.registry import get_network
+    from recover.networks.registry import get_network
 
     step = get_network("anvil").evm_options.trace_filter_blocks
     wanted = sorted(a.lower() for a in retired)
@@ -197,7 +196,7 @@ def raw_traces(url: str, first: int, last: int, retired: list[str]) -> tuple[flo
 def child(db_url: str, first: int, last: int, trace: bool) -> None:
     """Run in a fresh process: time recover.scan, print one JSON line."""
     import recover
-    from recover.authority import load_operator_key
+    from recover.authority.acting import load_operator_key
 
     key = load_operator_key(None)  # the Argon2id key opening is not part of the scan
     import chains.evm.adapter  # noqa: F401  (importing web3 is start-up, not scanning)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -38,12 +37,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import requests  # noqa: E402
+from _common import rpc_batch  # noqa: E402  (the benchmarks' one batched JSON-RPC call)
 from eth_utils import to_checksum_address  # noqa: E402
 
-from _common import rpc_batch  # noqa: E402  (the benchmarks' one batched JSON-RPC call)
 from evm_devnet import contract_at, deploy, fund_token, start_anvil  # noqa: E402
 
 RPC_CHUNK = 500
@@ -127,10 +126,10 @@ def make_db(db_url: str, workdir: Path, token: str, deposits: list[tuple[str, st
 
     import recover.api as api
     from chains.addresses import address_key
-    from recover.db import get_engine
-    from recover.models import Case, utcnow
-    from recover.registry import get_network
-    from recover.cases import claim_scope
+    from recover.casework.cases import claim_scope
+    from recover.networks.registry import get_network
+    from recover.storage.db import get_engine
+    from recover.storage.models import Case, utcnow
 
     api.init(db_url)
     # authority: a one-admin trust root and an enrolled specialist who verifies (not timed)
@@ -235,7 +234,7 @@ class _Timers:
 
 def ours(db_url: str, n: int, profile: str | None) -> tuple[float, dict, dict[str, float]]:
     import recover.api as api
-    import recover.verification as verification
+    import recover.casework.verification as verification
     from chains.evm.adapter import EvmAdapter
 
     timers = _Timers()
@@ -262,7 +261,7 @@ def ours(db_url: str, n: int, profile: str | None) -> tuple[float, dict, dict[st
 def check_db(db_url: str, n: int) -> None:
     import sqlalchemy as sa
 
-    from recover.db import get_engine
+    from recover.storage.db import get_engine
 
     with get_engine(db_url).connect() as conn:
         statuses = dict(conn.execute(sa.text("SELECT status, count(*) FROM cases GROUP BY status")).all())
@@ -273,10 +272,10 @@ def check_db(db_url: str, n: int) -> None:
     assert facts == n and events == n and signed == n, (facts, events, signed)
     from sqlmodel import Session
 
-    from recover.audit import verify_chain
+    from recover.storage.audit import verify_chain
 
     # the hash chain written chunk by chunk is whole (the cases were inserted without signed claims,
-    # so the statements are not checked here: tests/test_bulk_verify.py runs the full `audit verify`)
+    # so the statements are not checked here: tests/services/test_bulk_verify.py runs the full `audit verify`)
     with Session(get_engine(db_url)) as s:
         report = verify_chain(s)
     assert report.ok and report.events >= n, report.problems[:3]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import json
 import os
 import subprocess
 import tempfile
@@ -27,7 +26,6 @@ import time
 import urllib.request
 
 import sqlalchemy as sa
-
 from _common import case_database, team_env
 
 ETH = 10**18
@@ -63,9 +61,8 @@ def start_proxy(target: str, delay: float) -> tuple[http.server.ThreadingHTTPSer
 
 def open_cases(node, db: str, n: int) -> list[tuple[int, str]]:
     from evmflow import derive
-
     from recover import api
-    from recover.keyfile import load_signing_key
+    from recover.authority.keyfile import load_signing_key
     from team import team
 
     deposits = [derive(i) for i in range(100, 100 + n)]
@@ -88,7 +85,7 @@ def open_cases(node, db: str, n: int) -> list[tuple[int, str]]:
 
 def approve_and_sign(db: str, cases) -> int:
     from recover import api
-    from recover.keyfile import load_signing_key
+    from recover.authority.keyfile import load_signing_key
     from team import team
 
     spec, bob, carol, wes = (load_signing_key(team().keys[n]) for n in ("spec", "bob", "carol", "wes"))
@@ -125,14 +122,14 @@ def run_workers(db: str, rpc_url: str, n: int, done) -> float:
 
 
 def statuses(db: str) -> dict[str, int]:
-    from recover.db import get_engine
+    from recover.storage.db import get_engine
 
     with get_engine(db).connect() as conn:
         return dict(conn.execute(sa.text("SELECT status, count(*) FROM cases GROUP BY status")).all())
 
 
 def counts(db: str, action: str) -> dict[int, int]:
-    from recover.db import get_engine
+    from recover.storage.db import get_engine
 
     with get_engine(db).connect() as conn:
         rows = conn.execute(sa.text("SELECT case_id, count(*) FROM audit_events WHERE action = :a GROUP BY case_id"),
@@ -162,9 +159,8 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=100)
     ap.add_argument("--delay-ms", type=float, default=20.0)
     args = ap.parse_args()
-    from evm_devnet import ANVIL_MNEMONIC, start_anvil
-
     from chains.evm.keys import derive_evm_account
+    from evm_devnet import ANVIL_MNEMONIC, start_anvil
 
     team_env()
     os.environ["RECOVER_SEED"] = ANVIL_MNEMONIC

@@ -19,10 +19,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar, Sequence
 
-from chains.config import NetworkConfig
-from chains.errors import ChainError
-
 from chains.assets import NATIVE  # noqa: F401 - the ``asset`` of a native-value transfer, re-exported
+from chains.config import NetworkConfig
+from chains.errors import ChainError, InvalidRequest, Unsupported
+from chains.registry import adapter_class
 
 
 class Capability(str, Enum):
@@ -451,8 +451,6 @@ class ChainAdapter(ABC):
 
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         """A key from raw private-key bytes (a decrypted keystore); families that cannot: refuse."""
-        from chains.errors import Unsupported
-
         raise Unsupported(f"{self.family} keys cannot be loaded from raw key bytes", code="signer_backend")
 
     # -- sign / send / track (I/O) --------------------------------------------------------------
@@ -471,8 +469,6 @@ class ChainAdapter(ABC):
     # -- offline signing (``OFFLINE_EXPORT``) ---------------------------------------------------
     def export_unsigned(self, plan: SweepPlan) -> dict:
         """The plan for an offline signer, as a JSON-safe document with a ``format`` key."""
-        from chains.errors import Unsupported
-
         raise Unsupported(f"{self.family} plans cannot be exported for offline signing", code="no_offline")
 
     def signed_from_document(self, doc: dict) -> list[str]:
@@ -480,16 +476,12 @@ class ChainAdapter(ABC):
         own form such as a finalized PSBT), not yet checked."""
         raws = doc.get("signed")
         if not isinstance(raws, list) or not all(isinstance(r, str) for r in raws):
-            from chains.errors import InvalidRequest
-
             raise InvalidRequest("the file has no list of signed transactions", code="bad_file")
         return raws
 
     def check_signed(self, plan: SweepPlan, raws: Sequence[str]) -> list[str]:
         """Each imported raw transaction must be exactly the plan's step, signed by its signer.
         Returns the txids; raises ``SweepRefused`` ``signed_differs`` naming the first difference."""
-        from chains.errors import Unsupported
-
         raise Unsupported(f"{self.family} plans cannot be signed offline", code="no_offline")
 
     def signed_step_problem(self, step: PlanStep, raw: str) -> str | None:
@@ -508,6 +500,4 @@ class ChainAdapter(ABC):
 
 def adapter_for(network: NetworkConfig) -> ChainAdapter:
     """The adapter of the network's family (see :mod:`chains.registry`)."""
-    from chains.registry import adapter_class
-
     return adapter_class(network.family)(network)

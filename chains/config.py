@@ -17,7 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chains.errors import NetworkConfigError
+from chains.addresses import validate_address
+from chains.errors import InvalidAddress, NetworkConfigError
+from chains.registry import family
+from fees import FeePolicy
 
 CONDITIONS = (
     "ownership_proof",
@@ -205,16 +208,12 @@ class NetworkConfig(_Table):
 
     def validate_address(self, value: str, *, what: str = "address") -> str:
         """Check an address for this network by its family's rules (checksum, network prefix...)."""
-        from chains.addresses import validate_address
-
         return validate_address(self.family, value, what=what, network=self)
 
     def check_wallet(self, key: str, value: str) -> str:
         """One of the exchange's own wallets (``fee_collector``, ``hot_wallet``), wherever its value
         came from (the file or ``${ENV}``): a valid address of this network (EVM: with its EIP-55
         checksum) and never the zero address.  Raises ``InvalidAddress``."""
-        from chains.errors import InvalidAddress
-
         self.validate_address(value, what=key)
         if _is_zero_address(value):
             raise InvalidAddress(f"{key} {value!r} is the zero address: funds sent there are burned")
@@ -225,8 +224,6 @@ class NetworkConfig(_Table):
         """The chain this file describes, whatever its ``key`` (EVM ``eip155:<chain id>``, UTXO
         ``utxo:<chain>``, Solana ``solana:<cluster>``): an on-chain deposit is identified by it, so two
         network files for one chain cannot claim one deposit twice."""
-        from chains.registry import family
-
         return family(self.family).chain_identity(self)
 
     def placeholders(self) -> set[str]:
@@ -265,8 +262,6 @@ class NetworkConfig(_Table):
         return out
 
     def _check_addresses(self) -> None:
-        from chains.errors import InvalidAddress
-
         checks = [("fee_collector", self.fee_collector), ("hot_wallet", self.hot_wallet)]
         checks += [(f"listed_tokens[{i}].address", t.address) for i, t in enumerate(self.listed_tokens)
                    if self.family != "utxo"]
@@ -332,8 +327,6 @@ def load_network_file(path: Path | str, *, source: str | None = None, text: str 
     except TypeError as exc:
         raise NetworkConfigError(f"{source}: {exc}", details={"file": source}) from None
     if net.fee is not None:
-        from fees import FeePolicy
-
         FeePolicy.from_table(net.fee, source=f"{source} [fee]")
     return net
 

@@ -4,7 +4,7 @@
 ``fees`` and ``recover`` all derive from it without importing each other's domain: every error the
 toolkit raises on purpose carries a stable ``code`` (for JSON), the ``exit_code`` of DESIGN.md, a
 message for people and ``details``.  Each surface maps it in one place: the CLI to an exit code and a
-JSON error (``cli._fail``), the worker to done / later / backoff (``recover.worker``), the web app to
+JSON error (``cli._fail``), the worker to done / later / backoff (``recover.services.worker``), the web app to
 an HTTP status (``recover.web.app``).
 
 Chain errors split as ccxt does: permanent (the claim or the file is wrong) versus retryable (the
@@ -29,7 +29,7 @@ class ToolkitError(Exception):
     """Base of every deliberate error: ``code`` is machine-readable, the message is for people.
 
     ``commit``: the refusal recorded why (the case moved, the reason is on it) and the unit of work
-    keeps that record instead of rolling it back (``recover.db.session_scope``)."""
+    keeps that record instead of rolling it back (``recover.storage.db.session_scope``)."""
 
     code = "error"
     exit_code = EXIT_UNEXPECTED

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from chains.errors import ChainError
 
+# Imports inside functions: a chain SDK loads on first use: a command for one family never imports another's.
+
 
 class SeedError(ChainError):
     """The mnemonic or keystore cannot be used (the message never contains secrets)."""

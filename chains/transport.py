@@ -32,8 +32,15 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from chains.errors import (ChainError, ExecutionReverted, InvalidRequest, NetworkConfigError, NodeRefused,
-                           NotFoundOnChain, RetryableChainError)
+from chains.errors import (
+    ChainError,
+    ExecutionReverted,
+    InvalidRequest,
+    NetworkConfigError,
+    NodeRefused,
+    NotFoundOnChain,
+    RetryableChainError,
+)
 
 __all__ = ["JsonRpcClient", "RpcError", "classify", "redact_url", "redact_text"]
 

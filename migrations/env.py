@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection ``recover.db.upgrade_to_head`` hands over, or on
+"""Alembic environment: runs on the connection ``recover.storage.db.upgrade_to_head`` hands over, or on
 the URL in the config for the ``alembic`` command line."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import recover.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import recover.storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+# Imports inside functions: `import recover` loads the API on first use of a name.
+
 __version__ = "0.1.0"
 
 _API = {
@@ -20,7 +22,7 @@ _API = {
     "checkpoint_public_key",
 }
 # Services that drive cases through the API (the worker) live above it, so ``recover.api`` never imports them.
-_SERVICES = {"run_worker": "recover.worker", "scan": "recover.scanning", "import_appeals": "recover.appeals"}
+_SERVICES = {"run_worker": "recover.services.worker", "scan": "recover.services.scanning", "import_appeals": "recover.services.appeals"}
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",
     "DuplicateClaim", "VerificationRefused", "PolicyRefused", "NodeUnreachable",
@@ -41,7 +43,7 @@ def __getattr__(name: str):
     if name in _ERRORS:
         return getattr(importlib.import_module("recover.errors"), name)
     if name == "CaseStatus":
-        from recover.states import CaseStatus
+        from recover.life.states import CaseStatus
 
         return CaseStatus
     raise AttributeError(f"module 'recover' has no attribute {name!r}")

@@ -1,10 +1,10 @@
 """The Python API: the same operations as the CLI (which is a thin client of this module).
 
 Every function opens one unit of work: it commits when it returns and leaves the database exactly
-as it was when it raises.  Every state-changing function is one call of :func:`recover.runner.run`
-with the operation's name in the operations table (``recover.operations``: who may do it, which
+as it was when it raises.  Every state-changing function is one call of :func:`recover.casework.runner.run`
+with the operation's name in the operations table (``recover.life.operations``: who may do it, which
 statuses it accepts, where it moves a case) and the service that does the work.  ``db`` is a
-database URL (default: ``RECOVER_DB_URL`` or ``sqlite:///recover.db``).  Every state-changing
+database URL (default: ``RECOVER_DB_URL`` or ``sqlite:///recover.storage.db``).  Every state-changing
 function is done by an enrolled operator: ``key`` is their key file (or a PyNaCl ``SigningKey``),
 default ``RECOVER_OPERATOR_KEY``; admin functions take ``admin_keys`` (files), as many as the trust
 root's quorum.
@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recover.db import require_schema, session_scope, upgrade_to_head
-from recover.runner import run
+from recover.casework.runner import run
+from recover.storage.db import require_schema, session_scope, upgrade_to_head
+
+# Imports inside functions: a call loads only the operation it runs; a write command starts without the
+# services it does not use.
 
 
 def init(db: str | None = None) -> str:
@@ -27,8 +30,8 @@ def list_networks(recovery_class: str | None = None, *, include_devnets: bool = 
     """The networks (``NetworkConfig``, checked from their files) in the order ``recover networks``
     lists them."""
     from recover.errors import InvalidInput
+    from recover.networks.registry import networks
     from recover.queries.networks import listing
-    from recover.registry import networks
 
     if recovery_class not in (None, "direct", "conditional"):
         raise InvalidInput(f"--class must be direct or conditional, not {recovery_class!r}")
@@ -37,7 +40,7 @@ def list_networks(recovery_class: str | None = None, *, include_devnets: bool = 
 
 def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = None):
     """Register deposit addresses: one statement per new or changed row, signed by an admin quorum."""
-    from recover.addresses import import_addresses as _import
+    from recover.networks.addresses import import_addresses as _import
 
     return run("addresses-import", db=db, admin_keys=admin_keys,
                body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
@@ -45,7 +48,7 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
 
 def check_network(key: str):
     """``(network, problems)``: every missing or invalid setting of a network (no node is asked)."""
-    from recover.netcheck import check_network as _check
+    from recover.networks.netcheck import check_network as _check
 
     return _check(key)
 
@@ -70,7 +73,8 @@ def open_case(network: str, tx: str, *, return_address: str | None = None, credi
               asset: str | None = None, deposit_address: str | None = None, claimant: str | None = None,
               db: str | None = None, key=None):
     """Record a claim (a specialist's signed statement); returns the new ``Case`` (status ``open``)."""
-    from recover.cases import Claim, open_case as _open
+    from recover.casework.cases import Claim
+    from recover.casework.cases import open_case as _open
 
     claim = Claim(network=network, tx=tx, return_address=return_address, credit_account=credit_account,
                   asset=asset, deposit_address=deposit_address, claimant=claimant)
@@ -98,9 +102,9 @@ def verify_audit(*, db: str | None = None, checkpoint: str | Path | None = None)
     this host pins the log's head (an auditor's host is a deciding host too)."""
     import json
 
-    from recover.auditing import audit_report
+    from recover.authority.trust import load_trust_root
+    from recover.casework.auditing import audit_report
     from recover.errors import InvalidInput
-    from recover.trust import load_trust_root
 
     doc = None
     if checkpoint is not None:
@@ -120,7 +124,7 @@ def _checkpoint_public_key() -> str | None:
         return None
     from chains.errors import ChainError
     from chains.keys import mnemonic_seed
-    from recover.checkpoints import checkpoint_key
+    from recover.authority.checkpoints import checkpoint_key
     from recover.errors import InvalidInput
 
     try:
@@ -147,9 +151,9 @@ def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
     import os
 
     from chains.keys import mnemonic_seed
-    from recover.checkpoints import checkpoint_key, make_checkpoint
+    from recover.authority.checkpoints import checkpoint_key, make_checkpoint
+    from recover.authority.trust import load_trust_root
     from recover.errors import InvalidInput
-    from recover.trust import load_trust_root
 
     public = checkpoint_public_key()
     root = load_trust_root()
@@ -175,13 +179,13 @@ def audit_checkpoint(out: str | Path, *, db: str | None = None) -> dict:
 
 def set_price(asset: str, usd: str, *, at: str | None = None, db: str | None = None, key=None):
     """Record a USD price of ASSET (native symbol, or ``network:contract``), signed by a pricer."""
-    from recover.prices import set_price as _set
+    from recover.networks.prices import set_price as _set
 
     return run("price", db=db, key=key, body=lambda ctx: _set(ctx.session, asset, usd, at, actor=ctx.actor))
 
 
 def import_prices(path: str | Path, *, db: str | None = None, key=None):
-    from recover.prices import import_prices as _import
+    from recover.networks.prices import import_prices as _import
 
     return run("price", db=db, key=key, body=lambda ctx: _import(ctx.session, Path(path), actor=ctx.actor))
 
@@ -189,14 +193,14 @@ def import_prices(path: str | Path, *, db: str | None = None, key=None):
 def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, db: str | None = None,
                  key=None, progress=None):
     """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others)."""
-    from recover.verification import verify_cases as _verify
+    from recover.casework.verification import verify_cases as _verify
 
     ids = list(case_ids or [])
 
     def every_open(ctx):  # read in the runner's unit of work, before the batch makes its own
         from sqlmodel import select
 
-        from recover.models import Case
+        from recover.storage.models import Case
 
         accepts = [st.value for st in ctx.op.accepts]
         ids[:] = list(ctx.session.exec(select(Case.id).where(Case.status.in_(accepts)).order_by(Case.id)))
@@ -214,7 +218,7 @@ def verify_case(case_id: int, *, db: str | None = None, key=None):
 
 def quote_case(case_id: int, *, db: str | None = None, key=None, cost_fn=None, now=None):
     """Quote a verified case; a refused quote is stored and recorded, then raised (exit 7)."""
-    from recover.quoting import quote_case as _quote
+    from recover.casework.quoting import quote_case as _quote
 
     outcome = run("quote", db=db, key=key, case_id=case_id,
                   body=lambda ctx: _quote(ctx.session, ctx.case, actor=ctx.actor, cost_fn=cost_fn, now=now))
@@ -224,7 +228,7 @@ def quote_case(case_id: int, *, db: str | None = None, key=None, cost_fn=None, n
 
 def prepare_case(case_id: int, *, db: str | None = None, key=None):
     """Build, simulate and store the sweep plan of a quoted case; returns its hash and content."""
-    from recover.planning import prepare_case as _prepare
+    from recover.casework.planning import prepare_case as _prepare
 
     return run("prepare", db=db, key=key, case_id=case_id, before=lambda ctx: _gas_station_address_or_none(ctx.case),
                body=lambda ctx: _prepare(ctx.session, ctx.case, actor=ctx.actor, gas_station_address=ctx.checked))
@@ -236,9 +240,9 @@ def _gas_station_address_or_none(case) -> str | None:
     import os
 
     from chains.base import Capability
-    from recover.chainio import adapter
-    from recover.registry import get_network
-    from recover.signing import signer_from_env
+    from recover.casework.signing import signer_from_env
+    from recover.networks.chainio import adapter
+    from recover.networks.registry import get_network
 
     if not (os.environ.get("RECOVER_SEED") or os.environ.get("RECOVER_GAS_STATION_ADDRESS")):
         return None
@@ -255,7 +259,7 @@ def _gas_station_address_or_none(case) -> str | None:
 def decide(case_id: int, decision: str, *, reason: str | None = None, db: str | None = None, key=None):
     """Sign (with the approver's key) and record a decision (``approve`` or ``reject``, an operation
     each) on the case's current plan."""
-    from recover.approvals import submit
+    from recover.casework.approvals import submit
     from recover.errors import InvalidInput
 
     if decision not in ("approve", "reject"):
@@ -266,8 +270,8 @@ def decide(case_id: int, decision: str, *, reason: str | None = None, db: str | 
 
 def set_policy(path: str | Path, *, admin_keys: list, db: str | None = None) -> dict:
     """Put an approval policy in force: a statement signed by an admin quorum."""
+    from recover.authority.policy import parse_policy, put_in_force
     from recover.errors import InvalidInput
-    from recover.policy import parse_policy, put_in_force
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -294,14 +298,16 @@ def queue(*, db: str | None = None) -> list[dict]:
 
 # -- conditions ---------------------------------------------------------------------------------------
 def prove_ownership(case_id: int, signature: str, *, db: str | None = None, key=None):
-    from recover.conditions import check_proof, prove_ownership as _prove
+    from recover.casework.conditions import check_proof
+    from recover.casework.conditions import prove_ownership as _prove
 
     return run("prove", db=db, key=key, case_id=case_id, before=lambda ctx: check_proof(ctx.case),
                body=lambda ctx: _prove(ctx.session, ctx.case, signature, actor=ctx.actor))
 
 
 def sign_off(case_id: int, condition: str, reason: str, *, db: str | None = None, key=None):
-    from recover.conditions import check_signoff, sign_off as _sign_off
+    from recover.casework.conditions import check_signoff
+    from recover.casework.conditions import sign_off as _sign_off
 
     return run("signoff", db=db, key=key, case_id=case_id, before=lambda ctx: check_signoff(ctx.case, condition),
                body=lambda ctx: _sign_off(ctx.session, ctx.case, condition, reason, actor=ctx.actor))
@@ -311,7 +317,8 @@ def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None =
     """Reopen a rejected, unrecoverable or failed case: an admin-quorum decision with a reason that
     re-attests the case's newest valid signed claim.  Returns ``{"id", "status", "statement"}`` where
     ``statement`` is the body the admins signed."""
-    from recover.reopen import check_reason, reopen_case as _reopen
+    from recover.casework.reopen import check_reason
+    from recover.casework.reopen import reopen_case as _reopen
 
     def body(ctx):
         case, statement = _reopen(ctx.session, ctx.case, reason, root=ctx.root, admin_keys=ctx.admin_keys)
@@ -323,8 +330,8 @@ def reopen_case(case_id: int, reason: str, *, admin_keys: list, db: str | None =
 
 def preview_reopen(case_id: int, reason: str, *, db: str | None = None) -> dict:
     """What a reopen of the case would have the admins sign (nothing is signed or written)."""
-    from recover.cases import get_case
-    from recover.reopen import reopen_body
+    from recover.casework.cases import get_case
+    from recover.casework.reopen import reopen_body
 
     with session_scope(db) as s:
         require_schema(s)
@@ -337,7 +344,8 @@ def close_case(case_id: int, as_status: str, reason: str, *, admin_keys: list | 
                db: str | None = None, key=None):
     """End a case that is not final with a reason: by a reviewer before approval, by an admin quorum
     (``admin_keys``) at any point before its transactions are sent.  Returns the ``Case``."""
-    from recover.closing import check_close, close_case as _close
+    from recover.casework.closing import check_close
+    from recover.casework.closing import close_case as _close
 
     by_admins = bool(admin_keys)
     return run("close-by-admins" if by_admins else "close", db=db, key=key, admin_keys=admin_keys, case_id=case_id,
@@ -348,8 +356,9 @@ def close_case(case_id: int, as_status: str, reason: str, *, admin_keys: list | 
 
 # -- sign, broadcast, track -----------------------------------------------------------------------------
 def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
-    from recover.execution import refuse_unapproved, sign_case as _sign
-    from recover.signing import signer_from_env
+    from recover.casework.execution import refuse_unapproved
+    from recover.casework.execution import sign_case as _sign
+    from recover.casework.signing import signer_from_env
 
     return run("sign", db=db, key=key, case_id=case_id,
                before=lambda ctx: refuse_unapproved(ctx.session, ctx.case),  # "not approved" before "no signer"
@@ -359,14 +368,14 @@ def sign_case(case_id: int, *, db: str | None = None, key=None, signer=None):
 def broadcast_case(case_id: int, *, db: str | None = None, key=None, wait_seconds: float = 0.0):
     """Send the signed transactions in order; a prerequisite not confirmed within ``wait_seconds``
     raises ``Waiting`` (exit 9) after sending what could be sent: run it again later."""
-    from recover.execution import broadcast_case as _broadcast
+    from recover.casework.execution import broadcast_case as _broadcast
 
     return run("broadcast", db=db, key=key, case_id=case_id, own_units=True,
                body=lambda ctx: _broadcast(ctx.sessions, case_id, actor=ctx.actor, wait_seconds=wait_seconds))
 
 
 def track_case(case_id: int, *, db: str | None = None, key=None):
-    from recover.execution import track_case as _track
+    from recover.casework.execution import track_case as _track
 
     return run("track", db=db, key=key, case_id=case_id,
                body=lambda ctx: _track(ctx.session, ctx.case, actor=ctx.actor))
@@ -377,7 +386,7 @@ def export_credits(out: str | Path, *, db: str | None = None, key=None) -> int:
     against its case's signed statements."""
     import os
 
-    from recover.execution import export_credits as _export
+    from recover.casework.execution import export_credits as _export
 
     out = Path(out)
     written = []
@@ -401,8 +410,8 @@ def _record(into: list, result: tuple):
 
 def export_case(case_id: int, out: str | Path, *, db: str | None = None, key=None) -> dict:
     """Write an approved plan for an offline signer (PSBT for UTXO, unsigned JSON for EVM)."""
-    from recover.execution import refuse_unapproved
-    from recover.offline import export_case as _export
+    from recover.casework.execution import refuse_unapproved
+    from recover.casework.offline import export_case as _export
 
     return run("export", db=db, key=key, case_id=case_id, before=lambda ctx: refuse_unapproved(ctx.session, ctx.case),
                body=lambda ctx: _export(ctx.session, ctx.case, Path(out), actor=ctx.actor))
@@ -410,8 +419,9 @@ def export_case(case_id: int, out: str | Path, *, db: str | None = None, key=Non
 
 def import_signed(case_id: int, path: str | Path, *, db: str | None = None, key=None):
     """Accept offline-signed transactions only if they are exactly the approved plan."""
-    from recover.execution import refuse_unapproved
-    from recover.offline import import_signed as _import, read_signed
+    from recover.casework.execution import refuse_unapproved
+    from recover.casework.offline import import_signed as _import
+    from recover.casework.offline import read_signed
 
     def before(ctx):
         doc = read_signed(Path(path))  # a file that is no signed plan says so first, as it always did
@@ -429,7 +439,7 @@ def trust_init(admins: int, quorum: int, out_dir: str | Path, *, checkpoint_key:
     audit checkpoint-key`` prints it there); default: the one of ``RECOVER_SEED`` when it is set here."""
     import json
 
-    from recover.trust import init_trust
+    from recover.authority.trust import init_trust
 
     if checkpoint_key is None:
         checkpoint_key = _checkpoint_public_key()
@@ -441,7 +451,7 @@ def trust_init(admins: int, quorum: int, out_dir: str | Path, *, checkpoint_key:
 
 def operators_keygen(name: str, out: str | Path) -> str:
     """A new operator key pair: the private key sealed in ``out``; returns the public key to enroll."""
-    from recover.operators import keygen
+    from recover.authority.operators import keygen
 
     return keygen(name, Path(out))
 
@@ -450,16 +460,16 @@ def operators_enroll(name: str, public_key: str | None, roles: str, person: str,
                      db: str | None = None, passkey_file: str | Path | None = None):
     """Enroll an operator: a statement signed by a quorum of the trust root's admins.  The key is an
     Ed25519 ``public_key`` or the passkey of ``passkey_file`` (the web queue's enrolment page), one of both."""
+    from recover.authority.operators import enroll, parse_roles
+    from recover.authority.trust import load_trust_root
     from recover.errors import InvalidInput
-    from recover.operators import enroll, parse_roles
-    from recover.trust import load_trust_root
 
     if (public_key is None) == (passkey_file is None):
         raise InvalidInput("give the operator's key: --public-key HEX or --passkey FILE (one of both)",
                            code="key_required")
     passkey = None
     if passkey_file is not None:
-        from recover.passkeys import load_passkey_file
+        from recover.authority.passkeys import load_passkey_file
 
         passkey = load_passkey_file(passkey_file)
     load_trust_root()  # a missing or broken trust root is named before the roles are
@@ -470,7 +480,7 @@ def operators_enroll(name: str, public_key: str | None, roles: str, person: str,
 
 
 def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):
-    from recover.operators import revoke
+    from recover.authority.operators import revoke
 
     return run("revoke", db=db, admin_keys=admin_keys,
                body=lambda ctx: revoke(ctx.session, ctx.root, name, ctx.admin_keys))
@@ -479,7 +489,7 @@ def operators_revoke(name: str, admin_keys: list, *, db: str | None = None):
 def operators_list(*, db: str | None = None):
     from sqlmodel import select
 
-    from recover.models import Operator
+    from recover.storage.models import Operator
 
     with session_scope(db) as s:
         require_schema(s)

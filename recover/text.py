@@ -1,5 +1,8 @@
 """Small wording helpers for messages people read (no imports: the CLI uses them at start-up)."""
 
+# Imports inside functions: decimal only when an amount is formatted (the CLI imports this module at
+# start-up).
+
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``1 case``, ``2 cases``, ``0 cases`` (``nouns`` for irregular plurals)."""

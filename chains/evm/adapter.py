@@ -16,21 +16,21 @@ other way (the demo's in-process chain: :func:`chains.evm.devchain.send`).
 
 from __future__ import annotations
 
-
 from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
 from chains.errors import ChainError, NetworkConfigError
 from chains.evm import keys as _keys
 from chains.evm.addresses import address_key as _address_key
+from chains.evm.addresses import burn_reason
 from chains.evm.common import qty
 from chains.evm.describe import describe_plan as _describe_plan
-from chains.evm.scan import ScanMixin
 from chains.evm.erc20 import TRANSFER_TOPIC
 from chains.evm.nonces import NonceMixin
 from chains.evm.observe import INTERNAL_NATIVE_INDEX, ObserveMixin
 from chains.evm.plan import GAS_MARGIN_BPS, build_evm_plan, native_cost_from_params
 from chains.evm.prepare import PrepareMixin
 from chains.evm.revert import decode_revert
+from chains.evm.scan import ScanMixin
 from chains.evm.sign import SignMixin
 from chains.evm.simulate import SimulateMixin
 from chains.transport import JsonRpcClient, RpcError, classify, redact_url
@@ -120,8 +120,6 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixi
     # -- destinations -----------------------------------------------------------------
     @classmethod
     def burn_reason(cls, network: NetworkConfig, address: str) -> str | None:
-        from chains.evm.addresses import burn_reason
-
         return burn_reason(address)
 
     def is_contract(self, address: str) -> bool:

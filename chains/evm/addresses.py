@@ -6,6 +6,9 @@ import re
 
 from chains.errors import InvalidAddress, InvalidTxid
 
+# Imports inside functions: web3 / eth-account / eth-utils load on first use: importing the family (to
+# validate an address) loads no SDK.
+
 _HEX40 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX64_0X = re.compile(r"^0x[0-9a-fA-F]{64}$")
 

@@ -11,7 +11,6 @@ from eth_utils import decode_hex, to_checksum_address
 
 from chains.transport import JsonRpcClient
 
-
 _CHECKSUMS: dict[Any, str] = {}  # any accepted spelling -> its EIP-55 form; the EIP-55 form maps to itself
 _CHECKSUMS_MAX = 1 << 16
 _CHECKSUMS_LOCK = threading.Lock()

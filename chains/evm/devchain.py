@@ -23,6 +23,12 @@ import threading
 from importlib import resources
 from typing import Any
 
+from chains.evm.adapter import EvmAdapter
+from chains.transport import JsonRpcClient
+
+# Imports inside functions: web3 / eth-account / eth-utils load on first use: importing the family (to
+# validate an address) loads no SDK.
+
 _lock = threading.RLock()
 _w3 = None
 
@@ -178,13 +184,9 @@ class DevChain:
 
 def client_for(network):
     """A :class:`chains.transport.JsonRpcClient` for ``network`` that reaches this chain."""
-    from chains.transport import JsonRpcClient
-
     return JsonRpcClient(network.rpc_urls, network=network.key, send=send)
 
 
 def adapter_for(network):
     """The production EVM adapter of ``network``, reading this chain."""
-    from chains.evm.adapter import EvmAdapter
-
     return EvmAdapter(network, client=client_for(network))

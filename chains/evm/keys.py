@@ -12,6 +12,11 @@ from pathlib import Path
 
 from chains.base import DerivedKey, OwnershipCheck
 from chains.errors import InvalidRequest
+from chains.keys import SeedError, decrypt_keystore, mnemonic_seed
+from chains.keys import keystore_address as declared
+
+# Imports inside functions: web3 / eth-account / eth-utils load on first use: importing the family (to
+# validate an address) loads no SDK.
 
 EIP191 = "EIP-191"
 
@@ -48,15 +53,11 @@ def key_from_secret(secret: bytes) -> DerivedKey:
 
 def derive_evm_account(mnemonic: str, path: str):
     """The account (``LocalAccount``) at ``path`` of a BIP-39 ``mnemonic``."""
-    from chains.keys import mnemonic_seed
-
     return derive_key(mnemonic_seed(mnemonic), path).key
 
 
 def load_keystore(path: str | Path, passphrase: str):
     """Decrypt a web3 keystore v3 JSON file into a ``LocalAccount``."""
-    from chains.keys import SeedError, decrypt_keystore
-
     try:
         return key_from_secret(decrypt_keystore(path, passphrase)).key
     except SeedError as exc:
@@ -66,8 +67,6 @@ def load_keystore(path: str | Path, passphrase: str):
 def keystore_address(path: str | Path) -> str | None:
     """The (checksummed) address a keystore file declares, without decrypting it."""
     from eth_utils import to_checksum_address
-
-    from chains.keys import keystore_address as declared
 
     try:
         address = declared(path)

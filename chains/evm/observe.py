@@ -13,12 +13,12 @@ from typing import Any, Sequence
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
 from chains.errors import ChainError, ExecutionReverted, PermanentChainError
 from chains.evm.common import Batch, cs, hexbytes, qty
-from chains.evm.revert import decode_revert
 from chains.evm.erc20 import DECIMALS_DATA, SYMBOL_DATA, balance_of_data, symbol_result, transfer_log, uint_result
+from chains.evm.revert import decode_revert
 from chains.transport import RpcError
 
 _TXID = re.compile(r"^0x[0-9a-fA-F]{64}$")
-INTERNAL_NATIVE_INDEX = -2  # native value moved by an internal call (recover.classify's placeholder index)
+INTERNAL_NATIVE_INDEX = -2  # native value moved by an internal call (recover.casework.classify's placeholder index)
 
 
 class ObserveMixin:
@@ -86,8 +86,6 @@ class ObserveMixin:
         transaction's own).  None when it moved none.  A balance change across the block proves
         nothing about *this* transaction (any other one in the block may have paid the address), so
         a node without traces is a clear refusal (``no_trace``), never a guess."""
-        from chains.errors import PermanentChainError
-
         self.check_chain()
         try:
             trace = self.client.call("debug_traceTransaction", [obs.txid, {"tracer": "callTracer"}])

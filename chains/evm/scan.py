@@ -17,9 +17,9 @@ from typing import Callable, Collection
 
 from chains.base import NATIVE, FoundDeposit
 from chains.errors import ChainError, RetryableChainError
-from chains.transport import classify
 from chains.evm.common import cs, qty
 from chains.evm.erc20 import TRANSFER_TOPIC, transfer_log
+from chains.transport import classify
 
 BLOCKS_PER_QUERY = 2_000
 BLOCKS_PER_BATCH = 50  # eth_getBlockByNumber with transactions, per batched request

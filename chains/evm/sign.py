@@ -12,6 +12,9 @@ from chains.evm.common import cs, hexbytes
 from chains.evm.plan import jsonable_tx, tx_for_signing
 from chains.transport import RpcError
 
+# Imports inside functions: web3 / eth-account / eth-utils load on first use: importing the family (to
+# validate an address) loads no SDK.
+
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown", "already exists",
                   "already in the pool")
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
-from chains.solana.common import (FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix,
-                                  encode_ix)
+from chains.solana.addresses import burn_reason
+from chains.solana.common import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix, encode_ix
+from chains.solana.describe import describe_plan
+from chains.solana.keys import derive_keypair, keypair_from_secret, verify_signed_message
 from chains.solana.node import SolanaNode
 from chains.solana.observe import ObserveMixin
 from chains.solana.prepare import PrepareMixin
@@ -63,30 +65,22 @@ class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, Ch
     # -- keys (pure) ----------------------------------------------------------------------------
     def derive_key(self, seed: bytes, path: str) -> DerivedKey:
         """SLIP-10 ed25519 at a hardened-only ``path`` (solders); ``key`` is the solders ``Keypair``."""
-        from chains.solana.keys import derive_keypair
-
         key = derive_keypair(seed, path)
         return DerivedKey(key, str(key.pubkey()))
 
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         """A 32-byte ed25519 seed or a 64-byte keypair (``solana-keygen`` form)."""
-        from chains.solana.keys import keypair_from_secret
-
         key = keypair_from_secret(secret)
         return DerivedKey(key, str(key.pubkey()))
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """ed25519 signature (base58) by ``sender`` over the UTF-8 bytes of ``message``."""
-        from chains.solana.keys import verify_signed_message
-
         ok = verify_signed_message(message, signature, sender)
         return OwnershipCheck(ok, "ed25519", sender if ok else None)
 
     # -- destinations --------------------------------------------------------------------------
     @classmethod
     def burn_reason(cls, network: NetworkConfig, address: str) -> str | None:
-        from chains.solana.addresses import burn_reason
-
         return burn_reason(address)
 
     def is_contract(self, address: str) -> bool:
@@ -96,6 +90,4 @@ class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, Ch
 
     # -- plans (pure) ---------------------------------------------------------------------------
     def describe_plan(self, plan: SweepPlan) -> list[StepView]:
-        from chains.solana.describe import describe_plan
-
         return describe_plan(plan)

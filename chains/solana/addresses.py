@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from chains.errors import InvalidAddress, InvalidTxid
 
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
+
 
 def _fatal(exc: BaseException) -> bool:
     return isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit))

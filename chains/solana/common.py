@@ -8,7 +8,17 @@ import functools
 import json
 from typing import Any, Callable
 
-from chains.errors import ChainError, InvalidAddress, InvalidTxid, PermanentChainError, RetryableChainError, SweepRefused
+from chains.errors import (
+    ChainError,
+    InvalidAddress,
+    InvalidTxid,
+    PermanentChainError,
+    RetryableChainError,
+    SweepRefused,
+)
+
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
 
 TOKEN_INDEX_BASE = 1000
 LAMPORTS_PER_SIGNATURE = 5000

@@ -8,6 +8,9 @@ from chains.base import NATIVE, StepView, SweepPlan
 from chains.errors import ChainError
 from chains.solana.common import ASSOCIATED_TOKEN_PROGRAM, RECOVER_NESTED, SYSTEM_PROGRAM, TOKEN_PROGRAMS, decode_ix
 
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
+
 CREATE_IDEMPOTENT = 1  # the associated-token program's CreateIdempotent
 
 

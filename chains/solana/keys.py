@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import re
 
-from chains.keys import SeedError
+from chains.keys import SeedError, mnemonic_seed
 from chains.solana.common import fatal
+
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
 
 HARDENED = 0x8000_0000
 _STEP = re.compile(r"^(\d+)['hH]$")
@@ -85,8 +88,6 @@ def keypair_from_secret(secret: bytes):
 
 def derive_solana_keypair(mnemonic: str, path: str, passphrase: str = ""):
     """The keypair at ``path`` of a BIP-39 ``mnemonic`` (seed by :func:`chains.keys.mnemonic_seed`)."""
-    from chains.keys import mnemonic_seed
-
     return derive_keypair(mnemonic_seed(mnemonic, passphrase), path)
 
 

@@ -8,11 +8,18 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
-from chains.errors import ChainError, NotFoundOnChain, PermanentChainError, RetryableChainError, NetworkConfigError
+from chains.errors import ChainError, NetworkConfigError, NotFoundOnChain, PermanentChainError, RetryableChainError
 from chains.solana import node as rq
 from chains.solana import spl
-from chains.solana.common import (FINALIZED_CONFIRMATIONS, GENESIS, TOKEN_INDEX_BASE, pubkey, reads_node, reason,
-                                  signature)
+from chains.solana.common import (
+    FINALIZED_CONFIRMATIONS,
+    GENESIS,
+    TOKEN_INDEX_BASE,
+    pubkey,
+    reads_node,
+    reason,
+    signature,
+)
 
 
 def account_keys(tx: dict) -> list[str]:

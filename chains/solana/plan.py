@@ -22,6 +22,9 @@ from chains.errors import PermanentChainError, SweepRefused
 from chains.solana import spl
 from chains.solana.common import LAMPORTS_PER_SIGNATURE, PARAMS_VERSION, TX_FORMAT, encode_ix, pubkey
 
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
+
 SIGNATURES = 2  # the gas station (fee payer) and the deposit owner
 
 

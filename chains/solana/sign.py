@@ -8,11 +8,14 @@ import json
 from dataclasses import replace
 from typing import Any, Callable
 
-from chains.base import SweepPlan, PlanStep
+from chains.base import PlanStep, SweepPlan
 from chains.errors import PermanentChainError, RetryableChainError, SignerMismatch, SweepRefused
 from chains.solana import node as rq
 from chains.solana.common import TX_FORMAT, decode_ix, guard, pubkey, reads_node, reason
 from chains.transport import RpcError, classify
+
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
 
 
 def message(step: PlanStep, blockhash):

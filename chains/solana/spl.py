@@ -8,8 +8,10 @@ import base64
 from typing import Any
 
 from chains.errors import InvalidAddress, PermanentChainError
-from chains.solana.common import (MINT_SIZE, RECOVER_NESTED, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAMS, encode_ix, guard,
-                                  pubkey)
+from chains.solana.common import MINT_SIZE, RECOVER_NESTED, TOKEN_ACCOUNT_SIZE, TOKEN_PROGRAMS, encode_ix, guard, pubkey
+
+# Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
+# loads no SDK.
 
 ACCOUNT_TYPE_MINT = 1      # Token-2022: the byte after the base layout says what the account is
 ACCOUNT_TYPE_ACCOUNT = 2

@@ -5,6 +5,9 @@ Importing this package loads no SDK: :func:`adapter_class` imports the adapter w
 
 from chains.utxo.addresses import address_key, normalize_txid, validate_address
 
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
+
 __all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "validate_address"]
 
 

@@ -41,13 +41,27 @@ from chains.base import (
 )
 from chains.config import NetworkConfig
 from chains.errors import InvalidAddress, PermanentChainError, SweepRefused
+from chains.keys import SeedError
 from chains.transport import JsonRpcClient, RpcError
+from chains.utxo.addresses import validate_utxo_address
+from chains.utxo.keys import as_utxo_key, derive_from_seed, script_type_for_path, verify_signed_message
+from chains.utxo.networks import register_networks
 from chains.utxo.observe import NODE_TYPES, TXID_RE, ObserveMixin, UtxoBalanceProof, addresses_of
-from chains.utxo.plan import (FEE_CONF_TARGET, PARAMS_VERSION, build_utxo_plan, describe_utxo_plan, fee_is_folded,
-                              fee_rate, is_dust)
+from chains.utxo.plan import (
+    FEE_CONF_TARGET,
+    PARAMS_VERSION,
+    build_utxo_plan,
+    describe_utxo_plan,
+    fee_is_folded,
+    fee_rate,
+    is_dust,
+)
 from chains.utxo.scan import HoldingsScanMixin
 from chains.utxo.sign import SignMixin
 from chains.utxo.tx import SEQUENCE_FINAL, SPENDABLE, output_script, worst_case_vsize
+
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
 
 __all__ = ["UtxoAdapter", "UtxoBalanceProof", "is_dust", "fee_is_folded", "PARAMS_VERSION"]
 
@@ -98,17 +112,12 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
         return int(network.utxo_options.dust_limit)
 
     def validate(self, address: str, *, what: str = "address") -> str:
-        from chains.utxo.addresses import validate_utxo_address
-
         return validate_utxo_address(address, self.address_network, what=what, legacy_only=self.opts.fork_id)
 
     # -- keys and ownership messages (pure) --------------------------------------------------------
     def derive_key(self, seed: bytes, path: str) -> DerivedKey:
         """The key at BIP-44/49/84 ``path`` of a BIP-39 seed; the script type follows the path's purpose,
         the address is on ``[utxo] address_network``.  ``DerivedKey.key`` is a ``UtxoKey``."""
-        from chains.keys import SeedError
-        from chains.utxo.keys import derive_from_seed
-
         try:
             key, address = derive_from_seed(seed, path, self.address_network)
         except ValueError as exc:
@@ -118,9 +127,6 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         """A raw 32-byte private key (a decrypted keystore), with the P2WPKH address where the network
         has segwit, else P2PKH (``sign`` re-derives the address of the input's script type)."""
-        from chains.keys import SeedError
-        from chains.utxo.keys import as_utxo_key
-
         st = "p2pkh" if self.opts.fork_id or not self._has_segwit() else "p2wpkh"
         try:
             key = as_utxo_key(bytes(secret), self.address_network, st)
@@ -131,8 +137,6 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
     def _has_segwit(self) -> bool:
         from bitcoinlib.networks import Network
 
-        from chains.utxo.networks import register_networks
-
         register_networks()
         try:
             prefix = Network(self.address_network).prefix_bech32
@@ -142,8 +146,6 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """Bitcoin ``signmessage`` (base64, with this network's message magic) by ``sender``."""
-        from chains.utxo.keys import verify_signed_message
-
         ok = verify_signed_message(message, signature, sender, self.address_network)
         return OwnershipCheck(ok=ok, scheme="signmessage", signer=sender if ok else None)
 
@@ -152,8 +154,6 @@ class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
 
     # -- inputs and cost ---------------------------------------------------------------------------
     def _input_script_type(self, node_type: str | None, claimed: str | None, path: str | None) -> str:
-        from chains.utxo.keys import script_type_for_path
-
         t = NODE_TYPES.get(node_type or "", node_type)
         if t in ("p2pkh", "p2wpkh"):
             return t

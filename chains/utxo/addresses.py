@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 
 from chains.errors import InvalidAddress, InvalidTxid
+from chains.utxo.networks import register_networks
+
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -18,8 +22,6 @@ def validate_utxo_address(address: str, address_network: str, *, what: str = "ad
     """
     from bitcoinlib.encoding import EncodingError
     from bitcoinlib.keys import deserialize_address
-
-    from chains.utxo.networks import register_networks
 
     register_networks()
     if not isinstance(address, str) or not 14 <= len(address) <= 90:

@@ -29,6 +29,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from chains.utxo.tx import parse_raw
+
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
+
 __all__ = [
     "SIGHASH_ALL",
     "SIGHASH_FORKID",
@@ -46,8 +51,6 @@ SIGHASH_ALL_FORKID = SIGHASH_ALL | SIGHASH_FORKID
 
 
 def _tx(tx):
-    from chains.utxo.tx import parse_raw
-
     return parse_raw(tx) if isinstance(tx, (str, bytes, bytearray)) else tx
 
 

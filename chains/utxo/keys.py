@@ -23,7 +23,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from chains.keys import mnemonic_seed
 from chains.utxo.networks import register_networks
+
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
 
 __all__ = [
     "SCRIPT_TYPES",
@@ -104,8 +108,6 @@ class UtxoKey:
 
 @lru_cache(maxsize=8)
 def _seed(mnemonic: str, passphrase: str) -> bytes:
-    from chains.keys import mnemonic_seed
-
     return mnemonic_seed(mnemonic, passphrase)
 
 

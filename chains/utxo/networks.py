@@ -24,6 +24,9 @@ from __future__ import annotations
 import copy
 import threading
 
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
+
 __all__ = ["register_networks", "EXTRA_NETWORKS", "BECH32_PREFIXES"]
 
 _LOCK = threading.Lock()

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
-from chains.errors import ChainError, InvalidAddress, PermanentChainError, NetworkConfigError
+from chains.errors import ChainError, InvalidAddress, NetworkConfigError, PermanentChainError
 from chains.transport import RpcError, classify
 from chains.utxo.plan import is_dust
 from chains.utxo.tx import output_script

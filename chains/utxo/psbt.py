@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
+
 __all__ = ["build_psbt", "parse_psbt", "finalize_psbt", "psbt_unsigned_hex"]
 
 

@@ -26,9 +26,18 @@ from typing import Any, Callable, Sequence
 from chains.base import PlanStep, SweepPlan
 from chains.errors import InvalidRequest, PermanentChainError, SignerMismatch, SweepRefused
 from chains.transport import RpcError
+from chains.utxo.forkid import sign_p2pkh_forkid, verify_p2pkh_forkid
+from chains.utxo.keys import as_utxo_key
 from chains.utxo.psbt import build_psbt, finalize_psbt
-from chains.utxo.tx import (build_transaction, hex_bytes, output_script, parse_raw, signed_differs,
-                            txid_of_raw, unsigned_hex)
+from chains.utxo.tx import (
+    build_transaction,
+    hex_bytes,
+    output_script,
+    parse_raw,
+    signed_differs,
+    txid_of_raw,
+    unsigned_hex,
+)
 
 __all__ = ["SignMixin", "sign_with_bitcoinlib"]
 
@@ -53,8 +62,6 @@ class SignMixin:
     """Signing and sending of :class:`chains.utxo.adapter.UtxoAdapter`."""
 
     def _signer_key(self, step: PlanStep, key_for_path: Callable[[str], Any], script_type: str):
-        from chains.utxo.keys import as_utxo_key
-
         try:
             key = as_utxo_key(key_for_path(step.signer_path), self.address_network, script_type)
         except (TypeError, ValueError) as exc:
@@ -97,8 +104,6 @@ class SignMixin:
         digest that commits to each spent output's value (re-read from the node by :meth:`simulate`
         first); verified locally, compared with the plan, and checked by the node
         (:meth:`_testmempoolaccept`: ``testmempoolaccept``, or ``verifyscript`` on nodes without it)."""
-        from chains.utxo.forkid import sign_p2pkh_forkid, verify_p2pkh_forkid
-
         tx = step.tx
         bad = sorted({i["script_type"] for i in tx["inputs"] if i["script_type"] != "p2pkh"})
         if bad:

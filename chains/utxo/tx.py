@@ -23,6 +23,10 @@ import math
 from typing import Sequence
 
 from chains.errors import InvalidAddress
+from chains.utxo.networks import register_networks
+
+# Imports inside functions: bitcoinlib / embit load on first use: importing the family (to validate an
+# address) loads no SDK.
 
 __all__ = ["SEQUENCE_FINAL", "TX_VERSION", "SPENDABLE", "build_transaction", "unsigned_hex", "parse_raw",
            "txid_of_raw", "output_script", "worst_case_vsize", "signed_differs", "hex_bytes", "input_types"]
@@ -51,8 +55,6 @@ def hex_bytes(raw: str | bytes) -> bytes:
 
 
 def _networks() -> None:
-    from chains.utxo.networks import register_networks
-
     register_networks()
 
 

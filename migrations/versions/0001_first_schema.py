@@ -7,7 +7,7 @@ Create Date: 2026-11-23 18:23:36.161580
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0001'
@@ -24,8 +24,8 @@ def upgrade() -> None:
     sa.Column('public_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('added_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('public_key')
@@ -66,8 +66,8 @@ def upgrade() -> None:
     sa.Column('opened_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('prepared_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('network', 'txid', 'claim_scope', name='uq_cases_claim')
     )
@@ -83,7 +83,7 @@ def upgrade() -> None:
     sa.Column('derivation_path', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('network', 'address_key', name='uq_deposit_addresses_addr')
     )
@@ -94,9 +94,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('asset', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('usd', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
-    sa.Column('at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('prices', schema=None) as batch_op:
@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('signed_payload', sa.Text(), nullable=False),
     sa.Column('signature', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['approver_id'], ['approvers.id'], ),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -131,15 +131,15 @@ def upgrade() -> None:
     sa.Column('asset', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('asset_symbol', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('decimals', sa.Integer(), nullable=False),
-    sa.Column('amount', recover.models.BaseUnits(length=80), nullable=False),
+    sa.Column('amount', recover.storage.models.BaseUnits(length=80), nullable=False),
     sa.Column('block_number', sa.BigInteger(), nullable=True),
     sa.Column('block_hash', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
-    sa.Column('block_time', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('block_time', recover.storage.models.UTCDateTime(), nullable=True),
     sa.Column('confirmations', sa.Integer(), nullable=False),
     sa.Column('success', sa.Boolean(), nullable=False),
     sa.Column('classification', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
-    sa.Column('verified_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('verified_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('network', 'txid', 'deposit_index', name='uq_deposit_facts_deposit')
@@ -150,18 +150,18 @@ def upgrade() -> None:
     op.create_table('quotes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
-    sa.Column('gross', recover.models.BaseUnits(length=80), nullable=False),
-    sa.Column('fee', recover.models.BaseUnits(length=80), nullable=False),
-    sa.Column('network_cost_native', recover.models.BaseUnits(length=80), nullable=False),
-    sa.Column('network_cost_in_asset', recover.models.BaseUnits(length=80), nullable=False),
-    sa.Column('net', recover.models.BaseUnits(length=80), nullable=False),
+    sa.Column('gross', recover.storage.models.BaseUnits(length=80), nullable=False),
+    sa.Column('fee', recover.storage.models.BaseUnits(length=80), nullable=False),
+    sa.Column('network_cost_native', recover.storage.models.BaseUnits(length=80), nullable=False),
+    sa.Column('network_cost_in_asset', recover.storage.models.BaseUnits(length=80), nullable=False),
+    sa.Column('net', recover.storage.models.BaseUnits(length=80), nullable=False),
     sa.Column('decimals', sa.Integer(), nullable=False),
     sa.Column('value_usd', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('economical', sa.Boolean(), nullable=False),
     sa.Column('refusal_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -174,8 +174,8 @@ def upgrade() -> None:
     sa.Column('plan_json', sa.Text(), nullable=False),
     sa.Column('plan_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('superseded_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('superseded_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

@@ -7,7 +7,7 @@ Create Date: 2026-11-23 18:58:20.585212
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0002'
@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('satisfied_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('evidence', sa.JSON(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('case_id', 'condition', name='uq_case_conditions_once')
@@ -39,11 +39,11 @@ def upgrade() -> None:
     sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('network', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('asset', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('amount', recover.models.BaseUnits(length=80), nullable=False),
+    sa.Column('amount', recover.storage.models.BaseUnits(length=80), nullable=False),
     sa.Column('decimals', sa.Integer(), nullable=False),
     sa.Column('txids', sa.Text(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('exported_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('exported_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.Column('export_batch', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -62,8 +62,8 @@ def upgrade() -> None:
     sa.Column('confirmations', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('signed_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('sent_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('case_id', 'plan_hash', 'seq', name='uq_signed_txs_step')

@@ -7,7 +7,7 @@ Create Date: 2026-12-02 00:05:00
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0004'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('signatures', sa.JSON(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('hash')
     )
@@ -39,8 +39,8 @@ def upgrade() -> None:
     sa.Column('person', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('enrolled_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('public_key')

@@ -12,7 +12,7 @@ Create Date: 2026-12-02 03:00:00
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0005'
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('decision', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('statement', _HASH, nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id', name='pk_approvals'),
     sa.UniqueConstraint('case_id', 'plan_hash', 'person', name='uq_approvals_person')

@@ -10,7 +10,7 @@ Create Date: 2026-12-02 03:10:00
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0007'
@@ -24,13 +24,13 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('due_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('due_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('leased_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
-    sa.Column('lease_until', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('lease_until', recover.storage.models.UTCDateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('done_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('done_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

@@ -7,7 +7,7 @@ Create Date: 2026-12-02 03:30:00
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0008'
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table('scan_state',
     sa.Column('network', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('last_block', sa.BigInteger(), nullable=False),
-    sa.Column('updated_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('network')
     )
 

@@ -13,7 +13,7 @@ Create Date: 2026-12-07 02:00:00
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0009'
@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('entry', _S(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('signatures', sa.JSON(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name='pk_statement_log'),
     sa.UniqueConstraint('seq', name='uq_statements_seq'),
     sa.UniqueConstraint('hash', name='uq_statements_hash'),
@@ -64,8 +64,8 @@ def upgrade() -> None:
     sa.Column('person', _S(length=128), nullable=False),
     sa.Column('enrolled_by', _S(length=64), nullable=False),
     sa.Column('revoked_by', _S(length=64), nullable=True),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name='pk_operator_keys'),
     sa.UniqueConstraint('name', name='uq_operators_name'),
     sa.UniqueConstraint('public_key', name='uq_operators_public_key'),

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import recover.models
+import recover.storage.models
 
 
 revision = '0010'
@@ -41,9 +41,9 @@ def upgrade() -> None:
     sa.Column('station', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('nonce', sa.BigInteger(), nullable=True),
     sa.Column('deposit', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('own_native', recover.models.BaseUnits(), nullable=False),
-    sa.Column('created_at', recover.models.UTCDateTime(), nullable=False),
-    sa.Column('released_at', recover.models.UTCDateTime(), nullable=True),
+    sa.Column('own_native', recover.storage.models.BaseUnits(), nullable=False),
+    sa.Column('created_at', recover.storage.models.UTCDateTime(), nullable=False),
+    sa.Column('released_at', recover.storage.models.UTCDateTime(), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -57,8 +57,8 @@ def upgrade() -> None:
     sa.Column('chain', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
     sa.Column('address_key', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('amount', recover.models.BaseUnits(), nullable=False),
-    sa.Column('updated_at', recover.models.UTCDateTime(), nullable=False),
+    sa.Column('amount', recover.storage.models.BaseUnits(), nullable=False),
+    sa.Column('updated_at', recover.storage.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('chain', 'address_key')
     )
     _reserve_live_plans()
@@ -72,7 +72,7 @@ def _reserve_live_plans() -> None:
         "WHERE p.superseded_at IS NULL AND c.status IN ('awaiting_approval', 'approved', 'signed', 'broadcast') "
         "ORDER BY p.id")).all()
     taken = set()
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # stored naive UTC, as recover.models.UTCDateTime does
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # stored naive UTC, as recover.storage.models.UTCDateTime does
     for case_id, plan_hash, plan_json, chain in rows:
         held = _station_nonce(plan_json)
         if held is None or (chain, held[0], held[1]) in taken:

@@ -5,7 +5,7 @@ One implementation for the CLI, the web pages and the Python API's read function
 case database through plain DB-API (``sqlite3``, ``psycopg``), never through SQLAlchemy or SQLModel,
 and imports no chain adapter or SDK: a plan's human-readable rows were stored when the plan was made
 (``sweep_plans.steps_view``).  Approval state is derived from the signed statements by the very
-functions the signer runs (:mod:`recover.statement_checks`, :mod:`recover.signed_case`,
-:mod:`recover.approval_state`), over plain rows.  Start-up time is the point: these are the commands
+functions the signer runs (:mod:`recover.authority.statement_checks`, :mod:`recover.authority.signed_case`,
+:mod:`recover.authority.approval_state`), over plain rows.  Start-up time is the point: these are the commands
 specialists type all day (``benchmarks/cli_startup.py``).
 """

@@ -2,8 +2,8 @@
 approval queue, from plain rows.
 
 The approval state of a case is derived from its signed statements by the functions the signer
-runs (:func:`recover.signed_case.load_signed_case`, :func:`recover.approval_state.state_of`), over a
-:class:`recover.statement_checks.StatementChecker` on these rows.
+runs (:func:`recover.authority.signed_case.load_signed_case`, :func:`recover.authority.approval_state.state_of`), over a
+:class:`recover.authority.statement_checks.StatementChecker` on these rows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from types import SimpleNamespace
 
 from recover.queries.db import Db, decode_bool, decode_json, decode_time, decode_units
 from recover.queries.docs import approvals_part, case_summary, fact_view, quote_view, t
+
+# Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
+# documents that show them: `case list` starts without them.
 
 _CASE = ("SELECT id, network, chain, txid, claim_scope, asset, deposit_address, return_address, credit_account, "
          "claimant, external_ref, status, classification, refusal_code, refusal_reason, flags, opened_by, prepared_by, "
@@ -28,7 +31,7 @@ def _case(row: dict) -> SimpleNamespace:
 def list_cases(db: Db, status: str | None = None, network: str | None = None) -> list[SimpleNamespace]:
     """Cases oldest first, optionally of one status (``invalid_status``, exit 4, for an unknown one)
     and network."""
-    from recover.states import CaseStatus
+    from recover.life.states import CaseStatus
 
     where, params = [], []
     if status:
@@ -49,9 +52,9 @@ def list_cases(db: Db, status: str | None = None, network: str | None = None) ->
 
 
 def get_case(db: Db, case_id: int) -> SimpleNamespace:
-    """The case ``case_id`` (``case_not_found``, exit 3, as ``recover.cases.get_case``)."""
+    """The case ``case_id`` (``case_not_found``, exit 3, as ``recover.casework.cases.get_case``)."""
     from recover.errors import NotFound
-    from recover.shared_rules import check_case_id
+    from recover.life.shared_rules import check_case_id
 
     row = db.one(_CASE + " WHERE id = ?", (check_case_id(case_id),))
     if row is None:
@@ -70,7 +73,7 @@ def _facts(db: Db, case_id: int) -> list[SimpleNamespace]:
 
 
 def current_quote(db: Db, case_id: int) -> SimpleNamespace | None:
-    """The newest quote of the case (as ``recover.planning.current_quote``)."""
+    """The newest quote of the case (as ``recover.casework.planning.current_quote``)."""
     r = db.one("SELECT id, gross, fee, network_cost_native, network_cost_in_asset, net, decimals, value_usd, economical, "
                "refusal_code, details, created_by, statement, created_at FROM quotes WHERE case_id = ? "
                "ORDER BY id DESC LIMIT 1", (case_id,))
@@ -84,7 +87,7 @@ def current_quote(db: Db, case_id: int) -> SimpleNamespace | None:
 
 
 def current_plan(db: Db, case_id: int) -> SimpleNamespace | None:
-    """The case's plan that no newer one superseded (as ``recover.planning.current_plan``)."""
+    """The case's plan that no newer one superseded (as ``recover.casework.planning.current_plan``)."""
     r = db.one("SELECT id, plan_json, plan_hash, created_by, statement, steps_view, created_at FROM sweep_plans "
                "WHERE case_id = ? AND superseded_at IS NULL ORDER BY id DESC LIMIT 1", (case_id,))
     if r is None:
@@ -114,16 +117,16 @@ class CaseReader:
     @property
     def policy(self):
         if self._policy is None:
-            from recover.policy import policy_in_force
+            from recover.authority.policy import policy_in_force
 
             self._policy = policy_in_force(self.checker)
         return self._policy
 
     def approval_state(self, case, plan):
         """The approval state of ``plan`` from the case's signed statements only (``state_of``)."""
-        from recover.approval_state import state_of
+        from recover.authority.approval_state import state_of
+        from recover.authority.signed_case import load_signed_case
         from recover.queries.networks import get_network_view
-        from recover.signed_case import load_signed_case
 
         checker, policy = self.checker, self.policy
         sc = load_signed_case(checker, case.id, plan.plan_hash)
@@ -132,8 +135,8 @@ class CaseReader:
     def show(self, case_id: int) -> dict:
         """Everything about a case, each part present once it exists (``None`` before): what
         ``case show --json`` prints."""
+        from recover.life.shared_rules import ownership_message
         from recover.queries.networks import network_views
-        from recover.shared_rules import ownership_message
 
         db = self.db
         case = get_case(db, case_id)

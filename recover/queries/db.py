@@ -1,5 +1,5 @@
 """One read transaction over a plain DB-API connection: ``sqlite3`` or ``psycopg``, found from the
-same URL as the ORM session (``recover.db_url``) and refused in the same words.
+same URL as the ORM session (``recover.storage.db_url``) and refused in the same words.
 
 SQLite reads take a deferred transaction (a shared lock: a consistent snapshot that does not queue
 behind writers as ``BEGIN IMMEDIATE`` would); PostgreSQL reads run READ ONLY at REPEATABLE READ (one
@@ -18,8 +18,18 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Iterator
 
-from recover.db_url import (database_unreachable, no_database, no_schema, resolve_db_url, shown_url, sqlite_path,
-                            unreachable_text)
+from recover.storage.db_url import (
+    database_unreachable,
+    no_database,
+    no_schema,
+    resolve_db_url,
+    shown_url,
+    sqlite_path,
+    unreachable_text,
+)
+
+# Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
+# documents that show them: `case list` starts without them.
 
 
 class Db:
@@ -87,7 +97,7 @@ def decode_bool(value) -> bool | None:
 
 @contextmanager
 def reading(db: str | None = None) -> Iterator[Db]:
-    """The database of ``db`` (``--db``, else ``RECOVER_DB_URL``, else ``recover.db``), checked to have
+    """The database of ``db`` (``--db``, else ``RECOVER_DB_URL``, else ``recover.storage.db``), checked to have
     a schema, in one read-only transaction that is rolled back at the end."""
     url = resolve_db_url(db)
     if url.startswith("sqlite"):
@@ -135,7 +145,7 @@ def _postgres(url: str):
 
 def _other(url: str):
     """Any other URL through SQLAlchemy (its errors, its drivers); the raw connection is read as above."""
-    from recover.db import get_engine
+    from recover.storage.db import get_engine
 
     engine = get_engine(url)
     raw = engine.raw_connection()

@@ -1,5 +1,5 @@
 """The JSON-safe documents reads print, built from rows with the columns as attributes (plain rows
-here, ORM rows in ``recover.views``): one definition of each document.
+here, ORM rows in ``recover.casework.views``): one definition of each document.
 
 Amounts are strings of base units next to their ``decimals``; times are ISO-8601 UTC text.
 """

@@ -7,6 +7,9 @@ from types import SimpleNamespace
 
 from recover.queries.db import decode_time, reading
 
+# Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
+# documents that show them: `case list` starts without them.
+
 
 def cases(status: str | None = None, *, network: str | None = None, db: str | None = None) -> list:
     from recover.queries.cases import list_cases
@@ -64,7 +67,7 @@ def networks(recovery_class: str | None = None, *, include_devnets: bool = True)
 
 def show_policy(*, db: str | None = None) -> dict:
     """The approval policy in force: the newest admin-signed one, else the bundled one."""
-    from recover.policy import policy_shown
+    from recover.authority.policy import policy_shown
     from recover.queries.store import checker
 
     with reading(db) as d:

@@ -1,6 +1,6 @@
 """The networks as reads show them, without loading the network schema (pydantic) on every command.
 
-Network files are checked by :func:`recover.registry.networks` (``chains.config``), the one
+Network files are checked by :func:`recover.networks.registry.networks` (``chains.config``), the one
 validator.  What a read needs of each network (key, name, family, chain, class, conditions, native
 symbol...) is kept in a cache file named by a digest of everything the check depends on: the
 bundled files, the files of ``RECOVER_CONFIG_DIR`` (names and contents), and the source of the
@@ -19,6 +19,9 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+# Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
+# documents that show them: `case list` starts without them.
 
 FORMAT = "recover-network-view/1"
 FIELDS = ("key", "name", "family", "chain", "chain_id", "recovery_class", "conditions", "reason", "confirmations",
@@ -137,7 +140,7 @@ def network_views(config_dir: str | None = None) -> dict[str, NetworkView]:
         found = _read(path)
         if found is not None:
             return found
-    from recover.registry import networks
+    from recover.networks.registry import networks
 
     views = {k: NetworkView.of(n) for k, n in networks(config_dir).items()}
     if path is not None:
@@ -146,7 +149,7 @@ def network_views(config_dir: str | None = None) -> dict[str, NetworkView]:
 
 
 def get_network_view(key: str) -> NetworkView:
-    """The network ``key`` (``unknown_network``, exit 4, as ``recover.registry.get_network``)."""
+    """The network ``key`` (``unknown_network``, exit 4, as ``recover.networks.registry.get_network``)."""
     from recover.errors import InvalidInput
 
     nets = network_views()

@@ -1,11 +1,14 @@
-"""The statement store of :mod:`recover.statement_checks` over plain rows: the same rows, in the same
-order, as :class:`recover.session_store.SessionStore` reads through the ORM."""
+"""The statement store of :mod:`recover.authority.statement_checks` over plain rows: the same rows, in the same
+order, as :class:`recover.authority.session_store.SessionStore` reads through the ORM."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 from recover.queries.db import Db, decode_json, decode_time
+
+# Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
+# documents that show them: `case list` starts without them.
 
 _STATEMENT = "SELECT id, seq, hash, kind, subject, head, admin_seq, entry, payload, signatures FROM statements"
 _OPERATOR = ("SELECT id, name, public_key, roles, person, enrolled_by, revoked_by, created_at, revoked_at "
@@ -51,15 +54,15 @@ class RowStore:
         return [_statement(r) for r in rows]
 
     def newest_policy(self):
-        """As :meth:`recover.session_store.SessionStore.newest_policy`: the same ORDER BY."""
+        """As :meth:`recover.authority.session_store.SessionStore.newest_policy`: the same ORDER BY."""
         row = self.db.one(f"{_STATEMENT} WHERE kind = 'policy' ORDER BY admin_seq DESC, seq DESC LIMIT 1")
         return _statement(row) if row else None
 
 
 def checker(db: Db, root=None):
-    """A :class:`recover.statement_checks.StatementChecker` over this database's rows (the trust root
+    """A :class:`recover.authority.statement_checks.StatementChecker` over this database's rows (the trust root
     of ``RECOVER_TRUST_ROOT`` unless given)."""
-    from recover.statement_checks import StatementChecker
-    from recover.trust import load_trust_root
+    from recover.authority.statement_checks import StatementChecker
+    from recover.authority.trust import load_trust_root
 
     return StatementChecker(RowStore(db), root or load_trust_root())

@@ -3,6 +3,9 @@ passkey-signed decisions.  :func:`create_app` builds the FastAPI app, :func:`ser
 
 from __future__ import annotations
 
+# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
+# when the app is built.
+
 
 def create_app(*args, **kwargs):
     from recover.web.app import create_app as _create

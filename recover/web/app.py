@@ -3,7 +3,7 @@ package, passkey sign-in and passkey-signed decisions.
 
 It reads the same database and configuration as the CLI (``RECOVER_DB_URL``, ``RECOVER_TRUST_ROOT``,
 network files) and decides nothing itself: pages read through ``recover.queries`` (as the CLI's
-reads), decisions go through ``recover.runner.run`` (as ``queue approve`` / ``reject`` do) with a
+reads), decisions go through ``recover.casework.runner.run`` (as ``queue approve`` / ``reject`` do) with a
 passkey as the signing key.  Every POST
 carries the session's CSRF token; responses carry a strict Content-Security-Policy (no inline
 script or style, nothing from another origin).
@@ -23,11 +23,22 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from recover.errors import (EXIT_CHAIN_REFUSED, EXIT_INVALID, EXIT_NODE, EXIT_NOT_FOUND, EXIT_POLICY, EXIT_STATE,
-                            EXIT_WAITING, ToolkitError)
+from recover.errors import (
+    EXIT_CHAIN_REFUSED,
+    EXIT_INVALID,
+    EXIT_NODE,
+    EXIT_NOT_FOUND,
+    EXIT_POLICY,
+    EXIT_STATE,
+    EXIT_WAITING,
+    ToolkitError,
+)
 from recover.web import pages, passkey_routes
 from recover.web.guards import CsrfRefused, NotSignedIn, render
 from recover.web.session import COOKIE, Sessions
+
+# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
+# when the app is built.
 
 SECRET_ENV = "RECOVER_WEB_SECRET"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -105,10 +116,10 @@ def relying_party_mismatches(db: str | None = None) -> list[str]:
     names, on every host), so ``serve`` says so when it starts."""
     from sqlmodel import select
 
-    from recover.db import require_schema, session_scope
-    from recover.models import Operator
-    from recover.operators import enrolled_passkey_of
-    from recover.passkeys import relying_party
+    from recover.authority.operators import enrolled_passkey_of
+    from recover.authority.passkeys import relying_party
+    from recover.storage.db import require_schema, session_scope
+    from recover.storage.models import Operator
 
     here = relying_party()
     out = []

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from recover.db import require_schema, session_scope
+from recover.storage.db import require_schema, session_scope
 from recover.errors import PolicyRefused
-from recover.operators import check_operator, enrolled_passkey_of
-from recover.trust import load_trust_root
+from recover.authority.operators import check_operator, enrolled_passkey_of
+from recover.authority.trust import load_trust_root
 from recover.web.session import csrf_ok
 
 

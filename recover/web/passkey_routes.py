@@ -3,7 +3,7 @@ each decision with a fresh assertion over its own statement.
 
 The web never enrolls: the enrolment page only produces the credential's public key and id.  A
 decision is two requests: ``options`` runs the operation (``approve`` or ``reject``, through
-``recover.runner.run`` like the CLI: role, history, the case's status) up to the point where it would
+``recover.casework.runner.run`` like the CLI: role, history, the case's status) up to the point where it would
 sign (every rule checked, nothing stored) and returns the statement and its challenge; ``decision``
 runs it again with the browser's assertion, which must be over that very statement.
 """
@@ -18,6 +18,9 @@ from fastapi.responses import JSONResponse
 
 from recover.errors import IllegalTransition, InvalidInput, PolicyRefused
 from recover.web.guards import require_csrf, signed_in
+
+# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
+# when the app is built.
 
 router = APIRouter()
 
@@ -43,11 +46,14 @@ async def _json(request: Request) -> dict:
 async def registration_options(request: Request):
     from webauthn import generate_registration_options
     from webauthn.helpers import bytes_to_base64url
-    from webauthn.helpers.structs import AuthenticatorSelectionCriteria, ResidentKeyRequirement, \
-        UserVerificationRequirement
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
 
-    from recover.operators import valid_name
-    from recover.passkeys import relying_party
+    from recover.authority.operators import valid_name
+    from recover.authority.passkeys import relying_party
 
     name = str((await _json(request)).get("name") or "")
     if not valid_name(name):
@@ -67,7 +73,7 @@ async def register(request: Request):
     from webauthn import verify_registration_response
     from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-    from recover.passkeys import Passkey, relying_party
+    from recover.authority.passkeys import Passkey, relying_party
 
     pending = request.app.state.sessions.take_challenge(request.state.session, "register")
     if pending is None:
@@ -91,7 +97,7 @@ async def signin_options(request: Request):
     from webauthn.helpers import bytes_to_base64url
     from webauthn.helpers.structs import UserVerificationRequirement
 
-    from recover.passkeys import relying_party
+    from recover.authority.passkeys import relying_party
 
     options = generate_authentication_options(rp_id=relying_party()[0],
                                               user_verification=UserVerificationRequirement.REQUIRED)
@@ -103,9 +109,9 @@ async def signin_options(request: Request):
 async def signin(request: Request):
     from webauthn.helpers import base64url_to_bytes
 
-    from recover.db import require_schema, session_scope
-    from recover.passkeys import verify
-    from recover.trust import load_trust_root
+    from recover.authority.passkeys import verify
+    from recover.authority.trust import load_trust_root
+    from recover.storage.db import require_schema, session_scope
 
     credential = await _json(request)
     pending = request.app.state.sessions.take_challenge(request.state.session, "signin")
@@ -125,8 +131,8 @@ async def signin(request: Request):
 def _operator_of_credential(db, root, credential_id: str):
     from sqlmodel import select
 
-    from recover.models import Operator
-    from recover.operators import check_operator, enrolled_passkey_of
+    from recover.authority.operators import check_operator, enrolled_passkey_of
+    from recover.storage.models import Operator
 
     for row in db.exec(select(Operator).where(Operator.revoked_at.is_(None))):
         passkey = enrolled_passkey_of(db, row)
@@ -149,10 +155,10 @@ async def signout(request: Request):
 def _decide(request: Request, case_id: int, doc: dict, *, statement=None, credential=None):
     """The decision as the signed-in passkey operator, on the plan the page showed: the same runner as
     ``queue approve`` / ``queue reject`` (role, history, the case locked and its status checked)."""
-    from recover.approvals import submit
-    from recover.passkeys import PasskeyActing
-    from recover.planning import current_plan
-    from recover.runner import run
+    from recover.authority.passkeys import PasskeyActing
+    from recover.casework.approvals import submit
+    from recover.casework.planning import current_plan
+    from recover.casework.runner import run
 
     op, passkey = signed_in(request)
     decision, reason, shown = str(doc.get("decision") or ""), doc.get("reason"), str(doc.get("plan_hash") or "")
@@ -179,7 +185,7 @@ async def decision_options(case_id: int, request: Request):
     from webauthn.helpers import base64url_to_bytes
     from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
-    from recover.passkeys import NeedsAssertion
+    from recover.authority.passkeys import NeedsAssertion
 
     doc = await _json(request)
     try:
@@ -196,7 +202,7 @@ async def decision_options(case_id: int, request: Request):
 
 @router.post("/api/cases/{case_id}/decision", dependencies=[Depends(require_csrf)])
 async def decision(case_id: int, request: Request):
-    from recover.statements import Statement
+    from recover.authority.statements import Statement
 
     doc = await _json(request)
     st = doc.get("statement") or {}

@@ -16,6 +16,9 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
+# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
+# when the app is built.
+
 
 def report(db) -> dict:
     from recover.queries.lists import report_rows

@@ -2,7 +2,7 @@
 signed in with a passkey, until when, the CSRF token of every form, and a pending WebAuthn challenge.
 
 A session only lets a person *read* the queue: it never approves.  Each decision needs a fresh
-assertion over its own statement (``recover.passkeys``).  The expiry is absolute (from sign-in), read
+assertion over its own statement (``recover.authority.passkeys``).  The expiry is absolute (from sign-in), read
 from the app's clock, so tests move time instead of waiting.
 """
 

@@ -1,5 +1,5 @@
 """What the pages show, read through the same query layer as the CLI (``recover.queries``) and
-checked by the same functions as the signer (``recover.signed_case``, ``recover.approval_state``):
+checked by the same functions as the signer (``recover.authority.signed_case``, ``recover.authority.approval_state``):
 the web adds no rule of its own.
 
 Amounts stay base units (int) with their decimals; units and USD are ``Decimal``.
@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from recover.approval_state import still_needs  # noqa: F401 - what a queue row still needs, in words
+from recover.authority.approval_state import still_needs  # noqa: F401 - what a queue row still needs, in words
 from recover.text import units_decimal as units  # base units as exact units
+
+# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
+# when the app is built.
 
 AGES = {"": None, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
 
@@ -58,9 +61,9 @@ def _age_text(delta) -> str:
 def case_page(db, case_id: int) -> dict:
     """Everything the case page shows: ``case show``'s document plus what the signed statements say
     (the claim's destination against the plan's, the prices and who signed them, flags, problems)."""
+    from recover.authority.signed_case import load_signed_case
     from recover.queries.cases import CaseReader, get_case
     from recover.queries.db import reading
-    from recover.signed_case import load_signed_case
 
     with reading(db) as d:
         reader = CaseReader(d)
@@ -82,7 +85,7 @@ def case_page(db, case_id: int) -> dict:
 
 def _destination_check(case, plan, sc) -> dict:
     from chains.registry import family
-    from recover.registry import get_network
+    from recover.networks.registry import get_network
 
     claim = sc.claim_fields
     net = get_network(case.network)
@@ -90,7 +93,7 @@ def _destination_check(case, plan, sc) -> dict:
     signed_dest = claim.get("return_address")
     if not signed_dest and claim.get("credit_account"):
         try:
-            from recover.chainio import resolved
+            from recover.networks.chainio import resolved
 
             signed_dest = resolved(net).hot_wallet
         except Exception:  # the hot wallet's setting is not here: say so rather than guess
@@ -132,8 +135,8 @@ def _money(doc, prices) -> list[dict]:
 
 def audit_page(db, *, limit: int = 50) -> dict:
     """``audit verify`` and the newest events."""
-    import recover
+    from recover.api import verify_audit
     from recover.queries.lists import audit_events
 
-    report = recover.verify_audit(db=db)
+    report = verify_audit(db=db)
     return {"report": report.to_dict(), "events": audit_events(limit=limit, db=db)}

@@ -1,0 +1,193 @@
+"""Opening cases (with everything that can be checked without a node) and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from chains.addresses import address_key, normalize_txid
+from chains.base import Capability
+from chains.config import NetworkConfig
+from chains.errors import InvalidAddress, InvalidTxid
+from chains.registry import adapter_class
+from recover.authority.acting import attest, case_subject
+from recover.authority.signed_case import claim_body
+from recover.casework.destinations import check_destination, lookalike_flags
+from recover.casework.views import list_cases as _list
+from recover.errors import DuplicateClaim, InvalidInput, NotFound
+from recover.life.shared_rules import MAX_CASE_ID, check_case_id  # noqa: F401 - one rule, the read path's too
+from recover.life.states import CaseStatus
+from recover.networks.registry import get_network
+from recover.storage.audit import append_event
+from recover.storage.jobs import enqueue_for
+from recover.storage.models import Case
+from recover.storage.testpoints import pause_point
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+_CLAIMANT = re.compile(r"^[^\x00-\x1f]{1,256}$")
+
+
+@dataclass(frozen=True)
+class Claim:
+    network: str
+    tx: str
+    return_address: str | None = None
+    credit_account: str | None = None
+    asset: str | None = None
+    deposit_address: str | None = None
+    claimant: str | None = None
+    external_ref: str | None = None
+
+
+def _addr(net: NetworkConfig, value: str, what: str) -> str:
+    try:
+        return net.validate_address(value.strip(), what=what)
+    except InvalidAddress as exc:
+        raise InvalidInput(str(exc), code="invalid_address") from None
+
+
+def _normalize_asset(net: NetworkConfig, asset: str | None) -> str | None:
+    """``None`` (not said), the native symbol, or a token contract / mint address (checked)."""
+    if asset is None or asset.strip() == "":
+        return None
+    asset = asset.strip()
+    if asset.upper() == net.native_symbol.upper() or asset.lower() == "native":
+        return net.native_symbol
+    if not adapter_class(net.family).capabilities & {Capability.TOKENS}:
+        raise InvalidInput(f"asset {asset!r}: {net.key} only has its native asset {net.native_symbol}",
+                           code="invalid_asset")
+    return _addr(net, asset, "asset (token)")
+
+
+def claim_scope(net: NetworkConfig, deposit_address: str | None, asset: str | None) -> str:
+    d = address_key(net.family, deposit_address) if deposit_address else "*"
+    a = address_key(net.family, asset) if asset else "*"
+    return f"{d}|{a}"
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return all(x == "*" or y == "*" or x == y for x, y in zip(a.split("|"), b.split("|")))
+
+
+_PG_CLAIMS_LOCK = 0x636C616D  # "clam": the first key of the two-key advisory locks on claims
+
+
+def lock_claims(session: Session, chain: str, txid: str) -> None:
+    """Serialise every opener of a case for one transaction of one chain until its transaction ends,
+    before the overlap check reads the claims already made.
+
+    Claims of one deposit may have different scopes (a scan names the deposit address and asset, an
+    appeal often neither), so the unique index on (chain, txid, claim_scope) cannot keep two
+    overlapping claims apart: without this, a scan and an appeal at the same moment both read "no
+    claim yet" and both insert.
+
+    - PostgreSQL: a transaction-scoped advisory lock on (namespace, 32 bits of SHA-256 of chain and
+      txid); the two-key space never meets the audit chain's one-key lock.  A hash collision only makes
+      two unrelated openers wait for each other.  Openers take it before the audit lock (``attest`` and
+      ``append_event`` come after), and nothing takes them the other way round.
+    - SQLite: nothing to take.  Every transaction begins ``BEGIN IMMEDIATE`` (``recover.storage.db``), which
+      takes the database's write lock before its first statement, so the overlap check and the insert
+      of one opener already run while every other writer waits (``connect_args={"timeout": 30}``).
+    """
+    if session.connection().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{chain}\x00{txid}".encode()).digest()
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                    {"ns": _PG_CLAIMS_LOCK, "key": int.from_bytes(digest[:4], "big", signed=True)})
+
+
+def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
+    net = get_network(claim.network)
+    try:
+        txid = normalize_txid(net.family, claim.tx)
+    except InvalidTxid as exc:
+        raise InvalidInput(str(exc), code="invalid_txid") from None
+    if bool(claim.return_address) == bool(claim.credit_account):
+        raise InvalidInput(
+            "give exactly one destination: --return-address (send back to the user) "
+            "or --credit-account (credit the user's exchange account)",
+            code="destination",
+        )
+    deposit = _addr(net, claim.deposit_address, "deposit address") if claim.deposit_address else None
+    asset = _normalize_asset(net, claim.asset)
+    ret = None
+    flags: list[str] = []
+    if claim.return_address:
+        ret = _addr(net, claim.return_address, "return address")
+        # A destination that would lose the money is refused by the same rule (and with the same code
+        # and exit 7) at open as at prepare and sign: one code, one exit code.
+        check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
+        flags = lookalike_flags(session, net, ret, deposit=deposit)
+    credit = None
+    if claim.credit_account:
+        credit = claim.credit_account.strip()
+        if not _ACCOUNT.match(credit):
+            raise InvalidInput(f"credit account {credit!r} is not a valid account id "
+                               "(letters, digits, . _ : @ -; at most 128)", code="invalid_account")
+    claimant = claim.claimant.strip() if claim.claimant else None
+    if claimant is not None and not _CLAIMANT.match(claimant):
+        raise InvalidInput("claimant is empty or has control characters", code="invalid_claimant")
+    ref = claim.external_ref.strip() if claim.external_ref else None
+    if ref is not None:
+        if not _ACCOUNT.match(ref):
+            raise InvalidInput(f"external_ref {ref!r} is not a valid reference (letters, digits, . _ : @ -; at most "
+                               "128)", code="invalid_external_ref")
+        other = session.exec(select(Case.id).where(Case.external_ref == ref)).first()
+        if other is not None:
+            raise DuplicateClaim(f"appeal {ref} is already case {other}", code="duplicate_ref",
+                                 details={"existing_case": other})
+
+    scope = claim_scope(net, deposit, asset)
+    chain = net.chain
+    lock_claims(session, chain, txid)
+    for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
+        if _overlaps(scope, other.claim_scope):
+            where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
+            raise DuplicateClaim(
+                f"transaction {txid} on {where} is already claimed by case {other.id} "
+                f"(status {other.status}); one deposit belongs to at most one case",
+                details={"existing_case": other.id, "chain": chain},
+            )
+    if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/caselife/test_open_races.py)
+        pause_point("case_claims_checked")
+    case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
+                return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
+                status=CaseStatus.OPEN.value, opened_by=actor)
+    session.add(case)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
+    case.claim_statement = attest(actor, session, "claim", case_subject(case.id), claim_body(case)).hash
+    session.add(case)
+    enqueue_for(session, case.id, case.status)  # to be verified by a worker
+    append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
+                 details={"statement": case.claim_statement, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
+                          "return_address": ret, "credit_account": credit, "claimant": claimant,
+                          "flags": flags})
+    return case
+
+
+
+
+
+
+def get_case(session: Session, case_id: int, *, lock: bool = False) -> Case:
+    """The case ``case_id`` (exit 3 when there is none); ``lock``: its row is locked until the transaction
+    ends (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transactions already hold the write lock)."""
+    if lock:
+        case = session.exec(select(Case).where(Case.id == check_case_id(case_id)).with_for_update()).first()
+    else:
+        case = session.get(Case, check_case_id(case_id))
+    if case is None:
+        raise NotFound(f"no case {case_id}", code="case_not_found")
+    return case
+
+
+def list_cases(session: Session, status: str | None = None, network: str | None = None) -> list[Case]:
+    return _list(session, status, network)

@@ -1,0 +1,206 @@
+"""What the signer checks before it signs: everything that decides where money goes, re-derived from
+signed statements and the signer's own configuration, never from a row anyone could edit.
+
+- the destination: the signed claim's return address, or for a credit the signer's own hot wallet;
+- the fee collector and the gas station: the signer's own network configuration;
+- the amounts: the signed quote (and the facts of the signed verification), and what the plan's
+  transactions really move (read from the transactions, not from the plan's summary fields);
+- the keys: each one the plan needs is the gas station's path, or a deposit address registered by
+  an admin-quorum statement at a path inside the network's ``deposit_path_prefix``;
+- the approvals: distinct enrolled persons, none the preparer, under the admin-signed policy, at the
+  tier of a price a pricer other than the preparer signed.
+
+Anything that does not check out is refused with exit 7 and a code naming the reason.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from chains.base import NATIVE
+from chains.registry import family
+from recover.authority.acting import Verifier, address_subject
+from recover.authority.policy import policy_in_force
+from recover.authority.signed_case import facts_body, load_signed_case
+from recover.casework.approvals import state_of
+from recover.errors import ConcurrentUpdate, PolicyRefused
+from recover.networks.chainio import resolved
+from recover.networks.registry import family_networks
+from recover.networks.registry import networks as all_networks
+from recover.storage.models import AuditEvent, Case, DepositFact
+
+ROW_FIELDS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account")
+
+
+def audited_status(session: Session, case_id: int) -> str | None:
+    """The status the hash-chained audit log last moved the case to."""
+    return session.exec(select(AuditEvent.to_status).where(AuditEvent.case_id == case_id,
+                                                           AuditEvent.to_status.is_not(None))
+                        .order_by(AuditEvent.seq.desc()).limit(1)).first()
+
+
+def row_problems(session: Session, case: Case, sc) -> list[str]:
+    """Where the case row disagrees with its signed claim or with the audit log's status."""
+    out = []
+    claim = sc.claim_fields
+    if sc.claim is not None:
+        out += [f"{k} is {getattr(case, k)!r} but the signed claim says {claim.get(k)!r}" for k in ROW_FIELDS
+                if getattr(case, k) != claim.get(k)]
+    if sc.verification is not None:
+        rows = facts_body(list(session.exec(select(DepositFact).where(DepositFact.case_id == case.id)
+                                            .order_by(DepositFact.deposit_index))))
+        if rows != sc.facts:
+            out.append("its deposit facts differ from the signed verification")
+    status = audited_status(session, case.id)
+    if status != case.status:
+        now = session.execute(sa.select(Case.status).where(Case.id == case.id)).scalar()
+        if now != case.status and now == status:  # another process moved it (and logged it) since we read it
+            raise ConcurrentUpdate(f"case {case.id} was moved to {now!r} by another process meanwhile; "
+                                   "reload it and try again", details={"case_id": case.id, "actual": now})
+        out.append(f"status is {case.status!r} but the audit log last moved it to {status!r}")
+    return out
+
+
+def check_row(session: Session, case: Case, verifier: Verifier | None = None, *, doing: str):
+    """Refuse (exit 7, ``row_tampered``) a case whose row says other than its statements and audit log."""
+    verifier = verifier or Verifier(session)
+    sc = load_signed_case(verifier, case.id)
+    problems = sc.problems + row_problems(session, case, sc)
+    if sc.claim is None:
+        problems.insert(0, "it has no valid signed claim")
+    if problems:
+        raise PolicyRefused(f"case {case.id}: {'; '.join(problems)}; refusing {doing}", code="row_tampered",
+                            details={"problems": problems})
+    return sc
+
+
+def _refuse(case_id: int, code: str, message: str):
+    return PolicyRefused(f"case {case_id}: {message}; nothing was signed", code=code)
+
+
+def check_before_signing(session: Session, case: Case, plan_row, plan, net, chain, *, gas_station: str | None,
+                         policy=None):
+    """The approval state of a plan that checks out in every respect above (else ``PolicyRefused``)."""
+    verifier = Verifier(session)
+    policy = policy or policy_in_force(verifier)
+    sc = load_signed_case(verifier, case.id, plan_row.plan_hash)
+    cid = case.id
+    if sc.problems:  # a statement about the case that does not check out is never skipped
+        raise _refuse(cid, "row_tampered", "; ".join(sc.problems))
+    if sc.stale:
+        raise _refuse(cid, "operator_revoked", "; ".join(sc.stale) + ": prepare (or quote, or verify) the case again, "
+                      "or have the admins reopen it")
+    if sc.claim is None:
+        raise _refuse(cid, "no_signed_claim", "it has no valid signed claim")
+    if sc.closed is not None:
+        raise _refuse(cid, "case_closed", f"it was closed as {sc.closed.body.get('as')} "
+                      f"({sc.closed.body.get('reason')!r})")
+    problems = row_problems(session, case, sc)
+    if problems:
+        raise _refuse(cid, "row_tampered", "; ".join(problems))
+    for what, got in (("verification", sc.verification), ("plan", sc.plan), ("quote", sc.quote)):
+        if got is None:
+            raise _refuse(cid, f"no_signed_{what}", f"its current plan has no valid signed {what} behind it")
+    net = resolved(net)
+    key = family(net.family).address_key
+    claim, q = sc.claim_fields, sc.quote_fields
+    destination = claim.get("return_address") or net.hot_wallet
+    if claim.get("credit_account") and claim.get("return_address"):
+        raise _refuse(cid, "destination_mismatch", "the signed claim names two destinations")
+    if key(plan.destination) != key(destination):
+        raise _refuse(cid, "destination_mismatch", f"the plan pays {plan.destination}, but the signed claim's "
+                      f"destination is {destination}")
+    if key(plan.fee_collector) != key(net.fee_collector):
+        raise _refuse(cid, "fee_collector_mismatch", f"the plan's fee collector {plan.fee_collector} is not this "
+                      f"signer's fee collector {net.fee_collector}")
+    if not q.get("economical"):
+        raise _refuse(cid, "no_signed_quote", "its signed quote is not an economical one")
+    gross = sum(int(f["amount"]) for f in sc.facts)
+    fee_total = int(q["fee"]) + (int(q["network_cost_in_asset"]) if plan.asset != NATIVE else 0)
+    for name, planned, signed in (("gross", plan.gross, int(q["gross"])), ("proven gross", plan.gross, gross),
+                                  ("net", plan.net, int(q["net"])), ("fee", plan.fee_total, fee_total)):
+        if planned != signed:
+            raise _refuse(cid, "amount_mismatch", f"the plan's {name} is {planned}, the signed statements say {signed}")
+    keys = chain.signing_keys(plan)
+    _check_keys(verifier, cid, net, keys, plan)
+    _check_moves(cid, chain.describe_plan(plan), plan, key, destination=destination, fee_collector=net.fee_collector,
+                 ours={key(a) for a in keys.values()} | ({key(gas_station)} if gas_station else set()),
+                 station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")),
+                 reimburse=int(q["network_cost_in_asset"]) if plan.asset == NATIVE else 0)
+    state = state_of(verifier, sc, policy, net, plan_row.plan_hash)
+    if not state.satisfied:
+        raise _refuse(cid, "approvals_missing", f"its approvals do not suffice: {state.missing_text()}")
+    return state
+
+
+def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -> None:
+    """Every key the plan needs: this signer's gas station path (for gas top-ups and fees only,
+    never to sweep from), or a deposit address an admin quorum registered at that very path, inside
+    the deposit subtree."""
+    fam = family(net.family)
+    nets = all_networks()
+    siblings = family_networks(net.family)  # wrong_network: registered on a sibling network, same key
+    sweepers = {s.signer_path for s in plan.steps if s.role != "gas_topup"}
+    for step in plan.steps:
+        if step.role == "gas_topup" and step.signer_path != net.gas_station_path:
+            raise _refuse(cid, "gas_station_mismatch", f"step {step.seq} tops up gas from {step.signer_path}, not "
+                          f"from this signer's gas station path {net.gas_station_path}")
+    for path, address in keys.items():
+        if path == net.gas_station_path and path not in sweepers:
+            continue
+        good, _ = verifier.statements(address_subject(net.family, fam.address_key(address)), ("address",))
+        regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in siblings]
+        if not regs:
+            raise _refuse(cid, "deposit_not_registered", f"the plan signs with {address} at {path}, which no "
+                          "admin-quorum statement registered as a deposit address at that path")
+        reg_net = nets[regs[-1].body["network"]]
+        if not reg_net.deposit_path_allowed(path) or not net.deposit_path_allowed(path):
+            raise _refuse(cid, "deposit_path_outside_prefix", f"{address} is registered at {path}, outside the "
+                          f"deposit subtree ({', '.join(net.deposit_prefixes) or 'none configured'}) or at the "
+                          "gas station's path")
+
+
+def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector: str, ours: set[str],
+                 station: str | None, folded: bool, reimburse: int = 0) -> None:
+    """What the transactions move: the net to the destination, the fee (and any network cost in the
+    asset) to the fee collector or back to the gas station, gas to our own addresses, nothing else.
+    A native sweep may pay the gas station back at most ``reimburse`` (the signed network cost the
+    deposit bears, e.g. a Solana fee payer's lamports): that is not part of the fee."""
+    dest, fc = key(destination), key(fee_collector)
+    to_dest = to_fees = to_station = 0
+    for view in views:
+        for move in view.moves:
+            to = move.get("to")
+            amount = int(move.get("amount") or 0)
+            same_asset = str(move.get("asset")).lower() == str(plan.asset).lower()
+            if to == "miners":
+                continue
+            k = key(to)
+            if view.role == "gas_topup":  # gas from our gas station to our own deposit address, any asset
+                if k in ours and k != station:
+                    continue
+                raise _refuse(cid, "plan_pays_stranger", f"step {view.seq} tops up gas at {to}, which is not one "
+                              "of our deposit addresses")
+            if k == dest and same_asset:
+                to_dest += amount
+            elif k == fc and same_asset:
+                to_fees += amount
+            elif k == station and same_asset and plan.asset == NATIVE:
+                to_station += amount
+            elif k == station and same_asset:
+                to_fees += amount
+            elif k in ours and not same_asset:
+                continue  # e.g. a nested account's rent passed on: not a leg of the sweep
+            else:
+                raise _refuse(cid, "plan_pays_stranger", f"step {view.seq} moves {amount} to {to}, which is "
+                              "neither the destination, the fee collector nor one of our own addresses")
+    if to_dest != plan.net:
+        raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_dest} to the destination, the plan "
+                      f"says {plan.net}")
+    if to_station > reimburse:
+        raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_station} back to the gas station, the "
+                      f"signed network cost is {reimburse}")
+    if to_fees != plan.fee_total and not (folded and to_fees == 0):
+        raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_fees} in fees, the plan says "
+                      f"{plan.fee_total}")

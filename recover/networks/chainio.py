@@ -1,0 +1,56 @@
+"""The domain's door to the chains: the adapter of a case's network, built on first use.
+
+Resolving the network here (``${ENV}`` placeholders) means an unset variable only matters for the
+network actually used.  Tests may install a factory (``use_adapter_factory``) to reach a devnet.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from chains.base import adapter_for
+from chains.config import NetworkConfig
+from chains.errors import NetworkConfigError
+from recover.errors import ConfigError
+
+_factory: Callable[[NetworkConfig], object] | None = None
+_cache: dict[tuple, object] = {}
+
+
+def use_adapter_factory(factory: Callable[[NetworkConfig], object] | None) -> None:
+    global _factory
+    _factory = factory
+    _cache.clear()
+
+
+def adapter(net: NetworkConfig):
+    try:
+        resolved = net.resolved()
+    except NetworkConfigError as exc:
+        raise ConfigError(str(exc), details=exc.details) from None
+    key = (resolved.key, resolved.rpc_urls)
+    if key not in _cache:
+        if _factory is not None:
+            _cache[key] = _factory(resolved)
+        else:
+            _cache[key] = adapter_for(resolved)
+    return _cache[key]
+
+
+def resolved(net: NetworkConfig) -> NetworkConfig:
+    try:
+        return net.resolved()
+    except NetworkConfigError as exc:
+        raise ConfigError(str(exc), details=exc.details) from None
+
+
+def offline_adapter(net: NetworkConfig):
+    """The network's adapter for pure work only (``txid_of``, ``signed_step_problem``,
+    ``describe_plan``) on a host that may not have the node's address (an auditor's): when the network
+    does not resolve here, its RPC URLs are replaced by an address that cannot be reached, so a
+    mistaken node call fails loudly instead of reaching anything."""
+    try:
+        return adapter(net)
+    except ConfigError:
+        offline = net.model_copy(update={"rpc_urls": ["http://offline.invalid:1"]})
+        return adapter_for(offline)

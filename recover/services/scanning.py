@@ -1,0 +1,208 @@
+"""``recover scan``: find misdeposits before anyone appeals, and open a case for each.
+
+The registered addresses of the network are loaded once into memory (a set of comparison keys:
+a million addresses fit); the adapter reads the block range and keeps the deposits whose recipient
+is ours.  A token transfer to one of our addresses is a case unless the token is listed and the
+address active (a normal deposit); native value is a case only at a retired address.  Each finding
+opens a case like an appeal would (claimant unknown; the money is credited to the deposit address's
+account), in its own transaction, and a deposit that already has a case is counted, never opened
+twice.  The last block scanned is kept per network, so the next scan can resume after it.
+
+Networks whose adapter can ``SCAN_HOLDINGS`` instead of ``SCAN`` (UTXO, Solana) are scanned for what
+our addresses hold *now* (:func:`scan_holdings`): the same rule decides what is stranded, the
+adapter names the deposits that put it there, ``--from-block``/``--to-block`` only filter those by
+their block (or slot), and no resume state is kept (every holding scan reads the state now).
+Outputs or transfers of one transaction to one address in one asset are one deposit, one case,
+as cases key deposits (transaction, deposit address, asset).
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+
+from chains.base import NATIVE, Capability
+from chains.registry import adapter_class
+from recover.casework.cases import Claim, open_case
+from recover.casework.runner import run
+from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
+from recover.networks.chainio import adapter
+from recover.networks.registry import get_network
+from recover.storage.models import DepositAddress, ScanState, utcnow
+from recover.storage.testpoints import pause_point
+from recover.text import plural
+
+
+@dataclass
+class ScanReport:
+    network: str
+    from_block: int
+    to_block: int
+    found: int = 0
+    opened: list[int] = field(default_factory=list)
+    existing: int = 0
+    errors: list[dict] = field(default_factory=list)
+    kind: str = "blocks"  # "holdings": what the addresses hold now (SCAN_HOLDINGS)
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "kind": self.kind, "from_block": self.from_block, "to_block": self.to_block,
+                "found": self.found, "opened": self.opened, "already_cases": self.existing, "errors": self.errors}
+
+
+def scan_network(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
+                 progress=None) -> ScanReport:
+    if Capability.SCAN not in adapter_class(net.family).capabilities:
+        if Capability.SCAN_HOLDINGS in adapter_class(net.family).capabilities:
+            return scan_holdings(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
+                                 progress=progress)
+        raise InvalidInput(f"{net.key} ({net.family}) networks cannot be scanned yet", code="scan_unsupported")
+    chain = adapter(net)
+    key = chain.address_key
+    with session_factory() as s:
+        ours = _status_by_key(s, net.key)
+        state = s.get(ScanState, net.key)
+        last = state.last_block if state else None
+    retired = {k for k, status in ours.items() if status == "retired"}
+    listed = {key(t.address) for t in net.listed_tokens}
+    start = from_block if from_block is not None else (last + 1 if last is not None else None)
+    if start is None:
+        raise InvalidInput(f"no earlier scan of {net.key} to resume from: give --from-block", code="no_scan_state")
+    newest = chain.latest_block() - (net.confirmations - 1)  # only blocks with enough confirmations
+    end = min(to_block, newest) if to_block is not None else newest
+    if start < 0 or end < start:
+        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
+                           f"{plural(net.confirmations, 'confirmation')} is {newest})", code="empty_range")
+    report = ScanReport(net.key, start, end)
+
+    def token_wanted(address: str) -> bool:
+        return key(address) in ours
+
+    found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=retired,
+                                progress=progress)
+    stranded_found = [f for f in found  # a listed token to an active address is credited the normal way
+                      if stranded(ours[key(f.recipient)], f.asset if f.asset == NATIVE else key(f.asset), listed)]
+    del ours, retired
+    with session_factory() as s:
+        account_of = _accounts_of(s, net.key, {key(f.recipient) for f in stranded_found})
+    _open_cases(session_factory, net, stranded_found, account_of, key, actor, report)
+    with session_factory() as s:
+        save_scan_state(s, net.key, end)
+    return report
+
+
+def save_scan_state(session, network: str, last_block: int) -> None:
+    """Record that ``network`` was scanned up to ``last_block``, keeping the higher block when a scan
+    of it already recorded one.  One statement, an upsert (``INSERT ... ON CONFLICT (network) DO UPDATE
+    SET last_block = GREATEST(...)``; SQLite's two-argument ``max``): two scans of one network at once
+    both write the row, and a read-then-insert made the second fail on the primary key."""
+    pause_point("scan_state_saving")
+    table = ScanState.__table__
+    dialect = session.connection().dialect.name
+    if dialect == "postgresql":
+        insert, higher = postgresql.insert, sa.func.greatest
+    elif dialect == "sqlite":
+        insert, higher = sqlite.insert, sa.func.max
+    else:  # pragma: no cover - the case database is SQLite or PostgreSQL
+        raise InvalidInput(f"scan state on a {dialect} database is not supported", code="bad_db_url")
+    stmt = insert(table).values(network=network, last_block=last_block, updated_at=utcnow())
+    advanced = stmt.excluded.last_block > table.c.last_block
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[table.c.network],
+        set_={"last_block": higher(table.c.last_block, stmt.excluded.last_block),
+              "updated_at": sa.case((advanced, stmt.excluded.updated_at), else_=table.c.updated_at)}))
+
+
+def _status_by_key(session, network: str) -> dict[str, str]:
+    """Every registered address of the network as {address key: status}: a million rows.  Read as
+    plain tuples through the connection (not ORM rows) with the cyclic garbage collector paused:
+    millions of new objects would otherwise set off full collections over a growing heap, most of
+    the load's time.  Accounts are read afterwards, for the few addresses a scan finds."""
+    query = select(DepositAddress.address_key, DepositAddress.status).where(DepositAddress.network == network)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return dict(session.connection().execute(query).all())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _accounts_of(session, network: str, keys: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 1000):
+        out.update(session.connection().execute(
+            select(DepositAddress.address_key, DepositAddress.account)
+            .where(DepositAddress.network == network, DepositAddress.address_key.in_(ordered[i:i + 1000]))).all())
+    return out
+
+
+def stranded(status: str, asset: str, listed: set[str]) -> bool:
+    """The rule of every scan: native value is stranded at a retired address; a token unless it is
+    listed and the address active (``asset`` and ``listed`` as address keys)."""
+    if asset == NATIVE:
+        return status == "retired"
+    return status == "retired" or asset not in listed
+
+
+def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
+                  progress=None) -> ScanReport:
+    """A holding scan (``SCAN_HOLDINGS``): see the module docstring."""
+    if from_block is not None and to_block is not None and to_block < from_block:
+        raise InvalidInput(f"nothing to scan: blocks {from_block}..{to_block}", code="empty_range")
+    chain = adapter(net)
+    key = chain.address_key
+    with session_factory() as s:
+        rows = list(s.exec(select(DepositAddress.address, DepositAddress.address_key, DepositAddress.status,
+                                  DepositAddress.account).where(DepositAddress.network == net.key)))
+    ours = {k: (status, account) for _a, k, status, account in rows}
+    listed = {key(t.address) for t in net.listed_tokens}
+
+    def wanted(address: str, asset: str) -> bool:
+        mine = ours.get(key(address))
+        return mine is not None and stranded(mine[0], asset if asset == NATIVE else key(asset), listed)
+
+    newest = chain.latest_block()
+    start, end = from_block or 0, newest if to_block is None else min(to_block, newest)
+    if end < start:  # e.g. --from-block above the newest block: say so, as a block scan does
+        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest is {newest})", code="empty_range")
+    report = ScanReport(net.key, start, end, kind="holdings")
+    found = chain.scan_holdings([a for a, *_ in rows], wanted=wanted, progress=progress)
+    deposits: dict[tuple, object] = {}
+    for f in found:
+        if start <= f.block_number <= end and wanted(f.recipient, f.asset):
+            deposits.setdefault((f.txid, key(f.recipient), f.asset if f.asset == NATIVE else key(f.asset)), f)
+    _open_cases(session_factory, net, list(deposits.values()), {k: a for k, (_, a) in ours.items()}, key, actor,
+                report)
+    return report
+
+
+def _open_cases(session_factory, net, findings, account_of: dict, key, actor, report: ScanReport) -> None:
+    """A case per finding, as an appeal would open it (claimant unknown, credited to the deposit
+    address's account), each in its own transaction: a deposit that already has a case is counted,
+    and one finding's refusal never stops the others (it is reported)."""
+    for f in findings:
+        report.found += 1
+        claim = Claim(network=net.key, tx=f.txid, credit_account=account_of[key(f.recipient)],
+                      deposit_address=f.recipient, asset=None if f.asset == NATIVE else f.asset)
+        try:
+            with session_factory() as s:
+                report.opened.append(open_case(s, claim, actor=actor).id)
+        except DuplicateClaim:
+            report.existing += 1
+        except ToolkitError as exc:  # a deliberate refusal of this finding; anything else stops the scan
+            report.errors.append({"txid": f.txid, "code": exc.code, "message": str(exc)})
+
+
+def scan(network: str, *, from_block: int | None = None, to_block: int | None = None, db: str | None = None,
+         key=None, progress=None) -> ScanReport:
+    """``recover scan``: find deposits to our addresses in a block range and open a case for each
+    (never twice), as the operator of ``key``."""
+    net = get_network(network)
+    return run("open", db=db, key=key, own_units=True,
+               body=lambda ctx: scan_network(ctx.sessions, net, from_block=from_block, to_block=to_block,
+                                             actor=ctx.actor, progress=progress))
