@@ -1057,6 +1057,8 @@ def _render_case(doc: dict) -> None:
     if doc.get("plan"):
         con.print(Text.assemble(("plan", "bold"), f" {doc['plan']['plan_hash']} by {doc['plan']['created_by']}"))
         _print_steps(doc["plan"].get("steps"))
+        if doc["plan"].get("steps_problem"):
+            con.print(Text.assemble(("  its steps are not shown: ", "bold red"), doc["plan"]["steps_problem"]))
     if doc.get("conditions"):
         c = doc["conditions"]
         done = {r["condition"]: r for r in c["recorded"]}
@@ -1103,7 +1105,7 @@ def _render_case(doc: dict) -> None:
 FAST_READS = (("case", "list"), ("case", "show"), ("queue", "list"), ("addresses", "list"), ("prices", "list"),
               ("networks",), ("policy", "show"))
 #: Test hook: when set, ``main`` writes the sorted names of the modules it loaded to this file at exit
-#: (``tests/test_read_path.py`` checks that reads load no chain SDK, adapter or ORM).
+#: (``tests/architecture/test_read_path.py`` checks that reads load no chain SDK, adapter or ORM).
 MODULES_ENV = "RECOVER_DUMP_MODULES"
 _DIGITS = frozenset("0123456789")
 

@@ -45,11 +45,11 @@ def _describe_current_plans() -> None:
 def _steps(network: str, plan_json: str):
     """The plan's rows by its network's adapter, or None when this host cannot describe it."""
     try:
-        from recover.casework.planning import describe_plan
+        from recover.networks.chainio import plan_rows
         from recover.networks.registry import networks
 
         net = networks().get(network)
-        return describe_plan(net, json.loads(plan_json)) if net is not None else None
+        return plan_rows(net, json.loads(plan_json)) if net is not None else None
     except Exception:
         return None
 

@@ -22,10 +22,12 @@ signed case with the same :func:`load_signed_case` over plain rows.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from recover.authority.statement_checks import Signed, StatementChecker, case_subject
+from recover.storage.canonical import sha256_hex
 
 if TYPE_CHECKING:  # the ORM rows of claim_body and facts_body (the read path never builds bodies)
     from recover.storage.models import Case, DepositFact
@@ -129,6 +131,29 @@ def _newest(out: SignedCase, found: list[Signed], what: str) -> Signed | None:
         out.stale.append(f"the newest {what} ({newest.kind} statement {newest.hash[:16]}…) is by "
                          f"{newest.operator.name if newest.operator else '?'}, revoked since")
     return newest
+
+
+def plan_rows_problem(sc: SignedCase, plan_json: str, plan_hash: str, rows) -> str | None:
+    """Why the stored rows people read of a plan cannot be shown as the plan's (None: they can).
+    They are shown only when the stored plan hashes to its plan hash and a valid plan statement of
+    that hash signs the rows' hash (``view_hash``): a row edited in the database is never read out
+    to an approver as the plan.  ``LEGACY_VIEW`` for a plan prepared before rows were signed."""
+    try:
+        if sha256_hex(json.loads(plan_json)) != plan_hash:
+            return "the stored plan does not hash to its plan hash: it was altered"
+    except (ValueError, TypeError):
+        return "the stored plan is not readable"
+    if sc.plan is None:
+        return "no valid plan statement signs this plan"
+    signed = sc.plan.body.get("view_hash")
+    if signed is None:
+        return LEGACY_VIEW
+    if rows is None or sha256_hex(rows) != signed:
+        return "the plan's rows differ from those its preparer signed: they were altered"
+    return None
+
+
+LEGACY_VIEW = "legacy"  # a plan statement from before rows were signed: the rows are made from the plan again
 
 
 def load_signed_case(verifier: StatementChecker, case_id: int, plan_hash: str | None = None) -> SignedCase:

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, select
 
 from chains.base import NATIVE, CostEstimate
-from chains.base import SweepPlan as ChainPlan
-from chains.errors import ChainError
 from recover.authority.acting import attest, case_subject
 from recover.casework.destinations import check_destination, recorded_conditions
 from recover.casework.gasbook import for_prepare, hold
 from recover.casework.quoting import supersede_plan
 from recover.casework.sweeps import build_request, case_facts
 from recover.casework.transitions import move
-from recover.errors import PolicyRefused, RecoverError
+from recover.errors import PolicyRefused
 from recover.life.states import CaseStatus
 from recover.networks.chainio import adapter
 from recover.networks.registry import get_network
@@ -46,14 +44,6 @@ class PlanOutcome:
     def to_dict(self) -> dict:
         return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan, "steps": self.steps,
                 "voided_plans": self.voided_plans}
-
-
-def describe_plan(net, plan_doc: dict) -> list[dict] | None:
-    """The rows people read for a stored plan (None when the network cannot be used here)."""
-    try:
-        return [v.to_dict() for v in adapter(net).describe_plan(ChainPlan.from_dict(plan_doc))]
-    except (ChainError, RecoverError):
-        return None
 
 
 def current_quote(session: Session, case: Case) -> QuoteRow | None:
@@ -102,8 +92,10 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
                      details={"plan_hash": digest, "status": status.value})
         return PlanOutcome(case.id, digest, plan_doc, steps)
     voided = supersede_plan(session, case, actor=actor, why="re-prepared") if status != CaseStatus.QUOTED else []
+    # the rows people read are signed with the plan (their hash), so a read that shows them without
+    # the adapter shows exactly what the preparer saw, or nothing (``plan_rows_problem``)
     record = attest(actor, session, "plan", case_subject(case.id),
-                    {"case": case.id, "quote": quote.statement, "plan_hash": digest})
+                    {"case": case.id, "quote": quote.statement, "plan_hash": digest, "view_hash": sha256_hex(steps)})
     session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor,
                           statement=record.hash, steps_view=steps))  # the rows reads show, without the adapter
     session.flush()

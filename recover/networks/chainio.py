@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from chains.base import adapter_for
+from chains.base import SweepPlan, adapter_for
 from chains.config import NetworkConfig
-from chains.errors import NetworkConfigError
-from recover.errors import ConfigError
+from chains.errors import ChainError, NetworkConfigError
+from recover.errors import ConfigError, RecoverError
 
 _factory: Callable[[NetworkConfig], object] | None = None
 _cache: dict[tuple, object] = {}
@@ -54,3 +54,12 @@ def offline_adapter(net: NetworkConfig):
     except ConfigError:
         offline = net.model_copy(update={"rpc_urls": ["http://offline.invalid:1"]})
         return adapter_for(offline)
+
+
+def plan_rows(net: NetworkConfig, plan_doc: dict) -> list[dict] | None:
+    """The rows people read of a stored plan, made by its adapter's pure ``describe_plan`` (None
+    when the network cannot be used here)."""
+    try:
+        return [v.to_dict() for v in offline_adapter(net).describe_plan(SweepPlan.from_dict(plan_doc))]
+    except (ChainError, RecoverError):
+        return None

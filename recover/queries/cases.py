@@ -105,6 +105,7 @@ class CaseReader:
         self.db = db
         self._checker = None
         self._policy = None
+        self._signed: dict = {}
 
     @property
     def checker(self):
@@ -122,15 +123,40 @@ class CaseReader:
             self._policy = policy_in_force(self.checker)
         return self._policy
 
+    def signed_case(self, case, plan):
+        """What the case's signed statements say about ``plan`` (read once per case and plan)."""
+        from recover.authority.signed_case import load_signed_case
+
+        key = (case.id, plan.plan_hash)
+        if key not in self._signed:
+            self._signed[key] = load_signed_case(self.checker, case.id, plan.plan_hash)
+        return self._signed[key]
+
     def approval_state(self, case, plan):
         """The approval state of ``plan`` from the case's signed statements only (``state_of``)."""
         from recover.authority.approval_state import state_of
-        from recover.authority.signed_case import load_signed_case
         from recover.queries.networks import get_network_view
 
         checker, policy = self.checker, self.policy
-        sc = load_signed_case(checker, case.id, plan.plan_hash)
-        return state_of(checker, sc, policy, get_network_view(case.network), plan.plan_hash)
+        return state_of(checker, self.signed_case(case, plan), policy, get_network_view(case.network), plan.plan_hash)
+
+    def plan_rows(self, case, plan) -> tuple[list | None, str | None]:
+        """``(rows, problem)``: the plan's rows people read, only when they are the rows its preparer
+        signed; a plan from before rows were signed has them made again by its adapter (the one read
+        that loads one)."""
+        from recover.authority.signed_case import LEGACY_VIEW, plan_rows_problem
+
+        try:
+            problem = plan_rows_problem(self.signed_case(case, plan), plan.plan_json, plan.plan_hash, plan.steps_view)
+        except Exception as exc:  # no trust root here, say: the rows cannot be checked, so they are not shown
+            return None, f"the plan's rows cannot be checked: {exc}"
+        if problem == LEGACY_VIEW:
+            from recover.networks.chainio import plan_rows
+            from recover.networks.registry import get_network
+
+            rows = plan_rows(get_network(case.network), json.loads(plan.plan_json))
+            return rows, None if rows is not None else "the plan's rows cannot be made here (its network)"
+        return (None, problem) if problem else (plan.steps_view, None)
 
     def show(self, case_id: int) -> dict:
         """Everything about a case, each part present once it exists (``None`` before): what
@@ -153,8 +179,9 @@ class CaseReader:
                                   facts[0].asset_symbol if facts else None) if quote else None
         plan = current_plan(db, case.id)
         if plan:
+            steps, steps_problem = self.plan_rows(case, plan) if net else (None, None)
             doc["plan"] = {"plan_hash": plan.plan_hash, "created_by": plan.created_by, "created_at": t(plan.created_at),
-                           "plan": json.loads(plan.plan_json), "steps": plan.steps_view if net else None}
+                           "plan": json.loads(plan.plan_json), "steps": steps, "steps_problem": steps_problem}
             rows = db.rows("SELECT operator, person, decision, reason, statement, created_at FROM approvals "
                            "WHERE case_id = ? AND plan_hash = ? ORDER BY id", (case.id, plan.plan_hash))
             doc["approvals"] = {

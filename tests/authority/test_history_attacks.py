@@ -449,3 +449,40 @@ def test_audit_names_a_signed_case_no_job_will_move(world):
     assert run("worker", "--once", "--json", db=w.db).code == 0
     assert cli(w, "case", "show", str(cid))["status"] in ("broadcast", "completed")
     assert cli(w, "audit", "verify")["ok"]
+
+
+# -- the rows an approver reads are the rows the preparer signed -------------------------------------
+def test_plan_rows_edited_in_the_database_are_never_shown_as_the_plan(world):
+    """The read path shows a plan's rows without its adapter (issue 22): an attacker who rewrites the
+    stored rows to show a harmless destination (or rewrites the stored plan) must not be able to
+    make an approver read them as the plan.  ``case show`` (JSON, text) and the web page show no
+    rows and say why; nothing changes in the database; signing still refuses a plan that does not
+    hash to its hash."""
+    w = world
+    cid, token, _ = token_case(w)
+    shown = cli(w, "case", "show", str(cid))["plan"]
+    assert shown["steps"] and shown["steps_problem"] is None  # untouched: the signed rows are shown
+    thief = derive(33)
+    rows = json.loads(scalar(w, "SELECT steps_view FROM sweep_plans WHERE case_id = :c", c=cid))
+    payout = next(m for s in rows for m in s["moves"] if m["to"].lower() == w.ret.lower())
+    forged = json.loads(json.dumps(rows).replace(payout["to"], thief))  # ... the rows now name the thief
+    assert forged != rows
+    sql(w, "UPDATE sweep_plans SET steps_view = :v WHERE case_id = :c", v=json.dumps(forged), c=cid)
+    before = snapshot(w.db)
+    shown = cli(w, "case", "show", str(cid))["plan"]
+    assert shown["steps"] is None and "altered" in shown["steps_problem"]
+    text = run("case", "show", str(cid), db=w.db)
+    assert text.code == 0 and "its steps are not shown" in text.out and thief not in text.out
+    assert snapshot(w.db) == before
+
+    # the stored plan rewritten (its hash kept): the rows are not shown either, and nothing signs it
+    sql(w, "UPDATE sweep_plans SET steps_view = :v WHERE case_id = :c", v=json.dumps(rows), c=cid)
+    plan_json = scalar(w, "SELECT plan_json FROM sweep_plans WHERE case_id = :c", c=cid)
+    sql(w, "UPDATE sweep_plans SET plan_json = :p WHERE case_id = :c", p=plan_json.replace(payout["to"], thief), c=cid)
+    shown = cli(w, "case", "show", str(cid))["plan"]
+    assert shown["steps"] is None and "does not hash" in shown["steps_problem"]
+    for name in ("bob", "carol"):
+        run("queue", "approve", str(cid), "--key", key(name), "--json", db=w.db)
+    refused = run("case", "sign", str(cid), "--json", db=w.db)
+    assert refused.code != 0, refused.out
+    assert nothing_signed(w, cid) and balances(w, token, thief) == [0]
