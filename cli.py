@@ -62,7 +62,7 @@ app.add_typer(policy_app, name="policy")
 _STATE: dict[str, Any] = {"db": None}
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
-DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.storage.db).")
+DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
 KeyOpt = typer.Option(None, "--key", help="Your operator key file (default: RECOVER_OPERATOR_KEY).")
 AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
 

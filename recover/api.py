@@ -4,7 +4,7 @@ Every function opens one unit of work: it commits when it returns and leaves the
 as it was when it raises.  Every state-changing function is one call of :func:`recover.casework.runner.run`
 with the operation's name in the operations table (``recover.life.operations``: who may do it, which
 statuses it accepts, where it moves a case) and the service that does the work.  ``db`` is a
-database URL (default: ``RECOVER_DB_URL`` or ``sqlite:///recover.storage.db``).  Every state-changing
+database URL (default: ``RECOVER_DB_URL`` or ``sqlite:///recover.db``).  Every state-changing
 function is done by an enrolled operator: ``key`` is their key file (or a PyNaCl ``SigningKey``),
 default ``RECOVER_OPERATOR_KEY``; admin functions take ``admin_keys`` (files), as many as the trust
 root's quorum.

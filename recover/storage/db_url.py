@@ -8,7 +8,7 @@ import os
 
 from recover.errors import NodeUnreachable, NotFound
 
-DEFAULT_DB_URL = "sqlite:///recover.storage.db"
+DEFAULT_DB_URL = "sqlite:///recover.db"
 
 
 def resolve_db_url(url: str | None = None) -> str:

@@ -13,7 +13,7 @@ from clihelp import cli_json
 
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 NETWORK = "litecoin_regtest"
-_n = itertools.count(40)
+wallet_index = itertools.count(40)  # derivation indexes not used yet in this process
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +38,9 @@ def cli(w, *args, expect=0):
 
 
 def deposit_address(w, path_fmt="m/84'/1'/0'/0/{i}", status="active"):
-    path = path_fmt.format(i=next(_n))
+    path = path_fmt.format(i=next(wallet_index))
     address = derive_utxo_key(MNEMONIC, path, NETWORK)[1]
-    csv = w.tmp / f"a{next(_n)}.csv"
+    csv = w.tmp / f"a{next(wallet_index)}.csv"
     csv.write_text(f"network,address,derivation_path,account,status\nltc-regtest,{address},{path},u,{status}\n")
     cli(w, "addresses", "import", str(csv))
     return address

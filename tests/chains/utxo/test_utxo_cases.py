@@ -8,7 +8,7 @@ import pytest
 from chains.utxo.keys import derive_utxo_key
 from paths import REPO
 from team import team
-from utxoflow import MNEMONIC, NETWORK, cli, deposit_address, ltc, u  # noqa: F401  (fixtures and helpers)
+from utxoflow import MNEMONIC, NETWORK, cli, deposit_address, ltc, u, wallet_index  # noqa: F401  (fixtures and helpers)
 
 
 @pytest.mark.parametrize("path_fmt", ["m/84'/1'/0'/0/{i}", "m/49'/1'/0'/0/{i}", "m/44'/1'/0'/0/{i}"],
@@ -115,7 +115,7 @@ def test_psbt_offline_round_trip_and_differing_import(u):
 
     exported = json.loads(export.read_text())
     # The offline signer: a separate wallet (in the node process) that holds only the deposit key.
-    name = f"offline{next(_n)}"
+    name = f"offline{next(wallet_index)}"
     w.ltc.rpc("createwallet", [name, False, True])
     wif = derive_utxo_key(MNEMONIC, _path_of(w, addr), NETWORK)[0].wif()
     w.ltc.rpc("importprivkey", [wif, "", False], wallet=name)
@@ -203,7 +203,7 @@ def test_wrong_network_sibling_chain_sharing_address_format(u):
     w = u
     w.env = {**w.env, "BSV_REGTEST_URL": "http://127.0.0.1:9", "BSV_REGTEST_FEE_COLLECTOR": w.collector,
              "BSV_REGTEST_HOT_WALLET": w.hot}
-    path = f"m/44'/1'/0'/0/{next(_n)}"
+    path = f"m/44'/1'/0'/0/{next(wallet_index)}"
     addr = derive_utxo_key(MNEMONIC, path, NETWORK)[1]
     csv = w.tmp / "bsv.csv"
     csv.write_text(f"network,address,derivation_path,account\nbsv-regtest,{addr},{path},u\n")
