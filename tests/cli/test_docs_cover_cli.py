@@ -138,3 +138,43 @@ def test_a_missing_code_or_a_wrong_exit_code_is_reported():
     assert missing_codes(text, {"funds_missing": {6}, "made_up_code": {4}}) == [
         "funds_missing: the table says exit 7, the source [6]",
         "made_up_code: not in the error table"]
+
+
+# -- docs/configuration.md: every key of a network file and every environment variable ----------------
+CONFIGURATION_MD = REPO / "docs" / "configuration.md"
+
+
+def config_keys() -> set[str]:
+    """Every key a network file may have (chains/config.py), its tables' keys included."""
+    from chains.config import EvmOptions, ListedToken, NetworkConfig, SolanaOptions, UtxoOptions
+    from fees.policy import FeePolicy
+
+    keys = {name for name, f in NetworkConfig.model_fields.items() if not f.exclude}
+    for model in (ListedToken, EvmOptions, UtxoOptions, SolanaOptions, FeePolicy):
+        keys |= set(model.model_fields)
+    return keys
+
+
+def env_variables() -> set[str]:
+    """Every ``RECOVER_...`` variable the code reads (and the devnets' ``${...}`` placeholders)."""
+    names: set[str] = set()
+    for path in [REPO / "cli.py", *(p for root in ("recover", "chains", "fees") for p in (REPO / root).rglob("*.py"))]:
+        names |= set(re.findall(r"\b(RECOVER_[A-Z0-9_]+)\b", path.read_text()))
+    for path in (REPO / "chain_configs").glob("*.toml"):
+        if re.search(r"^devnet\s*=\s*true", path.read_text(), flags=re.M):
+            names |= {n for n in re.findall(r"\$\{([A-Z0-9_]+)\}", path.read_text()) if n.endswith("_URL")}
+    return names - {"RECOVER_NESTED"}  # Solana's RecoverNested instruction, not a variable
+
+
+def test_every_network_key_is_documented():
+    text = _visible(CONFIGURATION_MD.read_text())
+    assert "devnet" in config_keys()
+    missing = sorted(k for k in config_keys() if not re.search(rf"`{k}`|^\s*{k} = |\[\[?{k}\]\]?", text, flags=re.M))
+    assert not missing, f"docs/configuration.md does not name the network keys {missing}"
+
+
+def test_every_environment_variable_is_documented():
+    text = _visible(CONFIGURATION_MD.read_text())
+    assert {"RECOVER_SEED", "RECOVER_CACHE_DIR", "ANVIL_URL"} <= env_variables()
+    missing = sorted(v for v in env_variables() if v not in text)
+    assert not missing, f"docs/configuration.md does not name the variables {missing}"
