@@ -394,6 +394,13 @@ class ChainAdapter(ABC):
     def estimate_cost(self, request: SweepRequest) -> CostEstimate:
         """The network cost of sweeping ``request`` at current fee rates (amounts may be provisional)."""
 
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """Why a plan at ``cost`` (a stored quote's estimate) needs the gas station's address, in words
+        ("it tops up the deposit address with gas"), or None when it does not (pure).  The domain asks
+        before building the plan, so a host that does not know the address is told which setting to
+        give instead of the adapter refusing halfway.  Default: families without a gas station."""
+        return None
+
     @abstractmethod
     def prepare(self, request: SweepRequest, cost: CostEstimate) -> SweepPlan:
         """Gather nonces/balances, build the plan purely (costing exactly ``cost``), and simulate it.

@@ -16,7 +16,7 @@ other way (the demo's in-process chain: :func:`chains.evm.devchain.send`).
 
 from __future__ import annotations
 
-from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
+from chains.base import Capability, ChainAdapter, CostEstimate, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
 from chains.errors import ChainError, NetworkConfigError
 from chains.evm import keys as _keys
@@ -102,6 +102,12 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixi
                 details={"network": self.network.key, "key": "chain_id", "expected": self.network.chain_id,
                          "got": got})
         self._chain_checked = True
+
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """A plan needs the gas station when its quote planned a top-up (``params["topup"]``)."""
+        if cost.params.get("topup"):
+            return "it tops up the deposit address with gas from the gas station"
+        return None
 
     # -- identity, keys, ownership (pure) --------------------------------------------------------
     @classmethod

@@ -25,7 +25,7 @@ a txid is the first signature (base58).
 
 from __future__ import annotations
 
-from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
+from chains.base import Capability, ChainAdapter, CostEstimate, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
 from chains.solana.addresses import burn_reason
 from chains.solana.common import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix, encode_ix
@@ -89,5 +89,9 @@ class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, Ch
         return bool(acc and acc.get("executable"))
 
     # -- plans (pure) ---------------------------------------------------------------------------
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """Every Solana sweep: the gas station is the fee payer (and pays any rent)."""
+        return "the gas station pays every Solana sweep's fee (and any rent)"
+
     def describe_plan(self, plan: SweepPlan) -> list[StepView]:
         return describe_plan(plan)
