@@ -46,11 +46,13 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
                body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
 
 
-def check_network(key: str):
-    """``(network, problems)``: every missing or invalid setting of a network (no node is asked)."""
+def check_network(key: str, *, live: bool = False, signer: bool = False):
+    """Every missing or invalid setting of a network, as a ``NetworkCheck`` (``.problems``, ``.notes``,
+    ``.exit_code``, ``.to_dict()``).  ``live``: also ask the node; ``signer``: this host signs, so its
+    signer is required too (a read-only host needs no seed)."""
     from recover.networks.netcheck import check_network as _check
 
-    return _check(key)
+    return _check(key, live=live, signer=signer)
 
 
 def list_addresses(network: str | None = None, *, db: str | None = None):

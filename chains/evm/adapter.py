@@ -8,6 +8,7 @@
 * :mod:`chains.evm.nonces`: nonce_conflict, nonce_ahead, station_nonce_of, own_gas_left
 * :mod:`chains.evm.keys`: derive_key, key_from_secret, verify_ownership (EIP-191)
 * :mod:`chains.evm.describe`: describe_plan
+* :mod:`chains.evm.health`: node_status, native_balance, sweep_gas_hint (``networks check --live``)
 
 Every node call goes through :class:`chains.transport.JsonRpcClient` (batching, tenacity retries,
 failover); a node's error answer is classified by meaning.  Pass ``client=`` to reach a node some
@@ -25,6 +26,7 @@ from chains.evm.addresses import burn_reason
 from chains.evm.common import qty
 from chains.evm.describe import describe_plan as _describe_plan
 from chains.evm.erc20 import TRANSFER_TOPIC
+from chains.evm.health import HealthMixin
 from chains.evm.nonces import NonceMixin
 from chains.evm.observe import INTERNAL_NATIVE_INDEX, ObserveMixin
 from chains.evm.plan import GAS_MARGIN_BPS, build_evm_plan, native_cost_from_params
@@ -46,7 +48,8 @@ __all__ = [
 ]
 
 
-class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixin, ScanMixin, ChainAdapter):
+class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixin, ScanMixin, HealthMixin,
+                 ChainAdapter):
     family = "evm"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,

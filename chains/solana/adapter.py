@@ -30,6 +30,7 @@ from chains.config import NetworkConfig
 from chains.solana.addresses import burn_reason
 from chains.solana.common import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix, encode_ix
 from chains.solana.describe import describe_plan
+from chains.solana.health import HealthMixin
 from chains.solana.keys import derive_keypair, keypair_from_secret, verify_signed_message
 from chains.solana.node import SolanaNode
 from chains.solana.observe import ObserveMixin
@@ -41,7 +42,7 @@ __all__ = ["SolanaAdapter", "TOKEN_INDEX_BASE", "LAMPORTS_PER_SIGNATURE", "encod
            "FINALIZED_CONFIRMATIONS"]
 
 
-class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, ChainAdapter):
+class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, HealthMixin, ChainAdapter):
     family = "solana"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,

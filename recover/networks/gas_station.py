@@ -36,7 +36,8 @@ def gas_station_address(net, chain, env=None) -> str | None:
     try:
         return chain.derive_key(seed, net.gas_station_path).address
     except ChainError as exc:
-        raise InvalidInput(f"cannot derive a key at {net.gas_station_path}: {exc}", code="bad_derivation_path") from None
+        raise InvalidInput(f"cannot derive a key at {net.gas_station_path}: {exc}",
+                           code="bad_derivation_path") from None
 
 
 def not_configured(net, why: str, *, doing: str) -> ConfigError:
