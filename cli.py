@@ -180,27 +180,60 @@ app.add_typer(networks_app, name="networks")
 
 @networks_app.command("check")
 @command
-def networks_check(key: str = typer.Argument(..., help="Network key."), json_out: bool = JsonOpt) -> None:
-    """List every missing or invalid setting of a network at once, and which commands need it
-    (exit 4 when there is one; no node is asked)."""
+def networks_check(key: str = typer.Argument(..., help="Network key."),
+                   live: bool = typer.Option(False, "--live", help="Also ask the node: reachable, its chain, its "
+                                             "newest block's age, the gas station's and hot wallet's balances."),
+                   signer: bool = typer.Option(False, "--signer", help="This host signs: its signer (RECOVER_SEED or a "
+                                               "keystore) is required too."),
+                   json_out: bool = JsonOpt) -> None:
+    """List every missing or invalid setting of a network at once, and the commands each one blocks
+    (exit 4 when there is one; 8 when --live cannot reach the node; without --live no node is asked)."""
     import recover
 
-    net, problems = recover.check_network(key)
-    doc = {"network": net.key, "source": net.source, "ok": not problems, "problems": [p.to_dict() for p in problems]}
+    report = recover.check_network(key, live=live, signer=signer)
+    problems = report.problems
     if json_out:
-        _emit_json(doc)
+        _emit_json(report.to_dict())
     else:
         from rich.markup import escape
         from rich.table import Table
 
-        t = Table(title=f"{net.key} ({net.source}): {plural(len(problems), 'problem')}")
-        for col in ("setting", "problem", "needed by"):
+        net = report.net
+        t = Table(title=f"{net.key} ({net.source}), {report.role} host{', node asked' if live else ''}: "
+                        f"{plural(len(problems), 'problem')}")
+        for col in ("setting", "problem", "blocks"):
             t.add_column(col)
         for p in problems:
             t.add_row(p.setting, escape(p.problem), p.needed_by)
-        _console().print(t)
-    if problems:
-        raise typer.Exit(4)
+        con = _console()
+        con.print(t)
+        _print_node(con, report.node, net)
+        for note in report.notes:
+            con.print(f"note: {escape(note)}", highlight=False)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def _print_node(con, node: dict | None, net) -> None:
+    """What ``--live`` read from the node, one line each."""
+    if not node:
+        return
+    from rich.markup import escape
+
+    from recover.text import units
+
+    lines = [f"node {', '.join(node['urls'])}: {node['chain']}, block {node['latest_block']}"
+             + ("" if node["block_age_s"] is None else f", {node['block_age_s']} s old")]
+    if node.get("fee_collector"):
+        lines.append(f"fee collector {node['fee_collector']}")
+    for name in ("gas_station", "hot_wallet"):
+        w = node.get(name)
+        if w:
+            amount = lambda v: units(int(v), w["decimals"], net.native_symbol)  # noqa: E731
+            needs = f" (one sweep takes {amount(w['needs'])})" if "needs" in w else ""
+            lines.append(f"{name.replace('_', ' ')} {w['address']}: {amount(w['balance'])}{needs}")
+    for line in lines:
+        con.print(escape(line), highlight=False)
 
 
 @networks_app.callback()

@@ -207,6 +207,27 @@ class NonceAhead:
 
 
 @dataclass(frozen=True)
+class NodeStatus:
+    """What a node says about itself, read by ``networks check --live``: the chain it serves (already
+    compared with the network file: a node of another chain raises ``wrong_chain`` instead), its newest
+    block, and how old that block may be before the node counts as stuck or still syncing."""
+
+    chain: str                   # what was compared, in words: "chain id 31337", "regtest", "mainnet-beta"
+    latest_block: int            # block number, height or slot
+    latest_time: datetime | None  # the newest block's time (None: the node does not say)
+    stale_after: int             # seconds
+
+
+@dataclass(frozen=True)
+class GasHint:
+    """What the gas station spends on one sweep at today's fee rates, in native base units, and how
+    that was reckoned (for people).  A lower bound to keep the station above, not a quote."""
+
+    native: int
+    basis: str
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     """The network cost of a sweep in native base units, and the parameters that make it exact.
 
@@ -318,6 +339,21 @@ class ChainAdapter(ABC):
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
+    # -- the node's health (I/O; ``networks check --live``) --------------------------------------------
+    def node_status(self) -> NodeStatus:
+        """Ask the node which chain it serves (refusing another, ``wrong_chain``, exit 4) and for its newest
+        block.  An unreachable node raises ``RetryableChainError`` (exit 8) after retries and failover."""
+        raise Unsupported(f"{self.family} nodes cannot be checked yet")
+
+    def native_balance(self, address: str) -> int:
+        """The native balance of ``address`` now, in base units."""
+        raise Unsupported(f"{self.family} balances of an address are not read here")
+
+    def sweep_gas_hint(self) -> GasHint | None:
+        """What one sweep may take from the gas station at today's fees (I/O: reads fee rates), or None
+        when the family's sweeps never spend from it (UTXO: fees come out of the inputs)."""
+        return None
+
     # -- identity of things (pure) --------------------------------------------------------------
     @classmethod
     def address_key(cls, address: str) -> str:
@@ -393,6 +429,13 @@ class ChainAdapter(ABC):
     @abstractmethod
     def estimate_cost(self, request: SweepRequest) -> CostEstimate:
         """The network cost of sweeping ``request`` at current fee rates (amounts may be provisional)."""
+
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """Why a plan at ``cost`` (a stored quote's estimate) needs the gas station's address, in words
+        ("it tops up the deposit address with gas"), or None when it does not (pure).  The domain asks
+        before building the plan, so a host that does not know the address is told which setting to
+        give instead of the adapter refusing halfway.  Default: families without a gas station."""
+        return None
 
     @abstractmethod
     def prepare(self, request: SweepRequest, cost: CostEstimate) -> SweepPlan:

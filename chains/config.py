@@ -230,17 +230,29 @@ class NetworkConfig(_Table):
         """Names of the environment variables this file refers to."""
         return set(_VAR.findall(self.model_dump_json()))
 
-    def resolved(self, env: dict[str, str] | None = None) -> "NetworkConfig":
+    def resolved(self, env: dict[str, str] | None = None, *, wallets: tuple[str, ...] = WALLETS) -> "NetworkConfig":
         """Return a copy with every ``${NAME}`` replaced from the environment.
 
         Raises ``NetworkConfigError`` naming the file, the key and the variable when one is unset,
-        and validates the wallet addresses of the network (checksums included).
+        and validates the wallet addresses of the network (checksums included).  ``wallets`` names the
+        exchange wallets (of :data:`WALLETS`) the caller will use: an operation that pays none of them
+        (verify, track, scan) passes fewer, and a wallet it leaves out whose variable is not set here
+        stays as written (``${NAME}``, never a usable address).  A wallet whose variable *is* set is
+        resolved and checked either way: a wrong value is wrong for every operation.
         """
         env = os.environ if env is None else env
         data = self.model_dump(exclude={"source"})
+        unknown = set(wallets) - set(WALLETS)
+        if unknown:
+            raise ValueError(f"not wallets of a network file: {sorted(unknown)}")
+        left: set[str] = set()
 
         def sub(value: Any, path: str) -> Any:
             if isinstance(value, str):
+                if path in WALLETS and path not in wallets and any(
+                        env.get(name, "") == "" for name in _VAR.findall(value)):
+                    left.add(path)
+                    return value  # not used by the caller and not set here: left unresolved
                 def repl(m: re.Match) -> str:
                     name = m.group(1)
                     if name not in env or env[name] == "":
@@ -258,14 +270,16 @@ class NetworkConfig(_Table):
             return value
 
         out = NetworkConfig(**sub(data, ""), source=self.source)
-        out._check_addresses()
+        out._check_addresses(skip=left)
         return out
 
-    def _check_addresses(self) -> None:
+    def _check_addresses(self, skip: set[str] = frozenset()) -> None:
         checks = [("fee_collector", self.fee_collector), ("hot_wallet", self.hot_wallet)]
         checks += [(f"listed_tokens[{i}].address", t.address) for i, t in enumerate(self.listed_tokens)
                    if self.family != "utxo"]
         for key, value in checks:
+            if key in skip:
+                continue  # left unresolved on purpose (see ``resolved(wallets=...)``)
             try:
                 if key in WALLETS:
                     self.check_wallet(key, value)

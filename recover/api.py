@@ -46,11 +46,13 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
                body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
 
 
-def check_network(key: str):
-    """``(network, problems)``: every missing or invalid setting of a network (no node is asked)."""
+def check_network(key: str, *, live: bool = False, signer: bool = False):
+    """Every missing or invalid setting of a network, as a ``NetworkCheck`` (``.problems``, ``.notes``,
+    ``.exit_code``, ``.to_dict()``).  ``live``: also ask the node; ``signer``: this host signs, so its
+    signer is required too (a read-only host needs no seed)."""
     from recover.networks.netcheck import check_network as _check
 
-    return _check(key)
+    return _check(key, live=live, signer=signer)
 
 
 def list_addresses(network: str | None = None, *, db: str | None = None):
@@ -235,24 +237,18 @@ def prepare_case(case_id: int, *, db: str | None = None, key=None):
 
 
 def _gas_station_address_or_none(case) -> str | None:
-    """The gas station's address of the case's network (from the signer backend, when one is
-    configured here)."""
+    """The gas station's address of the case's network, when this host knows it (RECOVER_GAS_STATION_ADDRESS,
+    or derived from RECOVER_SEED); a plan that needs it without it is refused by ``prepare`` (exit 4)."""
     import os
 
-    from chains.base import Capability
-    from recover.casework.signing import signer_from_env
     from recover.networks.chainio import adapter
+    from recover.networks.gas_station import ADDRESS_ENV, SEED_ENV, gas_station_address
     from recover.networks.registry import get_network
 
-    if not (os.environ.get("RECOVER_SEED") or os.environ.get("RECOVER_GAS_STATION_ADDRESS")):
+    if not (os.environ.get(SEED_ENV) or os.environ.get(ADDRESS_ENV)):
         return None
     net = get_network(case.network)
-    if os.environ.get("RECOVER_GAS_STATION_ADDRESS"):
-        return net.validate_address(os.environ["RECOVER_GAS_STATION_ADDRESS"], what="RECOVER_GAS_STATION_ADDRESS")
-    chain = adapter(net)
-    if not net.gas_station_path or not chain.can(Capability.GAS_STATION):  # e.g. UTXO: fees from the inputs
-        return None
-    return signer_from_env().address_for(chain, net.gas_station_path)
+    return gas_station_address(net, adapter(net))
 
 
 # -- the approval queue ----------------------------------------------------------------------------

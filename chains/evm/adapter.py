@@ -8,6 +8,7 @@
 * :mod:`chains.evm.nonces`: nonce_conflict, nonce_ahead, station_nonce_of, own_gas_left
 * :mod:`chains.evm.keys`: derive_key, key_from_secret, verify_ownership (EIP-191)
 * :mod:`chains.evm.describe`: describe_plan
+* :mod:`chains.evm.health`: node_status, native_balance, sweep_gas_hint (``networks check --live``)
 
 Every node call goes through :class:`chains.transport.JsonRpcClient` (batching, tenacity retries,
 failover); a node's error answer is classified by meaning.  Pass ``client=`` to reach a node some
@@ -16,7 +17,7 @@ other way (the demo's in-process chain: :func:`chains.evm.devchain.send`).
 
 from __future__ import annotations
 
-from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
+from chains.base import Capability, ChainAdapter, CostEstimate, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
 from chains.errors import ChainError, NetworkConfigError
 from chains.evm import keys as _keys
@@ -25,6 +26,7 @@ from chains.evm.addresses import burn_reason
 from chains.evm.common import qty
 from chains.evm.describe import describe_plan as _describe_plan
 from chains.evm.erc20 import TRANSFER_TOPIC
+from chains.evm.health import HealthMixin
 from chains.evm.nonces import NonceMixin
 from chains.evm.observe import INTERNAL_NATIVE_INDEX, ObserveMixin
 from chains.evm.plan import GAS_MARGIN_BPS, build_evm_plan, native_cost_from_params
@@ -46,7 +48,8 @@ __all__ = [
 ]
 
 
-class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixin, ScanMixin, ChainAdapter):
+class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixin, ScanMixin, HealthMixin,
+                 ChainAdapter):
     family = "evm"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -102,6 +105,12 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixi
                 details={"network": self.network.key, "key": "chain_id", "expected": self.network.chain_id,
                          "got": got})
         self._chain_checked = True
+
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """A plan needs the gas station when its quote planned a top-up (``params["topup"]``)."""
+        if cost.params.get("topup"):
+            return "it tops up the deposit address with gas from the gas station"
+        return None
 
     # -- identity, keys, ownership (pure) --------------------------------------------------------
     @classmethod

@@ -143,7 +143,7 @@ class PrepareMixin:
         topup = bool(params.get("topup"))
         station = cs(request.gas_station_address) if request.gas_station_address else None
         if topup and station is None:
-            raise SweepRefused("a gas top-up is planned but SweepRequest.gas_station_address is not set",
+            raise SweepRefused("a gas top-up is planned but the gas station's address is not known",
                                code="gas_station_unknown")
 
         batch = Batch()

@@ -25,11 +25,12 @@ a txid is the first signature (base58).
 
 from __future__ import annotations
 
-from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck, StepView, SweepPlan
+from chains.base import Capability, ChainAdapter, CostEstimate, DerivedKey, OwnershipCheck, StepView, SweepPlan
 from chains.config import NetworkConfig
 from chains.solana.addresses import burn_reason
 from chains.solana.common import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix, encode_ix
 from chains.solana.describe import describe_plan
+from chains.solana.health import HealthMixin
 from chains.solana.keys import derive_keypair, keypair_from_secret, verify_signed_message
 from chains.solana.node import SolanaNode
 from chains.solana.observe import ObserveMixin
@@ -41,7 +42,7 @@ __all__ = ["SolanaAdapter", "TOKEN_INDEX_BASE", "LAMPORTS_PER_SIGNATURE", "encod
            "FINALIZED_CONFIRMATIONS"]
 
 
-class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, ChainAdapter):
+class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, HealthMixin, ChainAdapter):
     family = "solana"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,
@@ -89,5 +90,9 @@ class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, Ch
         return bool(acc and acc.get("executable"))
 
     # -- plans (pure) ---------------------------------------------------------------------------
+    def gas_station_use(self, cost: CostEstimate) -> str | None:
+        """Every Solana sweep: the gas station is the fee payer (and pays any rent)."""
+        return "the gas station pays every Solana sweep's fee (and any rent)"
+
     def describe_plan(self, plan: SweepPlan) -> list[StepView]:
         return describe_plan(plan)

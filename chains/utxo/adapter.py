@@ -44,6 +44,7 @@ from chains.errors import InvalidAddress, PermanentChainError, SweepRefused
 from chains.keys import SeedError
 from chains.transport import JsonRpcClient, RpcError
 from chains.utxo.addresses import validate_utxo_address
+from chains.utxo.health import HealthMixin
 from chains.utxo.keys import as_utxo_key, derive_from_seed, script_type_for_path, verify_signed_message
 from chains.utxo.networks import register_networks
 from chains.utxo.observe import NODE_TYPES, TXID_RE, ObserveMixin, UtxoBalanceProof, addresses_of
@@ -66,7 +67,7 @@ from chains.utxo.tx import SEQUENCE_FINAL, SPENDABLE, output_script, worst_case_
 __all__ = ["UtxoAdapter", "UtxoBalanceProof", "is_dust", "fee_is_folded", "PARAMS_VERSION"]
 
 
-class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, ChainAdapter):
+class UtxoAdapter(ObserveMixin, HoldingsScanMixin, SignMixin, HealthMixin, ChainAdapter):
     family = "utxo"
     capabilities = frozenset({
         Capability.NATIVE_SWEEP,

@@ -25,6 +25,7 @@ from recover.casework.transitions import move
 from recover.errors import PolicyRefused
 from recover.life.states import CaseStatus
 from recover.networks.chainio import adapter
+from recover.networks.gas_station import not_configured as gas_station_not_configured
 from recover.networks.registry import get_network
 from recover.storage.audit import append_event
 from recover.storage.canonical import canonical_json, sha256_hex
@@ -71,12 +72,15 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     cost = CostEstimate.from_dict(quote.details["cost_estimate"])
     cost_mode = quote.details.get("network_cost_mode", "deduct")
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
+    chain = adapter(net)
+    why = chain.gas_station_use(cost)
+    if why and not gas_station_address:  # a setting missing here: say which, before anything is built
+        raise gas_station_not_configured(net, why, doing=f"case {case.id} cannot be prepared")
     gas = for_prepare(session, case, net.family, facts[0].receiving_address, gas_station_address)
     pause_point("gas_book_read")  # concurrency tests widen the window between reading the book and writing it
     request = build_request(session, case, net, facts, net_amount=quote.net, fee_total=fee_total,
                             cost_mode=cost_mode, gas_station_address=gas_station_address,
                             own_native=gas.own_native, station_reserved=gas.station_reserved)
-    chain = adapter(net)
     if case.return_address:  # a credit goes to our hot wallet by design; a return must not go to a sink
         check_destination(session, net, request.destination, asset=asset, gas_station=gas_station_address,
                           chain=chain, allowed=recorded_conditions(session, case))

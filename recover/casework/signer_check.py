@@ -102,9 +102,10 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
     for what, got in (("verification", sc.verification), ("plan", sc.plan), ("quote", sc.quote)):
         if got is None:
             raise _refuse(cid, f"no_signed_{what}", f"its current plan has no valid signed {what} behind it")
-    net = resolved(net)
-    key = family(net.family).address_key
     claim, q = sc.claim_fields, sc.quote_fields
+    # this signer's fee collector always; its hot wallet when the signed claim is a credit (paid there)
+    net = resolved(net, wallets=("fee_collector",) if claim.get("return_address") else ("fee_collector", "hot_wallet"))
+    key = family(net.family).address_key
     destination = claim.get("return_address") or net.hot_wallet
     if claim.get("credit_account") and claim.get("return_address"):
         raise _refuse(cid, "destination_mismatch", "the signed claim names two destinations")

@@ -36,7 +36,9 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
                   own_native: int = 0, station_reserved: tuple[int, ...] = ()) -> SweepRequest:
     """``own_native``: the native at the deposit address that is ours to burn for gas (the gas book,
     :mod:`recover.casework.gasbook`); ``station_reserved``: gas-station nonces other live plans hold."""
-    net = resolved(net)  # the wallets may be ${ENV} placeholders until the network is used
+    # the wallets may be ${ENV} placeholders until the network is used: the fee collector is always
+    # paid, the hot wallet only by a credit-account case
+    net = resolved(net, wallets=("fee_collector",) if case.return_address else ("fee_collector", "hot_wallet"))
     deposit = facts[0].receiving_address
     details = facts[0].details or {}
     # Solana nested token account: the deposit sits under our wallet's token account; the key is the wallet's.

@@ -1,7 +1,12 @@
 """The domain's door to the chains: the adapter of a case's network, built on first use.
 
 Resolving the network here (``${ENV}`` placeholders) means an unset variable only matters for the
-network actually used.  Tests may install a factory (``use_adapter_factory``) to reach a devnet.
+network actually used, and the exchange's wallets (fee collector, hot wallet) only for the operations
+that pay them: an adapter never reads them (plans take them from the ``SweepRequest``), so
+:func:`adapter` leaves an unset wallet unresolved, and the operations that pay one ask for it by name
+with :func:`resolved` (quote and prepare in ``recover.casework.sweeps``, sign in
+``recover.casework.signer_check``).  Tests may install a factory (``use_adapter_factory``) to reach a
+devnet.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from chains.base import SweepPlan, adapter_for
-from chains.config import NetworkConfig
+from chains.config import WALLETS, NetworkConfig
 from chains.errors import ChainError, NetworkConfigError
 from recover.errors import ConfigError, RecoverError
 
@@ -24,10 +29,8 @@ def use_adapter_factory(factory: Callable[[NetworkConfig], object] | None) -> No
 
 
 def adapter(net: NetworkConfig):
-    try:
-        resolved = net.resolved()
-    except NetworkConfigError as exc:
-        raise ConfigError(str(exc), details=exc.details) from None
+    """The network's adapter; needs the node's settings, not the wallets (see the module docstring)."""
+    resolved = _resolve(net, wallets=())
     key = (resolved.key, resolved.rpc_urls)
     if key not in _cache:
         if _factory is not None:
@@ -37,9 +40,15 @@ def adapter(net: NetworkConfig):
     return _cache[key]
 
 
-def resolved(net: NetworkConfig) -> NetworkConfig:
+def resolved(net: NetworkConfig, *, wallets: tuple[str, ...] = WALLETS) -> NetworkConfig:
+    """``net`` with its placeholders resolved; ``wallets``: the exchange wallets the caller pays (an
+    unset one of them is exit 4 naming the key and the variable)."""
+    return _resolve(net, wallets=wallets)
+
+
+def _resolve(net: NetworkConfig, *, wallets: tuple[str, ...]) -> NetworkConfig:
     try:
-        return net.resolved()
+        return net.resolved(wallets=wallets)
     except NetworkConfigError as exc:
         raise ConfigError(str(exc), details=exc.details) from None
 

@@ -95,7 +95,7 @@ def _destination_check(case, plan, sc) -> dict:
         try:
             from recover.networks.chainio import resolved
 
-            signed_dest = resolved(net).hot_wallet
+            signed_dest = resolved(net, wallets=("hot_wallet",)).hot_wallet
         except Exception:  # the hot wallet's setting is not here: say so rather than guess
             signed_dest = None
     planned = (plan or {}).get("plan", {}).get("destination")
