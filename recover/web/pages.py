@@ -3,8 +3,10 @@ needs a passkey sign-in; each page is one call into ``recover.web.views`` or ``r
 
 from __future__ import annotations
 
+from importlib import resources
+
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from recover.web import reports as rep
 from recover.web import views
@@ -16,6 +18,12 @@ router = APIRouter()
 @router.get("/")
 async def home():
     return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/favicon.ico")
+async def favicon():
+    """The icon browsers ask for at this address whatever the page links (not a 404 in every log)."""
+    return FileResponse(str(resources.files("recover.web") / "static" / "favicon.ico"), media_type="image/x-icon")
 
 
 @router.get("/signin")

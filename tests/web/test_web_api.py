@@ -138,6 +138,17 @@ def test_pages_show_the_claim_next_to_the_plan(web, client):
     assert client.get("/static/htmx.min.js").status_code == 200
 
 
+def test_the_favicon_is_served_and_linked(tmp_path):
+    """Issue 23: ``/favicon.ico`` was a 404 in every browser's log (no world needed: no page reads cases)."""
+    from recover.web import create_app
+
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'none.db'}", secret="s"), base_url="http://localhost:8080") as c:
+        icon = c.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+        assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert '<link rel="icon" href="/favicon.ico"' in c.get("/signin").text
+
+
 def test_queue_filters_by_network_tier_and_age(web, client):
     sign_in(client, web.dana)
     rows = lambda **f: re.findall(r'<tr data-case="(\d+)"', client.get("/queue/rows", params=f).text)  # noqa: E731
