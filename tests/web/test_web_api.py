@@ -366,6 +366,45 @@ def test_a_second_credential_of_a_person_does_not_count_twice(web, client, tmp_p
     assert snapshot(web.db) == before
 
 
+def test_a_viewer_passkey_reads_every_page_and_decides_nothing(web, client, tmp_path):
+    """Issue 23: bob approves with his CLI key; the admins also enroll him a ``viewer`` passkey so he can
+    read the queue in the page.  It signs in and reads every page, is offered no decision, and a decision
+    it asks for anyway is refused (403, exit 7 ``role_missing``) with nothing stored.  A second approving
+    key for bob is still refused."""
+    import json
+
+    viewer = SoftAuthenticator()
+    enrolled = enroll_passkey(web.db, "bob-view", "viewer", "bob", viewer.passkey_doc(), tmp_path)
+    assert enrolled["roles"] == ["viewer"] and enrolled["person"] == "bob" and enrolled["active"]
+    csrf = sign_in(client, viewer)
+    queue = client.get("/queue")
+    assert queue.status_code == 200 and '<b id="operator">bob-view</b> (viewer)' in queue.text
+    assert f'data-case="{web.by_alice}"' in queue.text
+    for path in (f"/cases/{web.by_alice}", f"/cases/{web.by_alice}/approvals", "/queue/rows", "/audit", "/reports",
+                 "/reports.csv"):
+        assert client.get(path).status_code == 200, path
+    plan = plan_hash(web, web.by_alice)
+    page = client.get(f"/cases/{web.by_alice}").text
+    assert plan in page and 'id="read-only"' in page and 'id="approve"' not in page
+    before = snapshot(web.db)
+    for decision, reason in (("approve", None), ("reject", "not ours")):
+        r = ask(client, csrf, web.by_alice, decision, plan=plan, reason=reason)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "role_missing" and r.json()["error"]["exit_code"] == 7
+    # the second step with a statement and an assertion of the viewer's own making: refused the same way
+    made = {"kind": "decision", "body": {"decision": "approve", "plan_hash": plan, "by": "bob-view"}}
+    r = client.post(f"/api/cases/{web.by_alice}/decision", headers={"X-CSRF-Token": csrf},
+                    json={"statement": made, "credential": viewer.sign(b"\x00" * 32), "plan_hash": plan})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "role_missing"
+    assert snapshot(web.db) == before
+    path = tmp_path / "bob-pk2.passkey.json"
+    path.write_text(json.dumps(SoftAuthenticator().passkey_doc()))
+    r = run("operators", "enroll", "bob-pk2", "--passkey", str(path), "--roles", "approver", "--person", "bob",
+            *team().admin_args, "--json", db=web.db)
+    assert r.code == 7 and r.error["code"] == "person_has_approving_key"
+    assert snapshot(web.db) == before
+
+
 def test_the_enrolment_page_makes_a_passkey_the_admins_enroll(web, client, tmp_path):
     csrf = csrf_of(client, "/passkeys/new")
     pat = SoftAuthenticator()
