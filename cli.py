@@ -241,22 +241,22 @@ def _print_node(con, node: dict | None, net) -> None:
 def networks(
     ctx: typer.Context,
     recovery_class: Optional[str] = typer.Option(None, "--class", help="direct or conditional"),
+    devnets: bool = typer.Option(False, "--devnets",
+                                 help="Also list the devnets (test and demo chains); RECOVER_DEVNETS=1 does too."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """List the networks this toolkit knows, with their recovery class and conditions."""
+    """List the networks this toolkit knows, with their recovery class and conditions (the devnets
+    only with --devnets; every network is usable by key)."""
     from recover.queries.lists import networks as list_networks
+    from recover.queries.networks import shared_chains
 
     if ctx.invoked_subcommand is not None:
         return
 
-    nets = list_networks(recovery_class)
-    by_chain: dict[str, list[str]] = {}
-    for n in list_networks():
-        by_chain.setdefault(n.chain, []).append(n.key)
-    for chain, keys in sorted(by_chain.items()):
-        if len(keys) > 1:
-            _note(f"warning: networks {', '.join(sorted(keys))} are one chain ({chain}): a deposit claimed under "
-                  "one of them is refused under the others")
+    nets = list_networks(recovery_class, include_devnets=devnets or None)
+    for chain, keys in shared_chains(list_networks(include_devnets=True)):
+        _note(f"warning: networks {', '.join(keys)} are one chain ({chain}): a deposit claimed under "
+              "one of them is refused under the others")
     if json_out:
         _emit_json([
             {"key": n.key, "name": n.name, "family": n.family, "chain": n.chain, "chain_id": n.chain_id,

@@ -26,16 +26,17 @@ def init(db: str | None = None) -> str:
     return upgrade_to_head(db)
 
 
-def list_networks(recovery_class: str | None = None, *, include_devnets: bool = True):
+def list_networks(recovery_class: str | None = None, *, include_devnets: bool | None = None):
     """The networks (``NetworkConfig``, checked from their files) in the order ``recover networks``
-    lists them."""
+    lists them: the devnets only when ``include_devnets`` (None: as ``RECOVER_DEVNETS`` says, off by
+    default).  Every network, devnet or not, is usable by key."""
     from recover.errors import InvalidInput
     from recover.networks.registry import networks
-    from recover.queries.networks import listing
+    from recover.queries.networks import devnets_wanted, listing
 
     if recovery_class not in (None, "direct", "conditional"):
         raise InvalidInput(f"--class must be direct or conditional, not {recovery_class!r}")
-    return listing(networks().values(), recovery_class, include_devnets=include_devnets)
+    return listing(networks().values(), recovery_class, include_devnets=devnets_wanted(include_devnets))
 
 
 def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = None):

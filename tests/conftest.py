@@ -69,6 +69,7 @@ def _isolated_env(monkeypatch, tmp_path, _read_cache):
 
     monkeypatch.delenv("RECOVER_CONFIG_DIR", raising=False)
     monkeypatch.delenv("RECOVER_DB_URL", raising=False)
+    monkeypatch.delenv("RECOVER_DEVNETS", raising=False)
     monkeypatch.setenv("RECOVER_CACHE_DIR", _read_cache)
     for name, value in team.env().items():
         monkeypatch.setenv(name, value)

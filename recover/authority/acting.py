@@ -44,6 +44,7 @@ from recover.authority.statement_log import sign_and_append, sign_and_append_man
 from recover.authority.statements import Statement
 from recover.authority.trust import TrustRoot, load_trust_root
 from recover.errors import PolicyRefused
+from recover.life.operations import ACTING_ROLES
 from recover.storage.models import StatementRecord
 
 # Imports inside functions: PyNaCl and webauthn load when a key is opened or a signature checked, not with
@@ -139,11 +140,14 @@ def acting(session: Session, key, roles: tuple[str, ...] = (), *, doing: str, ro
 
 
 def require_role(actor: Acting, roles: tuple[str, ...], *, doing: str) -> Acting:
-    """``actor`` if it holds one of ``roles`` (any enrolled operator when empty), else exit 7 ``role_missing``."""
-    if roles and not actor.roles & set(roles):
+    """``actor`` if it holds one of ``roles`` (when empty: any role that acts, so a viewer, who only
+    reads, does nothing), else exit 7 ``role_missing``."""
+    needed = roles or ACTING_ROLES
+    if not actor.roles & set(needed):
+        what = f"the role {' or '.join(roles)}" if roles else "a role that acts (a viewer only reads)"
         raise PolicyRefused(f"operator {actor.name} (roles {', '.join(sorted(actor.roles))}) may not {doing}: that "
-                            f"needs the role {' or '.join(roles)}", code="role_missing",
-                            details={"operator": actor.name, "needed": list(roles)})
+                            f"needs {what}", code="role_missing",
+                            details={"operator": actor.name, "needed": list(needed)})
     return actor
 
 

@@ -40,10 +40,16 @@ class CaseStatus(str, Enum):
 S = CaseStatus
 
 #: every role an operator key can be enrolled with (``operators enroll --roles``)
-ROLES = ("specialist", "reviewer", "approver", "senior", "pricer", "admin")
+ROLES = ("specialist", "reviewer", "approver", "senior", "pricer", "admin", "viewer")
+#: roles that only read: a ``viewer`` (typically a passkey) signs in to the web queue and reads every page.
+#: No operation takes it, not even one open to any operator (``roles=()``), and it is no approving key,
+#: so a person who approves with one key may also hold a viewer.
+READING = ("viewer",)
+#: what ``roles=()`` means: any enrolled operator whose roles act
+ACTING_ROLES = tuple(r for r in ROLES if r not in READING)
 
 # Who may do an operation (``Operation.by``).
-OPERATOR = "operator"  # an enrolled operator's key (``--key``) with one of ``roles`` (any role when empty)
+OPERATOR = "operator"  # an enrolled operator's key (``--key``) with one of ``roles`` (empty: ``ACTING_ROLES``)
 ADMINS = "admins"      # a quorum of the trust root's admins (``--admin-key`` once per admin)
 ANYONE = "anyone"      # no key: whoever can read the database (``audit verify``)
 
@@ -58,7 +64,7 @@ class Operation:
     doing: str                                  # the refusal's words: "operator X may not <doing>"
     commands: tuple[str, ...]                   # the CLI commands that do it
     by: str = OPERATOR
-    roles: tuple[str, ...] = ()                 # for ``by == OPERATOR``: any one of these
+    roles: tuple[str, ...] = ()                 # for ``by == OPERATOR``: any one of these (empty: ACTING_ROLES)
     accepts: frozenset = frozenset()            # statuses a case may be in for it to start (empty: no case)
     refusal: str = ""                           # the error code when the case is in another status
     why: str = ""                               # ... and the words after "case N is '<status>': "

@@ -55,14 +55,15 @@ def prices(*, db: str | None = None) -> list[SimpleNamespace]:
             for r in rows]
 
 
-def networks(recovery_class: str | None = None, *, include_devnets: bool = True) -> list:
-    """The networks in listing order (``--class`` direct or conditional)."""
+def networks(recovery_class: str | None = None, *, include_devnets: bool | None = None) -> list:
+    """The networks in listing order (``--class`` direct or conditional); the devnets only when
+    ``include_devnets`` (None: as ``RECOVER_DEVNETS`` says, off by default)."""
     from recover.errors import InvalidInput
-    from recover.queries.networks import listing, network_views
+    from recover.queries.networks import devnets_wanted, listing, network_views
 
     if recovery_class not in (None, "direct", "conditional"):
         raise InvalidInput(f"--class must be direct or conditional, not {recovery_class!r}")
-    return listing(network_views().values(), recovery_class, include_devnets=include_devnets)
+    return listing(network_views().values(), recovery_class, include_devnets=devnets_wanted(include_devnets))
 
 
 def show_policy(*, db: str | None = None) -> dict:

@@ -159,8 +159,39 @@ def get_network_view(key: str) -> NetworkView:
     return nets[key]
 
 
+DEVNETS_ENV = "RECOVER_DEVNETS"
+_YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def devnets_wanted(flag: bool | None = None) -> bool:
+    """Whether a listing shows the devnets (files marked ``devnet = true``: the test and demo
+    chains): ``flag`` when given (``--devnets``), else ``RECOVER_DEVNETS``.  A desk lists its real
+    networks; the devnets stay usable by key whatever this says."""
+    if flag is not None:
+        return flag
+    from recover.errors import ConfigError
+
+    value = os.environ.get(DEVNETS_ENV, "").strip().lower()
+    if value not in _YES + _NO:
+        raise ConfigError(f"{DEVNETS_ENV} must be 1 or 0 (true/false, yes/no), not {value!r}",
+                          details={"setting": DEVNETS_ENV})
+    return value in _YES
+
+
 def listing(nets, recovery_class: str | None = None, *, include_devnets: bool = True) -> list:
     """Networks in the order ``recover networks`` lists them (of one class when asked); ``nets`` are
     ``NetworkConfig`` or :class:`NetworkView` values alike."""
     return [n for n in sorted(nets, key=lambda n: (n.devnet, n.recovery_class, n.key))
             if (recovery_class is None or n.recovery_class == recovery_class) and (include_devnets or not n.devnet)]
+
+
+def shared_chains(nets) -> list[tuple[str, list[str]]]:
+    """``(chain, keys)`` for each chain that two or more *real* networks name: a deposit claimed under
+    one of them is refused under the others, which a desk should know.  Devnets are left out: the
+    shipped ones (and a desk's copies of them) share their local chains by design, and a real desk
+    does not claim deposits on them."""
+    by_chain: dict[str, list[str]] = {}
+    for n in nets:
+        if not n.devnet:
+            by_chain.setdefault(n.chain, []).append(n.key)
+    return [(chain, sorted(keys)) for chain, keys in sorted(by_chain.items()) if len(keys) > 1]

@@ -1,11 +1,15 @@
 """The pages: queue, case, audit, reports (and the sign-in and passkey-creation pages).  Reading
-needs a passkey sign-in; each page is one call into ``recover.web.views`` or ``reports``."""
+needs a passkey sign-in, of any enrolled role (a ``viewer`` passkey reads and decides nothing); each
+page is one call into ``recover.web.views`` or ``reports``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from importlib import resources
 
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from recover.life.operations import APPROVING
 from recover.web import reports as rep
 from recover.web import views
 from recover.web.guards import render, signed_in
@@ -16,6 +20,12 @@ router = APIRouter()
 @router.get("/")
 async def home():
     return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/favicon.ico")
+async def favicon():
+    """The icon browsers ask for at this address whatever the page links (not a 404 in every log)."""
+    return FileResponse(str(resources.files("recover.web") / "static" / "favicon.ico"), media_type="image/x-icon")
 
 
 @router.get("/signin")
@@ -48,7 +58,9 @@ async def queue_rows(request: Request, network: str = "", tier: str = "", age: s
 async def case(case_id: int, request: Request):
     op, _ = signed_in(request)
     doc = views.case_page(request.app.state.db, case_id)
-    return render(request, "case.html", {"c": doc, "me": op})
+    # a viewer reads the case; the decision form is for those whose roles decide (the runner refuses
+    # anyone else's decision all the same)
+    return render(request, "case.html", {"c": doc, "me": op, "may_decide": bool(APPROVING & set(op.roles.split(",")))})
 
 
 @router.get("/cases/{case_id}/approvals")

@@ -95,6 +95,34 @@ def test_enroll_needs_an_admin_quorum_and_one_approving_key_per_person(trust):
     assert snapshot(t.db) == before
 
 
+def test_a_viewer_key_beside_an_approving_key_reads_and_does_nothing(trust):
+    """Issue 23: a person who approves with one key may also hold a ``viewer`` key (the web queue's
+    read-only passkey, or an Ed25519 key as here): it is no approving key, so the one-approving-key rule
+    lets it be enrolled and still refuses a second approving one; and it does nothing, not even what
+    any operator may do (broadcast, track): exit 7 ``role_missing``, nothing stored."""
+    t = trust
+    pub, _ = keygen(t, "vic")
+    cli(t, "operators", "enroll", "vic", "--public-key", pub, "--roles", "approver", "--person", "p-vic",
+        *admins(t, 1, 2))
+    view_pub, view_key = keygen(t, "vic-view")
+    viewer = cli(t, "operators", "enroll", "vic-view", "--public-key", view_pub, "--roles", "viewer", "--person",
+                 "P-Vic", *admins(t, 1, 2))
+    assert viewer["roles"] == ["viewer"] and viewer["person"] == "p-vic" and viewer["active"]
+    before = snapshot(t.db)
+    for args in (("queue", "approve", "1"), ("queue", "reject", "1", "--reason", "no"), ("case", "broadcast", "1"),
+                 ("case", "track", "1"), ("case", "open", "--network", "anvil", "--tx", "0x" + "ab" * 32,
+                                          "--return-address", "0x" + "11" * 20)):
+        err = cli(t, *args, "--key", str(view_key), expect=7)
+        assert err["code"] == "role_missing" and "vic-view" in err["message"], (args, err)
+    assert snapshot(t.db) == before
+    alias, _ = keygen(t, "vic2")
+    for roles in ("approver", "senior,viewer"):
+        again = cli(t, "operators", "enroll", "vic2", "--public-key", alias, "--roles", roles, "--person", "p-vic",
+                    *admins(t, 2, 3), expect=7)
+        assert again["code"] == "person_has_approving_key"
+    assert snapshot(t.db) == before
+
+
 def test_revoke_and_a_row_edited_in_the_database_does_not_count(trust):
     t = trust
     from recover.authority.operators import check_operator

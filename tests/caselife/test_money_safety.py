@@ -48,9 +48,11 @@ def test_one_deposit_is_one_case_whatever_the_network_key(world):
                   env=env, expect=5)
         assert err["code"] == "duplicate" and f"case {first}" in err["message"] and "eip155:31337" in err["message"]
     assert snapshot(w.db) == before
-    listed = run("networks", "--json", env=env)
-    assert listed.code == 0
-    assert "anvil, anvil-twin are one chain (eip155:31337)" in listed.err
+    listed = run("networks", "--devnets", "--json", env=env)
+    # both are devnets (the twin is a copy of anvil.toml): never warned about (issue 23); two real files
+    # for one chain are (tests/cli/test_networks_listing.py)
+    assert listed.code == 0 and "anvil-twin" in {n["key"] for n in listed.json}
+    assert "one chain" not in listed.err
 
 
 def _approved_case(w):

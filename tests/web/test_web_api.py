@@ -138,6 +138,17 @@ def test_pages_show_the_claim_next_to_the_plan(web, client):
     assert client.get("/static/htmx.min.js").status_code == 200
 
 
+def test_the_favicon_is_served_and_linked(tmp_path):
+    """Issue 23: ``/favicon.ico`` was a 404 in every browser's log (no world needed: no page reads cases)."""
+    from recover.web import create_app
+
+    with TestClient(create_app(f"sqlite:///{tmp_path / 'none.db'}", secret="s"), base_url="http://localhost:8080") as c:
+        icon = c.get("/favicon.ico")
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+        assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+        assert '<link rel="icon" href="/favicon.ico"' in c.get("/signin").text
+
+
 def test_queue_filters_by_network_tier_and_age(web, client):
     sign_in(client, web.dana)
     rows = lambda **f: re.findall(r'<tr data-case="(\d+)"', client.get("/queue/rows", params=f).text)  # noqa: E731
@@ -352,6 +363,45 @@ def test_a_second_credential_of_a_person_does_not_count_twice(web, client, tmp_p
     before = snapshot(web.db)
     r = decide(client, csrf, carol_pk, web.small, "approve", plan=plan)
     assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate_approval"
+    assert snapshot(web.db) == before
+
+
+def test_a_viewer_passkey_reads_every_page_and_decides_nothing(web, client, tmp_path):
+    """Issue 23: bob approves with his CLI key; the admins also enroll him a ``viewer`` passkey so he can
+    read the queue in the page.  It signs in and reads every page, is offered no decision, and a decision
+    it asks for anyway is refused (403, exit 7 ``role_missing``) with nothing stored.  A second approving
+    key for bob is still refused."""
+    import json
+
+    viewer = SoftAuthenticator()
+    enrolled = enroll_passkey(web.db, "bob-view", "viewer", "bob", viewer.passkey_doc(), tmp_path)
+    assert enrolled["roles"] == ["viewer"] and enrolled["person"] == "bob" and enrolled["active"]
+    csrf = sign_in(client, viewer)
+    queue = client.get("/queue")
+    assert queue.status_code == 200 and '<b id="operator">bob-view</b> (viewer)' in queue.text
+    assert f'data-case="{web.by_alice}"' in queue.text
+    for path in (f"/cases/{web.by_alice}", f"/cases/{web.by_alice}/approvals", "/queue/rows", "/audit", "/reports",
+                 "/reports.csv"):
+        assert client.get(path).status_code == 200, path
+    plan = plan_hash(web, web.by_alice)
+    page = client.get(f"/cases/{web.by_alice}").text
+    assert plan in page and 'id="read-only"' in page and 'id="approve"' not in page
+    before = snapshot(web.db)
+    for decision, reason in (("approve", None), ("reject", "not ours")):
+        r = ask(client, csrf, web.by_alice, decision, plan=plan, reason=reason)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "role_missing" and r.json()["error"]["exit_code"] == 7
+    # the second step with a statement and an assertion of the viewer's own making: refused the same way
+    made = {"kind": "decision", "body": {"decision": "approve", "plan_hash": plan, "by": "bob-view"}}
+    r = client.post(f"/api/cases/{web.by_alice}/decision", headers={"X-CSRF-Token": csrf},
+                    json={"statement": made, "credential": viewer.sign(b"\x00" * 32), "plan_hash": plan})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "role_missing"
+    assert snapshot(web.db) == before
+    path = tmp_path / "bob-pk2.passkey.json"
+    path.write_text(json.dumps(SoftAuthenticator().passkey_doc()))
+    r = run("operators", "enroll", "bob-pk2", "--passkey", str(path), "--roles", "approver", "--person", "bob",
+            *team().admin_args, "--json", db=web.db)
+    assert r.code == 7 and r.error["code"] == "person_has_approving_key"
     assert snapshot(web.db) == before
 
 

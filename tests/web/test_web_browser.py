@@ -125,6 +125,37 @@ def _restore(db, original):
                      {"h": original.hash, "c": current})
 
 
+def _console_errors(page) -> list[str]:
+    """Every console error and uncaught exception of ``page`` from now on (a list that fills)."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
+    return seen
+
+
+def test_the_enrolment_page_checks_the_name_and_logs_no_error(server, page):
+    """Issue 23: Chromium compiles ``pattern`` with the ``v`` flag, where an unescaped ``-`` in a class is
+    a syntax error: it logged "Pattern attribute ... is not a valid regular expression" and skipped the
+    name check.  The favicon was a 404 in the same log."""
+    errors = _console_errors(page)
+    page.goto(f"{server.url}/passkeys/new")
+    page.wait_for_load_state("load")
+    name = page.locator("#enroll-name")
+    for good in ("dana-pk", "a.b_c@d-e", "x" * 128):
+        name.fill(good)
+        expect(page.locator("#enroll-name:valid")).to_have_count(1)
+    for bad in ("-dana", "dana pk", "dana/pk", "däna", "x" * 129):
+        name.fill(bad)
+        expect(page.locator("#enroll-name:invalid")).to_have_count(1)
+    page.click("#enroll button[type=submit]")  # the browser refuses the form: no passkey is made
+    assert page.locator("#passkey-result").is_hidden() and page.text_content("#message") == ""
+    icon = page.request.get(f"{server.url}/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/x-icon"
+    page.goto(f"{server.url}/signin")
+    page.wait_for_load_state("load")
+    assert errors == []
+
+
 def test_a_passkey_approval_in_the_page_is_accepted_by_the_signer(world, server, page, monkeypatch):  # noqa: F811
     w = world
     monkeypatch.setenv("RECOVER_WEB_ORIGIN", server.url)  # the server and the CLI signer alike
