@@ -1067,7 +1067,8 @@ def _render_case(doc: dict, *, contracts: bool = False) -> None:
     for label, value in (("status", doc["status"]), ("network", doc["network"]), ("tx", doc["txid"]),
                          ("asset", _asset_of(doc, contracts)),
                          ("deposit address", doc["deposit_address"] or _from_facts(doc, "receiving_address") or "(any)"),
-                         ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')}"),
+                         ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')} "
+                          "(the net goes to our hot wallet)"),
                          ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
                          ("classification", doc["classification"] or "(not verified yet)")):
         claim.add_row(Text(label, style="bold"), Text(str(value)))
@@ -1131,7 +1132,7 @@ def _render_case(doc: dict, *, contracts: bool = False) -> None:
         t.add_column(col)
     for e in doc["audit"]:
         t.add_row(str(e["seq"]), e["at"], e["actor"], e["action"],
-                  f"{e['from'] or ''} -> {e['to']}" if e["to"] else "")
+                  (f"{e['from']} -> {e['to']}" if e["from"] else e["to"]) if e["to"] else "")
     con.print(t)
 
 

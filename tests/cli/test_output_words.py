@@ -60,6 +60,8 @@ def test_queue_and_case_show_of_an_unpriced_credit_case(world):
     shown = run("case", "show", str(cid), db=w.db, env=WIDE).out
     assert re.search(r"asset\s+UNL\s", shown) and "still needed: 3 more approvals, one with role senior" in shown
     assert f"sweep_net: {CREDIT_NET}: " in shown and "net to the user" not in shown, shown
+    assert "credit account acct-7 (the net goes to our hot wallet)" in shown
+    assert re.search(r"│ alice\s*│ case_opened\s*│ open\s*│", shown), shown  # not " -> open"
     assert re.search(rf"asset\s+UNL \({contract}\)", run("case", "show", str(cid), "--contracts", db=w.db,
                                                           env=WIDE).out)
     plan = cli(w, "case", "show", str(cid))["plan"]
