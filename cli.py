@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 import typer
 from typer.core import TyperOption
 
-from chains.errors import EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, ToolkitError, as_toolkit_error
+from chains.errors import (EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_WAITING, ToolkitError,
+                           as_toolkit_error)
 from recover.life.condition_names import SIGNED_OFF
 from recover.text import plural
 
@@ -64,6 +65,8 @@ _STATE: dict[str, Any] = {"db": None}
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
 DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
 KeyOpt = typer.Option(None, "--key", help="Your operator key file (default: RECOVER_OPERATOR_KEY).")
+ContractsOpt = typer.Option(False, "--contracts", help="Name tokens by symbol and contract (default: symbol only; "
+                                                     "--json always has both).")
 AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
 
 
@@ -94,22 +97,23 @@ def _emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def _err(message: str) -> None:
+def _err(message: str, prefix: str = "[bold red]error:[/]") -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"{prefix} {message}", markup=True)
 
 
 def _fail(exc: BaseException, as_json: bool) -> None:
     """The one place an error becomes an exit code: a deliberate error (the toolkit's root,
-    ``chains.errors.ToolkitError``) exits with its own code, anything else is ``unexpected`` (exit 1)."""
+    ``chains.errors.ToolkitError``) exits with its own code, anything else is ``unexpected`` (exit 1).
+    Waiting (exit 9) is not an error: nothing is wrong, it is said as waiting, not in red."""
     err = as_toolkit_error(exc)
     if as_json:
         sys.stderr.write(json.dumps({"error": err.to_dict()}, default=str) + "\n")
     else:
         from rich.markup import escape
 
-        _err(escape(err.message))
+        _err(escape(err.message), "[bold yellow]waiting:[/]" if err.exit_code == EXIT_WAITING else "[bold red]error:[/]")
     raise typer.Exit(err.exit_code)
 
 
@@ -377,8 +381,8 @@ def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,d
 
 @case_app.command("show")
 @command
-def case_show(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-              json_out: bool = JsonOpt) -> None:
+def case_show(case_id: int = typer.Argument(..., metavar="ID"), contracts: bool = ContractsOpt,
+              db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """The case's whole story: claim, facts, classification, quote, plan, approvals, audit."""
     from recover.queries.lists import show_case
 
@@ -386,7 +390,7 @@ def case_show(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str
     if json_out:
         _emit_json(doc)
     else:
-        _render_case(doc)
+        _render_case(doc, contracts=contracts)
 
 
 @case_app.command("list")
@@ -408,7 +412,7 @@ def case_list(status: Optional[str] = typer.Option(None, "--status", help="Only 
     for col in ("id", "status", "network", "txid", "classification", "destination", "opened by"):
         table.add_column(col)
     for r in rows:
-        dest = r["destination"].get("return_address") or "credit:" + str(r["destination"].get("credit_account"))
+        dest = r["destination"].get("return_address") or f"credit account {r['destination'].get('credit_account')}"
         table.add_row(str(r["id"]), r["status"], r["network"], r["txid"], r["classification"] or "", dest,
                       r["opened_by"])
     _console().print(table)
@@ -473,8 +477,8 @@ def _verify_all_with_progress(db, key, json_out):
 
 @case_app.command("quote")
 @command
-def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str] = DbOpt,
-               key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
+def case_quote(case_id: int = typer.Argument(..., metavar="ID"), contracts: bool = ContractsOpt,
+               db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Compute fee, network cost and net for a verified case (exit 7 when refused by policy).  A re-quote
     of a case awaiting approval (or approved) voids its plan and approvals, and says so."""
     import recover
@@ -484,7 +488,10 @@ def case_quote(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[st
     if json_out:
         _emit_json(doc)
         return
-    _print_quote(doc, title=f"quote for case {case_id}", lines=doc["lines"])
+    from recover.text import asset_name
+
+    _print_quote(doc, title=f"quote for case {case_id}", lines=doc["lines"],
+                 asset=asset_name(doc["symbol"], doc["contract"], contract=True) if contracts else None)
     _say_voided(case_id, doc["voided_plans"], "quote", f"Prepare the case again (`recover case prepare {case_id}`) "
                 "and have the new plan approved.")
 
@@ -513,9 +520,9 @@ def case_prepare(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[
     _print_steps(outcome.steps)
 
 
-def _print_quote(q: dict, *, title: str, lines) -> None:
+def _print_quote(q: dict, *, title: str, lines, asset: str | None = None) -> None:
     """The quote's amounts in units with their symbol next to base units, and what an unpriced asset
-    means, in words (never ``value USD None``)."""
+    means, in words (never ``value USD None``); ``asset``: the asset with its contract (``--contracts``)."""
     from rich.table import Table
 
     from recover.text import units
@@ -530,6 +537,8 @@ def _print_quote(q: dict, *, title: str, lines) -> None:
     t.add_row("network cost (native)", units(q["network_cost_native"], ndec, nsym) if ndec is not None else "",
               q["network_cost_native"])
     _console().print(t)
+    if asset:
+        _console().print(f"  asset: {asset}")
     if q.get("value_usd") is None:
         _console().print(f"  value: not priced ({sym or 'the asset'} has no USD price): the fee is taken in kind, "
                          "no USD minimum applies, and approval needs the top tier of the policy")
@@ -599,8 +608,9 @@ def prices_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
 
 @queue_app.command("list")
 @command
-def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
-    """Cases awaiting approval: network, classification, value, approvals so far and needed."""
+def queue_list(contracts: bool = ContractsOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
+    """Cases awaiting approval: network, classification, net amount, value, approvals so far and what
+    they still need."""
     from recover.queries.lists import queue
 
     rows = queue(db=_db(db))
@@ -610,13 +620,16 @@ def queue_list(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     from rich.table import Table
 
     from recover.authority.approval_state import queue_columns
+    from recover.text import asset_name, units
 
     t = Table(title=f"{plural(len(rows), 'case')} in the queue")
-    for col in ("id", "status", "network", "class", "value USD", "approvals", "missing"):
-        t.add_column(col)
+    for col in ("id", "status", "network", "class", "net", "value USD", "approvals", "still needs"):
+        t.add_column(col, justify="right" if col in ("net", "value USD") else "left")
     for r in rows:
-        t.add_row(str(r["id"]), r["status"], r["network"], r["classification"] or "", str(r["value_usd"]),
-                  *queue_columns(r["approvals"]))
+        net = units(r["net"], r["decimals"], asset_name(r["symbol"], r["asset"], contract=contracts)) \
+            if r["net"] is not None else "no quote"
+        t.add_row(str(r["id"]), r["status"], r["network"], r["classification"] or "", net,
+                  "unpriced" if r["value_usd"] is None else str(r["value_usd"]), *queue_columns(r["approvals"]))
     _console().print(t)
 
 
@@ -628,7 +641,11 @@ def _decision(case_id, key, decision, reason, db, json_out):
     if json_out:
         _emit_json({"id": case_id, "status": doc["status"], "approvals": state.to_dict()})
     else:
-        _note(f"case {case_id}: {decision} recorded; status {doc['status']} ({state.missing_text()})")
+        from recover.authority.approval_state import still_needed
+
+        needs = still_needed(state.to_dict()) if decision == "approve" else []
+        _note(f"case {case_id}: {decision} recorded; status {doc['status']}"
+              + (f"; still needed: {'; '.join(needs)}" if needs else "; ready to sign" if state.satisfied else ""))
 
 
 @queue_app.command("approve")
@@ -1016,11 +1033,17 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
     import recover
 
     report = recover.run_worker(db=_db(db), key=key, once=once, poll_seconds=poll, lease_seconds=lease,
-                                say=None if json_out else _note)
+                                say=None if json_out else _note, on_job=None if json_out else _job_line)
     if json_out:
         _emit_json(report.to_dict())
     else:
         _note(f"worker {report.worker}: {plural(report.jobs, 'job')}, {report.done} done, {report.later} due again later")
+
+
+def _job_line(result) -> None:
+    """One job as it ends: what it did to its case, and when it runs again if it is not done."""
+    _note(f"case {result.case_id}: {result.did}"
+          + (f", again in {round(result.again_in, 1):g} s" if result.again_in is not None else ""))
 
 
 @app.command()
@@ -1050,13 +1073,24 @@ def _from_facts(doc: dict, field: str) -> str | None:
     return ", ".join(sorted(values)) if values else None
 
 
-def _render_case(doc: dict) -> None:
+def _asset_of(doc: dict, contracts: bool) -> str:
+    """The case's asset by its symbol once verification read it (the claim's contract, or "(any)",
+    before)."""
+    from recover.text import asset_name
+
+    facts = doc.get("facts") or []
+    if facts:
+        return ", ".join(sorted({asset_name(f["asset_symbol"], f["asset"], contract=contracts) for f in facts}))
+    return doc["asset"] or "(any)"
+
+
+def _render_case(doc: dict, *, contracts: bool = False) -> None:
     """One screen per case: each part appears once it exists."""
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    from recover.text import units
+    from recover.text import asset_name, units
 
     con = _console()
     dest = doc["destination"]
@@ -1064,9 +1098,10 @@ def _render_case(doc: dict) -> None:
     claim.add_column(no_wrap=True)
     claim.add_column(overflow="fold")
     for label, value in (("status", doc["status"]), ("network", doc["network"]), ("tx", doc["txid"]),
-                         ("asset", doc["asset"] or _from_facts(doc, "asset") or "(any)"),
+                         ("asset", _asset_of(doc, contracts)),
                          ("deposit address", doc["deposit_address"] or _from_facts(doc, "receiving_address") or "(any)"),
-                         ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')}"),
+                         ("destination", dest.get("return_address") or f"credit account {dest.get('credit_account')} "
+                          "(the net goes to our hot wallet)"),
                          ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
                          ("classification", doc["classification"] or "(not verified yet)")):
         claim.add_row(Text(label, style="bold"), Text(str(value)))
@@ -1079,7 +1114,8 @@ def _render_case(doc: dict) -> None:
             t.add_column(col)
         for f in doc["facts"]:
             where = "tx value" if f["deposit_index"] < 0 else str(f["deposit_index"])
-            t.add_row(where, f["sender"] or "", f["receiving_address"], f["asset_symbol"] or f["asset"],
+            t.add_row(where, f["sender"] or "", f["receiving_address"],
+                      asset_name(f["asset_symbol"], f["asset"], contract=contracts),
                       f"{units(f['amount'], f['decimals'], f['asset_symbol'])} ({f['amount']})",
                       str(f["block_number"]), str(f["confirmations"]), f["classification"])
         con.print(t)
@@ -1112,10 +1148,10 @@ def _render_case(doc: dict) -> None:
         for x in a["so_far"]:
             con.print(f"  - {x['approver']} (person {x['person']}): {x['decision']}"
                       + (f": {x['reason']}" if x.get("reason") else ""))
-        for why in a.get("conditions_unmet") or []:
-            con.print(f"  still needed: condition {why}")
-        if a.get("roles_missing"):
-            con.print(f"  still needed: an approver with the role {', '.join(a['roles_missing'])}")
+        for need in a.get("still_needed") or []:
+            con.print(f"  still needed: {need}")
+        if a.get("error"):
+            con.print(f"  what they still need cannot be worked out here: {a['error']}")
     if doc.get("transactions"):
         t = Table(title="transactions")
         for col in ("step", "role", "txid", "status", "conf."):
@@ -1129,7 +1165,7 @@ def _render_case(doc: dict) -> None:
         t.add_column(col)
     for e in doc["audit"]:
         t.add_row(str(e["seq"]), e["at"], e["actor"], e["action"],
-                  f"{e['from'] or ''} -> {e['to']}" if e["to"] else "")
+                  (f"{e['from']} -> {e['to']}" if e["from"] else e["to"]) if e["to"] else "")
     con.print(t)
 
 

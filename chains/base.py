@@ -75,12 +75,33 @@ class OwnershipCheck:
     signer: str | None = None
 
 
+#: Where a plan's net goes (``SweepRequest.destination_role``, kept in ``SweepPlan.meta``): the user's
+#: own return address, or our hot wallet for a credit to the user's exchange account.
+RETURN_ADDRESS = "return_address"
+HOT_WALLET = "hot_wallet"
+_NET_LABELS = {RETURN_ADDRESS: "net to the user's return address",
+               HOT_WALLET: "net to our hot wallet, for the account credit"}
+
+
+def net_label(role: str | None) -> str:
+    """The words every family's plan rows (and the quote's lines) use for the net leg: a credit's net
+    goes to our hot wallet, and saying "to the user" there would mislead the approver.  A plan made
+    before plans said their role reads "net to the destination"."""
+    return _NET_LABELS.get(role or "", "net to the destination")
+
+
+def plan_net_label(plan: "SweepPlan") -> str:
+    """:func:`net_label` of the role ``plan`` was built for."""
+    return net_label(plan.meta.get("destination_role"))
+
+
 @dataclass(frozen=True)
 class StepView:
     """One plan step as people read it (``case show``, the approval queue): no family field names.
 
     ``moves`` lists what the step moves: ``{"to", "amount", "asset", "what"}`` (amount in base units as
-    text, ``what`` a short label such as "net to the user" or "network fee").
+    text, ``what`` a short label such as "net to the user's return address" (:func:`net_label`) or
+    "network fee").
     """
 
     seq: int
@@ -186,6 +207,12 @@ class SweepRequest:
     gas_station_address: str | None = None  # EVM: the address of ``gas_station_path`` (for its nonce)
     own_native: int = 0     # native at the deposit address that is ours to burn for gas (a known leftover)
     station_reserved: tuple[int, ...] = ()  # gas-station nonces held by other live plans
+    destination_role: str | None = None  # RETURN_ADDRESS or HOT_WALLET: kept in the plan's meta for its rows
+
+    def role_meta(self) -> dict:
+        """What every family's plan puts in its ``meta`` from the request: the destination's role,
+        which its rows read (:func:`plan_net_label`)."""
+        return {"destination_role": self.destination_role} if self.destination_role else {}
 
 
 @dataclass(frozen=True)

@@ -193,8 +193,13 @@ def compute_quote(
     max_price_age: timedelta = DEFAULT_MAX_PRICE_AGE,
     asset: str | None = None,
     native_asset: str | None = None,
+    label: str | None = None,
+    net_to: str = "net to user",
 ) -> Quote:
     """Quote a recovery of ``gross`` base units under ``policy``.
+
+    ``asset`` is the asset's price key; ``label`` is how the lines name it for people (its symbol:
+    a token's price key is its network and contract); ``net_to`` says where the net goes.
 
     ``price`` is the asset's USD price (None: unpriced); for the native asset it is also the
     native price and ``native_price`` is ignored. ``network_cost_native`` is the sweep's cost
@@ -220,7 +225,9 @@ def compute_quote(
                 f"native asset with decimals {decimals} but native_decimals {native_decimals}"
             )
         native_price = price
-    sym = asset or (price.asset if price else "asset")
+    key = asset or (price.asset if price else "asset")
+    sym = label or key
+    priced_as = f" (price key {key})" if sym != key else ""
     nsym = native_asset or (native_price.asset if native_price else ("native" if not is_native else sym))
     if is_native:
         nsym = sym
@@ -251,7 +258,7 @@ def compute_quote(
             refusals.append(Refusal(STALE_PRICE, _stale_message(price, now, max_price_age, "asset")))
             mode = "none"
     elif policy.unpriced == "refuse":
-        refusals.append(Refusal(UNPRICED, f"{sym} has no USD price and the fee policy refuses unpriced assets"))
+        refusals.append(Refusal(UNPRICED, f"{sym}{priced_as} has no USD price and the fee policy refuses unpriced assets"))
         mode = "none"
     else:
         mode = "unpriced"
@@ -284,7 +291,7 @@ def compute_quote(
         pct = policy.percent or Decimal(0)
         with exact_context():
             fee_raw = ceil_ratio(Decimal(gross) * pct, Decimal(100))
-        lines.append(f"{sym} has no USD price: policy unpriced = percent_only (fee in kind, no USD rules)")
+        lines.append(f"{sym}{priced_as} has no USD price: policy unpriced = percent_only (fee in kind, no USD rules)")
         lines.append(
             f"fee: {plain(pct)}% of {gross} base units = {fee_raw} base units (rounded up)"
         )
@@ -390,9 +397,9 @@ def compute_quote(
         lines.append(f"network cost clamped to what remains: {cost_in_asset} base units")
     net = gross - fee - cost_in_asset
     refusal = refusals[0] if refusals else None
-    label = "net to user" if refusal is None else "net to user (informational: refused)"
+    net_line = net_to if refusal is None else f"{net_to} (informational: refused)"
     lines.append(
-        f"{label}: {gross} - {fee} - {cost_in_asset} = {net} base units ({format_units(net, decimals)} {sym}, rounded down)"
+        f"{net_line}: {gross} - {fee} - {cost_in_asset} = {net} base units ({format_units(net, decimals)} {sym}, rounded down)"
     )
     if refusal is not None:
         lines.append(f"refused ({refusal.code}): {refusal.message}")

@@ -30,3 +30,14 @@ def units(base, decimals: int | None, symbol: str | None = None) -> str:
     else:
         text += ".0"
     return f"{text} {symbol}" if symbol else text
+
+
+def asset_name(symbol: str | None, asset: str | None, *, contract: bool = False) -> str:
+    """How people read an asset: its symbol (``UNL``), with its contract or mint when asked
+    (``UNL (0x5FbD...)``); the contract alone when the chain gave no symbol.  ``asset`` is
+    ``"native"`` for the network's own coin, which has no contract."""
+    if not symbol:
+        return asset or ""
+    if contract and asset and asset != "native":
+        return f"{symbol} ({asset})"
+    return symbol

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from chains.base import NATIVE, StepView, SweepPlan
+from chains.base import NATIVE, StepView, SweepPlan, plan_net_label
 from chains.evm.erc20 import transfer_args
 
-_WHAT = {"gas_topup": "gas top-up", "sweep_net": "net to the user", "sweep_fee": "fee to the fee collector"}
+_WHAT = {"gas_topup": "gas top-up", "sweep_fee": "fee to the fee collector"}
 
 
 def _native_text(amount: int, decimals: int, symbol: str) -> str:
@@ -20,7 +20,7 @@ def describe_plan(plan: SweepPlan, *, native_symbol: str, native_decimals: int) 
     for step in plan.steps:
         tx = step.tx
         nonce = int(tx["nonce"])
-        what = _WHAT.get(step.role, step.role.replace("_", " "))
+        what = plan_net_label(plan) if step.role == "sweep_net" else _WHAT.get(step.role, step.role.replace("_", " "))
         value = int(tx["value"])
         transfer = transfer_args(tx.get("data")) if plan.asset != NATIVE and step.role != "gas_topup" else None
         if transfer is not None:

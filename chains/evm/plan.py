@@ -168,7 +168,7 @@ def build_evm_plan(
         gross=request.gross, net=request.net, fee_total=request.fee_total, native_cost=native_cost,
         destination=cs(request.destination), fee_collector=cs(request.fee_collector), steps=tuple(steps),
         meta={"chain_id": chain_id, "tx_type": tx_type, "gas_price": str(p),
-              **({"own_native_used": str(own_used)} if own_used else {})},
+              **({"own_native_used": str(own_used)} if own_used else {}), **request.role_meta()},
     )
 
 

@@ -4,7 +4,7 @@ moves of the net, fee and network-cost legs."""
 
 from __future__ import annotations
 
-from chains.base import NATIVE, StepView, SweepPlan
+from chains.base import NATIVE, StepView, SweepPlan, plan_net_label
 from chains.errors import ChainError
 from chains.solana.common import ASSOCIATED_TOKEN_PROGRAM, RECOVER_NESTED, SYSTEM_PROGRAM, TOKEN_PROGRAMS, decode_ix
 
@@ -76,7 +76,7 @@ def describe_plan(plan: SweepPlan) -> list[StepView]:
             if kind == "native" and plan.asset != NATIVE:
                 continue  # a nested account's rent passed on to the gas station: not a leg of the sweep
             if to == plan.destination:
-                what = "net to the destination"
+                what = plan_net_label(plan)
             elif to == plan.fee_collector:
                 what = "fee to the fee collector"
             elif to == station:

@@ -196,7 +196,8 @@ def build_plan(network: str, request: SweepRequest, cost: CostEstimate, facts: d
                         "instructions": instructions})
     return SweepPlan(network=network, family="solana", case_id=request.case_id, asset=request.asset,
                      gross=request.gross, net=request.net, fee_total=request.fee_total, native_cost=cost.native_cost,
-                     destination=request.destination, fee_collector=request.fee_collector, steps=(step,), meta=meta)
+                     destination=request.destination, fee_collector=request.fee_collector, steps=(step,),
+                     meta={**meta, **request.role_meta()})
 
 
 def _check_token_facts(request: SweepRequest, params: dict, facts: dict) -> dict | None:

@@ -20,7 +20,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from chains.base import NATIVE, PlanStep, StepView, SweepPlan, SweepRequest
+from chains.base import NATIVE, PlanStep, StepView, SweepPlan, SweepRequest, plan_net_label
 from chains.config import NetworkConfig
 from chains.errors import SweepRefused
 from chains.utxo.tx import TX_VERSION, build_transaction, txid_of_raw, unsigned_hex, worst_case_vsize
@@ -113,7 +113,7 @@ def build_utxo_plan(*, network: NetworkConfig, request: SweepRequest, params: di
         fee_collector=request.fee_collector, steps=(step,),
         meta={"fee_rate": str(rate), "vsize": vsize, "fee_folded": folded,
               "folded_fee": str(request.fee_total if folded else 0), "network_fee_paid": str(fee),
-              "script_type": types[0], "fork_id": opts.fork_id},
+              "script_type": types[0], "fork_id": opts.fork_id, **request.role_meta()},
     )
 
 
@@ -127,7 +127,7 @@ def describe_utxo_plan(plan: SweepPlan, symbol: str) -> list[StepView]:
         held = sum(int(i["amount"]) for i in tx.get("inputs") or [])
         moves = []
         for o in tx.get("outputs") or []:
-            what = "net to the user" if o.get("role") == "net" else "fee to the fee collector"
+            what = plan_net_label(plan) if o.get("role") == "net" else "fee to the fee collector"
             moves.append({"to": o["address"], "amount": str(o["amount"]), "asset": NATIVE, "what": what})
         fee_out = [o for o in tx.get("outputs") or [] if o.get("role") == "fee"]
         network_fee = int(tx.get("fee") or 0)
@@ -136,7 +136,7 @@ def describe_utxo_plan(plan: SweepPlan, symbol: str) -> list[StepView]:
         fee_text = (f"fee {fee_out[0]['amount']} to {fee_out[0]['address']}" if fee_out
                     else "fee folded into the network fee")
         net_out = next((o for o in tx.get("outputs") or [] if o.get("role") == "net"), None)
-        net_text = f"net {net_out['amount']} to {net_out['address']}" if net_out else "no net output"
+        net_text = f"{plan_net_label(plan)}: {net_out['amount']} to {net_out['address']}" if net_out else "no net output"
         summary = (f"spend {len(ins)} output{'' if len(ins) == 1 else 's'} holding {held} of {step.signer_address}: {net_text}, {fee_text}; "
                    f"network fee {network_fee} at {tx.get('fee_rate')} per vbyte ({symbol} base units)")
         detail = {"inputs": ins, "inputs_total": str(held), "network_fee": str(network_fee),

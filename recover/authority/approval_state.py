@@ -64,7 +64,11 @@ class ApprovalState:
                 "conditions_required": self.conditions_required, "conditions_unmet": self.conditions_unmet,
                 "satisfied": self.satisfied, "tier": self.tier.describe(),
                 "value_usd": None if self.value_usd is None else format(self.value_usd, "f"),
-                "tier_reason": self.tier_reason}
+                "tier_reason": self.tier_reason, "still_needed": still_needed(self._counts())}
+
+    def _counts(self) -> dict:
+        return {"needed": self.tier.approvers, "counted": self.counted, "roles_missing": self.roles_missing,
+                "conditions_unmet": self.conditions_unmet, "rejected_by": self.rejected_by}
 
 
 # -- what an approval still needs, in words: one home for the CLI, the web queue and the signer's messages
@@ -82,27 +86,42 @@ def missing_text(a: dict) -> str:
     return "; ".join(parts) or "nothing missing"
 
 
-def still_needs(a: dict | None) -> str:
-    """The web queue's short words for a row (``a``: :meth:`ApprovalState.to_dict`, None without a plan)."""
+def still_needed(a: dict | None) -> list[str]:
+    """What an approval still needs, one phrase each: the one wording that ``queue list``, ``case show``
+    and the web queue print (``a``: :meth:`ApprovalState.to_dict`, or ``case show``'s approvals part).
+
+    Approvals and roles are said together ("3 more approvals, one with role senior"): a missing role
+    is met by one of the approvals still to come, never on top of them, unless enough are in."""
     if not a:
-        return "no plan"
+        return ["a plan (prepare the case)"]
+    more = max(int(a.get("needed") or 0) - len(a.get("counted") or []), 0)
+    roles = list(a.get("roles_missing") or [])
+    role_words = f"role {roles[0]}" if len(roles) == 1 else f"roles {', '.join(roles)}"
     parts = []
-    if len(a.get("counted") or []) < int(a.get("needed") or 0):
-        parts.append(f"{len(a.get('counted') or [])} of {a.get('needed')} approvals")
-    if a.get("roles_missing"):
-        parts.append("role " + ", ".join(a["roles_missing"]))
+    if more and roles:
+        parts.append(f"{plural(more, 'more approval')}, {'one' if len(roles) == 1 or more == 1 else 'among them'} "
+                     f"with {role_words}")
+    elif more:
+        parts.append(plural(more, "more approval"))
+    elif roles:
+        parts.append(f"an approval with {role_words}")
     if a.get("conditions_unmet"):
-        parts.append("conditions: " + ", ".join(a["conditions_unmet"]))
+        parts.append("conditions unmet: " + ", ".join(a["conditions_unmet"]))
     if a.get("rejected_by"):
         parts.append("rejected by " + ", ".join(a["rejected_by"]))
-    return "; ".join(parts) or "nothing: ready to sign"
+    return parts
+
+
+def still_needs(a: dict | None) -> str:
+    """:func:`still_needed` on one line (the web queue's and ``queue list``'s "still needs" column)."""
+    return "; ".join(still_needed(a)) or "nothing: ready to sign"
 
 
 def queue_columns(a: dict | None) -> tuple[str, str]:
-    """``queue list``'s "approvals" and "missing" columns (``a``: :meth:`ApprovalState.to_dict`)."""
-    a = a or {}
-    missing = ", ".join(filter(None, [", ".join(a.get("roles_missing", [])), ", ".join(a.get("conditions_unmet", []))]))
-    return f"{len(a.get('counted', []))} of {a.get('needed')}", missing
+    """``queue list``'s "approvals" and "still needs" columns (``a``: :meth:`ApprovalState.to_dict`)."""
+    if not a:
+        return "", still_needs(a)
+    return f"{len(a.get('counted') or [])} of {a.get('needed')}", still_needs(a)
 
 
 def evaluate(*, plan_hash: str, preparer_person: str | None, tier: Tier, decisions: list[Signed],

@@ -252,9 +252,10 @@ class SendReport:
     case_id: int
     sent: list[str] = field(default_factory=list)
     status: str = ""
+    resent: list[str] = field(default_factory=list)  # of ``sent``: sent by an earlier run, sent again (same bytes)
 
     def to_dict(self) -> dict:
-        return {"id": self.case_id, "sent": self.sent, "status": self.status}
+        return {"id": self.case_id, "sent": self.sent, "status": self.status, "resent": self.resent}
 
 
 def signed_rows(session: Session, case_id: int, plan_hash: str | None = None) -> list[SignedTx]:
@@ -300,6 +301,8 @@ def broadcast_case(session_factory, case_id: int, *, actor: str, wait_seconds: f
             if marked.rowcount == 1:  # only the process that marked it records the send (one event per effect)
                 append_event(s, actor=actor, action="tx_sent", case_id=case_id,
                              details={"seq": row.seq, "role": row.role, "txid": row.txid})
+        if row.seq not in unsent:
+            report.resent.append(row.txid)
         unsent.discard(row.seq)
         report.sent.append(row.txid)
     with session_factory() as s:
@@ -416,7 +419,7 @@ def _wait_confirmed(chain, txid: str, confirmations: int, wait_seconds: float, p
             return
         if time.monotonic() >= deadline:
             raise Waiting(f"case {case_id}: transaction {txid} is not confirmed yet "
-                          f"({obs.confirmations} of {confirmations}); run broadcast again later (what could be "
+                          f"({obs.confirmations} of {confirmations} confirmations); run broadcast again later (what could be "
                           "sent was sent)", code="prerequisite_unconfirmed",
                           details={"txid": txid, "confirmations": obs.confirmations, "needed": confirmations})
         time.sleep(poll)
@@ -427,9 +430,11 @@ class TrackReport:
     case_id: int
     status: str
     txs: list[dict] = field(default_factory=list)
+    confirmations_needed: int = 0  # the network's confirmation depth
 
     def to_dict(self) -> dict:
-        return {"id": self.case_id, "status": self.status, "transactions": self.txs}
+        return {"id": self.case_id, "status": self.status, "transactions": self.txs,
+                "confirmations_needed": self.confirmations_needed}
 
 
 def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
@@ -474,7 +479,8 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
         session.add(row)
     session.flush()
     report = TrackReport(case.id, case.status, [{"seq": r.seq, "role": r.role, "txid": r.txid, "status": r.status,
-                                                 "confirmations": r.confirmations, "error": r.error} for r in rows])
+                                                 "confirmations": r.confirmations, "error": r.error} for r in rows],
+                         net.confirmations)
     if rows and all(r.status == "confirmed" for r in rows):
         left = _settle_gas(session, case, chain, net, rows, actor=actor)
         move(session, case, CaseStatus.COMPLETED, op="track", actor=actor, action="completed",

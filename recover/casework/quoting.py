@@ -14,14 +14,14 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from chains.base import NATIVE, Capability, CostEstimate
+from chains.base import NATIVE, Capability, CostEstimate, net_label
 from chains.registry import adapter_class
 from fees import DEFAULT_MAX_PRICE_AGE, FeePolicy, Quote, compute_quote
 from fees.quote import Refusal
 from recover.authority.acting import attest, case_subject
 from recover.authority.signed_case import newest_statement, quote_body
 from recover.casework.gasbook import own_native, release
-from recover.casework.sweeps import build_request, case_facts
+from recover.casework.sweeps import build_request, case_facts, destination_role
 from recover.casework.transitions import move
 from recover.life.operations import PLAN_LIVE
 from recover.life.shared_rules import price_key  # noqa: F401 - one rule, the read path's too
@@ -44,12 +44,13 @@ class QuoteOutcome:
     row_id: int
     native_symbol: str | None = None
     symbol: str | None = None  # the deposit's asset symbol (``quote.asset`` is its price key)
+    contract: str | None = None  # a token's contract or mint (None for the native coin)
     #: plans this quote voided (a re-quote of a case awaiting approval or approved), with the approvals
     #: they had: ``[{"plan_hash", "approvals", "approvers", "status"}]``
     voided_plans: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol,
+        return {"case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol, "contract": self.contract,
                 "native_symbol": self.native_symbol, "cost_estimate": self.cost.to_dict(),
                 "voided_plans": self.voided_plans}
 
@@ -121,7 +122,8 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
         gross=gross, decimals=facts[0].decimals, price=price, is_native=asset == NATIVE,
         native_price=native_price, native_decimals=net.native_decimals, network_cost_native=cost.native_cost,
         policy=policy, now=now, deposit_time=min(times) if times else None, max_price_age=max_price_age,
-        asset=key, native_asset=native_key,
+        asset=key, native_asset=native_key, label=facts[0].asset_symbol if asset != NATIVE else native_key,
+        net_to=net_label(destination_role(case)),
     )
     if quote.refusal is None and quote.network_cost_mode == "absorb" and \
             Capability.GAS_STATION not in adapter_class(net.family).capabilities:
@@ -156,7 +158,8 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
             refusal_code=quote.refusal.code, refusal_reason=quote.refusal.message, updated_at=utcnow()))
         append_event(session, actor=actor, action="quote_refused", case_id=case.id,
                      details={**summary, "refusal": quote.refusal.to_dict()})
-        return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol)
+        return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol,
+                            _contract(asset))
     extra = {"refusal_code": None, "refusal_reason": None}
     voided = []
     if status in PLAN_LIVE:
@@ -166,4 +169,9 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
     move(session, case, CaseStatus.QUOTED, op="quote", actor=actor,
          action="requoted" if status == CaseStatus.QUOTED else "quoted",
          details=summary, extra=extra)
-    return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol, voided_plans=voided)
+    return QuoteOutcome(case.id, quote, cost, row.id, net.native_symbol, facts[0].asset_symbol,
+                        _contract(asset), voided_plans=voided)
+
+
+def _contract(asset: str) -> str | None:
+    return None if asset == NATIVE else asset

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from chains.base import NATIVE
+from chains.base import HOT_WALLET, NATIVE, RETURN_ADDRESS
 from chains.registry import family
 from recover.authority.acting import Verifier, address_subject
 from recover.authority.policy import policy_in_force
@@ -112,6 +112,10 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
     if key(plan.destination) != key(destination):
         raise _refuse(cid, "destination_mismatch", f"the plan pays {plan.destination}, but the signed claim's "
                       f"destination is {destination}")
+    role = plan.meta.get("destination_role")
+    if role is not None and role != (RETURN_ADDRESS if claim.get("return_address") else HOT_WALLET):
+        raise _refuse(cid, "destination_mismatch", f"the plan's rows say its net goes to the {role.replace('_', ' ')}, "
+                      "which is not the signed claim's destination")
     if key(plan.fee_collector) != key(net.fee_collector):
         raise _refuse(cid, "fee_collector_mismatch", f"the plan's fee collector {plan.fee_collector} is not this "
                       f"signer's fee collector {net.fee_collector}")

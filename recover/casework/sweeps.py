@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from chains.base import SweepRequest
+from chains.base import HOT_WALLET, RETURN_ADDRESS, SweepRequest
 from chains.config import NetworkConfig
 from recover.errors import IllegalTransition, InvalidInput, VerificationRefused
 from recover.networks.addresses import find_address, find_address_any_network
 from recover.networks.chainio import resolved
 from recover.networks.registry import family_networks
 from recover.storage.models import Case, DepositFact
+
+
+def destination_role(case: Case) -> str:
+    """Where the case's net goes, as its plan's rows say it: the user's return address, or our hot
+    wallet for a credit to the user's exchange account."""
+    return RETURN_ADDRESS if case.return_address else HOT_WALLET
 
 
 def case_facts(session: Session, case: Case) -> list[DepositFact]:
@@ -61,6 +67,7 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
         net=net_amount,
         fee_total=fee_total,
         destination=destination,
+        destination_role=destination_role(case),
         fee_collector=net.fee_collector,
         gas_station_path=net.gas_station_path,
         gas_station_address=gas_station_address,

@@ -229,9 +229,12 @@ class CaseReader:
             plan = current_plan(self.db, c.id)
             state = self.approval_state(c, plan) if plan is not None else None
             quote = current_quote(self.db, c.id)
+            fact = self.db.one("SELECT asset, asset_symbol FROM deposit_facts WHERE case_id = ? "
+                               "ORDER BY deposit_index LIMIT 1", (c.id,)) or {}
             out.append({"id": c.id, "status": c.status, "network": c.network,
                         "classification": c.classification, "value_usd": quote.value_usd if quote else None,
                         "net": str(quote.net) if quote else None, "decimals": quote.decimals if quote else None,
+                        "asset": fact.get("asset"), "symbol": fact.get("asset_symbol"),
                         "prepared_by": c.prepared_by, "approvals": state.to_dict() if state else None,
                         "opened_at": decode_time(c.created_at).strftime("%Y-%m-%dT%H:%M:%SZ")})
         return out

@@ -57,4 +57,5 @@ def approvals_part(state) -> dict:
     """What ``case show`` adds to its approval rows from the derived state (``ApprovalState``)."""
     return {"needed": state.tier.approvers, "counted": state.counted, "roles_missing": state.roles_missing,
             "ignored": state.to_dict()["ignored"], "conditions_unmet": state.conditions_unmet,
-            "satisfied": state.satisfied, "tier": state.tier.describe(), "tier_reason": state.tier_reason}
+            "satisfied": state.satisfied, "tier": state.tier.describe(), "tier_reason": state.tier_reason,
+            "still_needed": state.to_dict()["still_needed"]}

@@ -41,6 +41,23 @@ from recover.life.operations import OPERATIONS
 from recover.storage.db import get_engine, resolve_db_url, session_scope
 from recover.storage.jobs import Lease, backoff, claim, finish, requeue_stranded
 from recover.storage.models import Case
+from recover.text import plural
+
+
+@dataclass
+class JobResult:
+    """What one job did, in words people read ("verified", "sent 2 transactions", "completed", "still
+    1 of 2 confirmations"): a job whose case had moved on did nothing, and says so."""
+
+    case_id: int
+    job: str
+    did: str
+    again_in: float | None = None  # seconds until the job runs again; None: it is done
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"case": self.case_id, "job": self.job, "did": self.did, "again_in": self.again_in,
+                "error": self.error}
 
 
 @dataclass
@@ -52,10 +69,12 @@ class WorkerReport:
     by_kind: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     requeued: list = field(default_factory=list)  # stranded cases given a job again
+    results: list[JobResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"worker": self.worker, "jobs": self.jobs, "done": self.done, "later": self.later,
-                "by_kind": self.by_kind, "errors": self.errors[-20:], "requeued": self.requeued[-100:]}
+                "by_kind": self.by_kind, "errors": self.errors[-20:], "requeued": self.requeued[-100:],
+                "results": [r.to_dict() for r in self.results[-100:]]}
 
 
 def _sqlite_lock(url: str):
@@ -75,7 +94,10 @@ def _sqlite_lock(url: str):
 
 
 def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_seconds: int = 300,
-               poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None) -> WorkerReport:
+               poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None,
+               on_job=None) -> WorkerReport:
+    """``on_job(JobResult)`` is told what each job did as it ends (the CLI prints it); ``say(text)``
+    other news (cases given a job again)."""
     url = resolve_db_url(db)
     signing_key = load_operator_key(key)  # opened once: every job signs with it
     # the key must be able to do every job; verifying needs the most (a specialist's role)
@@ -96,7 +118,8 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
                     break
                 stop.wait(poll_seconds)
                 continue
-            later, error = _run(url, signing_key, lease, poll_seconds)
+            result = _run(url, signing_key, lease, poll_seconds)
+            later, error = result.again_in, result.error
             finish(lambda: session_scope(url), lease, report.worker, later_seconds=later, error=error)
             report.jobs += 1
             report.by_kind[lease.kind] = report.by_kind.get(lease.kind, 0) + 1
@@ -106,9 +129,9 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
                 report.later += 1
             if error:
                 report.errors.append({"case": lease.case_id, "job": lease.kind, "error": error})
-            if say:
-                say(f"case {lease.case_id}: {lease.kind} " + ("done" if later is None else f"again in {later:.0f} s")
-                    + (f" ({error})" if error else ""))
+            report.results.append(result)
+            if on_job:
+                on_job(result)
     finally:
         _restore(previous)
         if lock is not None:
@@ -116,16 +139,26 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
     return report
 
 
-def _run(url: str, signing_key, lease: Lease, poll: float) -> tuple[float | None, str | None]:
-    """Run one job: ``(None, error)`` when it is done, ``(seconds, error)`` when it is due again later.
-    The job's kind is an operation of the table; :class:`_Jobs` has the step of each."""
+def _run(url: str, signing_key, lease: Lease, poll: float) -> JobResult:
+    """Run one job: what it did, with ``again_in`` None when it is done, else the seconds until it is
+    due again.  The job's kind is an operation of the table; :class:`_Jobs` has the step of each."""
     op = OPERATIONS[lease.kind]
-    if not _still(url, lease):
-        return None, None  # the case moved on (or back) meanwhile: this job has nothing left to do
+    status = _status(url, lease)
+    if status not in _job_statuses(lease):  # the case moved on (or back) meanwhile: nothing left to do
+        now = f"the case is {status.replace('_', ' ')} now" if status else "the case is gone"
+        return JobResult(lease.case_id, lease.kind, f"nothing to {lease.kind}: {now}")
     try:
-        return getattr(_Jobs, op.name)(url, signing_key, lease, poll)
+        did, later, error = getattr(_Jobs, op.name)(url, signing_key, lease, poll)
     except ToolkitError as exc:
         return _classify(exc, lease, poll, _still(url, lease))
+    return JobResult(lease.case_id, lease.kind, did, later, error)
+
+
+def _own_words(exc: ToolkitError, lease: Lease) -> str:
+    """The error's message without the "case N: " it starts with (the result names the case)."""
+    text = str(exc)
+    prefix = f"case {lease.case_id}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 class _Jobs:
@@ -135,44 +168,71 @@ class _Jobs:
     @staticmethod
     def verify(url, signing_key, lease: Lease, poll: float):
         result = api.verify_cases([lease.case_id], db=url, key=signing_key).results[0]
+        why = f"{result.code}: {result.message}"
         if result.outcome == "retry" or result.exit_code == EXIT_NODE:  # stays open: try again, backing off
-            return backoff(lease.attempts, base=poll), f"{result.code}: {result.message}"
-        return None, None if result.outcome == "verified" else f"{result.code}: {result.message}"
+            return f"not verified yet ({result.message})", backoff(lease.attempts, base=poll), why
+        if result.outcome == "verified":
+            return "verified" + (f" ({result.classification})" if result.classification else ""), None, None
+        return f"verification refused ({why})", None, why
 
     @staticmethod
     def broadcast(url, signing_key, lease: Lease, poll: float):
-        api.broadcast_case(lease.case_id, db=url, key=signing_key)
-        return None, None
+        report = api.broadcast_case(lease.case_id, db=url, key=signing_key)
+        new = len(report.sent) - len(report.resent)
+        again = f" ({plural(len(report.resent), 'transaction')} sent before, sent again)" if report.resent else ""
+        return f"broadcast {plural(new, 'transaction')}{again}", None, None
 
     @staticmethod
     def track(url, signing_key, lease: Lease, poll: float):
         report = api.track_case(lease.case_id, db=url, key=signing_key)
-        return (poll, None) if report.status in _job_statuses(lease) else (None, None)
+        if report.status not in _job_statuses(lease):
+            return _track_end(report), None, None
+        waiting = [t for t in report.txs if t["status"] != "confirmed"]
+        least = min((t["confirmations"] or 0 for t in waiting), default=0)
+        return f"still {least} of {report.confirmations_needed} confirmations", poll, None
+
+
+def _track_end(report) -> str:
+    """Where a tracked case ended: completed, failed, or sent back to be planned again."""
+    if report.status == "completed":
+        return "completed"
+    failed = "; ".join(f"{t['role']} {t['txid']}: {t['error']}" for t in report.txs if t["status"] == "failed")
+    if report.status == "failed":
+        return f"failed ({failed})"
+    return f"now {report.status.replace('_', ' ')}" + (f" ({failed})" if failed else "")
 
 
 def _job_statuses(lease: Lease) -> set[str]:
     return {st.value for st in OPERATIONS[lease.kind].job_in}
 
 
-def _still(url: str, lease: Lease) -> bool:
-    """Whether the case is still in the state the job is for (read after the job's own transaction)."""
+def _status(url: str, lease: Lease) -> str | None:
+    """The case's status now (None: no such case)."""
     with session_scope(url) as s:
         case = s.get(Case, lease.case_id)
-        return case is not None and case.status in _job_statuses(lease)
+        return case.status if case is not None else None
 
 
-def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False) -> tuple[float | None, str | None]:
-    """The one place the worker maps an error (the toolkit's root) to what becomes of its job."""
+def _still(url: str, lease: Lease) -> bool:
+    """Whether the case is still in the state the job is for (read after the job's own transaction)."""
+    return _status(url, lease) in _job_statuses(lease)
+
+
+def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False) -> JobResult:
+    """The one place the worker maps an error (the toolkit's root) to what becomes of its job, and
+    says it: waiting is not an error."""
     text = f"{exc.code}: {exc}"
+    words = _own_words(exc, lease)
     if exc.exit_code == EXIT_WAITING:  # nothing is wrong: a prerequisite is not confirmed yet
-        return poll, text
+        return JobResult(lease.case_id, lease.kind, f"waiting: {words}", poll, text)
+    refused = JobResult(lease.case_id, lease.kind, f"{lease.kind} not done ({exc.code}): {words}", None, text)
     if exc.exit_code in (EXIT_UNEXPECTED, EXIT_NODE):  # may pass: back off
-        return backoff(lease.attempts, base=poll), text
-    if still and OPERATIONS[lease.kind].job_holds:
+        refused.again_in = backoff(lease.attempts, base=poll)
+    elif still and OPERATIONS[lease.kind].job_holds:
         # refused (3-7) while still signed or broadcast: nothing else moves the case, so its job stays
         # (a frozen token thawed, a concurrent update settled, a send refused and then re-planned)
-        return backoff(lease.attempts, base=poll), text
-    return None, text  # done: the case moved on, or a verification was refused (the case says why)
+        refused.again_in = backoff(lease.attempts, base=poll)
+    return refused  # again_in None: done: the case moved on, or a verification was refused (the case says why)
 
 
 def _on_signals(stop: threading.Event):

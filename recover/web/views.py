@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from recover.authority.approval_state import still_needs  # noqa: F401 - what a queue row still needs, in words
+from recover.text import asset_name
 from recover.text import units_decimal as units  # base units as exact units
 
 # Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
@@ -45,6 +46,8 @@ def queue_rows(db, *, network: str = "", tier: str = "", age: str = "", now: dat
         if AGES[age] and (opened is None or (now - opened).total_seconds() < AGES[age]):
             continue
         out.append({**r, "needs": still_needs(a), "units": units(r.get("net"), r.get("decimals")),
+                    "unit": asset_name(r.get("symbol"), r.get("asset")),
+                    "contract": r.get("asset") if r.get("asset") not in (None, "native") else None,
                     "age": _age_text(now - opened) if opened else ""})
     return {"rows": out, "networks": networks, "tiers": tiers, "total": len(rows)}
 
@@ -122,12 +125,15 @@ def _money(doc, prices) -> list[dict]:
     q = doc.get("quote")
     if not q:
         return []
+    from chains.base import HOT_WALLET, RETURN_ADDRESS, net_label
+
     asset_key = (doc.get("signed") or {}).get("asset_key")
+    role = HOT_WALLET if (doc.get("destination") or {}).get("credit_account") else RETURN_ADDRESS
     price = next((Decimal(str(p["usd"])) for p in prices
                   if p.get("valid") and p.get("asset") == asset_key and p.get("usd") is not None), None)
     rows = []
     for label, field in (("gross", "gross"), ("fee", "fee"), ("network cost paid in the asset", "network_cost_in_asset"),
-                         ("net to the destination", "net")):
+                         (net_label(role), "net")):
         u = units(q[field], q["decimals"])
         rows.append({"label": label, "base": q[field], "units": u, "usd": (u * price) if price is not None else None})
     return rows

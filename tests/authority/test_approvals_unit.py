@@ -188,6 +188,7 @@ def test_evaluate_counts_distinct_persons_on_the_current_plan(people):
     assert st.counted == ["ann"] and st.persons == ["ann"] and not st.satisfied
     assert st.ignored == [("cy", "decided on another plan")]
     assert st.roles_missing == ["senior"] and st.missing_text() == "1 of 2 approvals; no approver with role senior"
+    assert st.to_dict()["still_needed"] == ["1 more approval, one with role senior"]
     # one person counts once, whatever keys they hold (ann2 is ann's senior alias)
     st = ev([d("ann"), d("ann2")])
     assert st.counted == ["ann"] and st.ignored == [("ann2", "person ann is counted once")] and not st.satisfied
@@ -198,6 +199,7 @@ def test_evaluate_counts_distinct_persons_on_the_current_plan(people):
     assert st.ignored == [("ann", "the preparer cannot approve their own case"),
                           ("ann2", "the preparer cannot approve their own case")]
     assert st.conditions_unmet == ["manual_review"] and not st.satisfied
+    assert st.to_dict()["still_needed"] == ["1 more approval", "conditions unmet: manual_review"]
     # without a known preparer nothing counts (never "nobody prepared it, so anyone may approve")
     st = ev([d("ann"), d("cy")], preparer=None)
     assert st.counted == [] and not st.satisfied and {w for _, w in st.ignored} == \
@@ -208,7 +210,8 @@ def test_evaluate_counts_distinct_persons_on_the_current_plan(people):
     assert st.to_dict() == {"plan_hash": "p1", "needed": 2, "roles_required": ["senior"], "counted": ["ann", "cy"],
                             "persons": ["ann", "cy"], "roles_missing": [], "ignored": [], "rejected_by": [],
                             "conditions_required": [], "conditions_unmet": [], "satisfied": True,
-                            "tier": "2 approvers incl. senior (top tier)", "value_usd": None, "tier_reason": ""}
+                            "tier": "2 approvers incl. senior (top tier)", "value_usd": None, "tier_reason": "",
+                            "still_needed": []}
     # a rejection blocks, and the rejecting person is not counted again
     st = ev([d("ann"), d("bo", decision="reject"), d("cy")])
     assert st.rejected_by == ["bo"] and st.counted == ["ann", "cy"] and not st.satisfied
@@ -218,6 +221,7 @@ def test_evaluate_counts_distinct_persons_on_the_current_plan(people):
     # the senior role is counted only from a counted decision
     st = ev([d("bo"), d("ann")])
     assert len(st.counted) == 2 and st.roles_missing == ["senior"] and not st.satisfied
+    assert st.to_dict()["still_needed"] == ["an approval with role senior"]  # enough approvals, none a senior
 
 
 def test_evaluate_conditions_need_the_right_role_and_not_the_preparer(people):
@@ -233,6 +237,7 @@ def test_evaluate_conditions_need_the_right_role_and_not_the_preparer(people):
 
     st = ev({})
     assert st.conditions_unmet == ["manual_review"] and not st.satisfied
+    assert st.to_dict()["still_needed"] == ["conditions unmet: manual_review"]
     assert st.missing_text() == "conditions unmet: manual_review"
     st = ev({"manual_review": c("rita")})
     assert st.satisfied and st.conditions_met == ["manual_review"]

@@ -114,12 +114,14 @@ def test_pages_show_the_claim_next_to_the_plan(web, client):
     sign_in(client, web.dana)
     q = client.get("/queue")
     assert q.status_code == 200 and "dana-pk" in q.text
-    assert "3 of 3 cases awaiting approval" in q.text and "0 of 2 approvals" in q.text and "0 of 1 approvals" in q.text
+    assert "3 of 3 cases awaiting approval" in q.text and "2 more approvals" in q.text and "1 more approval" in q.text
+    assert re.search(r'<td class="num" title="0x[0-9a-fA-F]{40}">[\d.]+ UNL</td>', q.text)  # the net has its unit
     page = client.get(f"/cases/{web.by_alice}")
     assert page.status_code == 200
     text = page.text
     assert plan_hash(web, web.by_alice) in text
     assert "The plan pays the destination of the signed claim." in text and web.ret in text
+    assert "net to the user&#39;s return address" in text and "UNL</td>" in text
     assert "set by <b>pete</b>" in text and "2,500.00 USD" in text  # 2,500 units at 1 USD, priced by pete
     for part in ("gas_topup", "sweep_net", "sweep_fee", "case_opened", "prepared", "Approve with passkey"):
         assert part in text

@@ -775,8 +775,8 @@ def test_describe_plan_native():
     assert [r.role for r in rows] == ["sweep_net", "sweep_fee"]
     net_row, fee_row = rows
     assert plan.net == 998_160_000_000_000_000  # 1 ETH - 0.001 fee - 42000 gas x 20 gwei
-    assert net_row.summary == f"net to the user: 0.99816 ETH from {DEPOSIT} to {DESTINATION} (nonce 3)"
-    assert net_row.moves == ({"to": DESTINATION, "amount": str(plan.net), "asset": NATIVE, "what": "net to the user"},)
+    assert net_row.summary == f"net to the destination: 0.99816 ETH from {DEPOSIT} to {DESTINATION} (nonce 3)"
+    assert net_row.moves == ({"to": DESTINATION, "amount": str(plan.net), "asset": NATIVE, "what": "net to the destination"},)
     assert fee_row.moves[0]["amount"] == str(10**15) and fee_row.summary.startswith("fee to the fee collector: 0.001 ETH")
     assert net_row.detail["nonce"] == 3 and fee_row.detail["nonce"] == 4
     assert net_row.detail["gas"] == 21_000 and net_row.detail["gas_price"] == str(p)
@@ -786,13 +786,26 @@ def test_describe_plan_native():
     assert not {"value", "to", "nonce", "data"} & set(d)
 
 
+def test_describe_plan_says_where_the_net_goes():
+    """The net leg's words come from the role the plan was built for (a credit's net goes to our hot
+    wallet), one label for every family (``chains.base.net_label``)."""
+    import dataclasses
+
+    plan, _ = _pure_plan()
+    for role, words in (("return_address", "net to the user's return address"),
+                        ("hot_wallet", "net to our hot wallet, for the account credit")):
+        net_row = _offline_adapter().describe_plan(dataclasses.replace(plan, meta={**plan.meta,
+                                                                                    "destination_role": role}))[0]
+        assert net_row.moves[0]["what"] == words and net_row.summary.startswith(words + ": ")
+
+
 def test_describe_plan_token_with_topup():
     token = to_checksum_address("0x" + "7a" * 20)
     plan, p = _pure_plan(token, topup=True)
     topup, net_row, fee_row = _offline_adapter().describe_plan(plan)
     assert topup.summary == f"gas top-up 0.0022 ETH from the gas station {STATION} to {DEPOSIT} (nonce 9)"
     assert topup.moves == ({"to": DEPOSIT, "amount": str(110_000 * p), "asset": NATIVE, "what": "gas top-up"},)
-    assert net_row.moves == ({"to": DESTINATION, "amount": "950000", "asset": token, "what": "net to the user"},)
+    assert net_row.moves == ({"to": DESTINATION, "amount": "950000", "asset": token, "what": "net to the destination"},)
     assert fee_row.moves[0]["to"] == plan.fee_collector and fee_row.moves[0]["amount"] == "50000"
     assert net_row.after == (0,) and "950000 base units of token" in net_row.summary and "(nonce 3)" in net_row.summary
 

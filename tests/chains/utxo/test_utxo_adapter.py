@@ -226,7 +226,7 @@ def test_sweep_each_address_type(ltc, net, chain, script_type):
     (row,) = chain.describe_plan(plan)
     assert isinstance(row, StepView) and row.signer == address and row.role == "sweep"
     assert [(m["to"], m["amount"], m["what"]) for m in row.moves] == [
-        (destination, str(req.net), "net to the user"), (net.fee_collector, str(fee_total), "fee to the fee collector"),
+        (destination, str(req.net), "net to the destination"), (net.fee_collector, str(fee_total), "fee to the fee collector"),
         ("miners", str(cost.native_cost), "network fee")]
     assert row.detail["inputs"] == [f"{txid}:{vout}"] and row.detail["fee_rate"] == "1"
     assert chain.signing_keys(plan) == {path: address}
@@ -305,7 +305,7 @@ def test_two_outputs_one_case_and_folded_fee(ltc, net, chain):
     assert len(step.tx["outputs"]) == 1 and int(step.tx["fee"]) == cost.native_cost + 1000
     (row,) = chain.describe_plan(plan)
     assert "fee folded into the network fee" in row.summary and row.detail["folded_fee"] == "1000"
-    assert [(m["what"], m["amount"]) for m in row.moves] == [("net to the user", str(req.net)),
+    assert [(m["what"], m["amount"]) for m in row.moves] == [("net to the destination", str(req.net)),
                                                             ("network fee", str(cost.native_cost + 1000))]
     assert row.detail["inputs"] == [f"{txid}:{vout}", f"{txid2}:{vout2}"]
     raw = chain.sign(plan, key_for_path)[0]
