@@ -27,8 +27,9 @@ def test_devnets_are_listed_only_when_asked():
         keys = {n["key"] for n in asked.json if n["devnet"]}
         assert asked.code == 0 and {"anvil", "anvil-b", "ethtester"} <= keys
         assert {n["key"] for n in asked.json} - keys == {n["key"] for n in plain.json}  # the real ones, as before
-    text = run("networks", "--devnets")
-    assert "anvil" in text.out and "(devnet)" in text.out and "anvil" not in run("networks").out
+    wide = {"COLUMNS": "200"}  # rich folds a table to the terminal: every name whole
+    text = run("networks", "--devnets", env=wide)
+    assert "anvil" in text.out and "(devnet)" in text.out and "anvil" not in run("networks", env=wide).out
     only = run("networks", "--class", "direct", "--devnets", "--json").json
     assert "anvil" in {n["key"] for n in only} and all(n["recovery_class"] == "direct" for n in only)
     assert run("networks", "check", "anvil", "--json").json["network"] == "anvil"  # usable by key
