@@ -14,11 +14,13 @@ test: venv node system-deps postgres bsv-node
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 venv: $(STAMP)/venv
+# -qq: pip's own notices (e.g. setuptools' note on every editable install) stay quiet; errors still
+# show, and tests/architecture/test_packaging.py fails on any warning the build itself prints.
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[test]'
 	@touch $@
 
 # anvil, solc-js and OpenZeppelin for the EVM devnet tests.
