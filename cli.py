@@ -214,8 +214,8 @@ def networks_check(key: str = typer.Argument(..., help="Network key."),
         _print_node(con, report.node, net)
         for note in report.notes:
             con.print(f"note: {escape(note)}", highlight=False)
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+    if report.error() is not None:  # the report is the output; the failure is said on stderr, as everywhere
+        _fail(report.error(), json_out)
 
 
 def _print_node(con, node: dict | None, net) -> None:

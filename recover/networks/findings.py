@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chains.errors import EXIT_INVALID
+from chains.errors import EXIT_INVALID, EXIT_NODE
+from recover.errors import ConfigError, NodeUnreachable
 
 NODE_COMMANDS = "verify, quote, prepare, sign, broadcast, track, scan"
 
@@ -55,6 +56,16 @@ class NetworkCheck:
     def exit_code(self) -> int:
         codes = {p.exit_code for p in self.problems}
         return EXIT_INVALID if EXIT_INVALID in codes else max(codes, default=0)
+
+    def error(self) -> ConfigError | NodeUnreachable | None:
+        """What the command fails with when something blocks (None when nothing does): the report is
+        the command's output, this is its error document (DESIGN: on failure stderr carries one)."""
+        if not self.problems:
+            return None
+        what = "; ".join(f"{p.setting}: {p.problem}" for p in self.problems)
+        text = f"network {self.net.key}: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}: {what}"
+        details = {"network": self.net.key, "problems": [p.to_dict() for p in self.problems]}
+        return NodeUnreachable(text, details=details) if self.exit_code == EXIT_NODE else ConfigError(text, details=details)
 
     def to_dict(self) -> dict:
         return {"network": self.net.key, "source": self.net.source, "role": self.role, "live": self.live,

@@ -10,6 +10,7 @@ def test_check_lists_every_missing_setting_in_one_pass():
            "RECOVER_ETHEREUM_FEE_COLLECTOR": "", "RECOVER_ETHEREUM_HOT_WALLET": ""}
     r = run("networks", "check", "ethereum", "--json", env=env)
     assert r.code == 4, r.err
+    assert r.error["code"] == "config_error" and "3 problems" in r.error["message"]  # the failure on stderr too
     problems = {p["setting"]: p for p in r.json["problems"]}
     assert set(problems) == {"rpc_urls[0]", "fee_collector", "hot_wallet"}  # no signer needed: not --signer
     r = run("networks", "check", "ethereum", "--signer", "--json", env=env)
@@ -66,6 +67,7 @@ def test_live_a_dead_rpc_url_is_a_problem_naming_the_redacted_url_and_what_it_bl
     r = run("networks", "check", "anvil", "--live", "--json", env={"ANVIL_URL": url})
     assert r.code == 8, (r.out, r.err)  # node unreachable: never "0 problems"
     assert r.json["ok"] is False and r.json["live"] is True
+    assert r.error["code"] == "node_unreachable" and r.error["details"]["problems"] == r.json["problems"]
     [problem] = r.json["problems"]
     assert problem["setting"] == "rpc_urls" and problem["code"] == "node_unreachable"
     assert "***@127.0.0.1" in problem["problem"] and "hunter2" not in r.out + r.err
