@@ -43,7 +43,8 @@ class PlanOutcome:
     voided_plans: list[dict] = field(default_factory=list)  # plans (and their approvals) this one replaced
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan, "steps": self.steps,
+        return {"id": self.case_id, "case_id": self.case_id, "plan_hash": self.plan_hash, "plan": self.plan,
+                "steps": self.steps,
                 "voided_plans": self.voided_plans}
 
 

@@ -50,7 +50,8 @@ class QuoteOutcome:
     voided_plans: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol, "contract": self.contract,
+        return {"id": self.case_id, "case_id": self.case_id, **self.quote.to_dict(), "symbol": self.symbol,
+                "contract": self.contract,
                 "native_symbol": self.native_symbol, "cost_estimate": self.cost.to_dict(),
                 "voided_plans": self.voided_plans}
 

@@ -211,7 +211,8 @@ def _native_signed_case(w, amount=2 * 10**18):
     cli(w, "case", "verify", str(cid))
     cli(w, "prices", "set", "ETH", "3000")
     quote = cli(w, "case", "quote", str(cid))
-    cli(w, "case", "prepare", str(cid), "--key", key("alice"))
+    prepared = cli(w, "case", "prepare", str(cid), "--key", key("alice"))
+    assert quote["id"] == prepared["id"] == cid  # DESIGN: a case's id is `id` in every JSON document
     _approve(w, cid)
     signed = cli(w, "case", "sign", str(cid))
     return cid, quote, [t["txid"] for t in signed["transactions"]]
