@@ -22,6 +22,7 @@ from typer.core import TyperOption
 from chains.errors import (EXIT_INVALID, EXIT_NODE, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_WAITING, ToolkitError,
                            as_toolkit_error)
 from recover.life.condition_names import SIGNED_OFF
+from recover.life.shared_rules import SYMBOL_LOOKALIKE_FLAG as SYMBOL_LOOKALIKE
 from recover.text import plural
 
 # Imports inside functions: each command loads only what it runs, so `recover --help` and the read commands
@@ -626,7 +627,8 @@ def queue_list(contracts: bool = ContractsOpt, db: Optional[str] = DbOpt, json_o
     for col in ("id", "status", "network", "class", "net", "value USD", "approvals", "still needs"):
         t.add_column(col, justify="right" if col in ("net", "value USD") else "left")
     for r in rows:
-        net = units(r["net"], r["decimals"], asset_name(r["symbol"], r["asset"], contract=contracts)) \
+        named = contracts or SYMBOL_LOOKALIKE in (r.get("flags") or [])  # a look-alike symbol: its contract too
+        net = units(r["net"], r["decimals"], asset_name(r["symbol"], r["asset"], contract=named)) \
             if r["net"] is not None else "no quote"
         t.add_row(str(r["id"]), r["status"], r["network"], r["classification"] or "", net,
                   "unpriced" if r["value_usd"] is None else str(r["value_usd"]), *queue_columns(r["approvals"]))
@@ -1079,6 +1081,7 @@ def _asset_of(doc: dict, contracts: bool) -> str:
     from recover.text import asset_name
 
     facts = doc.get("facts") or []
+    contracts = contracts or SYMBOL_LOOKALIKE in (doc.get("flags") or [])  # a look-alike symbol: its contract too
     if facts:
         return ", ".join(sorted({asset_name(f["asset_symbol"], f["asset"], contract=contracts) for f in facts}))
     return doc["asset"] or "(any)"
@@ -1105,6 +1108,8 @@ def _render_case(doc: dict, *, contracts: bool = False) -> None:
                          ("claimant", doc["claimant"] or ""), ("opened by", f"{doc['opened_by']} at {doc['created_at']}"),
                          ("classification", doc["classification"] or "(not verified yet)")):
         claim.add_row(Text(label, style="bold"), Text(str(value)))
+    if doc.get("flags"):
+        claim.add_row(Text("flags", style="bold yellow"), Text(", ".join(doc["flags"])))
     if doc.get("refusal"):
         claim.add_row(Text("refused", style="bold red"), Text(f"{doc['refusal']['code']}: {doc['refusal']['reason']}"))
     con.print(Panel(claim, title=f"case {doc['id']}"))

@@ -13,6 +13,16 @@ from typing import Callable
 from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
 from chains.config import NetworkConfig
 
+def symbol_lookalike(net: NetworkConfig, asset: str, symbol: str | None) -> bool:
+    """Whether a token the exchange does not list names itself like the network's own coin or one of
+    its listed tokens (an unlisted token can call itself "USDT"): people who read the symbol alone
+    would take it for the real one, so the case is flagged and reads show its contract too."""
+    if asset == NATIVE or not symbol or net.listed_token(asset) is not None:
+        return False
+    names = {net.native_symbol, *(t.symbol for t in net.listed_tokens)}
+    return symbol.strip().casefold() in {n.strip().casefold() for n in names if n}
+
+
 INTERNAL_NATIVE_INDEX = -2  # native value moved by an internal call (not the transaction's own value)
 
 

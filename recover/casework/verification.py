@@ -35,19 +35,13 @@ from recover.authority.acting import attest_many, case_subject
 from recover.authority.signed_case import facts_body
 from recover.authority.statement_log import forget_heads
 from recover.casework.cases import MAX_CASE_ID
-from recover.casework.classify import (
-    Decision,
-    Registration,
-    candidate_transfers,
-    check_transaction,
-    decide,
-    refuse,
-    retry,
-)
+from recover.casework.classify import (Decision, Registration, candidate_transfers, check_transaction, decide,
+                                       refuse, retry, symbol_lookalike)
 from recover.casework.destinations import lookalike_flags_many
 from recover.casework.transitions import Move, move_many
 from recover.errors import DuplicateClaim, IllegalTransition, error_for_exit
 from recover.life.operations import OPERATIONS
+from recover.life.shared_rules import SYMBOL_LOOKALIKE_FLAG
 from recover.life.states import CaseStatus, check_operation
 from recover.networks.chainio import adapter
 from recover.networks.registry import family_networks, get_network
@@ -443,6 +437,9 @@ def _write_cases(s: Session, net, cases: list[Case], observations, decisions: di
     for c, f in zip(asked, lookalike_flags_many(s, net, [(c.return_address, decisions[c.id].deposits[0].sender,
                                                           decisions[c.id].deposits[0].recipient) for c in asked])):
         flags[c.id] |= set(f)
+    for c in verified:  # a token named like the native coin or a listed token: reads show its contract too
+        if any(symbol_lookalike(net, dep.asset, dep.symbol) for dep in decisions[c.id].deposits):
+            flags[c.id].add(SYMBOL_LOOKALIKE_FLAG)
 
     facts: dict[int, list[dict]] = {}
     for c in verified:

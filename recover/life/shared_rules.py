@@ -31,3 +31,8 @@ def ownership_message(case) -> str:
     dest = f"return address {case.return_address}" if case.return_address else f"credit account {case.credit_account}"
     return (f"Misdeposit recovery case {case.id}: I sent transaction {case.txid} on {case.network} "
             f"and ask that it be recovered to {dest}.")
+
+
+#: the case flag of an unlisted token that names itself like the network's coin or a listed token
+#: (``recover.casework.classify.symbol_lookalike``): reads show its contract next to its symbol
+SYMBOL_LOOKALIKE_FLAG = "symbol_lookalike"

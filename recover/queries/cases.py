@@ -223,8 +223,8 @@ class CaseReader:
         ``queue list --json`` prints."""
         checker, policy = self.checker, self.policy  # noqa: F841 - refused (no trust root, bad policy) even when empty
         out = []
-        for case in self.db.rows("SELECT id, status, network, classification, prepared_by, created_at FROM cases "
-                                 "WHERE status IN ('awaiting_approval', 'approved') ORDER BY id"):
+        for case in self.db.rows("SELECT id, status, network, classification, flags, prepared_by, created_at "
+                                 "FROM cases WHERE status IN ('awaiting_approval', 'approved') ORDER BY id"):
             c = SimpleNamespace(**case)
             plan = current_plan(self.db, c.id)
             state = self.approval_state(c, plan) if plan is not None else None
@@ -235,6 +235,7 @@ class CaseReader:
                         "classification": c.classification, "value_usd": quote.value_usd if quote else None,
                         "net": str(quote.net) if quote else None, "decimals": quote.decimals if quote else None,
                         "asset": fact.get("asset"), "symbol": fact.get("asset_symbol"),
+                        "flags": list(decode_json(c.flags) or []),
                         "prepared_by": c.prepared_by, "approvals": state.to_dict() if state else None,
                         "opened_at": decode_time(c.created_at).strftime("%Y-%m-%dT%H:%M:%SZ")})
         return out

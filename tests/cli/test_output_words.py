@@ -122,3 +122,44 @@ def test_waiting_is_said_as_waiting_and_the_worker_says_what_it_did(world):
     time.sleep(0.3)
     r = run(*worker, db=w.db, env=env)
     assert r.code == 0 and f"case {cid}: completed" in r.err, r.err
+
+
+def test_an_unlisted_token_named_like_the_coin_is_flagged_and_shown_with_its_contract(world):
+    """An unlisted token can call itself "ETH" (or a listed token's symbol): named by symbol alone it
+    reads like the real thing in the queue, so verification flags the case (``symbol_lookalike``) and
+    every read shows its contract next to the symbol, without --contracts."""
+    w = world
+    deposit = derive(22)
+    register(w, [("anvil", deposit, "m/44'/60'/0'/0/22", "active")])
+    token = deploy(w.a.w3, "StandardToken", "Ether", "eth", 6)  # the network's native symbol, in lower case
+    fund_token(w.a.w3, token, w.user, 10**12)
+    tx = token_transfer(w.a.w3, token, w.user, deposit, 2_500 * 10**6)["transactionHash"].to_0x_hex()
+    cid = cli(w, "case", "open", "--network", "anvil", "--tx", tx, "--return-address", w.ret)["id"]
+    cli(w, "case", "verify", str(cid))
+    assert "symbol_lookalike" in cli(w, "case", "show", str(cid))["flags"]
+    cli(w, "prices", "set", f"anvil:{token.address}", "1")
+    cli(w, "prices", "set", "ETH", "3000")
+    cli(w, "case", "quote", str(cid))
+    cli(w, "case", "prepare", str(cid))
+    shown = run("case", "show", str(cid), db=w.db, env=WIDE)
+    assert shown.code == 0 and "symbol_lookalike" in shown.out
+    assert f"eth ({token.address})" in shown.out  # the contract next to the symbol, unasked
+    queue = run("queue", "list", db=w.db, env=WIDE)
+    assert queue.code == 0 and token.address in queue.out
+    row = next(r for r in cli(w, "queue", "list") if r["id"] == cid)
+    assert "symbol_lookalike" in row["flags"] and row["asset"].lower() == token.address.lower()
+
+
+def test_the_look_alike_rule_spares_listed_tokens_and_other_names():
+    from types import SimpleNamespace
+
+    from chains.base import NATIVE
+    from recover.casework.classify import symbol_lookalike
+
+    usdt = SimpleNamespace(symbol="USDT", address="0xdAC17F958D2ee523a2206206994597C13D831ec7")
+    net = SimpleNamespace(native_symbol="ETH", listed_tokens=(usdt,),
+                          listed_token=lambda a: usdt if a.lower() == usdt.address.lower() else None)
+    assert symbol_lookalike(net, "0x" + "11" * 20, " usdt ") and symbol_lookalike(net, "0x" + "11" * 20, "Eth")
+    assert not symbol_lookalike(net, usdt.address, "USDT")  # the listed token itself
+    assert not symbol_lookalike(net, "0x" + "11" * 20, "UNL") and not symbol_lookalike(net, NATIVE, "ETH")
+    assert not symbol_lookalike(net, "0x" + "11" * 20, None)
