@@ -99,9 +99,14 @@ def injectived_path() -> Path:
     return path
 
 
-def injectived_env(binary: Path) -> dict[str, str]:
-    """The environment the binary needs: its folder (``libwasmvm``) on ``LD_LIBRARY_PATH``."""
+def injectived_env(binary: Path, tmpdir: Path | None = None) -> dict[str, str]:
+    """The environment the binary needs: its folder (``libwasmvm``) on ``LD_LIBRARY_PATH``; ``TMPDIR``
+    set to ``tmpdir`` (every ``injectived`` run, even ``keys add``, leaves a ``$TMPDIR/injectiveappNNN``
+    folder behind: the helper keeps them in the node's home, removed by :meth:`CosmosNode.stop`)."""
     env = dict(os.environ)
+    if tmpdir is not None:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(tmpdir)
     lib_dir = str(binary.resolve().parent)
     env["LD_LIBRARY_PATH"] = lib_dir + (os.pathsep + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     return env
@@ -192,6 +197,10 @@ class CosmosNode:
         return self.process.pid if self.process else None
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
+    @property
     def log_path(self) -> Path:
         return self.home / "node.log"
 
@@ -229,7 +238,7 @@ class CosmosNode:
         """Run ``injectived ARGS --home HOME``; returns stdout (raises with stderr on a non-zero exit)."""
         cmd = [str(self.binary), *args, "--home", str(self.home)]
         res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout,
-                             env=injectived_env(self.binary))
+                             env=injectived_env(self.binary, self.tmp_dir))
         if check and res.returncode != 0:
             raise RuntimeError(f"injectived {' '.join(args)} exited {res.returncode}: "
                                f"{(res.stderr or res.stdout).strip()[-2000:]}")
@@ -394,7 +403,7 @@ class CosmosNode:
         if memo is not None:
             args += ["--note", memo]
         res = subprocess.run([str(self.binary), *args, "--home", str(self.home)], capture_output=True, text=True,
-                             timeout=60, env=injectived_env(self.binary))
+                             timeout=60, env=injectived_env(self.binary, self.tmp_dir))
         m = re.search(r"gas estimate:\s*(\d+)", res.stdout + res.stderr)
         if not m:
             raise RuntimeError(f"no gas estimate from --dry-run: {(res.stderr or res.stdout)[-1000:]}")
@@ -504,7 +513,7 @@ def start_injectived(*, chain_id: str = CHAIN_ID) -> CosmosNode:
         try:
             node.process = subprocess.Popen(
                 [str(binary), "start", "--home", str(home), "--log-no-color"], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, env=injectived_env(binary),
+                stdout=log, stderr=subprocess.STDOUT, env=injectived_env(binary, node.tmp_dir),
                 preexec_fn=_set_pdeathsig if main_thread else None, start_new_session=True)
         except OSError as exc:
             node.stop()
