@@ -11,7 +11,7 @@ import pytest
 from pgdb import create_pg_database, drop_pg_database
 
 #: what starts a chain node (tests/support): a test or fixture that names one needs a node
-NODE_STARTERS = {"start_anvil", "start_litecoind", "start_bsvd", "start_node", "SolanaDevnet"}
+NODE_STARTERS = {"start_anvil", "start_litecoind", "start_bsvd", "start_node", "SolanaDevnet", "start_injectived"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
