@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from clihelp import RECOVER, run, snapshot
+from clihelp import RECOVER, finished, run, snapshot
 from evm_devnet import deploy, fund_token, token_transfer
 from evmflow import cli, derive, key, open_case, prepared_token_case, register, world, world_both  # noqa: F401
 from paths import REPO
@@ -66,7 +66,7 @@ def _at_once(w, *args, n=2):
     env = {**os.environ, "RECOVER_DB_URL": w.db, "RECOVER_OPERATOR_KEY": key("wes")}  # the wallet team's signer
     procs = [subprocess.Popen([RECOVER, *args, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(n)]
-    return [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    return [finished(p, 180) for p in procs]
 
 
 def test_two_signers_at_once_one_wins_the_other_exits_5(world_both):

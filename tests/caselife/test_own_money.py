@@ -21,7 +21,7 @@ import time
 
 import sqlalchemy as sa
 
-from clihelp import RECOVER, run, snapshot
+from clihelp import RECOVER, finished, run, snapshot
 from evm_devnet import ANVIL_MNEMONIC, deploy, fund_token, send_eth, token_transfer, transact
 from evmflow import FEE_COLLECTOR, _world, cli, derive, key, open_case, register, world, world_pg  # noqa: F401
 
@@ -226,7 +226,7 @@ def test_two_prepares_at_once_take_two_station_nonces(world_pg):
     env = {**os.environ, **team.env(), "RECOVER_DB_URL": w.db, "RECOVER_TEST_PAUSE": "gas_book_read:1500"}
     procs = [subprocess.Popen([RECOVER, "case", "prepare", str(c), "--json"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for c in cases]
-    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    results = [finished(p, 180) for p in procs]
     assert [code for code, _, _ in results] == [0, 0], results
     assert sorted(topup_nonce(w, c) for c in cases) == [base, base + 1]
 
@@ -388,7 +388,7 @@ def test_a_batch_takes_distinct_station_nonces_and_three_workers_finish_it(world
     finally:
         for p in workers:
             p.send_signal(signal.SIGTERM)
-        results = [(p.wait(timeout=60), *p.communicate()) for p in workers]
+        results = [finished(p, 60) for p in workers]
     assert all(code == 0 for code, _, _ in results), results
     assert count(w, "replan_needed") == {}
     assert count(w, "completed") == {c: 1 for c in everyone}

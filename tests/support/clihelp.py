@@ -62,6 +62,13 @@ def cli_json(*args: str, db: str | None, env: dict | None = None, expect: int = 
     return r.json if expect == 0 else r.error
 
 
+def finished(proc: subprocess.Popen, timeout: float) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of a process started with pipes, read while waiting: waiting
+    first and reading after blocks a process whose output fills a pipe (a worker's job lines)."""
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
 def snapshot(db_url: str) -> dict:
     """Every row of every table, to prove a refused command changed nothing."""
     import sqlalchemy as sa
