@@ -215,8 +215,9 @@ def networks_check(key: str = typer.Argument(..., help="Network key."),
         _print_node(con, report.node, net)
         for note in report.notes:
             con.print(f"note: {escape(note)}", highlight=False)
-    if report.error() is not None:  # the report is the output; the failure is said on stderr, as everywhere
-        _fail(report.error(), json_out)
+    failure = report.error()
+    if failure is not None:  # the report is the output; the failure is said on stderr, as everywhere
+        _fail(failure, json_out)
 
 
 def _print_node(con, node: dict | None, net) -> None:

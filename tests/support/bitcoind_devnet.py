@@ -31,7 +31,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -45,6 +44,7 @@ from typing import Any, Callable, Sequence
 from nodeproc import COIN, NodeRPCError, json_rpc, to_base_units, to_coins  # noqa: F401  (re-exported)
 from nodeproc import free_port as _free_port
 from nodeproc import set_pdeathsig as _set_pdeathsig
+from nodeproc import terminate
 
 START_TIMEOUT_S = 30.0
 from paths import REPO
@@ -120,13 +120,7 @@ class BitcoindNode:
             return
         self.stopped = True
         _live.discard(self)
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
         if not keep_datadir:
             shutil.rmtree(self.datadir, ignore_errors=True)
 

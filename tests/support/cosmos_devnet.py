@@ -46,7 +46,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -59,6 +58,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nodeproc import free_port as _free_port
+from nodeproc import terminate
 from nodeproc import set_pdeathsig as _set_pdeathsig
 
 CHAIN_ID = "recover-devnet-1"
@@ -217,13 +217,7 @@ class CosmosNode:
             return
         self.stopped = True
         _live.discard(self)
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
         if not keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
 

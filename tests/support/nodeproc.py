@@ -53,6 +53,22 @@ def json_rpc(url: str, method: str, params: Sequence[Any] | dict | None = None, 
     return answer.get("result")
 
 
+def terminate(process, *, grace: float = 15.0) -> None:
+    """Stop a node process by its PID: SIGTERM, wait ``grace`` seconds, then SIGKILL (a node that
+    ignores SIGTERM must not outlive the test).  Nothing when it has already ended."""
+    import signal
+    import subprocess
+
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
