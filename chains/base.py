@@ -43,6 +43,8 @@ class Capability(str, Enum):
     TOKENS = "tokens"                      # the network has tokens at all (assets other than native)
     SCAN = "scan"                          # find deposits to our addresses over a block range (scan_deposits)
     SCAN_HOLDINGS = "scan_holdings"        # find what our addresses hold now (scan_holdings): UTXO, Solana
+    SHARED_MEMO = "shared_memo"            # deposits at shared addresses told apart by memo; refunds carry a memo
+    SCAN_INCOMING = "scan_incoming"        # every transfer into given addresses over a block range, with memos
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class FoundDeposit:
     amount: int
     block_number: int
     index: int
+    sender: str | None = None   # SCAN_INCOMING: who paid
+    memo: str | None = None     # SCAN_INCOMING: the memo / tag the ledger recorded (None: none at all)
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,11 @@ class Transfer:
     """
 
     index: int
-    asset: str            # NATIVE, or the token contract / mint
+    asset: str            # NATIVE, or the token contract / mint / denomination
     sender: str | None
     recipient: str
     amount: int
+    memo: str | None = None  # SHARED_MEMO families: the memo / tag the ledger recorded (None: none, or empty)
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,7 @@ class SweepRequest:
     own_native: int = 0     # native at the deposit address that is ours to burn for gas (a known leftover)
     station_reserved: tuple[int, ...] = ()  # gas-station nonces held by other live plans
     destination_role: str | None = None  # RETURN_ADDRESS or HOT_WALLET: kept in the plan's meta for its rows
+    memo: str | None = None  # SHARED_MEMO refunds: the memo / tag the payment must carry (the claimant's)
 
     def role_meta(self) -> dict:
         """What every family's plan puts in its ``meta`` from the request: the destination's role,
@@ -359,6 +365,13 @@ class ChainAdapter(ABC):
         the network's confirmations reached.  ``progress(n)`` counts addresses looked at."""
         raise NotImplementedError(f"{self.family} holdings cannot be scanned yet")
 
+    def scan_incoming(self, addresses: Sequence[str], from_block: int, to_block: int, *,
+                      progress=None) -> list[FoundDeposit]:
+        """``SCAN_INCOMING``: every successful transfer into one of ``addresses`` in blocks
+        ``from_block..to_block``, with its ``sender`` and ``memo`` (shared deposit wallets: the domain
+        decides which memos name nobody).  ``index`` is the transfer's index as :meth:`observe` gives it."""
+        raise NotImplementedError(f"{self.family} incoming transfers cannot be scanned yet")
+
     def latest_block(self) -> int:
         """The newest block number (``SCAN`` and ``SCAN_HOLDINGS`` capabilities)."""
         raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
@@ -395,6 +408,12 @@ class ChainAdapter(ABC):
         """Why funds sent to ``address`` are lost for good ("the zero address", "a precompile"...), or
         None.  Pure: a destination check at ``case open`` needs no node."""
         return None
+
+    def memo_required(self, address: str) -> bool:
+        """``SHARED_MEMO``: whether the ledger itself says payments to ``address`` must carry a memo / tag
+        (XRPL ``lsfRequireDestTag``, Stellar SEP-29) (I/O).  Families without such a flag: False; the
+        network file's ``memo_required_addresses`` list is checked by the domain either way."""
+        return False
 
     def is_contract(self, address: str) -> bool:
         """Whether ``address`` holds code (I/O); families without contracts at addresses: False."""

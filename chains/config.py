@@ -94,6 +94,27 @@ class SolanaOptions(_Table):
     cluster: str = "mainnet-beta"
 
 
+class CosmosOptions(_Table):
+    """A Cosmos SDK chain: ``rpc_urls`` are its REST (LCD) API endpoints."""
+
+    model_config = _STRICT
+    chain_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # e.g. cosmoshub-4, injective-1
+    bech32_prefix: str = Field(pattern=r"^[a-z]{1,16}$")                 # cosmos, inj, osmo
+    key_type: Literal["secp256k1", "eth_secp256k1"] = "secp256k1"       # eth_secp256k1: Injective, Evmos
+    native_denom: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9/:._-]{1,127}$")  # uatom, inj, uosmo
+    gas_price: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$")  # native base units per gas unit, decimal text
+    gas_adjustment: str = Field(default="1.5", pattern=r"^[0-9]+(\.[0-9]+)?$")  # simulated gas times this
+    min_gas: int = Field(default=100_000, ge=1)  # no transaction asks for less (CheckTx refuses less)
+
+
+class MemoAddress(_Table):
+    """A shared deposit address of another exchange (or service) that credits only with a memo: a refund
+    sent there without ``--return-memo`` is lost again, so it is refused."""
+
+    address: str
+    name: str
+
+
 _HD_PATH = re.compile(r"^m(/[0-9]{1,10}'?)+$")
 
 
@@ -104,7 +125,7 @@ class NetworkConfig(_Table):
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
-    family: Literal["evm", "utxo", "solana"]
+    family: Literal["evm", "utxo", "solana", "cosmos"]
     chain_id: int | None = Field(default=None, ge=1)
     recovery_class: Literal["direct", "conditional"]
     conditions: tuple[str, ...] = ()
@@ -122,10 +143,16 @@ class NetworkConfig(_Table):
     # "deposit address" registered at any other path, such as the gas station's or a hot wallet's.
     deposit_path_prefix: str | tuple[str, ...] | None = None
     listed_tokens: tuple[ListedToken, ...] = ()
+    # How deposits are told apart: one address per user ("per_address"), or shared addresses of the
+    # exchange and a memo / tag per user ("shared_memo": memo chains; DESIGN.md "Shared-wallet deposits").
+    deposit_model: Literal["per_address", "shared_memo"] = "per_address"
+    memo_pattern: str | None = None  # shared_memo: what the exchange's memos look like (a regex, whole memo)
+    memo_required_addresses: tuple[MemoAddress, ...] = ()  # shared_memo: others' addresses needing a memo
     fee: dict[str, Any] | None = None
     evm: EvmOptions | None = None
     utxo: UtxoOptions | None = None
     solana: SolanaOptions | None = None
+    cosmos: CosmosOptions | None = None
     source: str = Field(default="", exclude=True)
 
     @field_validator("conditions")
@@ -144,11 +171,24 @@ class NetworkConfig(_Table):
             raise ValueError("chain_id: required for an evm network")
         if self.family != "evm" and self.chain_id is not None:
             raise ValueError("chain_id: only evm networks have a chain_id")
-        for fam in ("evm", "utxo", "solana"):
+        for fam in ("evm", "utxo", "solana", "cosmos"):
             if getattr(self, fam) is not None and fam != self.family:
                 raise ValueError(f"[{fam}]: this is a {self.family} network")
         if self.family == "utxo" and self.utxo is None:
             raise ValueError("[utxo]: required for a utxo network (address_network at least)")
+        if self.family == "cosmos" and self.cosmos is None:
+            raise ValueError("[cosmos]: required for a cosmos network (chain_id, bech32_prefix, native_denom, "
+                             "gas_price at least)")
+        if self.deposit_model == "shared_memo":
+            if "shared_address_memo" not in self.conditions:
+                raise ValueError("conditions: a shared_memo network is conditional on 'shared_address_memo'")
+            if self.memo_pattern is not None:
+                try:
+                    re.compile(self.memo_pattern)
+                except re.error as exc:
+                    raise ValueError(f"memo_pattern: not a regular expression: {exc}") from None
+        elif self.memo_pattern is not None or self.memo_required_addresses:
+            raise ValueError("memo_pattern / memo_required_addresses: only for deposit_model = \"shared_memo\"")
         if self.recovery_class == "conditional":
             if not self.conditions:
                 raise ValueError("conditions: a conditional network must name its conditions")
@@ -276,7 +316,9 @@ class NetworkConfig(_Table):
     def _check_addresses(self, skip: set[str] = frozenset()) -> None:
         checks = [("fee_collector", self.fee_collector), ("hot_wallet", self.hot_wallet)]
         checks += [(f"listed_tokens[{i}].address", t.address) for i, t in enumerate(self.listed_tokens)
-                   if self.family != "utxo"]
+                   if self.family not in ("utxo", "cosmos")]  # UTXO: none; Cosmos: a denomination, not an address
+        checks += [(f"memo_required_addresses[{i}].address", m.address)
+                   for i, m in enumerate(self.memo_required_addresses)]
         for key, value in checks:
             if key in skip:
                 continue  # left unresolved on purpose (see ``resolved(wallets=...)``)
