@@ -43,6 +43,7 @@ app = typer.Typer(help="Misdeposit recovery toolkit: prove, quote, approve, sign
 case_app = typer.Typer(help="Recovery cases: open, verify, quote, prepare, sign, broadcast, track.",
                        no_args_is_help=True)
 addresses_app = typer.Typer(help="The registry of deposit addresses whose keys we hold.", no_args_is_help=True)
+memos_app = typer.Typer(help="The memos of shared-wallet (memo) networks: memo -> account.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 prices_app = typer.Typer(help="USD prices used by quotes (ASSET: ETH, or network:contract).", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
@@ -52,6 +53,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(credits_app, name="credits")
 app.add_typer(case_app, name="case")
 app.add_typer(addresses_app, name="addresses")
+app.add_typer(memos_app, name="memos")
 app.add_typer(audit_app, name="audit")
 trust_app = typer.Typer(help="The trust root: the admins' public keys and their quorum.", no_args_is_help=True)
 operators_app = typer.Typer(help="Operators: enrolled keys with roles (enrolled and revoked by an admin quorum).",
@@ -287,7 +289,7 @@ def networks(
 @addresses_app.command("import")
 @command
 def addresses_import(
-    file: Path = typer.Argument(..., help="CSV: network,address,derivation_path,account[,status]"),
+    file: Path = typer.Argument(..., help="CSV: network,address,derivation_path,account[,status][,kind]"),
     admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Register deposit addresses (all rows checked before any is written; signed by an admin quorum)."""
@@ -298,6 +300,22 @@ def addresses_import(
         _emit_json(result.to_dict())
     else:
         _note(f"addresses: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+
+
+@memos_app.command("import")
+@command
+def memos_import(
+    file: Path = typer.Argument(..., help="CSV: network,memo,account[,status]"),
+    admin_key: list[Path] = AdminKeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt,
+) -> None:
+    """Register the memos of shared-wallet networks (memo -> account; all rows checked first; admin quorum)."""
+    import recover
+
+    result = recover.import_memos(file, admin_keys=admin_key, db=_db(db))
+    if json_out:
+        _emit_json(result.to_dict())
+    else:
+        _note(f"memos: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
 
 
 @addresses_app.command("list")
@@ -333,6 +351,10 @@ def case_open(
     return_address: Optional[str] = typer.Option(None, "--return-address", help="Send the net amount here."),
     credit_account: Optional[str] = typer.Option(None, "--credit-account", help="Or credit this exchange account."),
     claimant: Optional[str] = typer.Option(None, "--claimant", help="Who claims it (user id, ticket)."),
+    msg_index: Optional[int] = typer.Option(None, "--msg-index", min=0,
+                                            help="Memo networks: which transfer of the transaction (message index)."),
+    return_memo: Optional[str] = typer.Option(None, "--return-memo",
+                                              help="Memo networks: the memo / tag the refund must carry."),
     db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt,
 ) -> None:
     """Record a claim (checked without a node: network, txid, address checksums, destination)."""
@@ -344,7 +366,7 @@ def case_open(
 
     case = recover.open_case(network, tx, return_address=return_address, credit_account=credit_account,
                              asset=asset, deposit_address=deposit_address, claimant=claimant,
-                             db=_db(db), key=key)
+                             msg_index=msg_index, return_memo=return_memo, db=_db(db), key=key)
     if json_out:
         _emit_json(recover.show_case(case.id, db=_db(db)))
     else:

@@ -13,7 +13,7 @@ import importlib
 __version__ = "0.1.0"
 
 _API = {
-    "init", "list_networks", "import_addresses", "open_case", "show_case", "list_cases", "verify_audit",
+    "init", "list_networks", "import_addresses", "import_memos", "open_case", "show_case", "list_cases", "verify_audit",
     "set_price", "import_prices", "verify_cases", "verify_case", "quote_case", "prepare_case",
     "decide", "set_policy", "show_policy", "queue", "check_network",
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",

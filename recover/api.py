@@ -47,6 +47,15 @@ def import_addresses(path: str | Path, *, admin_keys: list, db: str | None = Non
                body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
 
 
+def import_memos(path: str | Path, *, admin_keys: list, db: str | None = None):
+    """Register the memos of shared-wallet networks (memo -> account, active | closed): one statement per
+    new or changed row, signed by an admin quorum."""
+    from recover.networks.memos import import_memos as _import
+
+    return run("memos-import", db=db, admin_keys=admin_keys,
+               body=lambda ctx: _import(ctx.session, Path(path), root=ctx.root, admin_keys=ctx.admin_keys))
+
+
 def check_network(key: str, *, live: bool = False, signer: bool = False):
     """Every missing or invalid setting of a network, as a ``NetworkCheck`` (``.problems``, ``.notes``,
     ``.exit_code``, ``.to_dict()``).  ``live``: also ask the node; ``signer``: this host signs, so its
@@ -74,13 +83,16 @@ def list_prices(*, db: str | None = None):
 
 def open_case(network: str, tx: str, *, return_address: str | None = None, credit_account: str | None = None,
               asset: str | None = None, deposit_address: str | None = None, claimant: str | None = None,
-              db: str | None = None, key=None):
-    """Record a claim (a specialist's signed statement); returns the new ``Case`` (status ``open``)."""
+              msg_index: int | None = None, return_memo: str | None = None, db: str | None = None, key=None):
+    """Record a claim (a specialist's signed statement); returns the new ``Case`` (status ``open``).
+    Shared-wallet (memo) networks: ``msg_index`` names the transfer of the transaction claimed,
+    ``return_memo`` the memo / tag a refund must carry."""
     from recover.casework.cases import Claim
     from recover.casework.cases import open_case as _open
 
     claim = Claim(network=network, tx=tx, return_address=return_address, credit_account=credit_account,
-                  asset=asset, deposit_address=deposit_address, claimant=claimant)
+                  asset=asset, deposit_address=deposit_address, claimant=claimant, msg_index=msg_index,
+                  return_memo=return_memo)
     return run("open", db=db, key=key, body=lambda ctx: _open(ctx.session, claim, actor=ctx.actor))
 
 

@@ -37,6 +37,7 @@ from recover.authority.statement_checks import (  # noqa: F401 - re-exported
     StatementChecker,
     address_subject,
     case_subject,
+    memo_subject,
     parse_record,
     price_subject,
 )

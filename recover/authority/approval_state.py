@@ -185,7 +185,18 @@ def value_tier(verifier: StatementChecker, sc: SignedCase, policy: ApprovalPolic
 
 
 def required_conditions(net, sc: SignedCase) -> list[str]:
+    """The conditions a case's approval waits for: its network's, and a review when a flag asks for one.
+
+    A shared-wallet (memo) network's ``shared_address_memo`` is met by verification itself (the ledger's
+    memo against the signed memo registry); its ``ownership_proof`` is asked of a *credit* only (a refund
+    goes back to the very address that sent the deposit), and a reviewer's ``manual_review`` sign-off
+    may stand in for it, as exchanges accept either."""
     required = list(net.conditions)
+    if getattr(net, "deposit_model", "per_address") == "shared_memo":
+        required = [c for c in required if c not in ("shared_address_memo", "ownership_proof")]
+        if sc.claim_fields.get("credit_account") and "ownership_proof" in net.conditions \
+                and REVIEWED not in required:
+            required.append(REVIEWED if REVIEWED in sc.conditions else "ownership_proof")
     if sc.flags and REVIEWED not in required:  # e.g. a look-alike destination
         required.append(REVIEWED)
     return required

@@ -41,16 +41,25 @@ QUOTE_FIELDS = ("gross", "fee", "network_cost_native", "network_cost_in_asset", 
                 "economical")
 
 
+MEMO_CLAIM_FIELDS = ("msg_index", "return_memo")  # shared-wallet claims: signed only when given
+
+
 def claim_body(case: Case) -> dict:
     body = {k: getattr(case, k) for k in CLAIM_FIELDS}
     body["flags"] = list(case.flags or [])
+    body.update({k: getattr(case, k) for k in MEMO_CLAIM_FIELDS if getattr(case, k, None) is not None})
     return {"case": case.id, "claim": body}
 
 
 def facts_body(facts: list[DepositFact]) -> list[dict]:
+    """The facts a verification signs.  A deposit to a shared (memo) wallet signs its sender, memo and the
+    account the memo named too: a refund goes back to that sender, and who was credited decides the
+    review (facts of other deposits keep exactly the fields they always had)."""
     return [{"txid": f.txid, "index": f.deposit_index, "receiving_address": f.receiving_address, "asset": f.asset,
              "decimals": f.decimals, "amount": str(f.amount), "block_hash": f.block_hash,
-             "classification": f.classification, "wallet": (f.details or {}).get("wallet")} for f in facts]
+             "classification": f.classification, "wallet": (f.details or {}).get("wallet"),
+             **({"sender": f.sender, "memo": f.details.get("memo"), "memo_account": f.details.get("memo_account")}
+                if (f.details or {}).get("memo_model") else {})} for f in facts]
 
 
 def quote_fields_of(row) -> dict:

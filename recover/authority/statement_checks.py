@@ -42,6 +42,10 @@ def address_subject(family: str, key: str) -> str:
     return f"address:{family}:{key}"
 
 
+def memo_subject(network: str, memo: str) -> str:
+    return f"memo:{network}:{memo}"
+
+
 def price_subject(asset: str) -> str:
     return f"price:{asset}"
 

@@ -22,7 +22,7 @@ from recover.text import plural
 # every read that shows no signature.
 
 #: Statements signed by a quorum of the trust root's admins (all others by one enrolled operator).
-ADMIN_KINDS = ("address", "policy", "reopen", "operator_enroll", "operator_revoke", "close_by_admins")
+ADMIN_KINDS = ("address", "memo", "policy", "reopen", "operator_enroll", "operator_revoke", "close_by_admins")
 
 
 @dataclass(frozen=True)

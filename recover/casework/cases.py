@@ -14,12 +14,12 @@ from chains.addresses import address_key, normalize_txid
 from chains.base import Capability
 from chains.config import NetworkConfig
 from chains.errors import InvalidAddress, InvalidTxid
-from chains.registry import adapter_class
+from chains.registry import adapter_class, family
 from recover.authority.acting import attest, case_subject
 from recover.authority.signed_case import claim_body
 from recover.casework.destinations import check_destination, lookalike_flags
 from recover.casework.views import list_cases as _list
-from recover.errors import DuplicateClaim, InvalidInput, NotFound
+from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused
 from recover.life.shared_rules import MAX_CASE_ID, check_case_id  # noqa: F401 - one rule, the read path's too
 from recover.life.states import CaseStatus
 from recover.networks.registry import get_network
@@ -30,6 +30,8 @@ from recover.storage.testpoints import pause_point
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _CLAIMANT = re.compile(r"^[^\x00-\x1f]{1,256}$")
+_MEMO = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+MAX_MSG_INDEX = 10**6
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Claim:
     deposit_address: str | None = None
     claimant: str | None = None
     external_ref: str | None = None
+    msg_index: int | None = None     # shared-wallet (memo) networks: the transfer of the transaction claimed
+    return_memo: str | None = None   # shared-wallet networks: the memo / tag a refund must carry
 
 
 def _addr(net: NetworkConfig, value: str, what: str) -> str:
@@ -61,13 +65,66 @@ def _normalize_asset(net: NetworkConfig, asset: str | None) -> str | None:
     if not adapter_class(net.family).capabilities & {Capability.TOKENS}:
         raise InvalidInput(f"asset {asset!r}: {net.key} only has its native asset {net.native_symbol}",
                            code="invalid_asset")
+    check = getattr(family(net.family), "validate_asset", None)  # a family whose assets are not addresses
+    if check is not None:
+        try:
+            return check(asset, network=net)
+        except InvalidAddress as exc:
+            raise InvalidInput(str(exc), code="invalid_asset") from None
     return _addr(net, asset, "asset (token)")
 
 
-def claim_scope(net: NetworkConfig, deposit_address: str | None, asset: str | None) -> str:
+def claim_scope(net: NetworkConfig, deposit_address: str | None, asset: str | None,
+                msg_index: int | None = None) -> str:
+    """What of the transaction a claim names: ``address|asset``, and on a shared-wallet network
+    ``|index`` too (one transaction may carry several users' deposits to our shared address); ``*``
+    where the claim does not say."""
     d = address_key(net.family, deposit_address) if deposit_address else "*"
     a = address_key(net.family, asset) if asset else "*"
+    if net.deposit_model == "shared_memo":
+        return f"{d}|{a}|{'*' if msg_index is None else msg_index}"
     return f"{d}|{a}"
+
+
+def check_memo_claim(net: NetworkConfig, claim: Claim, ret: str | None) -> str | None:
+    """The memo parts of a claim: only on shared-wallet networks; the return memo is text an exchange
+    can carry, and a refund to an address that credits only with a memo (the network file's
+    ``memo_required_addresses``) names one (exit 7 ``return_memo_required``).  Returns the memo."""
+    memo = claim.return_memo.strip() if claim.return_memo is not None else None
+    if net.deposit_model != "shared_memo":
+        if claim.msg_index is not None or memo is not None:
+            raise InvalidInput(f"{net.key} takes deposits at per-user addresses: --msg-index and --return-memo are "
+                               "for shared-wallet (memo) networks", code="not_memo_network")
+        return None
+    if claim.msg_index is not None and not 0 <= claim.msg_index <= MAX_MSG_INDEX:
+        raise InvalidInput(f"--msg-index {claim.msg_index} is not a transfer index (0 to {MAX_MSG_INDEX})",
+                           code="invalid_msg_index")
+    if memo is not None:
+        if claim.credit_account:
+            raise InvalidInput("--return-memo goes with --return-address: a credit moves nothing on chain",
+                               code="invalid_memo")
+        if not _MEMO.match(memo):
+            raise InvalidInput("--return-memo is 1 to 128 characters without control characters", code="invalid_memo")
+    if ret is not None and memo is None:
+        check_return_memo(net, ret, None)
+    return memo
+
+
+def check_return_memo(net: NetworkConfig, destination: str, memo: str | None, *, chain=None) -> None:
+    """Refuse (exit 7 ``return_memo_required``) a refund without a memo to an address that credits only
+    with one: listed in the network file, or flagged so on the ledger itself (``chain``: an adapter,
+    asked where the family can tell: XRPL RequireDest, Stellar SEP-29)."""
+    if memo:
+        return
+    key = adapter_class(net.family).address_key
+    listed = next((m for m in net.memo_required_addresses if key(m.address) == key(destination)), None)
+    why = (f"it is {listed.name}'s shared deposit address" if listed is not None else
+           "the ledger says payments to it must carry a memo" if chain is not None and chain.memo_required(destination)
+           else None)
+    if why:
+        raise PolicyRefused(f"refund to {destination} without --return-memo: {why}, so the refund would be lost "
+                            "again; open the case with the memo the claimant's account there uses",
+                            code="return_memo_required")
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -123,6 +180,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         # and exit 7) at open as at prepare and sign: one code, one exit code.
         check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
         flags = lookalike_flags(session, net, ret, deposit=deposit)
+    memo = check_memo_claim(net, claim, ret)
     credit = None
     if claim.credit_account:
         credit = claim.credit_account.strip()
@@ -142,7 +200,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
             raise DuplicateClaim(f"appeal {ref} is already case {other}", code="duplicate_ref",
                                  details={"existing_case": other})
 
-    scope = claim_scope(net, deposit, asset)
+    scope = claim_scope(net, deposit, asset, claim.msg_index)
     chain = net.chain
     lock_claims(session, chain, txid)
     for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
@@ -157,7 +215,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         pause_point("case_claims_checked")
     case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
                 return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
-                status=CaseStatus.OPEN.value, opened_by=actor)
+                msg_index=claim.msg_index, return_memo=memo, status=CaseStatus.OPEN.value, opened_by=actor)
     session.add(case)
     try:
         session.flush()
@@ -169,7 +227,8 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
                  details={"statement": case.claim_statement, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
                           "return_address": ret, "credit_account": credit, "claimant": claimant,
-                          "flags": flags})
+                          "flags": flags, **({"msg_index": claim.msg_index} if claim.msg_index is not None else {}),
+                          **({"return_memo": memo} if memo is not None else {})})
     return case
 
 

@@ -25,6 +25,7 @@ from recover.storage.models import (
     CaseCondition,
     Credit,
     DepositAddress,
+    MemoAccount,
     Operator,
     Price,
     Quote,
@@ -63,7 +64,10 @@ _ROWS = (
      lambda p: {"asset": p.asset, "usd": p.usd, "at": p.at.strftime("%Y-%m-%dT%H:%M:%SZ")}, dict),
     (DepositAddress, "address", lambda d: f"deposit address {d.address} on {d.network}",
      lambda d: {"network": d.network, "address_key": d.address_key, "derivation_path": d.derivation_path,
-                "account": d.account, "status": d.status}, dict),
+                "account": d.account, "status": d.status, "kind": d.kind},
+     lambda b: {**b, "kind": b.get("kind", "deposit")}),  # a user's deposit address: no kind in its statement
+    (MemoAccount, "memo", lambda m: f"memo {m.memo} on {m.network}",
+     lambda m: {"network": m.network, "memo": m.memo, "account": m.account, "status": m.status}, dict),
 )
 
 

@@ -132,6 +132,8 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     station = gas_station_of(net, chain, signer)
     plan_row, plan = approved_plan(session, case, gas_station=station)
     deposit_still_there(session, case, chain, doing="to sign")
+    if not plan.steps:  # a shared-wallet credit: nothing to send; approved and re-checked, it is done
+        return _complete_credit_in_place(session, case, plan_row, actor=actor)
     conflict = chain.nonce_conflict(plan)
     if conflict:
         return _replan(session, case, CaseStatus.QUOTED, op="sign", actor=actor, why=conflict)
@@ -156,6 +158,17 @@ def sign_case(session: Session, case: Case, *, actor: str, signer) -> list[Signe
     move(session, case, CaseStatus.SIGNED, op="sign", actor=actor, action="signed",
          details={"plan_hash": plan_row.plan_hash, "txids": [r.txid for r in rows], "statement": record.hash})
     return rows
+
+
+def _complete_credit_in_place(session: Session, case: Case, plan_row, *, actor: str) -> list[SignedTx]:
+    """Carry out a plan without transactions (``recover.casework.memo_plans``: the credit of a deposit
+    already in our shared wallet): the wallet team's signed record of it names no transaction, the case
+    completes and its credit is recorded, once (a second ``sign`` finds the case completed)."""
+    record = attest_signed(session, case, plan_row.plan_hash, [], actor=actor)
+    move(session, case, CaseStatus.COMPLETED, op="sign", actor=actor, action="completed",
+         details={"plan_hash": plan_row.plan_hash, "txids": [], "statement": record.hash, "credit_in_place": True})
+    _record_credit(session, case, plan_row.plan_hash, [], actor=actor)
+    return []
 
 
 def attest_signed(session: Session, case: Case, plan_hash: str, rows: list[SignedTx], *, actor):
@@ -487,7 +500,7 @@ def track_case(session: Session, case: Case, *, actor: str) -> TrackReport:
              details={"txids": [r.txid for r in rows], "late": status == CaseStatus.FAILED,
                       **({"gas_left": str(left)} if left else {})})
         if case.credit_account:
-            _record_credit(session, case, rows, actor=actor)
+            _record_credit(session, case, rows[0].plan_hash, rows, actor=actor)
     elif failures and status == CaseStatus.BROADCAST:
         problem = deposit_problem(session, case, chain)
         reason = "; ".join(failures)
@@ -532,9 +545,9 @@ def signed_credit(session: Session, case_id: int, plan_hash: str, verifier=None)
     return account, int(sc.quote_fields["net"]), sc.facts[0]
 
 
-def _record_credit(session: Session, case: Case, rows: list[SignedTx], *, actor: str) -> None:
+def _record_credit(session: Session, case: Case, plan_hash: str, rows: list[SignedTx], *, actor: str) -> None:
     net = get_network(case.network)
-    account, amount, fact = signed_credit(session, case.id, rows[0].plan_hash)
+    account, amount, fact = signed_credit(session, case.id, plan_hash)
     asset = net.native_symbol if fact["asset"] == "native" else f"{net.key}:{fact['asset']}"
     credit = Credit(case_id=case.id, account=account, network=net.key, asset=asset, amount=amount,
                     decimals=int(fact["decimals"]), txids=" ".join(r.txid for r in rows))
@@ -545,9 +558,14 @@ def _record_credit(session: Session, case: Case, rows: list[SignedTx], *, actor:
 
 
 def credited_plan(session: Session, case_id: int) -> str:
-    """The hash of the plan whose confirmed transactions a credit is for."""
-    return session.exec(select(SignedTx.plan_hash).where(SignedTx.case_id == case_id, SignedTx.status == "confirmed")
-                        .order_by(SignedTx.id.desc())).first() or ""
+    """The hash of the plan whose confirmed transactions a credit is for; a credit in place (no
+    transactions) is for the case's current plan, whose signed record names none."""
+    found = session.exec(select(SignedTx.plan_hash).where(SignedTx.case_id == case_id, SignedTx.status == "confirmed")
+                         .order_by(SignedTx.id.desc())).first()
+    if found:
+        return found
+    return session.exec(select(PlanRow.plan_hash).where(PlanRow.case_id == case_id, PlanRow.superseded_at.is_(None))
+                        .order_by(PlanRow.id.desc())).first() or ""
 
 
 def _check_credits(session: Session, credits: list[Credit]) -> None:
@@ -597,11 +615,34 @@ def _credit_on_chain(session: Session, case: Case, credit: Credit, verifier) -> 
         problems.append("its transactions are not the case's signed transactions")
     if problems:
         return problems
+    if not plan_row_steps(doc):  # a credit in place: owed only for a deposit our shared wallet really got
+        return _in_place_problems(session, case, net, chain)
     for row in rows:
         obs = chain.tx_status(row.txid)
         if not (obs.found and obs.success and obs.confirmations >= net.confirmations):
             problems.append(f"transaction {row.txid} is not confirmed on {net.key} "
                             f"({'not found' if not obs.found else 'failed' if obs.success is False else f'{obs.confirmations} confirmations'})")
+    return problems
+
+
+def plan_row_steps(doc: dict) -> list:
+    return list(doc.get("steps") or [])
+
+
+def _in_place_problems(session: Session, case: Case, net, chain) -> list[str]:
+    """A credit without transactions: only on a shared-wallet network, and only while the deposit's
+    transaction is still on chain, successful and confirmed."""
+    if net.deposit_model != "shared_memo":
+        return [f"its plan moves nothing, and {net.key} is no shared-wallet network"]
+    problems = []
+    for f in session.exec(select(DepositFact).where(DepositFact.case_id == case.id)):
+        obs = chain.tx_status(f.txid)
+        if not (obs.found and obs.success and obs.confirmations >= net.confirmations):
+            problems.append(f"its deposit {f.txid} is not a confirmed successful transaction on {net.key}")
+    if not problems:
+        problem = deposit_problem(session, case, chain)
+        if problem:
+            problems.append(problem)
     return problems
 
 

@@ -17,14 +17,16 @@ from sqlmodel import Session, select
 
 from chains.base import NATIVE, CostEstimate
 from recover.authority.acting import attest, case_subject
+from recover.casework.cases import check_return_memo
 from recover.casework.destinations import check_destination, recorded_conditions
+from recover.casework.memo_plans import check_refund_to_sender, credit_plan, credit_rows, is_memo_network
 from recover.casework.gasbook import for_prepare, hold
 from recover.casework.quoting import supersede_plan
 from recover.casework.sweeps import build_request, case_facts
 from recover.casework.transitions import move
 from recover.errors import PolicyRefused
 from recover.life.states import CaseStatus
-from recover.networks.chainio import adapter
+from recover.networks.chainio import adapter, resolved
 from recover.networks.gas_station import not_configured as gas_station_not_configured
 from recover.networks.registry import get_network
 from recover.storage.audit import append_event
@@ -73,6 +75,8 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     cost = CostEstimate.from_dict(quote.details["cost_estimate"])
     cost_mode = quote.details.get("network_cost_mode", "deduct")
     fee_total = quote.fee + (quote.network_cost_in_asset if asset != NATIVE else 0)
+    if is_memo_network(net) and case.credit_account:  # a credit of a deposit already in our shared wallet
+        return _prepare_credit(session, case, status, net, facts, quote, actor=actor)
     chain = adapter(net)
     why = chain.gas_station_use(cost)
     if why and not gas_station_address:  # a setting missing here: say which, before anything is built
@@ -85,11 +89,30 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     if case.return_address:  # a credit goes to our hot wallet by design; a return must not go to a sink
         check_destination(session, net, request.destination, asset=asset, gas_station=gas_station_address,
                           chain=chain, allowed=recorded_conditions(session, case))
+    if is_memo_network(net):  # a refund from the shared wallet: back to the sender, with a memo where needed
+        check_refund_to_sender(case.id, request.destination, facts[0].sender, chain.address_key)
+        check_return_memo(net, request.destination, case.return_memo, chain=chain)
     plan = chain.prepare(request, cost)
+    return _store_plan(session, case, status, quote, plan, [v.to_dict() for v in chain.describe_plan(plan)],
+                       actor=actor, after=lambda digest: hold(session, case, net.family, plan, digest, type(chain)))
+
+
+def _prepare_credit(session: Session, case: Case, status: CaseStatus, net, facts, quote, *, actor: str) -> PlanOutcome:
+    """A shared-wallet credit: a stepless plan naming the account and amounts (``recover.casework.memo_plans``)."""
+    wallets = resolved(net, wallets=("fee_collector", "hot_wallet"))
+    plan = credit_plan(case, net, facts, quote=quote, hot_wallet=wallets.hot_wallet,
+                       fee_collector=wallets.fee_collector)
+    return _store_plan(session, case, status, quote, plan, credit_rows(plan, facts[0].asset_symbol), actor=actor)
+
+
+def _store_plan(session: Session, case: Case, status: CaseStatus, quote, plan, steps: list[dict], *, actor: str,
+                after=None) -> PlanOutcome:
+    """Store a plan with its signed statement (its hash and the hash of its rows) and move the case to
+    awaiting approval; the same plan again keeps its approvals.  ``after(digest)``: what the new plan
+    holds in the gas book, recorded in the same transaction."""
     plan_doc = plan.to_dict()
     plan_doc["quote_id"] = quote.id
     digest = sha256_hex(plan_doc)
-    steps = [v.to_dict() for v in chain.describe_plan(plan)]
     existing = current_plan(session, case) if status != CaseStatus.QUOTED else None
     if existing is not None and existing.plan_hash == digest:
         # the same plan again: its approvals stand (nothing they signed has changed)
@@ -104,7 +127,8 @@ def prepare_case(session: Session, case: Case, *, actor: str, gas_station_addres
     session.add(SweepPlan(case_id=case.id, plan_json=canonical_json(plan_doc), plan_hash=digest, created_by=actor,
                           statement=record.hash, steps_view=steps))  # the rows reads show, without the adapter
     session.flush()
-    hold(session, case, net.family, plan, digest, type(chain))  # its station nonce, the leftover it counts on
+    if after is not None:
+        after(digest)  # its station nonce, the leftover it counts on
     details = {"plan_hash": digest, "steps": [{"seq": s["seq"], "role": s["role"]} for s in plan_doc["steps"]],
                "net": plan_doc["net"], "fee_total": plan_doc["fee_total"], "native_cost": plan_doc["native_cost"]}
     move(session, case, CaseStatus.AWAITING_APPROVAL, op="prepare", actor=actor,

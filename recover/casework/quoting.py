@@ -118,6 +118,8 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
     native_price = price if asset == NATIVE else prices.get(native_key)
     # The effective cost mode decides who pays gas, which changes the plan (and so the cost).
     cost_mode = policy.network_cost if (price is not None or asset == NATIVE) else "absorb"
+    if cost_fn is None and net.deposit_model == "shared_memo" and case.credit_account:
+        cost_fn = lambda _case, _facts: CostEstimate(0)  # noqa: E731 - a credit in place sends nothing on chain
     cost = cost_fn(case, facts) if cost_fn else default_cost(session, case, facts, cost_mode)
     quote = compute_quote(
         gross=gross, decimals=facts[0].decimals, price=price, is_native=asset == NATIVE,
@@ -126,7 +128,7 @@ def quote_case(session: Session, case: Case, *, actor: str, cost_fn: CostFn | No
         asset=key, native_asset=native_key, label=facts[0].asset_symbol if asset != NATIVE else native_key,
         net_to=net_label(destination_role(case)),
     )
-    if quote.refusal is None and quote.network_cost_mode == "absorb" and \
+    if quote.refusal is None and quote.network_cost_mode == "absorb" and net.deposit_model != "shared_memo" and \
             Capability.GAS_STATION not in adapter_class(net.family).capabilities:
         # Nobody but the deposit can pay this network's fee (UTXO: it comes out of the inputs): a quote
         # that has the exchange absorb it could never be carried out by prepare.

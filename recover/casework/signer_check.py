@@ -24,13 +24,16 @@ from recover.authority.acting import Verifier, address_subject
 from recover.authority.policy import policy_in_force
 from recover.authority.signed_case import facts_body, load_signed_case
 from recover.casework.approvals import state_of
+from recover.casework.cases import check_return_memo
+from recover.casework.memo_plans import CREDIT_IN_PLACE, refund_problem
 from recover.errors import ConcurrentUpdate, PolicyRefused
 from recover.networks.chainio import resolved
 from recover.networks.registry import family_networks
 from recover.networks.registry import networks as all_networks
 from recover.storage.models import AuditEvent, Case, DepositFact
 
-ROW_FIELDS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account")
+ROW_FIELDS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account", "msg_index",
+              "return_memo")
 
 
 def audited_status(session: Session, case_id: int) -> str | None:
@@ -127,16 +130,54 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
                                   ("net", plan.net, int(q["net"])), ("fee", plan.fee_total, fee_total)):
         if planned != signed:
             raise _refuse(cid, "amount_mismatch", f"the plan's {name} is {planned}, the signed statements say {signed}")
-    keys = chain.signing_keys(plan)
-    _check_keys(verifier, cid, net, keys, plan)
-    _check_moves(cid, chain.describe_plan(plan), plan, key, destination=destination, fee_collector=net.fee_collector,
-                 ours={key(a) for a in keys.values()} | ({key(gas_station)} if gas_station else set()),
-                 station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")),
-                 reimburse=int(q["network_cost_in_asset"]) if plan.asset == NATIVE else 0)
+    memo_model = net.deposit_model == "shared_memo"
+    if memo_model:
+        _check_memo_plan(cid, claim, sc.facts, plan, net, chain, key)
+    if memo_model and not plan.steps:  # a credit in place: no key signs, nothing moves (checked above)
+        pass
+    else:
+        keys = chain.signing_keys(plan)
+        _check_keys(verifier, cid, net, keys, plan)
+        _check_moves(cid, chain.describe_plan(plan), plan, key, destination=destination,
+                     fee_collector=net.fee_collector,
+                     ours={key(a) for a in keys.values()} | ({key(gas_station)} if gas_station else set()),
+                     station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")),
+                     reimburse=int(q["network_cost_in_asset"]) if plan.asset == NATIVE else 0,
+                     fee_stays=memo_model)
     state = state_of(verifier, sc, policy, net, plan_row.plan_hash)
     if not state.satisfied:
         raise _refuse(cid, "approvals_missing", f"its approvals do not suffice: {state.missing_text()}")
     return state
+
+
+def _check_memo_plan(cid: int, claim: dict, facts: list[dict], plan, net, chain, key) -> None:
+    """A shared-wallet plan is one of the two resolutions its signed claim asks for: a credit moves
+    nothing and names the claim's account; a refund goes back to the deposit's signed sender with the
+    claim's memo, and never without one to an address that credits only with a memo."""
+    if claim.get("credit_account"):
+        if plan.steps or plan.meta.get("resolution") != CREDIT_IN_PLACE:
+            raise _refuse(cid, "plan_pays_stranger", "the signed claim asks for a credit, which moves nothing on "
+                          "chain, but the plan sends transactions")
+        if plan.meta.get("account") != claim["credit_account"]:
+            raise _refuse(cid, "destination_mismatch", f"the plan credits account {plan.meta.get('account')!r}, the "
+                          f"signed claim names {claim['credit_account']!r}")
+        return
+    if not plan.steps:
+        raise _refuse(cid, "destination_mismatch", "the signed claim asks for a refund, but the plan sends nothing")
+    problem = refund_problem(plan.destination, facts[0].get("sender") if facts else None, key)
+    if problem:
+        raise _refuse(cid, "refund_not_to_sender", problem)
+    if plan.meta.get("memo") != claim.get("return_memo"):
+        raise _refuse(cid, "destination_mismatch", f"the plan's memo is {plan.meta.get('memo')!r}, the signed claim's "
+                      f"return memo is {claim.get('return_memo')!r}")
+    for view in chain.describe_plan(plan):
+        if "memo" in view.detail and view.detail["memo"] != claim.get("return_memo"):
+            raise _refuse(cid, "destination_mismatch", f"step {view.seq} carries memo {view.detail['memo']!r}, the "
+                          f"signed claim's return memo is {claim.get('return_memo')!r}")
+    try:
+        check_return_memo(net, plan.destination, claim.get("return_memo"), chain=chain)
+    except PolicyRefused as exc:
+        raise _refuse(cid, exc.code, str(exc)) from None
 
 
 def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -> None:
@@ -156,6 +197,8 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -
             continue
         good, _ = verifier.statements(address_subject(net.family, fam.address_key(address)), ("address",))
         regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in siblings]
+        if net.deposit_model == "shared_memo":  # refunds are paid by a shared wallet, never a user's address
+            regs = [s for s in regs if s.body.get("kind") == "shared"]
         if not regs:
             raise _refuse(cid, "deposit_not_registered", f"the plan signs with {address} at {path}, which no "
                           "admin-quorum statement registered as a deposit address at that path")
@@ -167,7 +210,7 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -
 
 
 def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector: str, ours: set[str],
-                 station: str | None, folded: bool, reimburse: int = 0) -> None:
+                 station: str | None, folded: bool, reimburse: int = 0, fee_stays: bool = False) -> None:
     """What the transactions move: the net to the destination, the fee (and any network cost in the
     asset) to the fee collector or back to the gas station, gas to our own addresses, nothing else.
     A native sweep may pay the gas station back at most ``reimburse`` (the signed network cost the
@@ -206,6 +249,11 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
     if to_station > reimburse:
         raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_station} back to the gas station, the "
                       f"signed network cost is {reimburse}")
+    if fee_stays:  # a refund from our shared wallet: the fee is what it keeps, never paid out
+        if to_fees:
+            raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_fees} in fees out of our shared wallet, "
+                          "where the fee stays")
+        return
     if to_fees != plan.fee_total and not (folded and to_fees == 0):
         raise _refuse(cid, "amount_mismatch", f"the transactions pay {to_fees} in fees, the plan says "
                       f"{plan.fee_total}")

@@ -74,6 +74,7 @@ def build_request(session: Session, case: Case, net: NetworkConfig, facts: list[
         cost_mode=cost_mode,
         own_native=own_native,
         station_reserved=tuple(station_reserved),
+        memo=case.return_memo,  # shared-wallet refunds: the memo the payment carries
         # the exact deposits proven on chain: output-based families spend exactly these
         outputs=tuple({"txid": f.txid, "index": f.deposit_index, "amount": str(f.amount),
                        **({"script_type": f.details.get("script_type")} if f.details.get("script_type") else {})}

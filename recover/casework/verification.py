@@ -38,12 +38,14 @@ from recover.casework.cases import MAX_CASE_ID
 from recover.casework.classify import (Decision, Registration, candidate_transfers, check_transaction, decide,
                                        refuse, retry, symbol_lookalike)
 from recover.casework.destinations import lookalike_flags_many
+from recover.casework.memo_classify import WRONG_MEMO_FLAG, decide_memo, pick_transfers
 from recover.casework.transitions import Move, move_many
 from recover.errors import DuplicateClaim, IllegalTransition, error_for_exit
 from recover.life.operations import OPERATIONS
 from recover.life.shared_rules import SYMBOL_LOOKALIKE_FLAG
 from recover.life.states import CaseStatus, check_operation
 from recover.networks.chainio import adapter
+from recover.networks.memos import signed_memos
 from recover.networks.registry import family_networks, get_network
 from recover.storage.audit import append_events
 from recover.storage.models import Case, DepositAddress, DepositFact, StatementRecord, utcnow
@@ -206,6 +208,7 @@ class _Chunk:
     decisions: dict[int, Decision] = field(default_factory=dict)
     plans: dict[int, tuple] = field(default_factory=dict)
     items: list = field(default_factory=list)
+    memos: dict = field(default_factory=dict)  # shared-wallet networks: memo -> MemoEntry (signed registry)
 
 
 class _Inline:
@@ -302,19 +305,36 @@ def _plan_chunk(session_factory, net, chunk: _Chunk) -> _Chunk:
         recipients |= {c.deposit_address for c in cases if c.deposit_address}
         regs = _registrations(s, chain.address_key, recipients)
     nested, nested_error = _nested_parents(session_factory, net, chain, observations, regs)
+    memo_model = net.deposit_model == "shared_memo"
     for c in cases:
         obs = observations[c.txid]
         early = check_transaction(obs, net)
         if early:
             chunk.decisions[c.id] = early
             continue
-        planned = _plan_claim(c, net, chain, obs, regs, nested, nested_error)
+        planned = (_plan_memo_claim(c, net, chain, obs, regs) if memo_model
+                   else _plan_claim(c, net, chain, obs, regs, nested, nested_error))
         if isinstance(planned, Decision):
             chunk.decisions[c.id] = planned
         else:
             chunk.plans[c.id] = planned
     chunk.items = [(observations[c.txid], t) for c in cases if c.id in chunk.plans for t in chunk.plans[c.id][0]]
+    if memo_model:  # what the exchange's signed memo registry says of the memos these deposits carry
+        with session_factory() as s:
+            chunk.memos = signed_memos(s, net.key, {t.memo for _, t in chunk.items if t.memo})
     return chunk
+
+
+def _plan_memo_claim(case: Case, net, chain, obs, regs) -> tuple[list, Registration, list] | Decision:
+    """A shared-wallet claim: the one transfer it names (``--msg-index`` where the transaction makes
+    several) that reaches one of our shared deposit addresses on this network."""
+    to_reg = lambda r: Registration(r.network, r.status, r.derivation_path, r.account)  # noqa: E731
+    shared = {k: to_reg(r) for k, rows in regs.items() for r in rows if r.network == net.key and r.kind == "shared"}
+    picked = pick_transfers(obs, msg_index=case.msg_index, asset=claim_asset(case, net),
+                            deposit_address=case.deposit_address, shared=shared, address_key=chain.address_key)
+    if isinstance(picked, Decision):
+        return picked
+    return picked, shared[chain.address_key(picked[0].recipient)], []
 
 
 def _prove_chunk(chunk: _Chunk) -> list:
@@ -342,6 +362,11 @@ def _decide_chunk(net, chunk: _Chunk, proofs: list) -> _Chunk:
         if failed is not None:
             chunk.decisions[c.id] = (retry(failed.code, str(failed)) if isinstance(failed, RetryableChainError)
                                      else refuse(failed.code, str(failed)))
+            continue
+        if net.deposit_model == "shared_memo":
+            chunk.decisions[c.id] = decide_memo(net, chunk.observations[c.txid], mine[0], here,
+                                                chunk.memos.get(transfers[0].memo or ""),
+                                                credit_account=c.credit_account)
             continue
         chunk.decisions[c.id] = decide(net, chunk.observations[c.txid], list(mine), here, elsewhere)
     return chunk
@@ -440,6 +465,8 @@ def _write_cases(s: Session, net, cases: list[Case], observations, decisions: di
     for c in verified:  # a token named like the native coin or a listed token: reads show its contract too
         if any(symbol_lookalike(net, dep.asset, dep.symbol) for dep in decisions[c.id].deposits):
             flags[c.id].add(SYMBOL_LOOKALIKE_FLAG)
+        if decisions[c.id].classification == "wrong_memo":  # another account was credited: a reviewer looks
+            flags[c.id].add(WRONG_MEMO_FLAG)
 
     facts: dict[int, list[dict]] = {}
     for c in verified:

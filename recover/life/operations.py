@@ -121,10 +121,12 @@ _TABLE = (
               accepts=_QUOTABLE, refusal="not_verified", why="conditions are recorded on verified cases",
               moves=frozenset({(S.AWAITING_APPROVAL, S.APPROVED)}), statements=("condition",)),
     # signing again a plan none of whose transactions reached the chain; a nonce taken meanwhile
-    # sends the case back to be planned again
+    # sends the case back to be planned again; a shared-wallet credit (a plan with no transactions) is
+    # carried out by its signing: approved -> completed, its credit recorded
     Operation("sign", "sign sweeps", ("case sign",), roles=_WALLET_TEAM,
               accepts=frozenset({S.APPROVED, S.SIGNED}), refusal="not_approved", why="only approved cases are signed",
-              moves=frozenset({(S.APPROVED, S.SIGNED), (S.SIGNED, S.SIGNED), (S.APPROVED, S.QUOTED)}),
+              moves=frozenset({(S.APPROVED, S.SIGNED), (S.SIGNED, S.SIGNED), (S.APPROVED, S.QUOTED),
+                               (S.APPROVED, S.COMPLETED)}),
               history=ACCEPT, statements=("signed",)),
     Operation("export", "export plans for signing", ("case export",), roles=_WALLET_TEAM,
               accepts=frozenset({S.APPROVED}), refusal="not_approved",
@@ -169,6 +171,8 @@ _TABLE = (
     Operation("price", "set prices", ("prices set", "prices import"), roles=("pricer",), statements=("price",)),
     Operation("addresses-import", "register addresses", ("addresses import",), by=ADMINS, history=ACCEPT,
               statements=("address",)),
+    Operation("memos-import", "register memo accounts", ("memos import",), by=ADMINS, history=ACCEPT,
+              statements=("memo",)),
     Operation("policy-set", "set the approval policy", ("policy set",), by=ADMINS, history=ACCEPT,
               statements=("policy",)),
     Operation("enroll", "enroll operators", ("operators enroll",), by=ADMINS, history=ACCEPT,

@@ -1,7 +1,12 @@
 """The deposit-address registry: which addresses the exchange holds keys for, on which network.
 
 An import is all or nothing: every row is checked (network, address checksum, derivation path,
-status) before anything is written, and a bad row names its line.
+status, kind) before anything is written, and a bad row names its line.
+
+``kind``: ``deposit`` (a user's own deposit address: per-address networks) or ``shared`` (the exchange's
+shared deposit wallet of a ``shared_memo`` network, told apart by memo; it also pays that network's
+refunds).  A network takes only the kind its ``deposit_model`` says, and a registered address's kind
+never changes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from recover.storage.models import DepositAddress
 REQUIRED = ("network", "address", "derivation_path", "account")
 _PATH = re.compile(r"^m(/[0-9]{1,10}'?)+$")
 _ACCOUNT = re.compile(r"^[^\x00-\x1f]{1,128}$")
+KINDS = ("deposit", "shared")
 
 
 @dataclass(frozen=True)
@@ -49,10 +55,10 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
-    extra = [c for c in header if c not in REQUIRED + ("status",)]
+    extra = [c for c in header if c not in REQUIRED + ("status", "kind")]
     if missing or extra:
         raise InvalidInput(
-            f"{path}: header must be network,address,derivation_path,account[,status]"
+            f"{path}: header must be network,address,derivation_path,account[,status][,kind]"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unknown {', '.join(extra)}" if extra else ""),
             code="bad_csv",
@@ -103,6 +109,15 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
         status = row.get("status") or "active"
         if status not in ("active", "retired"):
             raise InvalidInput(f"{where}: status {status!r} must be active or retired", code="bad_csv")
+        kind = row.get("kind") or ("shared" if net.deposit_model == "shared_memo" else "deposit")
+        if kind not in KINDS:
+            raise InvalidInput(f"{where}: kind {kind!r} must be deposit or shared", code="bad_csv")
+        wanted = "shared" if net.deposit_model == "shared_memo" else "deposit"
+        if kind != wanted:
+            raise InvalidInput(f"{where}: {net.key} takes deposits at {'shared (memo) addresses' if wanted == 'shared' else 'per-user addresses'} "
+                               f"(deposit_model = {net.deposit_model!r}), so its addresses are of kind {wanted!r}, not "
+                               f"{kind!r}", code="wrong_address_kind")
+        row["kind"] = kind
         key = (net.key, address_key(net.family, row["address"]))
         if key in seen:
             raise InvalidInput(f"{where}: {row['address']} on {net.key} is already on line {seen[key]}", code="bad_csv")
@@ -116,6 +131,8 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
     def registration(row: dict, akey: str) -> str:
         body = {"network": row["network"], "address": row["address"], "address_key": akey,
                 "derivation_path": row["derivation_path"], "account": row["account"], "status": row["status"]}
+        if row["kind"] != "deposit":  # a shared wallet says so in its signed registration (the signer reads it)
+            body["kind"] = row["kind"]
         record, who = admin_attest(session, root, "address", address_subject(nets[row["network"]].family, akey),
                                    body, admin_keys)
         signers[:] = who
@@ -128,14 +145,15 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
         if existing is None:
             session.add(DepositAddress(network=row["network"], address=row["address"], address_key=akey,
                                        derivation_path=row["derivation_path"], account=row["account"],
-                                       status=row["status"], statement=registration(row, akey)))
+                                       status=row["status"], kind=row["kind"], statement=registration(row, akey)))
             added += 1
             continue
-        if (existing.derivation_path, existing.account) != (row["derivation_path"], row["account"]):
+        if (existing.derivation_path, existing.account, existing.kind) != (row["derivation_path"], row["account"],
+                                                                           row["kind"]):
             raise InvalidInput(
                 f"{path}:{line}: {row['address']} on {row['network']} is registered with path "
-                f"{existing.derivation_path} and account {existing.account}; a registered address's key "
-                "path and account never change",
+                f"{existing.derivation_path}, account {existing.account} and kind {existing.kind}; a registered "
+                "address's key path, account and kind never change",
                 code="address_conflict",
             )
         if existing.status != row["status"]:

@@ -19,6 +19,7 @@ as cases key deposits (transaction, deposit address, asset).
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from recover.casework.cases import Claim, open_case
 from recover.casework.runner import run
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.networks.chainio import adapter
+from recover.networks.memos import signed_memos
 from recover.networks.registry import get_network
 from recover.storage.models import DepositAddress, ScanState, utcnow
 from recover.storage.testpoints import pause_point
@@ -55,6 +57,9 @@ class ScanReport:
 
 def scan_network(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
                  progress=None) -> ScanReport:
+    if net.deposit_model == "shared_memo":
+        return scan_shared(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
+                           progress=progress)
     if Capability.SCAN not in adapter_class(net.family).capabilities:
         if Capability.SCAN_HOLDINGS in adapter_class(net.family).capabilities:
             return scan_holdings(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
@@ -178,6 +183,60 @@ def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int
             deposits.setdefault((f.txid, key(f.recipient), f.asset if f.asset == NATIVE else key(f.asset)), f)
     _open_cases(session_factory, net, list(deposits.values()), {k: a for k, (_, a) in ours.items()}, key, actor,
                 report)
+    return report
+
+
+def scan_shared(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
+                progress=None) -> ScanReport:
+    """A shared-wallet network (``SCAN_INCOMING``): every transfer into our shared addresses over the
+    block range whose memo names nobody (missing, not of the exchange's form, unknown or a closed
+    account, by the signed memo registry) is a case before anyone appeals: a refund to the address that
+    sent it, as exchanges refund such deposits, claimed by its message index so that two deposits of one
+    transaction are two cases.  A sender that credits only with a memo (another exchange) cannot be
+    refunded without one: that finding is reported (``return_memo_required``) and waits for the appeal.
+    Resumes after the last block scanned, like a block scan."""
+    if Capability.SCAN_INCOMING not in adapter_class(net.family).capabilities:
+        raise InvalidInput(f"{net.key} ({net.family}) shared addresses cannot be scanned yet", code="scan_unsupported")
+    chain = adapter(net)
+    key = chain.address_key
+    with session_factory() as s:
+        shared = [a for a, in s.exec(select(DepositAddress.address).where(DepositAddress.network == net.key,
+                                                                           DepositAddress.kind == "shared"))]
+        state = s.get(ScanState, net.key)
+        last = state.last_block if state else None
+    start = from_block if from_block is not None else (last + 1 if last is not None else None)
+    if start is None:
+        raise InvalidInput(f"no earlier scan of {net.key} to resume from: give --from-block", code="no_scan_state")
+    newest = chain.latest_block() - (net.confirmations - 1)
+    end = min(to_block, newest) if to_block is not None else newest
+    if start < 0 or end < start:
+        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
+                           f"{plural(net.confirmations, 'confirmation')} is {newest})", code="empty_range")
+    report = ScanReport(net.key, start, end, kind="incoming")
+    found = chain.scan_incoming(shared, start, end, progress=progress) if shared else []
+    with session_factory() as s:
+        entries = signed_memos(s, net.key, {f.memo for f in found if f.memo})
+    for f in found:
+        entry = entries.get(f.memo or "")
+        if f.memo and (not net.memo_pattern or re.fullmatch(net.memo_pattern, f.memo)) \
+                and entry is not None and entry.status == "active":
+            continue  # a memo naming an account: credited the normal way (or a wrong memo, for its owner to appeal)
+        report.found += 1
+        if not f.sender:
+            report.errors.append({"txid": f.txid, "code": "sender_unknown",
+                                  "message": "the deposit's sender is not known: nobody to refund"})
+            continue
+        claim = Claim(network=net.key, tx=f.txid, return_address=f.sender, deposit_address=f.recipient,
+                      asset=None if f.asset == NATIVE else f.asset, msg_index=f.index)
+        try:
+            with session_factory() as s:
+                report.opened.append(open_case(s, claim, actor=actor).id)
+        except DuplicateClaim:
+            report.existing += 1
+        except ToolkitError as exc:
+            report.errors.append({"txid": f.txid, "code": exc.code, "message": str(exc)})
+    with session_factory() as s:
+        save_scan_state(s, net.key, end)
     return report
 
 

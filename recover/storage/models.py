@@ -83,6 +83,10 @@ class Case(SQLModel, table=True):
     return_address: Optional[str] = Field(default=None, max_length=128)
     credit_account: Optional[str] = Field(default=None, max_length=128)
     claimant: Optional[str] = Field(default=None, max_length=256)
+    # shared-wallet (memo) networks: which transfer of the transaction is claimed (``--msg-index``), and
+    # the memo / tag a refund must carry to reach the claimant (``--return-memo``)
+    msg_index: Optional[int] = Field(default=None)
+    return_memo: Optional[str] = Field(default=None, max_length=128)
     # the appeal's id in the exchange's ticket system (`case import`): one case per reference
     external_ref: Optional[str] = Field(default=None, max_length=128)
     status: str = Field(max_length=32, index=True)
@@ -210,7 +214,26 @@ class DepositAddress(SQLModel, table=True):
     derivation_path: str = Field(max_length=128)
     account: str = Field(max_length=128)
     status: str = Field(default="active", max_length=16)  # active | retired
+    # deposit: one user's own address; shared: the exchange's shared (memo) deposit wallet, which also
+    # pays the refunds of its misdeposits
+    kind: str = Field(default="deposit", max_length=16)
     statement: Optional[str] = Field(default=None, max_length=64)  # hash of the admin-signed registration
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MemoAccount(SQLModel, table=True):
+    """A memo / tag the exchange gave one of its accounts on a shared-wallet network (``memos import``):
+    a deposit carrying it belongs to that account.  ``closed``: the account no longer takes deposits."""
+
+    __tablename__ = "memo_accounts"
+    __table_args__ = (sa.UniqueConstraint("network", "memo", name="uq_memo_accounts_memo"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    network: str = Field(max_length=64)
+    memo: str = Field(max_length=128)
+    account: str = Field(max_length=128)
+    status: str = Field(default="active", max_length=16)  # active | closed
+    statement: Optional[str] = Field(default=None, max_length=64)  # hash of the admin-signed statement
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

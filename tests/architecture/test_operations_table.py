@@ -116,7 +116,8 @@ def test_every_state_changing_api_function_is_one_runner_call():
 def test_the_deciding_operations_are_exactly_those_that_rest_on_the_history():
     assert {name for name, op in OPERATIONS.items() if op.decides} == {
         "approve", "reject", "sign", "export", "import-signed", "broadcast", "track", "credits-export", "reopen",
-        "close", "close-by-admins", "revoke", "enroll", "addresses-import", "policy-set", "audit-verify"}
+        "close", "close-by-admins", "revoke", "enroll", "addresses-import", "memos-import", "policy-set",
+        "audit-verify"}
 
 
 def test_each_row_is_well_formed():

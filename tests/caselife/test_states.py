@@ -25,6 +25,8 @@ LEGAL = {
     (S.SIGNED, S.VERIFIED), (S.BROADCAST, S.VERIFIED), (S.FAILED, S.COMPLETED),
     # `case close` by an admin quorum of a signed case none of whose transactions was sent
     (S.SIGNED, S.REJECTED), (S.SIGNED, S.UNRECOVERABLE),
+    # a shared-wallet credit: a plan without transactions, carried out by its signing
+    (S.APPROVED, S.COMPLETED),
 }
 
 
