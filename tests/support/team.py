@@ -38,7 +38,7 @@ OPERATORS = {
 DEFAULT_FOR = {("prices", "set"): "pete", ("prices", "import"): "pete", ("case", "signoff"): "rita", ("case", "sign"): "wes",
                ("case", "export"): "wes", ("case", "import-signed"): "wes", ("credits", "export"): "wes",
                ("case", "broadcast"): "wes", ("case", "track"): "wes"}
-ADMIN_COMMANDS = {("addresses", "import"), ("policy", "set"), ("case", "reopen")}
+ADMIN_COMMANDS = {("addresses", "import"), ("memos", "import"), ("policy", "set"), ("case", "reopen")}
 
 
 @dataclass
