@@ -23,9 +23,9 @@ from pathlib import Path
 # Imports inside functions: the read path loads statement checks, PyNaCl and the network files only for the
 # documents that show them: `case list` starts without them.
 
-FORMAT = "recover-network-view/1"
+FORMAT = "recover-network-view/2"
 FIELDS = ("key", "name", "family", "chain", "chain_id", "recovery_class", "conditions", "reason", "confirmations",
-          "native_symbol", "native_decimals", "devnet", "source")
+          "native_symbol", "native_decimals", "devnet", "source", "deposit_model")
 _KEEP_SECONDS = 7 * 86400
 _KEEP_FILES = 64
 
@@ -47,6 +47,7 @@ class NetworkView:
     native_decimals: int
     devnet: bool
     source: str
+    deposit_model: str = "per_address"  # or "shared_memo": the approval's conditions depend on it
 
     @classmethod
     def of(cls, net) -> "NetworkView":
