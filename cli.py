@@ -776,9 +776,11 @@ def case_sign(case_id: int = typer.Argument(..., metavar="ID"), db: Optional[str
     import recover
 
     rows = recover.sign_case(case_id, db=_db(db), key=key)
-    doc = {"id": case_id, "status": "signed", "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid}
-                                                                for r in rows]}
-    _emit_json(doc) if json_out else _note(f"case {case_id} signed: {', '.join(r.txid for r in rows)}")
+    # a plan without transactions (a shared-wallet credit) is carried out by its signing
+    doc = {"id": case_id, "status": "signed" if rows else "completed",
+           "transactions": [{"seq": r.seq, "role": r.role, "txid": r.txid} for r in rows]}
+    _emit_json(doc) if json_out else _note(f"case {case_id} signed: {', '.join(r.txid for r in rows)}" if rows else
+                                           f"case {case_id} completed: a credit, nothing to send on chain")
 
 
 @case_app.command("export")
