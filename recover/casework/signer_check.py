@@ -25,7 +25,9 @@ from recover.authority.policy import policy_in_force
 from recover.authority.signed_case import facts_body, load_signed_case
 from recover.casework.approvals import state_of
 from recover.casework.cases import check_return_memo
+from recover.casework.memo_classify import memo_classification
 from recover.casework.memo_plans import CREDIT_IN_PLACE, refund_problem
+from recover.networks.memos import signed_memos_of
 from recover.errors import ConcurrentUpdate, PolicyRefused
 from recover.networks.chainio import resolved
 from recover.networks.registry import family_networks
@@ -132,6 +134,7 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
             raise _refuse(cid, "amount_mismatch", f"the plan's {name} is {planned}, the signed statements say {signed}")
     memo_model = net.deposit_model == "shared_memo"
     if memo_model:
+        _check_memo_deposit(verifier, cid, net, chain, sc.facts, claim)
         _check_memo_plan(cid, claim, sc.facts, plan, net, chain, key)
     if memo_model and not plan.steps:  # a credit in place: no key signs, nothing moves (checked above)
         pass
@@ -148,6 +151,38 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
     if not state.satisfied:
         raise _refuse(cid, "approvals_missing", f"its approvals do not suffice: {state.missing_text()}")
     return state
+
+
+def _check_memo_deposit(verifier: Verifier, cid: int, net, chain, facts: list[dict], claim: dict) -> None:
+    """A shared-wallet deposit, as the ledger and the exchange's signed registries say it now, not as the
+    verification's signer said it: it reached a shared address an admin quorum registered on this
+    network, the ledger still records that very transfer (recipient, asset, amount, memo), and its memo
+    still classifies as signed (a memo naming another account is reviewed, whoever verified it)."""
+    if len(facts) != 1:
+        raise _refuse(cid, "row_tampered", f"a shared-wallet case recovers one transfer, its verification signs "
+                      f"{len(facts)}")
+    fact = facts[0]
+    fam = family(net.family)
+    good, _ = verifier.statements(address_subject(net.family, fam.address_key(fact["receiving_address"])), ("address",))
+    regs = [s for s in good if s.body.get("network") == net.key and s.body.get("kind") == "shared"]
+    if not regs:
+        raise _refuse(cid, "deposit_not_registered", f"the deposit went to {fact['receiving_address']}, which no "
+                      "admin-quorum statement registered as a shared deposit address of this network")
+    obs = chain.observe([fact["txid"]]).get(fact["txid"])
+    ledger = next((t for t in (obs.transfers if obs is not None and obs.found and obs.success else ())
+                   if t.index == fact["index"]), None)
+    if ledger is None or fam.address_key(ledger.recipient) != fam.address_key(fact["receiving_address"]) \
+            or ledger.asset != fact["asset"] or str(ledger.amount) != fact["amount"] \
+            or (ledger.memo or None) != (fact.get("memo") or None) or ledger.sender != fact.get("sender"):
+        raise _refuse(cid, "deposit_gone", f"the ledger no longer records transfer {fact['index']} of {fact['txid']} "
+                      "as the signed verification says (recipient, asset, amount, sender, memo)")
+    entries = signed_memos_of(verifier, net.key, [ledger.memo] if ledger.memo else [])
+    classification, _why = memo_classification(net, ledger, ledger.amount, entries.get(ledger.memo or ""),
+                                               claim.get("credit_account"))
+    if classification != fact.get("classification"):
+        raise _refuse(cid, "classification_changed", f"the deposit classifies as {classification} now (memo "
+                      f"{ledger.memo!r} against the signed memo registry), not {fact.get('classification')} as "
+                      "verified: verify the case again (reopen it)")
 
 
 def _check_memo_plan(cid: int, claim: dict, facts: list[dict], plan, net, chain, key) -> None:

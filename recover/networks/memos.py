@@ -160,7 +160,11 @@ def signed_memos(session: Session, network: str, memos) -> dict[str, MemoEntry]:
     """What the admin-signed memo statements say of ``memos`` on ``network`` (the newest valid statement
     of each; memos without one are left out).  Never the rows alone: a row deleted or edited to turn a
     deposit for another user (``wrong_memo``, reviewed) into one for nobody would change who is paid."""
-    verifier = Verifier(session)
+    return signed_memos_of(Verifier(session), network, memos)
+
+
+def signed_memos_of(verifier, network: str, memos) -> dict[str, MemoEntry]:
+    """:func:`signed_memos` with a statement checker the caller already has (the signer's)."""
     out = {}
     for memo in sorted({m for m in memos if m}):
         good, _ = verifier.statements(memo_subject(network, memo), ("memo",))
