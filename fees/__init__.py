@@ -12,6 +12,7 @@ import importlib
 from .amounts import format_units
 from .errors import (
     BelowMinValue,
+    BelowMinWithdrawal,
     FeeError,
     InvalidFeePolicy,
     InvalidPrice,
@@ -37,6 +38,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "BelowMinValue",
+    "BelowMinWithdrawal",
     "DEFAULT_MAX_PRICE_AGE",
     "DictPriceSource",
     "FeeError",

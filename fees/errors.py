@@ -68,12 +68,17 @@ class BelowMinValue(PolicyRefused):
     code = "below_min_value"
 
 
+class BelowMinWithdrawal(PolicyRefused):
+    code = "below_min_withdrawal"
+
+
 class Uneconomical(PolicyRefused):
     code = "uneconomical"
 
 
 REFUSAL_ERRORS: dict[str, type[PolicyRefused]] = {
-    cls.code: cls for cls in (TooOld, Unpriced, StalePrice, MissingNativePrice, BelowMinValue, Uneconomical)
+    cls.code: cls
+    for cls in (TooOld, Unpriced, StalePrice, MissingNativePrice, BelowMinValue, BelowMinWithdrawal, Uneconomical)
 }
 
 

@@ -2,6 +2,8 @@
 
 Money values are Decimal parsed from strings (ints tolerated, floats never: a float in a fee
 table is a config error, as is an unknown key), so a typo cannot silently change a fee.
+Base-unit amounts (``withdrawal_fee``, ``min_withdrawal``) are whole numbers of the network's
+native coin, given as TOML integers or digit strings.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .amounts import parse_decimal, plain
+from .amounts import ceil_ratio, exact_context, parse_decimal, plain
 from .errors import InvalidFeePolicy
 
 MONEY_FIELDS = ("percent", "percent_above_usd", "flat_usd", "min_usd", "max_usd", "min_value_usd")
+#: Decimals parsed like money (strings, no floats, >= 0) that are not USD amounts.
+DECIMAL_FIELDS = (*MONEY_FIELDS, "withdrawal_fee_multiple")
+#: Whole base units of the native coin; serialised as digit strings like the quote's amounts.
+BASE_UNIT_FIELDS = ("withdrawal_fee", "min_withdrawal")
+#: Upper bound of a base-unit amount (the quote's own bound on amounts).
+MAX_BASE_UNITS = 10**40
 
 
 class FeePolicy(BaseModel):
@@ -36,8 +44,13 @@ class FeePolicy(BaseModel):
     network_cost: Literal["deduct", "absorb"] = "deduct"
     unpriced: Literal["refuse", "percent_only"] = "percent_only"
     max_age_days: int | None = None
+    # Shared-wallet refunds (Cosmos, XRP Ledger, Stellar): exchanges charge "N x the withdrawal
+    # fee" and refuse below the minimum withdrawal, both stated in the native coin.
+    withdrawal_fee: int | None = None
+    withdrawal_fee_multiple: Decimal | None = None
+    min_withdrawal: int | None = None
 
-    @field_validator(*MONEY_FIELDS, mode="before")
+    @field_validator(*DECIMAL_FIELDS, mode="before")
     @classmethod
     def _money(cls, value: Any, info: ValidationInfo) -> Decimal | None:
         if value is None:
@@ -71,13 +84,56 @@ class FeePolicy(BaseModel):
             raise ValueError(f"must not be negative, got {value}")
         return value
 
+    @field_validator(*BASE_UNIT_FIELDS, mode="before")
+    @classmethod
+    def _base_units(cls, value: Any) -> int | None:
+        """A whole number of native base units: a float (0.5 of a base unit?) or a sign is a typo."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or isinstance(value, float):
+            raise ValueError(f"must be a whole number of native base units, not {type(value).__name__} {value!r}")
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("-") and text[1:].isdigit():
+                raise ValueError(f"must not be negative, got {value!r}")
+            if not (text.isascii() and text.isdigit()):
+                raise ValueError(f"must be a whole number of native base units, got {value!r}")
+            value = int(text)
+        if not isinstance(value, int):
+            raise ValueError(f"must be a whole number of native base units, not {type(value).__name__}")
+        if value < 0:
+            raise ValueError(f"must not be negative, got {value}")
+        if value > MAX_BASE_UNITS:
+            raise ValueError(f"is out of range (at most 10^40 base units), got {value}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "FeePolicy":
         if self.min_usd is not None and self.max_usd is not None and self.min_usd > self.max_usd:
             raise ValueError(f"min_usd ({plain(self.min_usd)}) is above max_usd ({plain(self.max_usd)})")
         if self.percent_above_usd is not None and self.percent is None:
             raise ValueError("percent_above_usd is set but percent is not")
+        if (self.withdrawal_fee is None) != (self.withdrawal_fee_multiple is None):
+            have, missing = (
+                ("withdrawal_fee", "withdrawal_fee_multiple")
+                if self.withdrawal_fee is not None
+                else ("withdrawal_fee_multiple", "withdrawal_fee")
+            )
+            raise ValueError(
+                f"{have} is set but {missing} is not: withdrawal_fee and withdrawal_fee_multiple go together"
+            )
         return self
+
+    @property
+    def withdrawal_fee_native(self) -> int | None:
+        """The refund's withdrawal-fee part in native base units: ceil(multiple x fee), None if unset.
+
+        Rounded up like every fee, so a fractional multiple never undercharges.
+        """
+        if self.withdrawal_fee is None or self.withdrawal_fee_multiple is None:
+            return None
+        with exact_context():
+            return ceil_ratio(self.withdrawal_fee_multiple * self.withdrawal_fee, Decimal(1))
 
     @classmethod
     def default(cls) -> "FeePolicy":
@@ -99,11 +155,19 @@ class FeePolicy(BaseModel):
             raise _policy_error(exc, source) from None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (Decimals as strings), e.g. to record in a quote."""
+        """JSON-safe form (Decimals and base units as strings), e.g. to record in a quote.
+
+        Base units are strings like the quote's amounts: 10^40 does not survive a JSON reader
+        that uses doubles.
+        """
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            out[name] = plain(value) if isinstance(value, Decimal) else value
+            if isinstance(value, Decimal):
+                value = plain(value)
+            elif name in BASE_UNIT_FIELDS and value is not None:
+                value = str(value)
+            out[name] = value
         return out
 
 

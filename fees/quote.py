@@ -5,6 +5,12 @@ Pure: every input is a parameter (amounts in base units, prices with their times
 network cost round UP to the asset's base unit, so the payout rounds DOWN, and
 ``net + fee + network_cost_in_asset == gross`` holds exactly in every quote, refused or not.
 
+Shared-wallet refunds charge "N x the withdrawal fee" (``withdrawal_fee`` x ``withdrawal_fee_multiple``
+native base units) on top of the other rules: in priced mode it is added AFTER min_usd/max_usd, which
+bound the USD part only, and the total is rounded up once; a native deposit pays it in kind even
+unpriced; an unpriced token cannot convert it and it is not applied. ``min_withdrawal`` (native base
+units) refuses smaller deposits the same way: base units for the native coin, USD for a priced token.
+
 Refusals are data, not exceptions: ``compute_quote`` returns a Quote whose ``refusal`` is set
 (so the service can store the refused quote for the audit trail) and ``Quote.raise_if_refused()``
 turns it into the matching PolicyRefused subclass (exit 7). Only impossible inputs raise.
@@ -39,6 +45,7 @@ UNPRICED = "unpriced"
 STALE_PRICE = "stale_price"
 MISSING_NATIVE_PRICE = "missing_native_price"
 BELOW_MIN_VALUE = "below_min_value"
+BELOW_MIN_WITHDRAWAL = "below_min_withdrawal"
 UNECONOMICAL = "uneconomical"
 
 
@@ -64,7 +71,7 @@ class Quote:
     When ``refusal`` is set the amounts are informational: for price problems (unpriced with
     ``refuse``, stale price, missing native price) nothing could be computed, so fee and cost are 0
     and net = gross; for other refusals they show what the policy would charge, clamped so the
-    conservation equality holds and net >= 0.
+    conservation equality holds and net >= 0. ``fee_usd`` includes the withdrawal fee's USD value.
     """
 
     gross: int
@@ -178,6 +185,18 @@ def _stale_message(price: Price, now: datetime, max_age: timedelta, role: str) -
     )
 
 
+def _withdrawal_fee_text(policy: FeePolicy, units: str) -> str:
+    """'withdrawal fee: 5 x 1000 base units = 5000 base units': the rule's arithmetic, for a line."""
+    wd = policy.withdrawal_fee_native
+    assert wd is not None and policy.withdrawal_fee is not None and policy.withdrawal_fee_multiple is not None
+    with exact_context():
+        exact = policy.withdrawal_fee_multiple * policy.withdrawal_fee == wd
+    return (
+        f"withdrawal fee: {plain(policy.withdrawal_fee_multiple)} x {policy.withdrawal_fee} {units}"
+        f" = {wd} {units}" + ("" if exact else " (rounded up)")
+    )
+
+
 def compute_quote(
     *,
     gross: int,
@@ -204,7 +223,9 @@ def compute_quote(
     ``price`` is the asset's USD price (None: unpriced); for the native asset it is also the
     native price and ``native_price`` is ignored. ``network_cost_native`` is the sweep's cost
     estimate in native base units. ``deposit_time`` is required when the policy sets
-    ``max_age_days``. Returns a Quote (refusals included); raises InvalidQuoteInput on impossible
+    ``max_age_days``. ``withdrawal_fee`` and ``min_withdrawal`` of the policy are native base units:
+    a token converts them through USD, so it then needs the native price like its network cost.
+    Returns a Quote (refusals included); raises InvalidQuoteInput on impossible
     inputs only.
     """
     gross = _check_int(gross, "gross", MAX_GROSS)
@@ -262,14 +283,21 @@ def compute_quote(
         mode = "none"
     else:
         mode = "unpriced"
-    needs_native = mode == "priced" and not is_native and network_cost_native > 0
-    if needs_native:
+    wd_native = policy.withdrawal_fee_native
+    min_wd = policy.min_withdrawal
+    # What a priced token must value at the native price (zero amounts need no price).
+    native_needs = [
+        f"{what} of {units} base units"
+        for what, units in (("network cost", network_cost_native), ("withdrawal fee", wd_native),
+                            ("minimum withdrawal", min_wd))
+        if units
+    ]
+    if mode == "priced" and not is_native and native_needs:
         if native_price is None:
             refusals.append(
                 Refusal(
                     MISSING_NATIVE_PRICE,
-                    f"no USD price for the native asset {nsym}: cannot value the network cost of "
-                    f"{network_cost_native} base units",
+                    f"no USD price for the native asset {nsym}: cannot value the {' and the '.join(native_needs)}",
                 )
             )
             mode = "none"
@@ -295,7 +323,14 @@ def compute_quote(
         lines.append(
             f"fee: {plain(pct)}% of {gross} base units = {fee_raw} base units (rounded up)"
         )
+        if is_native and wd_native is not None:
+            # The native coin needs no price for a fee stated in its own base units.
+            lines.append(f"{_withdrawal_fee_text(policy, 'base units')}, added in kind: "
+                         f"fee {fee_raw} + {wd_native} = {fee_raw + wd_native} base units")
+            fee_raw += wd_native
         skipped = [k for k in ("percent_above_usd", "flat_usd", "min_usd", "max_usd", "min_value_usd") if getattr(policy, k) is not None]
+        if not is_native:
+            skipped += [k for k in ("withdrawal_fee", "min_withdrawal") if getattr(policy, k) is not None]
         if skipped:
             lines.append(f"not applied without a price: {', '.join(skipped)}")
         if cost_mode == "deduct":
@@ -336,6 +371,26 @@ def compute_quote(
             if policy.max_usd is not None and fee_usd > policy.max_usd:
                 lines.append(f"maximum: fee {format_usd(fee_usd)} USD capped at max_usd {plain(policy.max_usd)} USD")
                 fee_usd = policy.max_usd
+            if wd_native is not None:
+                # "N x the withdrawal fee" comes on top of everything else: after the USD clamps.
+                after = ", added after min_usd/max_usd (they bound the USD part only)"
+                if is_native:
+                    wd_usd = to_usd(wd_native, decimals, p)
+                    lines.append(f"{_withdrawal_fee_text(policy, 'base units')} ({format_units(wd_native, decimals)} {sym}"
+                                 f" = {format_usd(wd_usd)} USD){after}")
+                elif wd_native == 0:
+                    wd_usd = Decimal(0)
+                    lines.append(f"{_withdrawal_fee_text(policy, f'{nsym} base units')}{after}")
+                else:
+                    assert native_price is not None
+                    wd_usd = to_usd(wd_native, native_decimals, native_price.usd)
+                    lines.append(
+                        f"{_withdrawal_fee_text(policy, f'{nsym} base units')} = {format_units(wd_native, native_decimals)}"
+                        f" {nsym} x {plain(native_price.usd)} USD (price at {native_price.at.isoformat()})"
+                        f" = {format_usd(wd_usd)} USD{after}"
+                    )
+                fee_usd += wd_usd
+            # One rounding up for the whole fee (a native withdrawal fee is whole units already).
             fee_raw = usd_to_units_ceil(fee_usd, decimals, p)
             lines.append(
                 f"fee: {format_usd(fee_usd)} USD / {plain(p)} USD per {sym} = {fee_raw} base units "
@@ -377,6 +432,23 @@ def compute_quote(
                 lines.append(f"minimum value: {format_usd(value_usd)} USD < {plain(policy.min_value_usd)} USD: refused")
             else:
                 lines.append(f"minimum value: {format_usd(value_usd)} USD >= {plain(policy.min_value_usd)} USD: ok")
+
+    # Minimum withdrawal, checked right after the minimum value (the documented refusal order).
+    if min_wd is not None and mode != "none" and (is_native or mode == "priced"):
+        if is_native:
+            short = gross < min_wd
+            shown = f"{gross} base units {'<' if short else '>='} {min_wd} base units"
+            msg = f"deposit of {gross} base units is below the minimum withdrawal of {min_wd} base units"
+        else:
+            assert value_usd is not None
+            min_wd_usd = Decimal(0) if min_wd == 0 else to_usd(min_wd, native_decimals, native_price.usd)  # type: ignore[union-attr]
+            short = value_usd < min_wd_usd
+            worth = f"{min_wd} {nsym} base units ({format_units(min_wd, native_decimals)} {nsym} = {format_usd(min_wd_usd)} USD)"
+            shown = f"value {format_usd(value_usd)} USD {'<' if short else '>='} {worth}"
+            msg = f"value {format_usd(value_usd)} USD is below the minimum withdrawal of {worth}"
+        if short:
+            refusals.append(Refusal(BELOW_MIN_WITHDRAWAL, msg))
+        lines.append(f"minimum withdrawal: {shown}: {'refused' if short else 'ok'}")
 
     if mode != "none" and fee_raw + cost_equiv >= gross:
         what = "fee plus network cost" if cost_equiv else "fee"

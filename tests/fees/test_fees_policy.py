@@ -101,3 +101,63 @@ def test_table_must_be_a_table():
 def test_direct_construction_refuses_floats():
     with pytest.raises(Exception, match="float"):
         FeePolicy(percent=0.1)  # type: ignore[arg-type]
+
+
+# Shared-wallet refunds: "N x the withdrawal fee", refused below the minimum withdrawal.
+
+def test_withdrawal_keys_parse_ints_and_digit_strings():
+    table = tomllib.loads(
+        """
+        [fee]
+        withdrawal_fee = 1000
+        withdrawal_fee_multiple = "5"
+        min_withdrawal = "20000"
+        """
+    )["fee"]
+    p = FeePolicy.from_table(table, SRC)
+    assert p.withdrawal_fee == 1000 and p.min_withdrawal == 20000
+    assert p.withdrawal_fee_multiple == Decimal("5") and isinstance(p.withdrawal_fee_multiple, Decimal)
+    assert p.withdrawal_fee_native == 5000
+
+
+def test_withdrawal_fee_native_rounds_up():
+    p = FeePolicy.from_table({"withdrawal_fee": "3", "withdrawal_fee_multiple": "2.5"}, SRC)
+    assert p.withdrawal_fee_native == 8  # 2.5 x 3 = 7.5 -> 8
+    assert FeePolicy.default().withdrawal_fee_native is None
+
+
+def test_withdrawal_keys_round_trip_as_strings():
+    p = FeePolicy.from_table({"withdrawal_fee": 10**30, "withdrawal_fee_multiple": "1.50", "min_withdrawal": 0}, SRC)
+    d = p.to_dict()
+    assert (d["withdrawal_fee"], d["withdrawal_fee_multiple"], d["min_withdrawal"]) == (str(10**30), "1.5", "0")
+    assert FeePolicy.model_validate(d) == p
+    assert FeePolicy.default().to_dict()["withdrawal_fee"] is None
+
+
+@pytest.mark.parametrize(
+    "toml_text, key, words",
+    [
+        ('withdrawal_fee = 1000.0\nwithdrawal_fee_multiple = "5"', "withdrawal_fee", "float"),
+        ('withdrawal_fee = 1000\nwithdrawal_fee_multiple = 5.0', "withdrawal_fee_multiple", "float"),
+        ('min_withdrawal = 0.5', "min_withdrawal", "float"),
+        ('withdrawal_fee = -1\nwithdrawal_fee_multiple = "5"', "withdrawal_fee", "negative"),
+        ('withdrawal_fee = "-1"\nwithdrawal_fee_multiple = "5"', "withdrawal_fee", "negative"),
+        ('withdrawal_fee = 1\nwithdrawal_fee_multiple = "-5"', "withdrawal_fee_multiple", "negative"),
+        ('min_withdrawal = -7', "min_withdrawal", "negative"),
+        ('min_withdrawal = "1e3"', "min_withdrawal", "whole number"),
+        ('min_withdrawal = true', "min_withdrawal", "whole number"),
+        ('withdrawal_fee = 1\nwithdrawal_fee_multiple = "five"', "withdrawal_fee_multiple", "not a number"),
+        ('withdrawl_fee = 1000', "withdrawl_fee", "unknown key"),
+    ],
+)
+def test_bad_withdrawal_keys_name_file_and_key(toml_text, key, words):
+    test_bad_tables_name_file_and_key(toml_text, key, words)
+
+
+@pytest.mark.parametrize("table", [{"withdrawal_fee": 1000}, {"withdrawal_fee_multiple": "5"}])
+def test_withdrawal_fee_and_multiple_go_together(table):
+    with pytest.raises(InvalidFeePolicy) as info:
+        FeePolicy.from_table({**table, "min_withdrawal": 1}, SRC)
+    text = str(info.value)
+    assert SRC in text and "withdrawal_fee " in text and "withdrawal_fee_multiple" in text
+    assert info.value.exit_code == 4

@@ -18,6 +18,8 @@ def decimals_(lo_exp=-12, hi_exp=6, max_mantissa=10**12):
 
 
 money = st.one_of(st.none(), st.just(Decimal(0)), decimals_(-6, 5, 10**6))
+base_units = st.one_of(st.just(0), st.integers(0, 10**6), st.integers(0, 10**25))
+multiples = st.one_of(st.just(Decimal(0)), st.just(Decimal(5)), decimals_(-3, 1, 10**4))
 
 
 @st.composite
@@ -25,6 +27,7 @@ def policies(draw):
     pct = draw(st.one_of(st.none(), st.builds(lambda m, e: min(Decimal(m).scaleb(e), Decimal(100)),
                                               st.integers(0, 10000), st.integers(-3, 0))))
     lo, hi = draw(money), draw(money)
+    refund = draw(st.booleans())  # withdrawal_fee and its multiple come together
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
     return FeePolicy(
@@ -37,6 +40,9 @@ def policies(draw):
         network_cost=draw(st.sampled_from(["deduct", "absorb"])),
         unpriced=draw(st.sampled_from(["refuse", "percent_only"])),
         max_age_days=draw(st.one_of(st.none(), st.integers(0, 400))),
+        withdrawal_fee=draw(base_units) if refund else None,
+        withdrawal_fee_multiple=draw(multiples) if refund else None,
+        min_withdrawal=draw(st.one_of(st.none(), base_units)),
     )
 
 
@@ -88,7 +94,34 @@ def test_conservation_and_clamps(gross, sc):
             if pol.min_usd is not None:
                 assert fee_value >= pol.min_usd
             if pol.max_usd is not None:
-                assert fee_value - unit < pol.max_usd
+                # max_usd caps the USD part only: the withdrawal fee comes on top.
+                assert fee_value - unit < pol.max_usd + withdrawal_fee_usd(q, sc)
+
+
+def withdrawal_fee_usd(q, sc):
+    """USD value of the policy's withdrawal-fee part, at the native price the quote used."""
+    wd = sc["policy"].withdrawal_fee_native
+    if not wd:
+        return Decimal(0)
+    native_price, decimals = (sc["price"], sc["decimals"]) if sc["is_native"] else (sc["native_price"], sc["native_decimals"])
+    with decimal.localcontext(decimal.Context(prec=200)):
+        return wd * native_price.usd.scaleb(-decimals)
+
+
+@SETTINGS
+@given(gross=gross_, sc=scenarios())
+def test_withdrawal_fee_and_minimum(gross, sc):
+    q = compute_quote(gross=gross, **sc)
+    check_invariants(q)
+    pol, computed = sc["policy"], not any("no fee computed" in line for line in q.lines)
+    wd = pol.withdrawal_fee_native
+    if sc["is_native"] and computed and wd is not None:
+        # In kind, on top of the rest: the fee holds it in full unless clamped to the deposit.
+        assert q.fee >= min(wd, gross)
+    if q.refusal is not None and q.refusal.code == "below_min_withdrawal":
+        assert pol.min_withdrawal is not None and (not sc["is_native"] or gross < pol.min_withdrawal)
+    if sc["is_native"] and computed and pol.min_withdrawal is not None and gross < pol.min_withdrawal:
+        assert q.refusal is not None
 
 
 @SETTINGS
@@ -99,6 +132,17 @@ def test_monotonic_net(g1, extra, sc):
     q2 = compute_quote(gross=g2, **sc)
     check_invariants(q2)
     assert q2.net >= q1.net
+
+
+@SETTINGS
+@given(gross=gross_, decimals=st.integers(0, 24), pct=st.integers(0, 100), fee=base_units, mult=multiples)
+def test_unpriced_native_pays_the_withdrawal_fee_in_kind(gross, decimals, pct, fee, mult):
+    pol = FeePolicy(percent=Decimal(pct), withdrawal_fee=fee, withdrawal_fee_multiple=mult)
+    q = compute_quote(gross=gross, decimals=decimals, price=None, is_native=True, native_price=None,
+                      native_decimals=decimals, network_cost_native=0, policy=pol, now=NOW)
+    check_invariants(q)
+    wd = -((-fee * mult.as_integer_ratio()[0]) // mult.as_integer_ratio()[1])  # ceil(mult x fee)
+    assert q.fee == min(-(-gross * pct // 100) + wd, gross)
 
 
 @SETTINGS
