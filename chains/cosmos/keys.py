@@ -26,6 +26,9 @@ from chains.cosmos.addresses import decode, encode
 from chains.errors import InvalidRequest
 from chains.keys import SeedError
 
+# Imports inside functions: coincurve and eth-utils load on first use: the ADR-036 helpers serve claimants'
+# tooling without the adapter, and importing the family loads no SDK.
+
 SECP256K1 = "secp256k1"
 ETH_SECP256K1 = "eth_secp256k1"
 PUBKEY_TYPE_URL = {SECP256K1: "/cosmos.crypto.secp256k1.PubKey",

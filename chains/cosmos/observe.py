@@ -93,7 +93,7 @@ class ObserveMixin:
         try:
             return self.rest.get(f"/cosmos/tx/v1beta1/txs/{txid}")
         except RestError as err:
-            if err.not_found or "not found" in err.message.lower():
+            if err.not_found or "not found" in err.node_message.lower():
                 return None
             raise classify(err, network=self.network.key) from None
 
@@ -128,14 +128,17 @@ class ObserveMixin:
         block = self._block(height)
         code = int(resp.get("code") or 0)
         first = (body.get("messages") or [{}])[0]
+        transfers = transfers_of(answer) if code == 0 else tuple(t for _, _, t in message_transfers(
+            answer["tx"], body.get("memo") or None))
         return TxObservation(
             txid=txid, found=True, success=code == 0,
             failure_reason=None if code == 0 else (f"code {code} ({resp.get('codespace') or 'sdk'}): "
                                                    f"{resp.get('raw_log') or 'failed'}"),
             block_number=height, block_hash=hex_hash(block["block_id"]["hash"]),
             block_time=parse_time(block["block"]["header"].get("time")),
-            confirmations=max(0, latest - height + 1), sender=first.get("from_address"),
-            to=first.get("to_address"), transfers=transfers_of(answer))
+            confirmations=max(0, latest - height + 1),
+            sender=first.get("from_address") or next((t.sender for t in transfers if t.sender), None),
+            to=first.get("to_address"), transfers=transfers)
 
     def tx_status(self, txid: str) -> TxObservation:
         return self.observe([txid])[txid]
@@ -157,7 +160,7 @@ class ObserveMixin:
                 exponent = {u["denom"]: int(u.get("exponent") or 0) for u in meta.get("denom_units") or []}
                 self._denoms[denom] = (exponent.get(meta.get("display"), 0), meta.get("symbol") or None)
             except RestError as err:
-                if not (err.not_found or "metadata" in err.message.lower()):
+                if not (err.not_found or "metadata" in err.node_message.lower()):
                     raise classify(err, network=net.key) from None
                 self._denoms[denom] = (0, None)
         return self._denoms[denom]

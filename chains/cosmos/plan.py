@@ -64,8 +64,8 @@ class PlanMixin:
         try:
             answer = self.rest.post(SIMULATE, {"tx_bytes": base64.b64encode(raw).decode()})
         except RestError as err:
-            raise PermanentChainError(f"{self.network.key}: simulation failed: {err.message}",
-                                      code="simulation_failed", details={"grpc_code": err.code}) from None
+            raise PermanentChainError(f"{self.network.key}: simulation failed: {err.node_message}",
+                                      code="simulation_failed", details={"grpc_code": err.grpc_code}) from None
         return int(answer["gas_info"]["gas_used"])
 
     # -- cost --------------------------------------------------------------------------------------

@@ -15,46 +15,63 @@ from __future__ import annotations
 
 import threading
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from chains.errors import ChainError, InvalidRequest, NetworkConfigError, NodeRefused, NotFoundOnChain, RetryableChainError
-from chains.transport import _check_url, redact_url
+from chains.transport import redact_url
 
 GRPC_NOT_FOUND = 5
 GRPC_INVALID_ARGUMENT = 3
 
 
-class RestError(Exception):
-    """A gRPC status the node answered with (``code`` 5: not found...)."""
+class RestError(ChainError):
+    """A gRPC status the node answered with (``code`` 5: not found...), before :func:`classify` says
+    what it means; callers that read ``not_found`` catch it, the others get it classified."""
 
     def __init__(self, code: int | None, message: str, path: str, http_status: int):
-        super().__init__(f"{path}: gRPC status {code}: {message}")
-        self.code = code
-        self.message = message or ""
+        super().__init__(f"{path.split('?')[0]}: gRPC status {code}: {message}", code="node_refused",
+                         details={"path": path.split("?")[0], "grpc_code": code})
+        self.grpc_code = code
+        self.node_message = message or ""
         self.path = path
         self.http_status = http_status
 
     @property
     def not_found(self) -> bool:
-        return self.code == GRPC_NOT_FOUND or (self.code is None and self.http_status == 404)
+        return self.grpc_code == GRPC_NOT_FOUND or (self.grpc_code is None and self.http_status == 404)
 
 
 def classify(err: RestError, *, network: str = "") -> ChainError:
     """The :class:`ChainError` a status answer means (none is retried)."""
     where = f"{network}: " if network else ""
-    details = {"path": err.path.split("?")[0], "grpc_code": err.code}
+    details = {"path": err.path.split("?")[0], "grpc_code": err.grpc_code}
     if err.not_found:
-        return NotFoundOnChain(f"{where}{err.message}", details=details)
-    if err.code == GRPC_INVALID_ARGUMENT:
-        return InvalidRequest(f"{where}the node refused the parameters of {details['path']}: {err.message}",
+        return NotFoundOnChain(f"{where}{err.node_message}", details=details)
+    if err.grpc_code == GRPC_INVALID_ARGUMENT:
+        return InvalidRequest(f"{where}the node refused the parameters of {details['path']}: {err.node_message}",
                               details=details)
-    return NodeRefused(f"{where}the node refused {details['path']}: {err.message}", details=details)
+    return NodeRefused(f"{where}the node refused {details['path']}: {err.node_message}", details=details)
 
 
-class _Transient(Exception):
-    """A transport failure worth retrying (internal)."""
+class _Transient(RetryableChainError):
+    """A transport failure worth retrying (internal: after the retries and every URL, the client raises
+    one ``RetryableChainError`` naming them all)."""
+
+
+def _check_url(url: str, network: str, setting: str) -> None:
+    """An ``http(s)://host`` URL, else a configuration error naming the setting (as the JSON-RPC client)."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise NetworkConfigError(f"{network or 'network'}: {setting} {redact_url(url)!r} is not an http(s)://host URL",
+                                 code="bad_rpc_url", details={"network": network, "key": setting})
 
 
 class RestClient:

@@ -3,7 +3,7 @@
 Signed transactions are the ``TxRaw`` bytes as hex; a txid is SHA-256 of those bytes, upper-case hex
 (what CometBFT indexes and explorers show).  Broadcasting uses ``BROADCAST_MODE_SYNC`` (CheckTx only):
 code 0, or a node that already holds the same bytes ("tx already in mempool" / "already exists in
-cache"), is success; any other code is the node's refusal with its log.
+cache", code 19), or bytes already in a block, is success; any other code is the node's refusal with its log.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from chains.cosmos.rest import RestError
 from chains.errors import NodeRefused, SignerMismatch, SweepRefused
 
 BROADCAST = "/cosmos/tx/v1beta1/txs"
-#: CheckTx answers meaning the node already has exactly these bytes (sdkerrors ErrTxInMempoolCache = 19)
+#: CheckTx answers meaning the node already has exactly these bytes (sdkerrors ErrTxInMempoolCache = 19,
+#: whose log may be empty)
 ALREADY_KNOWN = ("tx already in mempool", "tx already exists in cache", "already exists")
+IN_MEMPOOL_CACHE = 19
 
 
 def raw_bytes(raw: str) -> bytes:
@@ -65,12 +67,15 @@ class SignMixin:
             answer = self.rest.post(BROADCAST, {"tx_bytes": base64.b64encode(data).decode(),
                                                 "mode": "BROADCAST_MODE_SYNC"})
         except RestError as err:
-            raise NodeRefused(f"{self.network.key}: the node refused transaction {txid}: {err.message}",
-                              details={"txid": txid, "grpc_code": err.code}) from None
+            raise NodeRefused(f"{self.network.key}: the node refused transaction {txid}: {err.node_message}",
+                              details={"txid": txid, "grpc_code": err.grpc_code}) from None
         resp = answer.get("tx_response") or {}
         code = int(resp.get("code") or 0)
         log = str(resp.get("raw_log") or "")
-        if code != 0 and not any(w in log.lower() for w in ALREADY_KNOWN):
+        known = (code == IN_MEMPOOL_CACHE and (resp.get("codespace") or "sdk") == "sdk") or \
+            any(w in log.lower() for w in ALREADY_KNOWN)
+        # once in a block, the same bytes fail CheckTx on their used sequence: the chain already has them
+        if code != 0 and not known and self._get_tx(txid) is None:
             raise NodeRefused(f"{self.network.key}: the node refused transaction {txid} (code {code}, "
                               f"{resp.get('codespace') or 'sdk'}): {log}",
                               details={"txid": txid, "code": code, "codespace": resp.get("codespace"), "log": log})

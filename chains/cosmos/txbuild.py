@@ -15,6 +15,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cosmpy.protos.cosmos.bank.v1beta1.tx_pb2 import MsgSend
+from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
+from cosmpy.protos.cosmos.crypto.secp256k1.keys_pb2 import PubKey
+from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
+from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Fee, ModeInfo, SignDoc, SignerInfo, TxBody, TxRaw
+from google.protobuf.any_pb2 import Any
+from google.protobuf.message import DecodeError
+
 from chains.cosmos.keys import PUBKEY_TYPE_URL
 from chains.errors import SweepRefused
 
@@ -25,10 +33,6 @@ TX_FIELDS = ("chain_id", "account_number", "sequence", "from", "to", "denom", "a
 
 
 def body_bytes(tx: dict) -> bytes:
-    from cosmpy.protos.cosmos.bank.v1beta1.tx_pb2 import MsgSend
-    from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
-    from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import TxBody
-    from google.protobuf.any_pb2 import Any
 
     msg = MsgSend(from_address=tx["from"], to_address=tx["to"],
                   amount=[Coin(denom=tx["denom"], amount=str(int(tx["amount"])))])
@@ -39,11 +43,6 @@ def body_bytes(tx: dict) -> bytes:
 def auth_info_bytes(tx: dict, public_key: bytes | None, key_type: str) -> bytes:
     """One SIGN_MODE_DIRECT signer at ``tx["sequence"]``; ``public_key`` None leaves it out (a simulation
     for an account that has never signed: the node then uses its own placeholder key)."""
-    from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
-    from cosmpy.protos.cosmos.crypto.secp256k1.keys_pb2 import PubKey
-    from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
-    from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Fee, ModeInfo, SignerInfo
-    from google.protobuf.any_pb2 import Any
 
     signer = SignerInfo(mode_info=ModeInfo(single=ModeInfo.Single(mode=SignMode.SIGN_MODE_DIRECT)),
                         sequence=int(tx["sequence"]))
@@ -55,14 +54,12 @@ def auth_info_bytes(tx: dict, public_key: bytes | None, key_type: str) -> bytes:
 
 
 def sign_doc_bytes(body: bytes, auth_info: bytes, chain_id: str, account_number: int) -> bytes:
-    from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import SignDoc
 
     return SignDoc(body_bytes=body, auth_info_bytes=auth_info, chain_id=chain_id,
                    account_number=int(account_number)).SerializeToString()
 
 
 def tx_raw(body: bytes, auth_info: bytes, signature: bytes) -> bytes:
-    from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import TxRaw
 
     return TxRaw(body_bytes=body, auth_info_bytes=auth_info, signatures=[signature]).SerializeToString()
 
@@ -92,11 +89,6 @@ class Decoded:
 def decode_raw(raw: bytes) -> Decoded:
     """Parse signed bytes into the step's fields (``chain_id`` and ``account_number`` are not in a ``TxRaw``:
     the signature fixes them).  Anything this family never builds is listed in ``problems``."""
-    from cosmpy.protos.cosmos.bank.v1beta1.tx_pb2 import MsgSend
-    from cosmpy.protos.cosmos.crypto.secp256k1.keys_pb2 import PubKey
-    from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
-    from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, TxBody, TxRaw
-    from google.protobuf.message import DecodeError
 
     try:
         txr = TxRaw.FromString(raw)
