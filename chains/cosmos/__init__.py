@@ -9,7 +9,7 @@ from chains.cosmos.addresses import address_key, normalize_txid, validate_addres
 # Imports inside functions: cosmpy's protobufs load on first use: importing the family (to validate an
 # address) loads no SDK.
 
-__all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "validate_address"]
+__all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "sign_arbitrary", "validate_address"]
 
 
 def adapter_class():
@@ -22,3 +22,11 @@ def chain_identity(network) -> str:
     """``cosmos:<chain id>``: the chain id is what the node reports (``node_info.network``), so two
     network files for one chain share their deposits."""
     return f"cosmos:{network.cosmos.chain_id}"
+
+
+def sign_arbitrary(key, message, signer=None) -> str:
+    """Keplr's ``signArbitrary`` JSON (ADR-036) of ``message`` by ``key`` (a derived key's ``.key``): what a
+    claimant's tooling sends as an ownership proof (pure)."""
+    from chains.cosmos.keys import sign_arbitrary as make
+
+    return make(key, message, signer)
