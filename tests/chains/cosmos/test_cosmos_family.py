@@ -271,3 +271,15 @@ def test_adr036_proof_by_the_user_verifies_and_others_fail(chain, adapter):
     by_other = sign_arbitrary(other.key, message, chain.address("user"))
     assert not adapter.verify_ownership(message, by_other, chain.address("user")).ok
     assert not adapter.verify_ownership(message, proof, chain.address("other")).ok
+
+
+def test_rest_fails_over_to_the_next_url_and_says_when_none_answers(chain):
+    from chains.errors import RetryableChainError
+
+    net = _network(chain)
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    both = adapter_for(net.model_copy(update={"rpc_urls": (dead, chain.api_url)}))
+    assert both.latest_block() >= 2 and both.rest.urls[both.rest._preferred] == chain.api_url
+    none = adapter_for(net.model_copy(update={"rpc_urls": (dead,)}))
+    with pytest.raises(RetryableChainError, match="node unreachable"):
+        none.latest_block()
