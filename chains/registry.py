@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "evm": "chains.evm",
     "utxo": "chains.utxo",
     "solana": "chains.solana",
+    "cosmos": "chains.cosmos",
 }
 
 

@@ -67,6 +67,18 @@ EXPECTED_NON_EVM = {
     "ltc-regtest": ("utxo", "LTC", 8, "litecoin_regtest", None),
     "bsv-regtest": ("utxo", "BSV", 8, "testnet", None),
     "solana-litesvm": ("solana", "SOL", 9, None, "m/44'/501'/1'/0'"),
+    # Cosmos: shared-memo networks refund from the shared hot wallet: no gas station
+    "cosmoshub": ("cosmos", "ATOM", 6, None, None),
+    "injective": ("cosmos", "INJ", 18, None, None),
+    "osmosis": ("cosmos", "OSMO", 6, None, None),
+    "inj-devnet": ("cosmos", "INJ", 18, None, None),
+}
+EXPECTED_COSMOS = {
+    # key: (chain_id, bech32_prefix, key_type, native_denom, deposit_path_prefix), from the chain registry
+    "cosmoshub": ("cosmoshub-4", "cosmos", "secp256k1", "uatom", "m/44'/118'/0'/0"),
+    "injective": ("injective-1", "inj", "eth_secp256k1", "inj", "m/44'/60'/0'/0"),
+    "osmosis": ("osmosis-1", "osmo", "secp256k1", "uosmo", "m/44'/118'/0'/0"),
+    "inj-devnet": ("recover-devnet-1", "inj", "eth_secp256k1", "inj", "m/44'/60'/0'/0"),
 }
 REQUIRED_DIRECT = {
     "ethereum", "bsc", "polygon", "arbitrum", "optimism", "base", "avalanche", "linea", "scroll",
@@ -76,7 +88,8 @@ REQUIRED_CONDITIONAL = {
     "ethereum-classic", "bitcoin-cash", "bitcoin-sv", "dash", "fantom", "cronos", "celo", "kaia",
     "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
 }
-DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm"}
+DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm",
+           "inj-devnet"}
 
 
 def _bundled() -> dict[str, NetworkConfig]:
@@ -171,6 +184,32 @@ def test_non_evm_parameters(key):
 def test_every_non_evm_network_has_its_facts_checked():
     others = {k for k, n in NETWORKS.items() if n.family != "evm"}
     assert others <= set(EXPECTED_NON_EVM), f"add {sorted(others - set(EXPECTED_NON_EVM))} to EXPECTED_NON_EVM"
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_COSMOS))
+def test_cosmos_parameters(key):
+    chain_id, prefix, key_type, denom, path = EXPECTED_COSMOS[key]
+    net = NETWORKS[key]
+    assert (net.cosmos.chain_id, net.cosmos.bech32_prefix, net.cosmos.key_type, net.cosmos.native_denom) == \
+        (chain_id, prefix, key_type, denom)
+    assert net.deposit_prefixes == (path,)
+    assert net.deposit_model == "shared_memo" and net.memo_pattern == "^[0-9]{1,20}$"
+    assert {"shared_address_memo", "ownership_proof"} <= set(net.conditions)
+    assert net.gas_station_path is None
+
+
+def test_every_cosmos_network_has_its_facts_checked():
+    cosmos = {k for k, n in NETWORKS.items() if n.family == "cosmos"}
+    assert cosmos <= set(EXPECTED_COSMOS), f"add {sorted(cosmos - set(EXPECTED_COSMOS))} to EXPECTED_COSMOS"
+
+
+def test_cosmos_devnet_file_is_the_test_chain():
+    from cosmos_devnet import CHAIN_ID, DECIMALS, DENOM, GAS_PRICE
+
+    opts = NETWORKS["inj-devnet"].cosmos
+    assert (opts.chain_id, opts.native_denom, opts.gas_price) == (CHAIN_ID, DENOM, str(GAS_PRICE))
+    assert NETWORKS["inj-devnet"].native_decimals == DECIMALS
+    assert NETWORKS["inj-devnet"].rpc_urls == ("${INJ_DEVNET_URL}",)
 
 
 def test_ethtester_chain_id_is_the_in_process_chain():
@@ -294,6 +333,10 @@ def _valid_address(net: NetworkConfig) -> str:
         from solders.keypair import Keypair
 
         return str(Keypair().pubkey())
+    if net.family == "cosmos":
+        from chains.cosmos.addresses import encode
+
+        return encode(net.cosmos.bech32_prefix, bytes(range(20)))
     from bitcoinlib.keys import Key
 
     from chains.utxo.networks import register_networks; register_networks()
@@ -336,6 +379,7 @@ def test_unset_variable_names_file_key_and_variable():
         ("ethereum", "0x" + "ab" * 20),  # no EIP-55 checksum
         ("bitcoin", "0x52908400098527886E0F7030069857D2E4169EE7"),  # an EVM address
         ("solana", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),  # a Bitcoin address
+        ("osmosis", "cosmos1jhg0e7s6gn44tfc5k37kr04sznyhedtc9rzys5"),  # a Cosmos Hub address
     ],
 )
 def test_placeholders_sit_where_addresses_are_validated(key, wrong):
@@ -369,7 +413,10 @@ STATIONED = sorted(k for k, n in NETWORKS.items() if n.gas_station_path)
 
 
 def test_most_shipped_networks_have_a_gas_station():
-    assert set(REAL) <= set(STATIONED) and {"anvil", "solana-litesvm"} <= set(STATIONED)
+    # shared-memo networks refund from the shared hot wallet, which pays its own network fee: no station
+    per_address = {k for k, n in REAL.items() if n.deposit_model == "per_address"}
+    assert per_address <= set(STATIONED) and {"anvil", "solana-litesvm"} <= set(STATIONED)
+    assert not any(NETWORKS[k].deposit_model == "shared_memo" for k in STATIONED)
 
 
 @pytest.mark.parametrize("key", STATIONED)
