@@ -5,7 +5,9 @@ A family is a package ``chains/<name>/`` whose ``__init__`` is light (no SDK imp
 * ``validate_address(value, *, what="address", network=None) -> str`` (checksums; ``network`` is the
   :class:`chains.config.NetworkConfig` for family options such as a UTXO address network),
 * ``normalize_txid(txid) -> str``, ``address_key(address) -> str``,
-* ``adapter_class()`` -> the :class:`chains.base.ChainAdapter` subclass (imports the SDK).
+* ``adapter_class()`` -> the :class:`chains.base.ChainAdapter` subclass (imports the SDK),
+* optionally ``validate_asset(value, *, network=None) -> str``, for a family whose assets are not
+  addresses (a Cosmos bank denomination); otherwise a token is checked as an address.
 
 Adding a family is one line here and one package; nothing in ``recover/`` changes.
 """

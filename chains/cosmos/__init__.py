@@ -4,12 +4,13 @@ refunds from the exchange's shared hot wallet signed in SIGN_MODE_DIRECT with co
 Importing this package loads no SDK: :func:`adapter_class` imports the adapter when it is needed.
 """
 
-from chains.cosmos.addresses import address_key, normalize_txid, validate_address
+from chains.cosmos.addresses import address_key, normalize_txid, validate_address, validate_asset
 
 # Imports inside functions: cosmpy's protobufs load on first use: importing the family (to validate an
 # address) loads no SDK.
 
-__all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "sign_arbitrary", "validate_address"]
+__all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "sign_arbitrary", "validate_address",
+           "validate_asset"]
 
 
 def adapter_class():

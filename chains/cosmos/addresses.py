@@ -66,3 +66,15 @@ def normalize_txid(txid: str) -> str:
 def address_key(address: str) -> str:
     """bech32 is case-insensitive by definition; the canonical form is lower case."""
     return address.lower() if isinstance(address, str) else address
+
+
+_DENOM = re.compile(r"^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$")  # the bank module's denomination rule (SDK 0.50)
+
+
+def validate_asset(denom: str, *, network=None) -> str:
+    """An asset on a Cosmos chain is a bank denomination (``uatom``, ``ibc/<hash>``, ``factory/<addr>/<sub>``),
+    not an address: checked by the bank module's own rule."""
+    if not isinstance(denom, str) or not _DENOM.match(denom):
+        raise InvalidAddress(f"asset {denom!r} is not a bank denomination (a letter, then 2 to 127 letters, digits "
+                             "or / : . _ -)")
+    return denom

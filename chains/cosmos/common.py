@@ -48,6 +48,12 @@ def denom_of(network, asset: str) -> str:
     return network.cosmos.native_denom if asset == NATIVE else asset
 
 
+def asset_of(network, denom: str) -> str:
+    """The ``asset`` of a denomination as every family names assets: ``NATIVE`` for the network's own
+    coin (so that the domain's rules for the native coin apply), the denomination itself otherwise."""
+    return NATIVE if denom == network.cosmos.native_denom else denom
+
+
 def hex_hash(b64: str | None) -> str | None:
     """A block id hash as the REST API prints it (base64) -> upper-case hex, as explorers show it."""
     return base64.b64decode(b64).hex().upper() if b64 else None

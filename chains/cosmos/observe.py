@@ -13,11 +13,12 @@ execute as written is never credited.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Sequence
 
 from chains.base import NATIVE, BalanceProof, FoundDeposit, Transfer, TxObservation
 from chains.cosmos.addresses import normalize_txid
-from chains.cosmos.common import denom_of, hex_hash, parse_coins, parse_time, reads_node
+from chains.cosmos.common import asset_of, denom_of, hex_hash, parse_coins, parse_time, reads_node
 from chains.cosmos.rest import RestError, classify
 from chains.cosmos.txbuild import MSG_MULTI_SEND, MSG_SEND
 from chains.errors import ChainError, InvalidTxid
@@ -130,6 +131,7 @@ class ObserveMixin:
         first = (body.get("messages") or [{}])[0]
         transfers = transfers_of(answer) if code == 0 else tuple(t for _, _, t in message_transfers(
             answer["tx"], body.get("memo") or None))
+        transfers = tuple(replace(t, asset=asset_of(self.network, t.asset)) for t in transfers)
         return TxObservation(
             txid=txid, found=True, success=code == 0,
             failure_reason=None if code == 0 else (f"code {code} ({resp.get('codespace') or 'sdk'}): "
@@ -195,7 +197,8 @@ class ObserveMixin:
         if block_number is not None and obs.block_number != int(block_number):
             return f"transaction {txid} is now in block {obs.block_number}, not {block_number}"
         denom = denom_of(self.network, asset)
-        match = [t for t in obs.transfers if (index is None or t.index == index) and t.asset == denom
+        match = [t for t in obs.transfers if (index is None or t.index == index)
+                 and denom_of(self.network, t.asset) == denom
                  and self.same_address(t.recipient, recipient) and t.amount == int(amount)]
         if not match:
             return f"transaction {txid} no longer shows {amount} {denom} to {recipient}"
@@ -223,7 +226,8 @@ class ObserveMixin:
                     for t in transfers_of({"tx": tx, "tx_response": resp}):
                         if self.address_key(t.recipient) in wanted:
                             key = (resp["txhash"].upper(), t.index)
-                            found[key] = FoundDeposit(txid=key[0], recipient=t.recipient, asset=t.asset,
+                            found[key] = FoundDeposit(txid=key[0], recipient=t.recipient,
+                                                      asset=asset_of(self.network, t.asset),
                                                       amount=t.amount, block_number=int(resp["height"]),
                                                       index=t.index, sender=t.sender, memo=t.memo)
                 total = int(answer.get("total") or 0)

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from chains.base import CostEstimate, NonceAhead, PlanStep, StepView, SweepPlan, SweepRequest, plan_net_label
 from chains.cosmos import txbuild
-from chains.cosmos.common import MAX_MEMO, ceil_int, denom_of, path_part, reads_node
+from chains.cosmos.common import MAX_MEMO, asset_of, ceil_int, denom_of, path_part, reads_node
 from chains.cosmos.keys import PUBKEY_TYPE_URL
 from chains.cosmos.rest import RestError
 from chains.errors import InvalidRequest, NotFoundOnChain, PermanentChainError, SweepRefused
@@ -168,8 +168,10 @@ class PlanMixin:
                        f"{'with memo ' + repr(memo) if memo else 'without a memo'}; network fee {tx['fee_amount']} "
                        f"{tx['fee_denom']} ({tx['gas']} gas) paid by the shared wallet; the recovery fee "
                        f"({plan.fee_total}) is not moved: the fee stays in the shared wallet")
-            moves = ({"to": tx["to"], "amount": str(tx["amount"]), "asset": tx["denom"], "what": plan_net_label(plan)},
-                     {"to": "validators", "amount": str(tx["fee_amount"]), "asset": tx["fee_denom"],
+            net = self.network
+            moves = ({"to": tx["to"], "amount": str(tx["amount"]), "asset": asset_of(net, tx["denom"]),
+                      "what": plan_net_label(plan)},
+                     {"to": "validators", "amount": str(tx["fee_amount"]), "asset": asset_of(net, tx["fee_denom"]),
                       "what": "network fee"})
             views.append(StepView(seq=step.seq, role=step.role, signer=step.signer_address, summary=summary,
                                   moves=moves, after=step.after,

@@ -34,6 +34,7 @@ from recover.networks.registry import family_networks
 from recover.networks.registry import networks as all_networks
 from recover.storage.models import AuditEvent, Case, DepositFact
 
+NETWORK_FEE_SINKS = ("miners", "validators")  # a move's ``to`` for the network fee, by family
 ROW_FIELDS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account", "msg_index",
               "return_memo")
 
@@ -121,9 +122,12 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
     if role is not None and role != (RETURN_ADDRESS if claim.get("return_address") else HOT_WALLET):
         raise _refuse(cid, "destination_mismatch", f"the plan's rows say its net goes to the {role.replace('_', ' ')}, "
                       "which is not the signed claim's destination")
-    if key(plan.fee_collector) != key(net.fee_collector):
+    # a shared-wallet refund keeps its fee where it is: in the shared wallet that received the deposit
+    fee_collector = (sc.facts[0]["receiving_address"] if net.deposit_model == "shared_memo" and plan.steps
+                     and sc.facts else net.fee_collector)
+    if key(plan.fee_collector) != key(fee_collector):
         raise _refuse(cid, "fee_collector_mismatch", f"the plan's fee collector {plan.fee_collector} is not this "
-                      f"signer's fee collector {net.fee_collector}")
+                      f"signer's fee collector {fee_collector}")
     if not q.get("economical"):
         raise _refuse(cid, "no_signed_quote", "its signed quote is not an economical one")
     gross = sum(int(f["amount"]) for f in sc.facts)
@@ -142,7 +146,7 @@ def check_before_signing(session: Session, case: Case, plan_row, plan, net, chai
         keys = chain.signing_keys(plan)
         _check_keys(verifier, cid, net, keys, plan)
         _check_moves(cid, chain.describe_plan(plan), plan, key, destination=destination,
-                     fee_collector=net.fee_collector,
+                     fee_collector=fee_collector,
                      ours={key(a) for a in keys.values()} | ({key(gas_station)} if gas_station else set()),
                      station=key(gas_station) if gas_station else None, folded=bool(q.get("fee_folded")),
                      reimburse=int(q["network_cost_in_asset"]) if plan.asset == NATIVE else 0,
@@ -206,7 +210,7 @@ def _check_memo_plan(cid: int, claim: dict, facts: list[dict], plan, net, chain,
         raise _refuse(cid, "destination_mismatch", f"the plan's memo is {plan.meta.get('memo')!r}, the signed claim's "
                       f"return memo is {claim.get('return_memo')!r}")
     for view in chain.describe_plan(plan):
-        if "memo" in view.detail and view.detail["memo"] != claim.get("return_memo"):
+        if "memo" in view.detail and (view.detail["memo"] or None) != (claim.get("return_memo") or None):
             raise _refuse(cid, "destination_mismatch", f"step {view.seq} carries memo {view.detail['memo']!r}, the "
                           f"signed claim's return memo is {claim.get('return_memo')!r}")
     try:
@@ -257,7 +261,7 @@ def _check_moves(cid: int, views, plan, key, *, destination: str, fee_collector:
             to = move.get("to")
             amount = int(move.get("amount") or 0)
             same_asset = str(move.get("asset")).lower() == str(plan.asset).lower()
-            if to == "miners":
+            if to in NETWORK_FEE_SINKS:
                 continue
             k = key(to)
             if view.role == "gas_topup":  # gas from our gas station to our own deposit address, any asset

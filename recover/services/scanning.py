@@ -200,8 +200,8 @@ def scan_shared(session_factory, net, *, from_block: int | None, to_block: int |
     chain = adapter(net)
     key = chain.address_key
     with session_factory() as s:
-        shared = [a for a, in s.exec(select(DepositAddress.address).where(DepositAddress.network == net.key,
-                                                                           DepositAddress.kind == "shared"))]
+        shared = list(s.exec(select(DepositAddress.address).where(DepositAddress.network == net.key,
+                                                                  DepositAddress.kind == "shared")))
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
     start = from_block if from_block is not None else (last + 1 if last is not None else None)
