@@ -198,7 +198,6 @@ def scan_shared(session_factory, net, *, from_block: int | None, to_block: int |
     if Capability.SCAN_INCOMING not in adapter_class(net.family).capabilities:
         raise InvalidInput(f"{net.key} ({net.family}) shared addresses cannot be scanned yet", code="scan_unsupported")
     chain = adapter(net)
-    key = chain.address_key
     with session_factory() as s:
         shared = list(s.exec(select(DepositAddress.address).where(DepositAddress.network == net.key,
                                                                   DepositAddress.kind == "shared")))
