@@ -19,7 +19,11 @@ from cosmos_devnet import DENOM, IBC_DENOM, start_injectived
 
 NETWORK = "inj-devnet"
 SHARED_PATH = "m/44'/60'/0'/0/0"  # the keyring's path of the devnet's accounts (coin type 60)
-FEE_TABLE = '[fee]\npercent = "2"\nnetwork_cost = "absorb"\n'
+# as one exchange charges memo refunds: five times its withdrawal fee (0.01 INJ), nothing below its
+# minimum withdrawal (0.1 INJ); the shared wallet pays the network fee
+WITHDRAWAL_FEE = 10**16
+FEE_TABLE = (f'[fee]\npercent = "0"\nwithdrawal_fee = {WITHDRAWAL_FEE}\nwithdrawal_fee_multiple = "5"\n'
+             f'min_withdrawal = {10**17}\nnetwork_cost = "absorb"\n')
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +173,7 @@ def test_unknown_memo_is_refunded_with_the_claimants_memo_to_the_base_unit(w):
     assert landed["memo"] == "note-42"
     assert [(m["to_address"], m["amount"]) for m in landed["messages"]] == [(w.user, [{"denom": DENOM,
                                                                                        "amount": str(refund)}])]
-    assert refund == 3 * 10**18 - int(case["quote"]["fee"])
+    assert int(case["quote"]["fee"]) == 5 * WITHDRAWAL_FEE and refund == 3 * 10**18 - 5 * WITHDRAWAL_FEE
 
 
 def test_wrong_memo_waits_for_a_reviewer(w):
@@ -261,7 +265,16 @@ def test_failed_foreign_and_second_claims_are_refused_on_verify(w):
     cid = w.cli("case", "open", "--network", NETWORK, "--tx", foreign, "--credit-account", "acct-3")["id"]
     r = w.run("case", "verify", str(cid), "--json")
     assert (r.code, r.error["code"]) == (6, "not_ours")
-    tiny = w.chain.send("user", w.shared, 10**14, memo="100001")  # below the 0.001 INJ minimum
+    # below the minimum withdrawal: a refund is refused with the reason, nothing moves on chain
+    small = w.chain.send("user", w.shared, 5 * 10**16, memo="31337")
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", small, "--return-address", w.user)["id"]
+    w.cli("case", "verify", str(cid))
+    shared0 = w.balance(w.shared)
+    r = w.run("case", "quote", str(cid), "--json")
+    assert (r.code, r.error["code"]) == (7, "below_min_withdrawal") and "minimum" in r.error["message"]
+    assert w.cli("case", "show", str(cid))["status"] == "verified" and w.balance(w.shared) == shared0
+    assert w.run("case", "prepare", str(cid), "--json").error["code"] == "not_preparable"
+    tiny = w.chain.send("user", w.shared, 10**14, memo="100001")  # below the 0.001 INJ minimum deposit
     cid = w.cli("case", "open", "--network", NETWORK, "--tx", tiny, "--credit-account", "acct-100001")["id"]
     w.cli("case", "verify", str(cid))
     assert w.cli("case", "show", str(cid))["classification"] == "below_minimum"
