@@ -377,7 +377,7 @@ def case_open(
 @case_app.command("import")
 @command
 def case_import(file: Path = typer.Argument(..., help="CSV: network,txid,asset,deposit_address,return_address,"
-                                                      "credit_account,claimant,external_ref"),
+                                                      "credit_account,claimant,external_ref[,msg_index,return_memo]"),
                 db: Optional[str] = DbOpt, key: Optional[Path] = KeyOpt, json_out: bool = JsonOpt) -> None:
     """Open a case per appeal line: one result row per line; lines already imported are reported, not
     opened again (exit 4 when any line could not be opened)."""

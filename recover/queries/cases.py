@@ -19,7 +19,7 @@ from recover.queries.docs import approvals_part, case_summary, fact_view, quote_
 
 _CASE = ("SELECT id, network, chain, txid, claim_scope, asset, deposit_address, return_address, credit_account, "
          "claimant, external_ref, status, classification, refusal_code, refusal_reason, flags, opened_by, prepared_by, "
-         "claim_statement, version, created_at, updated_at FROM cases")
+         "claim_statement, version, created_at, updated_at, msg_index, return_memo FROM cases")
 
 
 def _case(row: dict) -> SimpleNamespace:

@@ -21,8 +21,10 @@ def case_summary(case) -> dict:
         "txid": case.txid,
         "asset": case.asset,
         "deposit_address": case.deposit_address,
-        "destination": ({"return_address": case.return_address} if case.return_address
-                        else {"credit_account": case.credit_account}),
+        "destination": ({"return_address": case.return_address,
+                         **({"return_memo": case.return_memo} if getattr(case, "return_memo", None) else {})}
+                        if case.return_address else {"credit_account": case.credit_account}),
+        "msg_index": getattr(case, "msg_index", None),  # shared-wallet networks: the transfer claimed
         "classification": case.classification,
         "flags": list(case.flags or []),
         "opened_by": case.opened_by,

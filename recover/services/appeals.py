@@ -20,7 +20,7 @@ from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.storage.models import Case
 
 COLUMNS = ("network", "txid", "asset", "deposit_address", "return_address", "credit_account", "claimant",
-           "external_ref")
+           "external_ref", "msg_index", "return_memo")  # the last two: shared-wallet (memo) networks
 REQUIRED = ("network", "txid")
 
 
@@ -79,10 +79,16 @@ def open_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
                 results.append(AppealResult(line, "exists", existing, "duplicate_ref",
                                             f"appeal {ref} is already case {existing}", ref))
                 continue
+        index = row.get("msg_index")
+        if index is not None and not index.isdigit():
+            results.append(AppealResult(line, "error", code="invalid_msg_index",
+                                        message=f"msg_index {index!r} is not a whole number", external_ref=ref))
+            continue
         claim = Claim(network=row.get("network") or "", tx=row.get("txid") or "",
                       return_address=row.get("return_address"), credit_account=row.get("credit_account"),
                       asset=row.get("asset"), deposit_address=row.get("deposit_address"),
-                      claimant=row.get("claimant"), external_ref=ref)
+                      claimant=row.get("claimant"), external_ref=ref,
+                      msg_index=int(index) if index is not None else None, return_memo=row.get("return_memo"))
         try:
             with session_factory() as s:
                 case = open_case(s, claim, actor=actor)

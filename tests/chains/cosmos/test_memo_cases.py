@@ -321,3 +321,24 @@ def test_scan_opens_a_case_for_each_memo_that_names_nobody_once(w):
     assert report["errors"] == [] and report["found"] == 3
     again = w.cli("scan", "--network", NETWORK, "--from-block", str(start), "--to-block", str(end))
     assert again["opened"] == [] and again["already_cases"] == 3
+
+
+def test_batch_appeals_name_the_transfer_and_the_return_memo(w):
+    tx = w.chain.send_messages("user", [(w.shared, 10**18, DENOM), (w.shared, 10**18, DENOM)])
+    appeals = w.tmp / "appeals.csv"
+    appeals.write_text("network,txid,msg_index,return_address,return_memo,credit_account,external_ref\n"
+                       f"{NETWORK},{tx},0,{w.user},ref-9,,T-1\n"
+                       f"{NETWORK},{tx},1,,,acct-4,T-2\n"
+                       f"{NETWORK},{tx},x,,,acct-4,T-3\n")
+    r = w.run("case", "import", str(appeals), "--json")
+    assert r.code == 4
+    rows = json.loads(r.out)
+    assert [(x["outcome"], x["code"]) for x in rows] == [("opened", None), ("opened", None),
+                                                         ("error", "invalid_msg_index")]
+    first, second = (w.cli("case", "show", str(x["id"])) for x in rows[:2])
+    assert (first["msg_index"], first["destination"]) == (0, {"return_address": w.user, "return_memo": "ref-9"})
+    assert (second["msg_index"], second["destination"]) == (1, {"credit_account": "acct-4"})
+    for c in (first, second):
+        w.cli("case", "verify", str(c["id"]))
+    facts = [w.cli("case", "show", str(c["id"]))["facts"][0]["deposit_index"] for c in (first, second)]
+    assert facts == [0, 1]
