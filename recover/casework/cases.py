@@ -25,7 +25,7 @@ from recover.life.states import CaseStatus
 from recover.networks.registry import get_network
 from recover.storage.audit import append_event
 from recover.storage.jobs import enqueue_for
-from recover.storage.models import Case
+from recover.storage.models import Case, DepositFact
 from recover.storage.testpoints import pause_point
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -131,6 +131,19 @@ def _overlaps(a: str, b: str) -> bool:
     return all(x == "*" or y == "*" or x == y for x, y in zip(a.split("|"), b.split("|")))
 
 
+def _memo_claim_apart(session: Session, net: NetworkConfig, msg_index: int | None, other: Case) -> bool:
+    """On a shared-wallet network a claim that named no transfer (``--msg-index``) overlaps every transfer
+    of its transaction only until the facts say which it is: once verified, it holds just its proven
+    transfers, and a claim that ended without proving any (rejected or unrecoverable, no facts) holds
+    none.  So one appeal without an index never blocks the other users' deposits of the transaction."""
+    if net.deposit_model != "shared_memo" or msg_index is None:
+        return False
+    proven = set(session.exec(select(DepositFact.deposit_index).where(DepositFact.case_id == other.id)))
+    if proven:
+        return msg_index not in proven
+    return other.status in (CaseStatus.REJECTED.value, CaseStatus.UNRECOVERABLE.value)
+
+
 _PG_CLAIMS_LOCK = 0x636C616D  # "clam": the first key of the two-key advisory locks on claims
 
 
@@ -204,7 +217,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     chain = net.chain
     lock_claims(session, chain, txid)
     for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
-        if _overlaps(scope, other.claim_scope):
+        if _overlaps(scope, other.claim_scope) and not _memo_claim_apart(session, net, claim.msg_index, other):
             where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
             raise DuplicateClaim(
                 f"transaction {txid} on {where} is already claimed by case {other.id} "

@@ -28,7 +28,7 @@ from recover.casework.cases import check_return_memo
 from recover.casework.memo_classify import memo_classification
 from recover.casework.memo_plans import CREDIT_IN_PLACE, refund_problem
 from recover.networks.memos import signed_memos_of
-from recover.errors import ConcurrentUpdate, PolicyRefused
+from recover.errors import ConcurrentUpdate, PolicyRefused, VerificationRefused
 from recover.networks.chainio import resolved
 from recover.networks.registry import family_networks
 from recover.networks.registry import networks as all_networks
@@ -178,8 +178,9 @@ def _check_memo_deposit(verifier: Verifier, cid: int, net, chain, facts: list[di
     if ledger is None or fam.address_key(ledger.recipient) != fam.address_key(fact["receiving_address"]) \
             or ledger.asset != fact["asset"] or str(ledger.amount) != fact["amount"] \
             or (ledger.memo or None) != (fact.get("memo") or None) or ledger.sender != fact.get("sender"):
-        raise _refuse(cid, "deposit_gone", f"the ledger no longer records transfer {fact['index']} of {fact['txid']} "
-                      "as the signed verification says (recipient, asset, amount, sender, memo)")
+        raise VerificationRefused(f"case {cid}: the ledger no longer records transfer {fact['index']} of "
+                                  f"{fact['txid']} as the signed verification says (recipient, asset, amount, sender, "
+                                  "memo); nothing was signed", code="deposit_gone")
     entries = signed_memos_of(verifier, net.key, [ledger.memo] if ledger.memo else [])
     classification, _why = memo_classification(net, ledger, ledger.amount, entries.get(ledger.memo or ""),
                                                claim.get("credit_account"))

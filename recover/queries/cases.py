@@ -200,8 +200,17 @@ class CaseReader:
         if net is not None and net.conditions:
             recorded = db.rows("SELECT condition, satisfied_by, reason, created_at FROM case_conditions "
                                "WHERE case_id = ? ORDER BY id", (case.id,))
+            required = list(net.conditions)
+            if net.deposit_model == "shared_memo":  # what this case waits for: a credit's proof, a review...
+                from types import SimpleNamespace as _Signed
+
+                from recover.authority.approval_state import required_conditions
+
+                required = required_conditions(net, _Signed(
+                    claim_fields={"credit_account": case.credit_account},
+                    conditions={c["condition"]: True for c in recorded}, flags=set(case.flags or [])))
             doc["conditions"] = {
-                "required": list(net.conditions), "reason": net.reason,
+                "required": required, "reason": net.reason,
                 "recorded": [{"condition": c["condition"], "by": c["satisfied_by"], "reason": c["reason"],
                               "at": t(decode_time(c["created_at"]))} for c in recorded],
                 "ownership_message": ownership_message(case) if "ownership_proof" in net.conditions else None,

@@ -121,6 +121,7 @@ def test_missing_memo_is_credited_after_the_senders_proof_and_exported_once(w):
     refused = w.cli("queue", "approve", str(cid), "--key", key("bob"), expect=7)
     assert refused["code"] == "condition_unmet" and "ownership_proof" in refused["message"]
     case = w.cli("case", "show", str(cid))
+    assert case["conditions"]["required"] == ["ownership_proof"]
     message = case["conditions"]["ownership_message"]
     other_sig = sign_arbitrary(w.chain, "other", message, w.other)  # signed, but not by the sender
     assert w.cli("case", "prove", str(cid), "--signature", other_sig, expect=7)["code"] == "ownership_not_proven"
@@ -148,7 +149,9 @@ def test_unknown_memo_is_refunded_with_the_claimants_memo_to_the_base_unit(w):
     cid = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--return-address", w.user,
                 "--return-memo", "note-42")["id"]
     w.cli("case", "verify", str(cid))
-    assert w.cli("case", "show", str(cid))["classification"] == "unknown_memo"
+    shown = w.cli("case", "show", str(cid))
+    assert shown["classification"] == "unknown_memo"
+    assert shown["conditions"]["required"] == []  # a refund goes back to its sender: no proof asked
     prepared = through_quote_and_prepare(w, cid)
     plan = prepared["plan"]
     assert len(plan["steps"]) == 1 and plan["meta"]["memo"] == "note-42"
@@ -223,6 +226,16 @@ def test_a_claim_without_its_message_index_waits_to_be_told(w):
     r = w.run("case", "verify", str(cid), "--json")
     assert r.code == 6 and r.error["code"] == "ambiguous_claim" and "--msg-index" in r.error["message"]
     assert w.cli("case", "show", str(cid))["status"] == "open"
+    # while it may still be either transfer, it holds both; closed without proving one, it holds none
+    assert w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--msg-index", "1", "--credit-account", "acct-1",
+                 expect=5)["code"] == "duplicate"
+    w.cli("case", "close", str(cid), "--as", "rejected", "--reason", "reopened per transfer", "--key", key("rita"))
+    first = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--msg-index", "0", "--credit-account", "acct-1")
+    w.cli("case", "verify", str(first["id"]))
+    # a verified claim holds exactly its proven transfer: the other one is still free, its own is not
+    w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--msg-index", "1", "--return-address", w.user)
+    assert w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--msg-index", "0", "--return-address", w.user,
+                 expect=5)["code"] == "duplicate"
 
 
 def refusal(w, args, exit_code, code):
