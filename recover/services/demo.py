@@ -53,7 +53,7 @@ def run_demo(say: Callable[[str], None] = print) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, \
                 demo_env(RECOVER_SEED=DEMO_SEED, RECOVER_KEY_PASSPHRASE=DEMO_PASSPHRASE, RECOVER_TRUST_ROOT="",
-                     RECOVER_OPERATOR_KEY=""):
+                         RECOVER_OPERATOR_KEY=""):
             return _run(net, Path(tmp), DevChain(), derive_evm_account, say)
     finally:
         use_adapter_factory(None)
