@@ -1085,9 +1085,14 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind 
 
 @app.command()
 @command
-def demo(json_out: bool = JsonOpt) -> None:
+def demo(memo: bool = typer.Option(False, "--memo", help="Shared-wallet (memo) cases instead: a credit and a "
+                                    "refund on a local injectived chain (PyPI injective-core; about 30 s)."),
+         json_out: bool = JsonOpt) -> None:
     """The whole flow on an in-process EVM chain and a temporary database (about 8 s)."""
-    from recover.services.demo import run_demo
+    if memo:
+        from recover.services.memo_demo import run_memo_demo as run_demo
+    else:
+        from recover.services.demo import run_demo
 
     doc = run_demo(say=_note)
     if json_out:

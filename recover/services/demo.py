@@ -30,7 +30,8 @@ NETWORK = "ethtester"
 
 
 @contextmanager
-def _env(**values):
+def demo_env(**values):
+    """Set environment variables for the run, and restore them after (the CLI process goes on)."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -51,8 +52,8 @@ def run_demo(say: Callable[[str], None] = print) -> dict:
     use_adapter_factory(devchain.adapter_for)  # the network's node is the in-process chain
     try:
         with tempfile.TemporaryDirectory(prefix="recover-demo-") as tmp, \
-                _env(RECOVER_SEED=DEMO_SEED, RECOVER_KEY_PASSPHRASE=DEMO_PASSPHRASE, RECOVER_TRUST_ROOT="",
-                     RECOVER_OPERATOR_KEY=""):
+                demo_env(RECOVER_SEED=DEMO_SEED, RECOVER_KEY_PASSPHRASE=DEMO_PASSPHRASE, RECOVER_TRUST_ROOT="",
+                         RECOVER_OPERATOR_KEY=""):
             return _run(net, Path(tmp), DevChain(), derive_evm_account, say)
     finally:
         use_adapter_factory(None)
@@ -63,7 +64,7 @@ def api_errors():
     return errors
 
 
-def _authority(tmp: Path, db: str, say: Callable[[str], None]) -> tuple[list[Path], dict[str, Path]]:
+def demo_authority(tmp: Path, db: str, say: Callable[[str], None]) -> tuple[list[Path], dict[str, Path]]:
     """A trust root with two admins (quorum 2), and four enrolled operators: a specialist who also
     approves (to show that nobody approves their own case), a pricer and two approvers."""
     root = api.trust_init(2, 2, tmp)
@@ -94,7 +95,7 @@ def _run(net, tmp: Path, chain, derive_evm_account, say: Callable[[str], None]) 
     tx = chain.transfer(token, user, deposit, 2_500 * 10**6)
     say(f"2. chain: token {token.address} deployed; user {user} sent 2500 UDT to our deposit address "
         f"{deposit} in {tx}")
-    admins, ops = _authority(tmp, db, say)
+    admins, ops = demo_authority(tmp, db, say)
     csv = tmp / "addresses.csv"
     csv.write_text(f"network,address,derivation_path,account\n{NETWORK},{deposit},{DEPOSIT_PATH},user-7\n")
     api.import_addresses(csv, admin_keys=admins, db=db)
