@@ -122,10 +122,10 @@ def test_observe_memo_send_two_messages_failed_and_unknown(chain, adapter, plant
     assert memo.found and memo.success and memo.sender == user and memo.confirmations >= 1
     assert memo.block_hash and len(memo.block_hash) == 64 and memo.block_time is not None
     assert [(t.index, t.asset, t.sender, t.recipient, t.amount, t.memo) for t in memo.transfers] == [
-        (0, DENOM, user, ex, 123_456_789, "1042")]
+        (0, NATIVE, user, ex, 123_456_789, "1042")]  # the native denomination is NATIVE, as in every family
     two = obs[txs["two"]]
     assert [(t.index, t.asset, t.recipient, t.amount, t.memo) for t in two.transfers] == [
-        (0, DENOM, ex, 700, "7"), (1, IBC_DENOM, chain.address("other"), 900, "7")]
+        (0, NATIVE, ex, 700, "7"), (1, IBC_DENOM, chain.address("other"), 900, "7")]
     failed = obs[txs["failed"]]
     assert failed.found and failed.success is False and "insufficient funds" in failed.failure_reason
     assert [(t.recipient, t.asset, t.memo) for t in failed.transfers] == [(ex, IBC_DENOM, "31")]
@@ -153,9 +153,9 @@ def test_scan_incoming_finds_memo_and_memoless_deposits_never_failed_ones(chain,
     found = adapter.scan_incoming([chain.address("exchange")], planted["from"], planted["to"])
     got = {(d.txid, d.index): (d.asset, d.amount, d.sender, d.memo) for d in found}
     txs, user = planted["txs"], chain.address("user")
-    assert got[(txs["memo"], 0)] == (DENOM, 123_456_789, user, "1042")
+    assert got[(txs["memo"], 0)] == (NATIVE, 123_456_789, user, "1042")
     assert got[(txs["plain"], 0)] == (IBC_DENOM, 2_500_000, user, None)
-    assert got[(txs["two"], 0)] == (DENOM, 700, user, "7")
+    assert got[(txs["two"], 0)] == (NATIVE, 700, user, "7")
     assert (txs["two"], 1) not in got  # paid to "other"
     assert not any(t == txs["failed"] for t, _ in got)
 
