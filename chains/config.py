@@ -107,6 +107,24 @@ class CosmosOptions(_Table):
     min_gas: int = Field(default=100_000, ge=1)  # no transaction asks for less (CheckTx refuses less)
 
 
+class XrplOptions(_Table):
+    """An XRP Ledger network: ``rpc_urls`` are rippled JSON-RPC endpoints."""
+
+    model_config = _STRICT
+    key_type: Literal["secp256k1", "ed25519"] = "secp256k1"  # the HD-derived wallet keys' algorithm
+    network_id: int | None = Field(default=None, ge=0)       # NetworkID field (required above 1024)
+    last_ledger_offset: int = Field(default=20, ge=1, le=1000)  # LastLedgerSequence = validated + this
+
+
+class StellarOptions(_Table):
+    """A Stellar network: ``rpc_urls`` are Horizon endpoints."""
+
+    model_config = _STRICT
+    network_passphrase: str = Field(min_length=1)           # e.g. "Public Global Stellar Network ; September 2015"
+    base_fee: int = Field(default=100, ge=100)               # stroops per operation
+    timeout_seconds: int = Field(default=300, ge=10, le=86400)  # a refund's time bounds: valid this long
+
+
 class MemoAddress(_Table):
     """A shared deposit address of another exchange (or service) that credits only with a memo: a refund
     sent there without ``--return-memo`` is lost again, so it is refused."""
@@ -125,7 +143,7 @@ class NetworkConfig(_Table):
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
-    family: Literal["evm", "utxo", "solana", "cosmos"]
+    family: Literal["evm", "utxo", "solana", "cosmos", "xrpl", "stellar"]
     chain_id: int | None = Field(default=None, ge=1)
     recovery_class: Literal["direct", "conditional"]
     conditions: tuple[str, ...] = ()
@@ -153,6 +171,8 @@ class NetworkConfig(_Table):
     utxo: UtxoOptions | None = None
     solana: SolanaOptions | None = None
     cosmos: CosmosOptions | None = None
+    xrpl: XrplOptions | None = None
+    stellar: StellarOptions | None = None
     source: str = Field(default="", exclude=True)
 
     @field_validator("conditions")
@@ -171,7 +191,7 @@ class NetworkConfig(_Table):
             raise ValueError("chain_id: required for an evm network")
         if self.family != "evm" and self.chain_id is not None:
             raise ValueError("chain_id: only evm networks have a chain_id")
-        for fam in ("evm", "utxo", "solana", "cosmos"):
+        for fam in ("evm", "utxo", "solana", "cosmos", "xrpl", "stellar"):
             if getattr(self, fam) is not None and fam != self.family:
                 raise ValueError(f"[{fam}]: this is a {self.family} network")
         if self.family == "utxo" and self.utxo is None:
@@ -179,6 +199,8 @@ class NetworkConfig(_Table):
         if self.family == "cosmos" and self.cosmos is None:
             raise ValueError("[cosmos]: required for a cosmos network (chain_id, bech32_prefix, native_denom, "
                              "gas_price at least)")
+        if self.family == "stellar" and self.stellar is None:
+            raise ValueError("[stellar]: required for a stellar network (network_passphrase at least)")
         if self.deposit_model == "shared_memo":
             if "shared_address_memo" not in self.conditions:
                 raise ValueError("conditions: a shared_memo network is conditional on 'shared_address_memo'")
