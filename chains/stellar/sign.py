@@ -99,10 +99,10 @@ class SignMixin:
             return "; ".join(diffs)
         signer = Keypair.from_public_key(step.signer_address)
         for sig in env.signatures:
-            if sig.hint.signature_hint != signer.signature_hint():
+            if sig.signature_hint != signer.signature_hint():
                 continue
             try:
-                signer.verify(env.hash(), sig.signature.signature)
+                signer.verify(env.hash(), sig.signature)
                 return None
             except BadSignatureError:
                 continue
