@@ -7,6 +7,9 @@ when it is needed.
 
 from chains.stellar.addresses import address_key, normalize_txid, validate_address, validate_asset
 
+# Imports inside functions: the adapter and stellar-sdk load on first use: importing the family (to
+# validate an address) loads only what that needs.
+
 __all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "sign_message", "validate_address",
            "validate_asset"]
 

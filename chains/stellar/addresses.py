@@ -8,6 +8,8 @@ import re
 
 from chains.errors import InvalidAddress, InvalidTxid
 
+# Imports inside functions: stellar-sdk's StrKey loads on first use, not when the family is imported.
+
 _TXID = re.compile(r"^[0-9A-Fa-f]{64}$")
 _CODE = re.compile(r"^[A-Za-z0-9]{1,12}$")
 

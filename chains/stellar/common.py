@@ -11,6 +11,8 @@ from decimal import Decimal
 from chains.assets import NATIVE
 from chains.errors import ChainError, RetryableChainError
 
+# Imports inside functions: stellar-sdk's Asset loads on first use, not when the family is imported.
+
 DECIMALS = 7  # XLM and every credit asset: amounts are int64 stroops, shown with 7 decimals
 _SCALE = Decimal(10) ** DECIMALS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chains.base import NATIVE, NodeStatus
 from chains.errors import NetworkConfigError, PermanentChainError
+from chains.stellar.addresses import base_account
 from chains.stellar.common import asset_of, parse_time, reads_node, to_stroops
 from chains.transport import redact_url
 
@@ -46,8 +47,6 @@ class HealthMixin:
 
     def account(self, address: str) -> dict | None:
         """Horizon's account record of ``address`` (its base account), or None when it does not exist."""
-        from chains.stellar.addresses import base_account
-
         return self.horizon.get_or_none(f"/accounts/{base_account(address)}")
 
     @reads_node

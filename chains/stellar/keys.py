@@ -14,6 +14,9 @@ import re
 from chains.errors import InvalidRequest
 from chains.keys import SeedError
 
+# Imports inside functions: stellar-sdk loads on first use: the SEP-53 helpers serve claimants' tooling without
+# the adapter.
+
 _PATH = re.compile(r"^m/44'/148'/([0-9]{1,10})'$")
 SEP53 = "sep53"
 

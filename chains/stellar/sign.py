@@ -16,6 +16,8 @@ from chains.errors import NodeRefused, PermanentChainError, SignerMismatch, Swee
 from chains.stellar import txbuild
 from chains.stellar.horizon import HorizonProblem
 
+# Imports inside functions: stellar-sdk's Keypair loads on first use, as in the family's other modules.
+
 #: Horizon's transaction result codes that no resend of the same bytes can change -> (our code, meaning)
 PERMANENT = {"tx_bad_seq": ("nonce_taken", "its sequence was used by another transaction of the account"),
              "tx_too_late": ("tx_expired", "its time bounds have passed")}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from chains.base import NATIVE
 from chains.stellar.common import from_stroops, sdk_asset, to_stroops
 
+# Imports inside functions: stellar-sdk's builder and XDR load on first use, as in the family's other modules.
+
 TX_FIELDS = ("network_passphrase", "source", "sequence", "fee", "min_time", "max_time", "memo_type", "memo",
              "destination", "asset", "amount")
 UINT64_MAX = 2**64 - 1
