@@ -330,3 +330,21 @@ def test_refund_without_memo_to_a_sep29_account_is_refused(world):
     assert err.value.code == "return_memo_required"
     check_return_memo(net, other, "1042", chain=adapter)
     check_return_memo(net, world["user"].public_key, None, chain=adapter)
+
+
+def test_horizon_failover_and_retries(world):
+    """A dead first Horizon is retried, then the next URL answers; a Horizon that answers 404 is not retried; when
+    every URL is dead the read is retryable (exit 8)."""
+    from chains.errors import RetryableChainError
+    from chains.stellar.horizon import HorizonClient
+
+    client = HorizonClient(["http://127.0.0.1:9", world["replay"].url], network="stellar-replay", timeout=2,
+                           retries=2, backoff=0.01)
+    assert client.get("/")["network_passphrase"] == TESTNET
+    assert client.get_or_none("/transactions/" + "00" * 32) is None
+    net = world["net"].model_copy(update={"rpc_urls": ("http://127.0.0.1:9", world["replay"].url)})
+    assert adapter_for(net).latest_block() == world["replay"].ledger
+    with pytest.raises(RetryableChainError):
+        HorizonClient(["http://127.0.0.1:9"], network="x", timeout=1, retries=2, backoff=0.01).get("/")
+    with pytest.raises(NetworkConfigError):
+        HorizonClient(["ftp://nowhere"], network="x")
