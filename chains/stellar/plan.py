@@ -19,7 +19,7 @@ import time
 from chains.base import NATIVE, CostEstimate, NonceAhead, PlanStep, StepView, SweepPlan, SweepRequest, plan_net_label
 from chains.errors import PermanentChainError, SweepRefused
 from chains.stellar import txbuild
-from chains.stellar.common import reads_node
+from chains.stellar.common import asset_of, reads_node
 
 ROLE = "refund"
 
@@ -52,10 +52,15 @@ class PlanMixin:
         memo_type, memo = txbuild.memo_fields(request.memo)
         self.check_chain()
         acc = self.require_account(request.deposit_address)
-        if self.account(request.destination) is None:
+        dest = self.account(request.destination)
+        if dest is None:
             raise PermanentChainError(f"the destination {request.destination} has no account: a payment cannot "
                                       "create one", code="destination_missing",
                                       details={"address": request.destination})
+        if request.asset != NATIVE and not any(asset_of(b) == request.asset for b in dest.get("balances") or []):
+            raise SweepRefused(f"the destination {request.destination} has no trustline for {request.asset}: the "
+                               "payment would fail (op_no_trust)", code="destination_unusable",
+                               details={"address": request.destination, "asset": request.asset})
         start = int(time.time() if now is None else now)
         tx = {"network_passphrase": self.network.stellar.network_passphrase, "source": request.deposit_address,
               "sequence": str(int(acc["sequence"]) + 1), "fee": str(fee), "min_time": str(start),

@@ -348,3 +348,29 @@ def test_horizon_failover_and_retries(world):
         HorizonClient(["http://127.0.0.1:9"], network="x", timeout=1, retries=2, backoff=0.01).get("/")
     with pytest.raises(NetworkConfigError):
         HorizonClient(["ftp://nowhere"], network="x")
+
+
+def test_credit_asset_deposit_and_refund(world):
+    """A USD deposit (CODE:ISSUER) is observed in USD and refunded in USD, the fee in XLM; a refund to an account
+    without the USD trustline is refused before anything is signed."""
+    from chains.errors import SweepRefused
+
+    adapter, replay, usd = world["adapter"], world["replay"], world["usd"]
+    ex, user = world["exchange"].public_key, world["user"].public_key
+    txid = _deposit(world, amount="25", asset=Asset("USD", world["issuer"].public_key))
+    (t,) = adapter.tx_status(txid).transfers
+    assert (t.asset, t.amount, t.memo) == (usd, 250_000_000, None)
+    (proof,) = adapter.prove([(adapter.tx_status(txid), t)])
+    assert (proof.now, proof.symbol, proof.decimals) == (replay.balance(ex, usd), "USD", 7)
+    request = _request(world, asset=usd, net=200_000_000)
+    plan = adapter.prepare(request, adapter.estimate_cost(request))
+    assert [m["asset"] for m in adapter.describe_plan(plan)[0].moves] == [usd, NATIVE]
+    (raw,) = adapter.sign(plan, _key_for(world))
+    assert adapter.signed_step_problem(plan.steps[0], raw) is None
+    user0, xlm0 = replay.balance(user, usd), replay.balance(ex)
+    adapter.broadcast(raw)
+    assert replay.balance(user, usd) - user0 == 200_000_000 and xlm0 - replay.balance(ex) == 100
+    stranger = _request(world, asset=usd, net=XLM, destination=world["other"].public_key)
+    with pytest.raises(SweepRefused) as err:
+        adapter.prepare(stranger, adapter.estimate_cost(stranger))
+    assert err.value.code == "destination_unusable"
