@@ -72,6 +72,9 @@ EXPECTED_NON_EVM = {
     "injective": ("cosmos", "INJ", 18, None, None),
     "osmosis": ("cosmos", "OSMO", 6, None, None),
     "inj-devnet": ("cosmos", "INJ", 18, None, None),
+    # Stellar: refunds from the shared wallet, which pays its own fee: no gas station
+    "stellar": ("stellar", "XLM", 7, None, None),
+    "stellar-replay": ("stellar", "XLM", 7, None, None),
 }
 EXPECTED_COSMOS = {
     # key: (chain_id, bech32_prefix, key_type, native_denom, deposit_path_prefix), from the chain registry
@@ -89,7 +92,7 @@ REQUIRED_CONDITIONAL = {
     "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
 }
 DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm",
-           "inj-devnet"}
+           "inj-devnet", "stellar-replay"}
 
 
 def _bundled() -> dict[str, NetworkConfig]:
@@ -201,6 +204,32 @@ def test_cosmos_parameters(key):
 def test_every_cosmos_network_has_its_facts_checked():
     cosmos = {k for k, n in NETWORKS.items() if n.family == "cosmos"}
     assert cosmos <= set(EXPECTED_COSMOS), f"add {sorted(cosmos - set(EXPECTED_COSMOS))} to EXPECTED_COSMOS"
+
+
+EXPECTED_STELLAR = {
+    # key: network passphrase (stellar-sdk's Network constants)
+    "stellar": "Public Global Stellar Network ; September 2015",
+    "stellar-replay": "Test SDF Network ; September 2015",
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_STELLAR))
+def test_stellar_parameters(key):
+    from stellar_sdk import Network
+
+    net = NETWORKS[key]
+    assert net.stellar.network_passphrase == EXPECTED_STELLAR[key]
+    assert EXPECTED_STELLAR[key] in (Network.PUBLIC_NETWORK_PASSPHRASE, Network.TESTNET_NETWORK_PASSPHRASE)
+    assert net.deposit_prefixes == ("m/44'/148'",)
+    assert net.deposit_path_allowed("m/44'/148'/0'") and not net.deposit_path_allowed("m/44'/148'")
+    assert net.deposit_model == "shared_memo" and net.memo_pattern == "^[0-9]{1,19}$"
+    assert {"shared_address_memo", "ownership_proof"} <= set(net.conditions)
+    assert net.gas_station_path is None and net.confirmations == 1 and net.stellar.base_fee == 100
+
+
+def test_every_stellar_network_has_its_facts_checked():
+    stellar = {k for k, n in NETWORKS.items() if n.family == "stellar"}
+    assert stellar <= set(EXPECTED_STELLAR), f"add {sorted(stellar - set(EXPECTED_STELLAR))} to EXPECTED_STELLAR"
 
 
 def test_cosmos_devnet_file_is_the_test_chain():
@@ -337,6 +366,10 @@ def _valid_address(net: NetworkConfig) -> str:
         from chains.cosmos.addresses import encode
 
         return encode(net.cosmos.bech32_prefix, bytes(range(20)))
+    if net.family == "stellar":
+        from stellar_sdk import Keypair
+
+        return Keypair.random().public_key
     from bitcoinlib.keys import Key
 
     from chains.utxo.networks import register_networks; register_networks()
