@@ -22,6 +22,7 @@ FAMILIES: dict[str, str] = {
     "utxo": "chains.utxo",
     "solana": "chains.solana",
     "cosmos": "chains.cosmos",
+    "xrpl": "chains.xrpl",
 }
 
 

@@ -72,6 +72,14 @@ EXPECTED_NON_EVM = {
     "injective": ("cosmos", "INJ", 18, None, None),
     "osmosis": ("cosmos", "OSMO", 6, None, None),
     "inj-devnet": ("cosmos", "INJ", 18, None, None),
+    # XRPL: shared-memo networks refund from the shared wallet: no gas station
+    "xrpl": ("xrpl", "XRP", 6, None, None),
+    "xrpl-replay": ("xrpl", "XRP", 6, None, None),
+}
+EXPECTED_XRPL = {
+    # key: (key_type, network_id, deposit_path_prefix): coin type 144 (SLIP-44); mainnet needs no NetworkID
+    "xrpl": ("secp256k1", None, "m/44'/144'/0'/0"),
+    "xrpl-replay": ("secp256k1", None, "m/44'/144'/0'/0"),
 }
 EXPECTED_COSMOS = {
     # key: (chain_id, bech32_prefix, key_type, native_denom, deposit_path_prefix), from the chain registry
@@ -89,7 +97,7 @@ REQUIRED_CONDITIONAL = {
     "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
 }
 DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm",
-           "inj-devnet"}
+           "inj-devnet", "xrpl-replay"}
 
 
 def _bundled() -> dict[str, NetworkConfig]:
@@ -201,6 +209,19 @@ def test_cosmos_parameters(key):
 def test_every_cosmos_network_has_its_facts_checked():
     cosmos = {k for k, n in NETWORKS.items() if n.family == "cosmos"}
     assert cosmos <= set(EXPECTED_COSMOS), f"add {sorted(cosmos - set(EXPECTED_COSMOS))} to EXPECTED_COSMOS"
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_XRPL))
+def test_xrpl_parameters(key):
+    key_type, network_id, path = EXPECTED_XRPL[key]
+    net = NETWORKS[key]
+    assert (net.xrpl.key_type, net.xrpl.network_id, net.deposit_path_prefix) == (key_type, network_id, path)
+    assert net.deposit_model == "shared_memo" and net.memo_pattern == "^[0-9]{1,10}$"
+
+
+def test_every_xrpl_network_has_its_facts_checked():
+    xrpl = {k for k, n in NETWORKS.items() if n.family == "xrpl"}
+    assert xrpl <= set(EXPECTED_XRPL), f"add {sorted(xrpl - set(EXPECTED_XRPL))} to EXPECTED_XRPL"
 
 
 def test_cosmos_devnet_file_is_the_test_chain():
@@ -337,6 +358,8 @@ def _valid_address(net: NetworkConfig) -> str:
         from chains.cosmos.addresses import encode
 
         return encode(net.cosmos.bech32_prefix, bytes(range(20)))
+    if net.family == "xrpl":
+        return "rJUr92pXcNtH6PtFfbRhHCo469XmPrbTJU"  # xrpl.js Wallet.fromMnemonic test vector's address
     from bitcoinlib.keys import Key
 
     from chains.utxo.networks import register_networks; register_networks()
