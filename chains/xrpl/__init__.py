@@ -4,6 +4,9 @@ rippled's JSON-RPC, refunds signed with xrpl-py's binary codec and keypairs.
 Importing this package loads no SDK: :func:`adapter_class` imports the adapter when it is needed.
 """
 
+# Imports inside functions: the adapter and xrpl-py load when needed: importing the family (to validate
+# an address) loads no SDK.
+
 from chains.xrpl.addresses import address_key, normalize_txid, validate_address, validate_asset
 
 __all__ = ["adapter_class", "address_key", "chain_identity", "normalize_txid", "sign_message", "validate_address",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from chains.base import NodeStatus
-from chains.errors import NetworkConfigError, PermanentChainError
+from chains.errors import NetworkConfigError, PermanentChainError, RetryableChainError
 from chains.transport import redact_url
 from chains.xrpl.common import LSF_REQUIRE_DEST_TAG, reads_node, xrp_to_drops
 from chains.xrpl.rpc import call, call_or_none
@@ -49,8 +49,6 @@ class HealthMixin:
                 details={"network": self.network.key, "key": "xrpl.network_id", "expected": want, "got": int(got)})
         led = info.get("validated_ledger")
         if not led:
-            from chains.errors import RetryableChainError
-
             raise RetryableChainError(f"{self.network.key}: the node has no validated ledger yet (syncing)")
         return Ledger(int(led["seq"]), xrp_to_drops(led["reserve_base_xrp"]), xrp_to_drops(led["reserve_inc_xrp"]),
                       None if led.get("age") is None else int(led["age"]))

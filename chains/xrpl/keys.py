@@ -12,6 +12,9 @@ sending account's key (xrpl-py ``keypairs.sign`` / ``is_valid_message``).  Nothi
 key material; exceptions never include it.
 """
 
+# Imports inside functions: xrpl-py, coincurve, PyNaCl and solders load on first use: the proof helpers
+# serve claimants' tooling without the adapter, and importing the family loads no SDK.
+
 from __future__ import annotations
 
 import json

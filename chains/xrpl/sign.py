@@ -11,6 +11,8 @@ before), else its sequence was used by another: permanent, as ``tefMAX_LEDGER`` 
 ``LastLedgerSequence`` has passed: it can never be included) and every ``tem``/``tef``/``tel`` refusal.
 """
 
+# Imports inside functions: xrpl-py's codec loads on first use (the replay and tools read blobs without it).
+
 from __future__ import annotations
 
 import hashlib

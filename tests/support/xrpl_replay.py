@@ -109,6 +109,13 @@ class XrplReplay:
     def balance(self, address: str) -> int:
         return int(self.accounts[address]["Balance"]) if address in self.accounts else 0
 
+    def drop(self, txid: str) -> None:
+        """Forget an unvalidated transaction as a node that evicted it would, undoing what it applied."""
+        tx = self.txs.pop(txid)
+        self.pending.discard(txid)
+        for address, fields in tx.pop("undo", {}).items():
+            self.accounts[address].update(fields)
+
     def close(self) -> None:
         """Validate a new ledger holding the pending transactions."""
         self.validated += 1
@@ -131,7 +138,7 @@ class XrplReplay:
             tx = self.txs.get(str(p.get("transaction", "")).upper())
             if tx is None:
                 return {"error": "txnNotFound", "error_message": "Transaction not found.", "status": "error"}
-            return {**copy.deepcopy(tx), "status": "success"}
+            return {**{k: copy.deepcopy(v) for k, v in tx.items() if k != "undo"}, "status": "success"}
         if method == "account_info":
             acc = self.accounts.get(p.get("account"))
             if acc is None:
@@ -177,6 +184,8 @@ class XrplReplay:
         if int(tx["Fee"]) < self.BASE_FEE:
             return result("telINSUF_FEE_P", "Fee insufficient.")
         dest = self.accounts.get(tx["Destination"])
+        undo = {a: {"Balance": self.accounts[a]["Balance"], "Sequence": self.accounts[a]["Sequence"]}
+                for a in (tx["Account"], tx["Destination"]) if a in self.accounts}
         acc["Sequence"] = int(acc["Sequence"]) + 1
         acc["Balance"] = str(int(acc["Balance"]) - int(tx["Fee"]))
         code = "tesSUCCESS"
@@ -195,7 +204,7 @@ class XrplReplay:
         if code == "tesSUCCESS":
             meta["delivered_amount"] = str(amount)
         self.txs[h] = {"tx_json": {k: v for k, v in tx.items()}, "meta": meta, "hash": h,
-                       "ledger_index": None, "validated": False}
+                       "ledger_index": None, "validated": False, "undo": undo}
         self.pending.add(h)
         return result(code, "The transaction was applied. Only final in a validated ledger." if code == "tesSUCCESS"
                       else "Applied with a claimed fee.")

@@ -143,3 +143,43 @@ def test_unknown_tag_is_refunded_with_the_claimants_tag_to_the_drop(w):
     assert shared0 - w.replay.balance(w.shared) == refund + int(plan["native_cost"])
     landed = w.replay.txs[case["transactions"][0]["txid"]]
     assert landed["tx_json"]["DestinationTag"] == 42 and landed["meta"]["TransactionResult"] == "tesSUCCESS"
+
+
+def test_a_refund_to_an_account_that_requires_a_tag_needs_one(w):
+    w.replay.accounts[w.user]["Flags"] = 0x00020000  # lsfRequireDestTag, as the ledger reports it
+    tx = w.pay(30_000_000, 999999)
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--return-address", w.user)["id"]
+    w.cli("case", "verify", str(cid))
+    w.cli("case", "quote", str(cid))
+    r = w.run("case", "prepare", str(cid), "--json")  # the ledger's flag is read when the refund is planned
+    assert (r.code, r.error["code"]) == (7, "return_memo_required"), (r.out, r.err)
+    tagged = w.pay(30_000_000, 999998)
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", tagged, "--return-address", w.user,
+                "--return-memo", "8")["id"]
+    w.cli("case", "verify", str(cid))
+    w.cli("case", "quote", str(cid))
+    assert w.cli("case", "prepare", str(cid))["plan"]["steps"][0]["tx"]["DestinationTag"] == 8
+
+
+def test_a_dropped_refund_past_its_last_ledger_is_planned_again(w):
+    tx = w.pay(30_000_000, 999999)
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--return-address", w.user,
+                "--return-memo", "42")["id"]
+    w.cli("case", "verify", str(cid))
+    w.cli("case", "quote", str(cid))
+    w.cli("case", "prepare", str(cid))
+    for name in ("bob", "carol", "sam"):
+        w.cli("queue", "approve", str(cid), "--key", key(name))
+    w.cli("case", "sign", str(cid))
+    w.cli("case", "broadcast", str(cid))
+    txid = w.cli("case", "show", str(cid))["transactions"][0]["txid"]
+    w.replay.drop(txid)  # evicted before any validated ledger held it
+    w.replay.validated += 25  # ... and its LastLedgerSequence has passed: it can never be included
+    tracked = w.cli("case", "track", str(cid))
+    assert tracked["status"] == "verified", tracked
+    assert "tefMAX_LEDGER" in tracked["transactions"][0]["error"]
+    assert txid not in w.replay.txs  # nothing was sent again
+    # planned again: a new sequence-fresh refund with a new LastLedgerSequence
+    w.cli("case", "quote", str(cid))
+    plan = w.cli("case", "prepare", str(cid))["plan"]
+    assert plan["steps"][0]["tx"]["LastLedgerSequence"] == w.replay.validated + 20
