@@ -183,3 +183,24 @@ def test_a_dropped_refund_past_its_last_ledger_is_planned_again(w):
     w.cli("case", "quote", str(cid))
     plan = w.cli("case", "prepare", str(cid))["plan"]
     assert plan["steps"][0]["tx"]["LastLedgerSequence"] == w.replay.validated + 20
+
+
+def test_a_tagless_deposit_is_credited_after_the_senders_proof(w):
+    from chains.xrpl.keys import sign_message
+
+    tx = w.pay(25_000_000)
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--credit-account", "acct-777")["id"]
+    w.cli("case", "verify", str(cid))
+    assert w.cli("case", "show", str(cid))["classification"] == "missing_memo"
+    w.cli("case", "quote", str(cid))
+    w.cli("case", "prepare", str(cid))
+    message = w.cli("case", "show", str(cid))["conditions"]["ownership_message"]
+    shared_key, _ = _keys()
+    forged = sign_message(shared_key, message)  # a valid signature, by another account
+    assert w.cli("case", "prove", str(cid), "--signature", forged, expect=7)["code"] == "ownership_not_proven"
+    w.cli("case", "prove", str(cid), "--signature", sign_message(w.user_key, message))
+    for name in ("bob", "carol", "sam"):
+        w.cli("queue", "approve", str(cid), "--key", key(name))
+    shared0 = w.replay.balance(w.shared)
+    assert w.cli("case", "sign", str(cid))["status"] == "completed"
+    assert w.replay.balance(w.shared) == shared0  # a credit moves nothing on chain
