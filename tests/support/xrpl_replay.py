@@ -60,8 +60,8 @@ class XrplReplay:
 
     BASE_FEE = 10
 
-    def __init__(self):
-        info = load("serverInfo.json")["result"]["info"]
+    def __init__(self, server_info: str = "serverInfo.json"):
+        info = load(server_info)["result"]["info"]
         self.info = info
         self.validated = int(info["validated_ledger"]["seq"])
         self.reserve_base = int(Decimal(str(info["validated_ledger"]["reserve_base_xrp"])) * 10**6)

@@ -230,3 +230,39 @@ def test_signed_blob_of_another_key_is_refused(adapter):
     other = adapter.derive_key(mnemonic_seed(MNEMONIC), "m/44'/144'/0'/0/1").key
     raw = sign_tx(plan.steps[0].tx, other)
     assert "signed by" in adapter.signed_step_problem(plan.steps[0], raw)
+
+
+def test_node_of_another_network_id_is_wrong_chain():
+    from chains.errors import NetworkConfigError
+
+    node = XrplReplay("serverInfoNetworkID.json")  # a node that says network id 1
+    try:
+        net = NETWORKS["xrpl-replay"].resolved({"XRPL_REPLAY_URL": node.url, "XRPL_REPLAY_FEE_COLLECTOR": SHARED,
+                                                "XRPL_REPLAY_HOT_WALLET": SHARED})
+        wrong = net.model_copy(update={"xrpl": net.xrpl.model_copy(update={"network_id": 21338})})
+        with pytest.raises(NetworkConfigError) as err:
+            adapter_for(wrong).node_status()
+        assert err.value.code == "wrong_chain"
+        right = net.model_copy(update={"xrpl": net.xrpl.model_copy(update={"network_id": 1})})
+        node.fund(SHARED, 50_000_000, sequence=3)
+        ad = adapter_for(right)
+        assert ad.node_status().latest_block == 38327626
+        # the refund's destination has no account here: 5 XRP cannot create it (base reserve 10 XRP)
+        with pytest.raises(PermanentChainError, match="tecNO_DST_INSUF_XRP"):
+            ad.prepare(_request(), ad.estimate_cost(_request()))
+        node.fund(SENDER, 1_000_000)
+        plan = ad.prepare(_request(), ad.estimate_cost(_request()))
+        assert plan.steps[0].tx["NetworkID"] == 1  # written into the refund, and signed with it
+        (raw,) = ad.sign(plan, lambda path: ad.derive_key(mnemonic_seed(MNEMONIC), path).key)
+        assert ad.signed_step_problem(plan.steps[0], raw) is None
+    finally:
+        node.stop()
+
+
+def test_unreachable_node_is_retryable():
+    from chains.errors import RetryableChainError
+
+    net = NETWORKS["xrpl-replay"].resolved({"XRPL_REPLAY_URL": "http://127.0.0.1:9", "XRPL_REPLAY_FEE_COLLECTOR": SHARED,
+                                            "XRPL_REPLAY_HOT_WALLET": SHARED})
+    with pytest.raises(RetryableChainError):
+        adapter_for(net).latest_block()
