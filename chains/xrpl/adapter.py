@@ -2,7 +2,8 @@
 the validated ledger's ``delivered_amount``, refunded from the shared wallet.
 
 * :mod:`chains.xrpl.rpc` - rippled JSON-RPC over :class:`chains.transport.JsonRpcClient` (retries, failover);
-* :mod:`chains.xrpl.observe` - ``observe`` (delivered amounts, validated ledgers only), ``prove_each``, ``recheck_deposit``;
+* :mod:`chains.xrpl.observe` - ``observe`` (delivered amounts, validated ledgers only), ``prove_each``, ``recheck_deposit``,
+  ``scan_incoming`` (``account_tx``);
 * :mod:`chains.xrpl.plan` - the one-payment refund, its reserve and destination checks, sequences;
 * :mod:`chains.xrpl.sign` - signing, txids, submit, signed blobs read back (xrpl-py's binary codec);
 * :mod:`chains.xrpl.health` - network id, validated ledger, reserve, accounts and their flags;
@@ -31,6 +32,7 @@ class XrplAdapter(ObserveMixin, PlanMixin, SignMixin, HealthMixin, ChainAdapter)
         Capability.OWNERSHIP_PROOF,  # {"public_key", "signature"} over the message by the sender's key
         Capability.TOKENS,           # issued currencies (CUR.issuer) exist and are observed
         Capability.SHARED_MEMO,      # deposits at a shared wallet, told apart by DestinationTag
+        Capability.SCAN_INCOMING,    # account_tx over a ledger range: payments in, with their tags
     })
 
     def __init__(self, network: NetworkConfig, *, timeout: float = 15.0):

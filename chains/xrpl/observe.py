@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Sequence
 
 from chains.assets import NATIVE
-from chains.base import BalanceProof, Transfer, TxObservation
+from chains.base import BalanceProof, FoundDeposit, Transfer, TxObservation
 from chains.errors import ChainError, InvalidTxid, PermanentChainError
 from chains.xrpl.addresses import normalize_txid
 from chains.xrpl.common import IOU_DECIMALS, amount_of, reads_node, ripple_time
 from chains.xrpl.rpc import call, call_or_none
 
 UNAVAILABLE = "unavailable"
+SCAN_PAGE = 200
 
 
 def tx_fields(answer: dict) -> dict:
@@ -126,3 +127,39 @@ class ObserveMixin:
         if not any(t.asset == asset and t.recipient == recipient and t.amount == int(amount) for t in obs.transfers):
             return f"transaction {txid} no longer shows {amount} {asset} delivered to {recipient}"
         return None
+
+    # -- scan ------------------------------------------------------------------------------------
+    @reads_node
+    def scan_incoming(self, addresses: Sequence[str], from_block: int, to_block: int, *,
+                      progress=None) -> list[FoundDeposit]:
+        """Every successful payment into ``addresses`` in validated ledgers ``from_block..to_block``, by
+        ``account_tx`` page by page (its ``marker``), at its delivered amount with its tag as the memo.  A
+        payment whose delivered amount the node cannot say is left out: it cannot be proven either."""
+        found: dict[tuple[str, int], FoundDeposit] = {}
+        for n, address in enumerate(dict.fromkeys(addresses), 1):
+            marker = None
+            while True:
+                params = {"account": address, "ledger_index_min": int(from_block), "ledger_index_max": int(to_block),
+                          "forward": True, "limit": SCAN_PAGE}
+                if marker is not None:
+                    params["marker"] = marker
+                answer = call(self.rpc, "account_tx", **params)
+                for item in answer.get("transactions") or []:
+                    tx = tx_fields(item)
+                    h = str(item.get("hash") or tx.get("hash") or "").upper()
+                    if not h or tx.get("Destination") != address or not item.get("validated"):
+                        continue
+                    try:
+                        obs = observation(h, {**item, "ledger_index": item.get("ledger_index", tx.get("ledger_index"))})
+                    except PermanentChainError:
+                        continue  # delivered_amount unavailable
+                    for t in obs.transfers if obs.success else ():
+                        found[(h, t.index)] = FoundDeposit(txid=h, recipient=t.recipient, asset=t.asset,
+                                                           amount=t.amount, block_number=obs.block_number,
+                                                           index=t.index, sender=t.sender, memo=t.memo)
+                marker = answer.get("marker")
+                if not marker:
+                    break
+            if progress:
+                progress(n)
+        return sorted(found.values(), key=lambda d: (d.block_number, d.txid, d.index))

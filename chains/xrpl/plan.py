@@ -168,7 +168,7 @@ class PlanMixin:
         for item in answer.get("transactions") or []:
             tx = dict(item.get("tx_json") or item.get("tx") or {})
             tx.setdefault("Amount", tx.get("DeliverMax"))  # API v2 names a payment's Amount DeliverMax
-            if int(tx.get("Sequence", -1)) == int(step.tx["Sequence"]):
+            if tx.get("Account") == step.signer_address and int(tx.get("Sequence", -1)) == int(step.tx["Sequence"]):
                 return all(str(tx.get(k)) == str(step.tx.get(k)) for k in ("Destination", "Amount", "DestinationTag")
                            if k in step.tx) and ("DestinationTag" in tx) == ("DestinationTag" in step.tx)
         return False

@@ -147,8 +147,13 @@ class XrplReplay:
         if method == "account_lines":
             return {"account": p.get("account"), "lines": [], "status": "success"}
         if method == "account_tx":
-            own = [{"tx_json": t["tx_json"], "meta": t.get("meta"), "hash": h, "validated": t["validated"]}
-                   for h, t in self.txs.items() if t["tx_json"].get("Account") == p.get("account")]
+            lo, hi = int(p.get("ledger_index_min", -1)), int(p.get("ledger_index_max", -1))
+            own = [{"tx_json": t["tx_json"], "meta": t.get("meta"), "hash": h, "validated": t["validated"],
+                    "ledger_index": t["ledger_index"]}
+                   for h, t in self.txs.items() if p.get("account") in (t["tx_json"].get("Account"),
+                                                                          t["tx_json"].get("Destination"))
+                   and (t["ledger_index"] is None or ((lo < 0 or int(t["ledger_index"]) >= lo)
+                                                      and (hi < 0 or int(t["ledger_index"]) <= hi)))]
             return {"account": p.get("account"), "transactions": own, "status": "success"}
         if method == "submit":
             return self.submit(p["tx_blob"])

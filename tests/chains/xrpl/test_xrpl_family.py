@@ -83,7 +83,7 @@ def test_addresses_txids_assets():
 
 def test_capabilities(adapter):
     assert {Capability.NATIVE_SWEEP, Capability.SHARED_MEMO, Capability.OWNERSHIP_PROOF, Capability.TOKENS,
-            Capability.SIMULATION} == set(adapter.capabilities)
+            Capability.SIMULATION, Capability.SCAN_INCOMING} == set(adapter.capabilities)
 
 
 def test_ownership_proof_verifies_and_another_key_fails(adapter):
@@ -266,3 +266,14 @@ def test_unreachable_node_is_retryable():
                                             "XRPL_REPLAY_HOT_WALLET": SHARED})
     with pytest.raises(RetryableChainError):
         adapter_for(net).latest_block()
+
+
+def test_scan_incoming_counts_delivered_amounts_with_tags(adapter, replay):
+    from xrpl_replay import PARTIAL_LEDGER
+
+    found = adapter.scan_incoming(["rNNuQMuExCiEjeZ4h9JJnj5PSWypdMXDj4"], PARTIAL_LEDGER, PARTIAL_LEDGER)
+    assert [(d.txid, d.amount, d.memo, d.sender) for d in found] == [(PARTIAL_TXID, 1_000_000, None, SENDER)]
+    assert adapter.scan_incoming(["rNNuQMuExCiEjeZ4h9JJnj5PSWypdMXDj4"], 1, PARTIAL_LEDGER - 1) == []
+    tagged = adapter.scan_incoming(["rEb8TK3gBgk5auZkwc6sHnwrGVJH8DuaLh"], 66499739, 66499739)
+    assert [(d.amount, d.memo) for d in tagged] == [(104_169_972, "109735445")]
+    assert adapter.scan_incoming(["r3AWbdp2jQLXLywJypdoNwVSvr81xs3uhn"], 1, 10**8) == []  # failed: nothing arrived

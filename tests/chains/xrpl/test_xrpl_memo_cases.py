@@ -204,3 +204,17 @@ def test_a_tagless_deposit_is_credited_after_the_senders_proof(w):
     shared0 = w.replay.balance(w.shared)
     assert w.cli("case", "sign", str(cid))["status"] == "completed"
     assert w.replay.balance(w.shared) == shared0  # a credit moves nothing on chain
+
+
+def test_scan_opens_a_case_for_each_tag_that_names_nobody_once(w):
+    start = w.replay.validated + 1
+    plain = w.pay(3_000_000)
+    unknown = w.pay(3_000_000, 424242)
+    w.pay(3_000_000, 100001)  # a good tag: credited normally
+    end = w.replay.validated
+    report = w.cli("scan", "--network", NETWORK, "--from-block", str(start), "--to-block", str(end))
+    opened = {w.cli("case", "show", str(c))["txid"] for c in report["opened"]}
+    assert opened == {plain, unknown}, report
+    assert report["errors"] == [] and report["found"] == 2
+    again = w.cli("scan", "--network", NETWORK, "--from-block", str(start), "--to-block", str(end))
+    assert again["opened"] == [] and again["already_cases"] == 2
