@@ -2,7 +2,8 @@
 the validated ledger's ``delivered_amount``, refunded from the shared wallet.
 
 * :mod:`chains.xrpl.rpc` - rippled JSON-RPC over :class:`chains.transport.JsonRpcClient` (retries, failover);
-* :mod:`chains.xrpl.observe` - ``observe`` (delivered amounts, validated ledgers only), ``prove_each``, ``recheck_deposit``,
+* :mod:`chains.xrpl.observe` - ``observe`` (delivered amounts, validated ledgers only), ``prove_each``,
+  ``recheck_deposit``,
   ``scan_incoming`` (``account_tx``);
 * :mod:`chains.xrpl.plan` - the one-payment refund, its reserve and destination checks, sequences;
 * :mod:`chains.xrpl.sign` - signing, txids, submit, signed blobs read back (xrpl-py's binary codec);

@@ -83,7 +83,8 @@ def derive(seed: bytes, path: str, key_type: str) -> XrplKey:
     try:
         secret = bytes(key_from_seed(bytes(seed), path))
     except Exception as exc:  # its messages may echo the input: never chain them
-        raise XrplKeyError(f"cannot derive an XRP Ledger key at {path}: {type(exc).__name__}", code="bad_path") from None
+        raise XrplKeyError(f"cannot derive an XRP Ledger key at {path}: {type(exc).__name__}",
+                           code="bad_path") from None
     return _key("00" + secret.hex().upper())
 
 

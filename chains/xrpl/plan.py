@@ -141,7 +141,8 @@ class PlanMixin:
                        f"{tx['Fee']} drops (burnt) paid by the shared wallet; valid until ledger "
                        f"{tx['LastLedgerSequence']}; the recovery fee ({plan.fee_total}) is not moved: it stays in "
                        "the shared wallet")
-            moves = ({"to": tx["Destination"], "amount": str(tx["Amount"]), "asset": NATIVE, "what": plan_net_label(plan)},
+            moves = ({"to": tx["Destination"], "amount": str(tx["Amount"]), "asset": NATIVE,
+                      "what": plan_net_label(plan)},
                      {"to": "validators", "amount": str(tx["Fee"]), "asset": NATIVE, "what": "network fee"})
             views.append(StepView(seq=step.seq, role=step.role, signer=step.signer_address, summary=summary,
                                   moves=moves, after=step.after,

@@ -14,7 +14,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from chains.errors import NodeRefused, NotFoundOnChain, RetryableChainError
+from chains.errors import NodeRefused, RetryableChainError
 from chains.transport import JsonRpcClient, RpcError, classify
 
 NOT_FOUND = ("txnNotFound", "actNotFound", "lgrNotFound", "entryNotFound")
@@ -79,4 +79,4 @@ def call_or_none(rpc: JsonRpcClient, method: str, **params: Any) -> dict | None:
         raise
 
 
-__all__ = ["XrplError", "call", "call_or_none", "client", "NotFoundOnChain"]
+__all__ = ["RippledClient", "XrplError", "call", "call_or_none", "client"]

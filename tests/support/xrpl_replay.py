@@ -39,7 +39,8 @@ def recorded_txs() -> dict[str, dict]:
                         "ledger_index": entry["ledger_index"], "ledger_hash": entry["ledger_hash"], "validated": True}
     partial = load("partialPaymentXRP.json")
     out[PARTIAL_TXID] = {"tx_json": {k: v for k, v in partial["tx_json"].items() if k != "hash"},
-                         "meta": partial["meta"], "hash": PARTIAL_TXID, "ledger_index": PARTIAL_LEDGER, "validated": True}
+                         "meta": partial["meta"], "hash": PARTIAL_TXID, "ledger_index": PARTIAL_LEDGER,
+                         "validated": True}
     old = load("payment.json")["result"]
     out[OLD_TXID] = {"tx_json": old["tx_json"], "meta": old["meta"], "hash": OLD_TXID,
                      "ledger_index": old["tx_json"]["ledger_index"], "validated": True}

@@ -262,7 +262,8 @@ def test_node_of_another_network_id_is_wrong_chain():
 def test_unreachable_node_is_retryable():
     from chains.errors import RetryableChainError
 
-    net = NETWORKS["xrpl-replay"].resolved({"XRPL_REPLAY_URL": "http://127.0.0.1:9", "XRPL_REPLAY_FEE_COLLECTOR": SHARED,
+    net = NETWORKS["xrpl-replay"].resolved({"XRPL_REPLAY_URL": "http://127.0.0.1:9",
+                                            "XRPL_REPLAY_FEE_COLLECTOR": SHARED,
                                             "XRPL_REPLAY_HOT_WALLET": SHARED})
     with pytest.raises(RetryableChainError):
         adapter_for(net).latest_block()

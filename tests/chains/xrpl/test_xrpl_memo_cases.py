@@ -48,7 +48,8 @@ class World:
         """The user pays the shared wallet: a real signed payment the replay applies."""
         acc = self.replay.accounts[self.user]
         tx = {"TransactionType": "Payment", "Account": self.user, "Destination": self.shared, "Amount": str(drops),
-              "Fee": "12", "Sequence": int(acc["Sequence"]), "Flags": 0, "LastLedgerSequence": self.replay.validated + 5}
+              "Fee": "12", "Sequence": int(acc["Sequence"]), "Flags": 0,
+              "LastLedgerSequence": self.replay.validated + 5}
         if tag is not None:
             tx["DestinationTag"] = tag
         answer = self.replay.submit(sign_tx(tx, self.user_key))
