@@ -21,6 +21,9 @@ $(STAMP)/venv: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
 	$(BIN)/python -m pip install -qq -e '.[test]'
+	@# xrpl-py pins websockets<16 (its WebSocket client, unused here) against solana's >=16: its other
+	@# dependencies are in pyproject.toml, the package itself goes in without its pins
+	$(BIN)/python -m pip install -qq --no-deps 'xrpl-py==5.2.0'
 	@touch $@
 
 # anvil, solc-js and OpenZeppelin for the EVM devnet tests.

@@ -23,6 +23,7 @@ FAMILIES: dict[str, str] = {
     "solana": "chains.solana",
     "cosmos": "chains.cosmos",
     "stellar": "chains.stellar",
+    "xrpl": "chains.xrpl",
 }
 
 

@@ -75,6 +75,14 @@ EXPECTED_NON_EVM = {
     # Stellar: refunds from the shared wallet, which pays its own fee: no gas station
     "stellar": ("stellar", "XLM", 7, None, None),
     "stellar-replay": ("stellar", "XLM", 7, None, None),
+    # XRPL: shared-memo networks refund from the shared wallet: no gas station
+    "xrpl": ("xrpl", "XRP", 6, None, None),
+    "xrpl-replay": ("xrpl", "XRP", 6, None, None),
+}
+EXPECTED_XRPL = {
+    # key: (key_type, network_id, deposit_path_prefix): coin type 144 (SLIP-44); mainnet needs no NetworkID
+    "xrpl": ("secp256k1", None, "m/44'/144'/0'/0"),
+    "xrpl-replay": ("secp256k1", None, "m/44'/144'/0'/0"),
 }
 EXPECTED_COSMOS = {
     # key: (chain_id, bech32_prefix, key_type, native_denom, deposit_path_prefix), from the chain registry
@@ -92,7 +100,7 @@ REQUIRED_CONDITIONAL = {
     "moonbeam", "metis", "zksync-era", "blast", "polygon-zkevm", "harmony", "sonic", "core",
 }
 DEVNETS = {"anvil", "anvil-b", "anvil-legacy", "ethtester", "ltc-regtest", "bsv-regtest", "solana-litesvm",
-           "inj-devnet", "stellar-replay"}
+           "inj-devnet", "stellar-replay", "xrpl-replay"}
 
 
 def _bundled() -> dict[str, NetworkConfig]:
@@ -230,6 +238,17 @@ def test_stellar_parameters(key):
 def test_every_stellar_network_has_its_facts_checked():
     stellar = {k for k, n in NETWORKS.items() if n.family == "stellar"}
     assert stellar <= set(EXPECTED_STELLAR), f"add {sorted(stellar - set(EXPECTED_STELLAR))} to EXPECTED_STELLAR"
+@pytest.mark.parametrize("key", sorted(EXPECTED_XRPL))
+def test_xrpl_parameters(key):
+    key_type, network_id, path = EXPECTED_XRPL[key]
+    net = NETWORKS[key]
+    assert (net.xrpl.key_type, net.xrpl.network_id, net.deposit_path_prefix) == (key_type, network_id, path)
+    assert net.deposit_model == "shared_memo" and net.memo_pattern == "^[0-9]{1,10}$"
+
+
+def test_every_xrpl_network_has_its_facts_checked():
+    xrpl = {k for k, n in NETWORKS.items() if n.family == "xrpl"}
+    assert xrpl <= set(EXPECTED_XRPL), f"add {sorted(xrpl - set(EXPECTED_XRPL))} to EXPECTED_XRPL"
 
 
 def test_cosmos_devnet_file_is_the_test_chain():
@@ -366,6 +385,8 @@ def _valid_address(net: NetworkConfig) -> str:
         from chains.cosmos.addresses import encode
 
         return encode(net.cosmos.bech32_prefix, bytes(range(20)))
+    if net.family == "xrpl":
+        return "rJUr92pXcNtH6PtFfbRhHCo469XmPrbTJU"  # xrpl.js Wallet.fromMnemonic test vector's address
     if net.family == "stellar":
         from stellar_sdk import Keypair
 
