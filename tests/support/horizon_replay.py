@@ -3,7 +3,8 @@ thread answering the Horizon endpoints the adapter reads, in Horizon's own recor
 
 It serves recorded real Horizon answers verbatim (``tests/chains/stellar/fixtures/``: a testnet create_account
 transaction; a transaction of 2019 with its ``path_payment`` operation record as ``/operations?join=transactions``
-answered it, served as that transaction's ``/operations`` page) and ledger state of its own: accounts (shaped on a recorded account record, SEP-29 data included),
+answered it, served as that transaction's ``/operations`` page) and ledger state of its own: accounts (shaped
+on a recorded account record, SEP-29 data included),
 transactions and their operations.  ``POST /transactions`` does what Horizon and stellar-core do for the
 one kind of transaction the family sends: decodes the envelope with stellar-sdk for the network passphrase,
 checks the sequence (``tx_bad_seq``), the time bounds (``tx_too_late``) and the source's signature
