@@ -3,7 +3,7 @@ proven by Horizon's transaction and operation records, refunded from the shared 
 
 * :mod:`chains.stellar.horizon` - the Horizon client: retries with tenacity and failover over ``rpc_urls``;
 * :mod:`chains.stellar.observe` - ``observe`` (one transfer per payment operation), ``prove_each``,
-  ``recheck_deposit``;
+  ``recheck_deposit``, ``scan_incoming``;
 * :mod:`chains.stellar.plan` - refunds: fee, the one-step plan, reserve, sequences;
 * :mod:`chains.stellar.sign` - envelopes signed, hashed, sent, read back;
 * :mod:`chains.stellar.health` - the passphrase check, newest ledger, balances, SEP-29;
@@ -33,6 +33,7 @@ class StellarAdapter(ObserveMixin, PlanMixin, SignMixin, HealthMixin, ChainAdapt
         Capability.OWNERSHIP_PROOF,  # SEP-53 signed messages
         Capability.TOKENS,           # credit assets CODE:ISSUER
         Capability.SHARED_MEMO,      # deposits at shared addresses, told apart by memo or muxed id
+        Capability.SCAN_INCOMING,    # /accounts/{id}/payments by cursor, with the transaction's memo
     })
 
     def __init__(self, network: NetworkConfig, *, timeout: float = 15.0):

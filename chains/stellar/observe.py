@@ -3,36 +3,82 @@
 
 Horizon serves only transactions in closed ledgers, and a closed ledger is final (SCP): what Horizon returns
 is in ledger ``ledger`` with 1 confirmation, and nothing else counts.  Transfers are the transaction's
-``payment``, ``path_payment_strict_send`` and ``path_payment_strict_receive`` operations, one each, ``index``
-the operation's position in the transaction; ``amount`` is what arrived (the record's ``amount``, which for a
-path payment is the destination amount delivered, never ``destination_min``).  A payment to a muxed
-``M...`` address credits its base ``G...`` account and carries the muxed id as its memo.
+``payment``, ``path_payment_strict_send`` and ``path_payment_strict_receive`` operations (the last named
+``path_payment`` in records Horizon wrote before protocol 12), one each, ``index`` the operation's position in
+the transaction as its id (a TOID: ledger << 32 | transaction order << 12 | operation order from 1) says, not
+its place in the page Horizon answered; ``amount`` is what arrived (the record's ``amount``, which for a path
+payment is the destination amount delivered, never ``destination_min`` nor ``source_max``).  A payment to a
+muxed ``M...`` address credits its base ``G...`` account and carries the muxed id as its memo.
+
+``scan_incoming`` pages ``/accounts/{id}/payments`` (ascending, from the first operation of ``from_block``,
+``join=transactions`` for the memo) and stops past ``to_block``.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from chains.base import NATIVE, BalanceProof, Transfer, TxObservation
+from chains.base import NATIVE, BalanceProof, FoundDeposit, Transfer, TxObservation
 from chains.errors import ChainError, InvalidTxid, PermanentChainError
 from chains.stellar.addresses import normalize_txid
 from chains.stellar.common import DECIMALS, asset_of, memo_text, parse_time, reads_node, to_stroops
 
-PAYMENTS = ("payment", "path_payment_strict_send", "path_payment_strict_receive")
+PAYMENTS = ("payment", "path_payment_strict_send", "path_payment_strict_receive", "path_payment")
+SCAN_PAGE = 200
+
+
+def op_index(op: dict, position: int) -> int:
+    """The operation's index in its transaction: its id's low 12 bits less one (``position`` in the answered
+    page only for a record without a numeric id)."""
+    try:
+        return (int(op["id"]) & 0xFFF) - 1
+    except (KeyError, TypeError, ValueError):
+        return position
+
+
+def op_ledger(op: dict) -> int:
+    """The ledger of an operation record: its id's high 32 bits."""
+    return int(op["id"]) >> 32
+
+
+def transfer_of(op: dict, memo: str | None, position: int = 0) -> Transfer | None:
+    """The :class:`Transfer` of one operation record, None unless a payment-type operation."""
+    if op.get("type") not in PAYMENTS:
+        return None
+    muxed_id = op.get("to_muxed_id")
+    return Transfer(index=op_index(op, position), asset=asset_of(op),
+                    sender=op.get("from") or op.get("source_account"), recipient=op["to"],
+                    amount=to_stroops(op["amount"]), memo=str(muxed_id) if muxed_id not in (None, "") else memo)
 
 
 def transfers_of(tx: dict, operations: list[dict]) -> tuple[Transfer, ...]:
     """One :class:`Transfer` per payment-type operation, in the transaction's order."""
     memo = memo_text(tx.get("memo_type"), tx.get("memo"))
-    out = []
-    for index, op in enumerate(operations):
-        if op.get("type") not in PAYMENTS:
+    out = [t for t in (transfer_of(op, memo, i) for i, op in enumerate(operations)) if t is not None]
+    return tuple(sorted(out, key=lambda t: t.index))
+
+
+def deposits_in_page(records: list[dict], address: str, from_block: int, to_block: int,
+                     tx_of) -> tuple[list[FoundDeposit], bool]:
+    """The deposits into ``address`` among one ascending page of ``/accounts/{id}/payments`` records in
+    ledgers ``from_block..to_block``, and whether a record past ``to_block`` ended the scan.  A record's
+    transaction is its joined ``transaction``, else ``tx_of(hash)``; failed ones are left out."""
+    out: list[FoundDeposit] = []
+    for op in records:
+        ledger = op_ledger(op)
+        if ledger > to_block:
+            return out, True
+        if ledger < from_block or op.get("type") not in PAYMENTS or op.get("to") != address:
             continue
-        muxed_id = op.get("to_muxed_id")
-        out.append(Transfer(index=index, asset=asset_of(op), sender=op.get("from") or op.get("source_account"),
-                            recipient=op["to"], amount=to_stroops(op["amount"]),
-                            memo=str(muxed_id) if muxed_id not in (None, "") else memo))
-    return tuple(out)
+        if op.get("transaction_successful") is False:
+            continue
+        tx = op.get("transaction") or tx_of(op["transaction_hash"])
+        if not tx["successful"]:
+            continue
+        t = transfer_of(op, memo_text(tx.get("memo_type"), tx.get("memo")))
+        out.append(FoundDeposit(txid=normalize_txid(op["transaction_hash"]), recipient=t.recipient, asset=t.asset,
+                                amount=t.amount, block_number=ledger, index=t.index, sender=t.sender, memo=t.memo))
+    return out, False
 
 
 class ObserveMixin:
@@ -41,6 +87,34 @@ class ObserveMixin:
     def _operations(self, txid: str) -> list[dict]:
         page = self.horizon.get(f"/transactions/{txid}/operations", {"limit": "200", "order": "asc"})
         return list(page["_embedded"]["records"])
+
+    def _tx_of(self, txid: str) -> dict:
+        return self.horizon.get(f"/transactions/{txid}")
+
+    @reads_node
+    def scan_incoming(self, addresses: Sequence[str], from_block: int, to_block: int, *,
+                      progress=None) -> list[FoundDeposit]:
+        """Every successful payment into ``addresses`` in ledgers ``from_block..to_block``: Horizon's
+        ``/accounts/{id}/payments?order=asc&include_failed=false&join=transactions`` paged by cursor from the
+        first operation of ``from_block`` (``from_block << 32``), up to the first record past ``to_block``.
+        The memo is the transaction's (joined; fetched when a record comes without it), or the muxed id."""
+        self.check_chain()
+        found: dict[tuple[str, int], FoundDeposit] = {}
+        for n, address in enumerate(dict.fromkeys(addresses), 1):
+            cursor = str(max(int(from_block), 0) << 32)
+            while True:
+                page = self.horizon.get_or_none(f"/accounts/{address}/payments", {
+                    "order": "asc", "limit": str(SCAN_PAGE), "include_failed": "false", "join": "transactions",
+                    "cursor": cursor})
+                records = list(page["_embedded"]["records"]) if page is not None else []
+                deposits, done = deposits_in_page(records, address, int(from_block), int(to_block), self._tx_of)
+                found.update(((d.txid, d.index), d) for d in deposits)
+                if done or len(records) < SCAN_PAGE:
+                    break
+                cursor = str(records[-1]["paging_token"])
+            if progress:
+                progress(n)
+        return sorted(found.values(), key=lambda d: (d.block_number, d.txid, d.index))
 
     @reads_node
     def observe(self, txids: Sequence[str], *, native_value: bool = True) -> dict[str, TxObservation]:

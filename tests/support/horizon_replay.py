@@ -1,14 +1,18 @@
 """A loopback Horizon for the Stellar family's tests (no Stellar node runs here): a tiny ``http.server`` in a
 thread answering the Horizon endpoints the adapter reads, in Horizon's own record shapes.
 
-It serves recorded real Horizon answers verbatim (``tests/chains/stellar/fixtures/``: a testnet transaction)
-and ledger state of its own: accounts (shaped on a recorded account record, SEP-29 data included),
+It serves recorded real Horizon answers verbatim (``tests/chains/stellar/fixtures/``: a testnet create_account
+transaction; a transaction of 2019 with its ``path_payment`` operation record as ``/operations?join=transactions``
+answered it, served as that transaction's ``/operations`` page) and ledger state of its own: accounts (shaped
+on a recorded account record, SEP-29 data included),
 transactions and their operations.  ``POST /transactions`` does what Horizon and stellar-core do for the
 one kind of transaction the family sends: decodes the envelope with stellar-sdk for the network passphrase,
 checks the sequence (``tx_bad_seq``), the time bounds (``tx_too_late``) and the source's signature
 (``tx_bad_auth``), applies its payments and answers the transaction record; a transaction it already has is
 answered as is.  Deposits are planted the same way (:meth:`HorizonReplay.submit`), a failed one or a path
-payment with the amount its path delivered by :meth:`HorizonReplay.record`.
+payment with the amount its path delivered by :meth:`HorizonReplay.record`.  ``/accounts/{id}/payments``
+answers its own operations into or out of the account, ``order=asc``, after ``cursor``, at most ``limit``,
+failed ones only with ``include_failed=true``, each with its ``transaction`` under ``join=transactions``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ class HorizonReplay:
         recorded = fixture("testnet_tx_6bbd8cbd.json")
         self.transactions[recorded["hash"]] = recorded
         self.operations[recorded["hash"]] = []
+        self.operation_pages: dict[str, dict] = {}  # recorded /operations answers, served verbatim
+        live = fixture("live_tx_de8ca055.json")
+        self.transactions[live["hash"]] = live
+        self.operation_pages[live["hash"]] = fixture("live_ops_de8ca055.json")
+        self.payment_queries: list[dict] = []
         self._server = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -203,6 +212,26 @@ class HorizonReplay:
         self.submitted.append(h)
         return record
 
+    def payments_page(self, account: str, query: dict) -> dict:
+        """``GET /accounts/{account}/payments`` over the replay's own operations (ascending only)."""
+        self.payment_queries.append(dict(query))
+        assert query.get("order", "asc") == "asc", "the replay pages payments in ascending order only"
+        cursor = int(query.get("cursor") or 0)
+        limit = int(query.get("limit") or 10)
+        failed_too = query.get("include_failed") == "true"
+        with self.lock:
+            ops = [(h, op) for h, records in self.operations.items() for op in records
+                   if account in (op.get("to"), op.get("from")) and int(op["id"]) > cursor
+                   and (failed_too or op["transaction_successful"])]
+            ops.sort(key=lambda ho: int(ho[1]["id"]))
+            records = []
+            for h, op in ops[:limit]:
+                rec = dict(op)
+                if query.get("join") == "transactions":
+                    rec["transaction"] = self.transactions[h]
+                records.append(rec)
+        return {"_embedded": {"records": records}}
+
     @staticmethod
     def _memo(memo) -> tuple[str, str | None]:
         from stellar_sdk import HashMemo, IdMemo, NoneMemo, ReturnHashMemo, TextMemo
@@ -239,10 +268,14 @@ class HorizonReplay:
                                                     "base_reserve_in_stroops": BASE_RESERVE}]}}
         if len(parts) == 2 and parts[0] == "accounts" and parts[1] in self.accounts:
             return 200, self.account_record(parts[1])
+        if len(parts) == 3 and parts[0] == "accounts" and parts[2] == "payments" and parts[1] in self.accounts:
+            return 200, self.payments_page(parts[1], {k: v[0] for k, v in query.items()})
         if len(parts) >= 2 and parts[0] == "transactions" and parts[1] in self.transactions:
             if len(parts) == 2:
                 return 200, self.transactions[parts[1]]
             if parts[2:] == ["operations"]:
+                if parts[1] in self.operation_pages:
+                    return 200, self.operation_pages[parts[1]]
                 return 200, {"_embedded": {"records": self.operations[parts[1]]}}
         return 404, {"type": "https://stellar.org/horizon-errors/not_found", "title": "Resource Missing",
                      "status": 404, "detail": "The resource at the url requested was not found."}

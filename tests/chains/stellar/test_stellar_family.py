@@ -118,7 +118,7 @@ def test_addresses_txids_assets():
 def test_capabilities_are_what_the_family_does():
     cls = adapter_for(NETWORKS["stellar"].model_copy(update={"rpc_urls": ("http://offline.invalid:1",)})).__class__
     assert set(cls.capabilities) == {Capability.NATIVE_SWEEP, Capability.OWNERSHIP_PROOF, Capability.TOKENS,
-                                     Capability.SHARED_MEMO}
+                                     Capability.SHARED_MEMO, Capability.SCAN_INCOMING}
 
 
 # -- reads ----------------------------------------------------------------------------------------

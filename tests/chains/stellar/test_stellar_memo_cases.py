@@ -141,3 +141,29 @@ def test_a_refund_without_memo_to_a_sep29_account_is_refused_and_changes_nothing
     w.cli("case", "verify", str(cid2))
     w.cli("case", "quote", str(cid2))
     assert w.cli("case", "prepare", str(cid2))["plan"]["meta"]["memo"] == "777"
+
+
+def test_scan_opens_a_case_for_each_memo_that_names_nobody_once(w):
+    """``scan`` over Horizon's account payments: the memo-less deposit and the one whose memo names nobody
+    become cases, the known memo is credited normally, the failed payment and another account's are not seen."""
+    start = w.replay.ledger + 1
+    plain = w.pay(w.user_key, 2 * XLM)
+    unknown = w.pay(w.user_key, 2 * XLM, memo="424242")
+    w.pay(w.user_key, 2 * XLM, memo="100001")                      # a good memo: credited normally
+    seq = w.replay.accounts[w.user]["sequence"]
+    env = (TransactionBuilder(Account(w.user, seq), TESTNET, base_fee=100).set_timeout(300)
+           .append_payment_op(w.shared, Asset.native(), "3").build())
+    env.sign(w.user_key)
+    failed = w.replay.record(env, successful=False)                # failed in its ledger: nothing arrived
+    seq = w.replay.accounts[w.user]["sequence"]
+    env = (TransactionBuilder(Account(w.user, seq), TESTNET, base_fee=100).set_timeout(300)
+           .append_payment_op(w.other, Asset.native(), "1").build())
+    env.sign(w.user_key)
+    assert w.replay.submit(env.to_xdr())[0] == 200                 # not ours
+    end = w.replay.ledger
+    report = w.cli("scan", "--network", NETWORK, "--from-block", str(start), "--to-block", str(end))
+    opened = {w.cli("case", "show", str(c))["txid"] for c in report["opened"]}
+    assert opened == {plain, unknown} and failed not in opened, report
+    assert report["errors"] == [] and report["found"] == 2
+    again = w.cli("scan", "--network", NETWORK, "--from-block", str(start), "--to-block", str(end))
+    assert again["opened"] == [] and again["already_cases"] == 2
