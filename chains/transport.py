@@ -21,6 +21,7 @@ Amounts: ``parse_float=Decimal`` (bitcoind-style nodes print coins as JSON numbe
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -42,7 +43,8 @@ from chains.errors import (
     RetryableChainError,
 )
 
-__all__ = ["JsonRpcClient", "RpcError", "classify", "redact_url", "redact_text"]
+__all__ = ["HttpFailover", "JsonRpcClient", "RpcError", "TransientFailure", "check_url", "classify", "reads_node",
+           "redact_url", "redact_text"]
 
 # a path or query part that looks like an API key (Infura/Alchemy/QuickNode style): long and random
 _KEYLIKE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9])")
@@ -133,7 +135,8 @@ class _Transient(Exception):
     """A transport failure worth retrying (internal)."""
 
 
-def _check_url(url: str, network: str, setting: str) -> None:
+def check_url(url: str, network: str, setting: str) -> None:
+    """An ``http(s)://host`` URL, else a configuration error naming the setting (every client's rule)."""
     try:
         parts = urlsplit(url)
         ok = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -163,7 +166,7 @@ class JsonRpcClient:
                                      details={"network": network, "key": setting})
         if send is None:
             for i, u in enumerate(urls):
-                _check_url(u, network, f"{setting}[{i}]")
+                check_url(u, network, f"{setting}[{i}]")
         self.urls = list(urls)
         self.network = network
         self.setting = setting
@@ -321,3 +324,82 @@ def _is_rpc_answer(answer: Any) -> bool:
         return bool(answer) and all(isinstance(a, dict) and ("result" in a or "error" in a) for a in answer)
     return isinstance(answer, dict) and ("result" in answer or "error" in answer)
 
+
+
+class TransientFailure(RetryableChainError):
+    """A transport failure worth retrying (a REST client's ``_send`` raises it: after the retries and every
+    URL, :class:`HttpFailover` raises one ``RetryableChainError`` naming them all)."""
+
+
+class HttpFailover:
+    """The URLs of one network's HTTP API, in order, each tried with tenacity retries, the one that
+    answered tried first next time; a session per thread.  A family's REST client (Cosmos LCD, Horizon)
+    subclasses it and implements ``_send(url, method, path, **kw)``: the JSON answer, or the
+    ``ChainError`` a status answer means (returned, so that it is raised without retrying), raising
+    :class:`TransientFailure` for what is worth retrying.  ``what`` names the server in messages."""
+
+    what = "node"
+
+    def __init__(self, urls: Sequence[str], *, network: str = "", setting: str = "rpc_urls", timeout: float = 15,
+                 retries: int = 3, backoff: float = 0.05):
+        urls = [u.rstrip("/") for u in urls if u]
+        if not urls:
+            raise NetworkConfigError(f"{network or 'network'}: {setting} is empty", code="bad_rpc_url",
+                                     details={"network": network, "key": setting})
+        for i, u in enumerate(urls):
+            check_url(u, network, f"{setting}[{i}]")
+        self.urls, self.network, self.setting = urls, network, setting
+        self.timeout, self.retries, self.backoff = timeout, max(1, retries), backoff
+        self._preferred = 0
+        self._local = threading.local()
+        self.http_requests = 0
+
+    @property
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _send(self, url: str, method: str, path: str, **kw) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _request(self, method: str, path: str, **kw) -> Any:
+        order = self.urls[self._preferred:] + self.urls[:self._preferred]
+        failures: list[str] = []
+        for url in order:
+            retrying = Retrying(stop=stop_after_attempt(self.retries), wait=wait_exponential(multiplier=self.backoff,
+                                max=1.0), retry=retry_if_exception_type(TransientFailure), reraise=True)
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        self.http_requests += 1
+                        answer = self._send(url, method, path, **kw)
+            except TransientFailure as exc:
+                failures.append(f"{redact_url(url)}: {exc}")
+                continue
+            self._preferred = self.urls.index(url)
+            if isinstance(answer, ChainError):
+                raise answer
+            return answer
+        shown = [redact_url(u) for u in order]
+        raise RetryableChainError(
+            f"{self.network + ': ' if self.network else ''}{self.what} unreachable after {self.retries} attempt"
+            f"{'' if self.retries == 1 else 's'} per URL; tried {', '.join(shown)} ({'; '.join(failures)})",
+            details={"network": self.network, "urls": shown, "failures": failures})
+
+
+def reads_node(fn):
+    """For adapter methods that read node answers: an answer of the wrong shape (a broken proxy, a node of
+    another kind) becomes ``RetryableChainError`` ``node_answer_malformed`` instead of a
+    ``KeyError``/``TypeError`` crash (a node's error answer is classified, not this)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ChainError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise RetryableChainError(f"{fn.__name__}: the node's answer is malformed ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]})", code="node_answer_malformed") from None
+    return wrapper

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import base64
-import functools
 import re
 from datetime import datetime, timezone
 from decimal import Decimal
 from urllib.parse import quote
 
 from chains.assets import NATIVE
-from chains.errors import ChainError, RetryableChainError
+from chains.transport import reads_node  # noqa: F401 - the family's adapters import it from here
 
 _COIN = re.compile(r"^([0-9]+)([a-zA-Z][a-zA-Z0-9/:._-]*)$")
 #: Cosmos SDK's default ``MaxMemoCharacters`` (auth params): a longer memo is refused at CheckTx
 MAX_MEMO = 256
-
-
-def reads_node(fn):
-    """For adapter methods that read node answers: an answer of the wrong shape (a proxy's error page, a
-    node of another kind) becomes ``RetryableChainError`` ``node_answer_malformed`` instead of a
-    ``KeyError``/``TypeError`` crash (a node's status answer is classified, not this)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ChainError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise RetryableChainError(f"{fn.__name__}: the node's answer is malformed ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})", code="node_answer_malformed") from None
-    return wrapper
 
 
 def parse_coins(text: str) -> list[tuple[str, int]]:

@@ -13,15 +13,12 @@ failover as :class:`chains.transport.JsonRpcClient` does for JSON-RPC, errors cl
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Sequence
-from urllib.parse import urlsplit
+from typing import Any
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from chains.errors import ChainError, InvalidRequest, NetworkConfigError, NodeRefused, NotFoundOnChain, RetryableChainError
-from chains.transport import redact_url
+from chains.errors import ChainError, InvalidRequest, NetworkConfigError, NodeRefused, NotFoundOnChain
+from chains.transport import HttpFailover, TransientFailure, redact_url
 
 GRPC_NOT_FOUND = 5
 GRPC_INVALID_ARGUMENT = 3
@@ -56,40 +53,8 @@ def classify(err: RestError, *, network: str = "") -> ChainError:
     return NodeRefused(f"{where}the node refused {details['path']}: {err.node_message}", details=details)
 
 
-class _Transient(RetryableChainError):
-    """A transport failure worth retrying (internal: after the retries and every URL, the client raises
-    one ``RetryableChainError`` naming them all)."""
-
-
-def _check_url(url: str, network: str, setting: str) -> None:
-    """An ``http(s)://host`` URL, else a configuration error naming the setting (as the JSON-RPC client)."""
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        ok = False
-    if not ok:
-        raise NetworkConfigError(f"{network or 'network'}: {setting} {redact_url(url)!r} is not an http(s)://host URL",
-                                 code="bad_rpc_url", details={"network": network, "key": setting})
-
-
-class RestClient:
-    """GET/POST JSON to the REST API of one network, with retries and failover."""
-
-    def __init__(self, urls: Sequence[str], *, network: str = "", setting: str = "rpc_urls", timeout: float = 15,
-                 retries: int = 3, backoff: float = 0.05):
-        urls = [u.rstrip("/") for u in urls if u]
-        if not urls:
-            raise NetworkConfigError(f"{network or 'network'}: {setting} is empty", code="bad_rpc_url",
-                                     details={"network": network, "key": setting})
-        for i, u in enumerate(urls):
-            _check_url(u, network, f"{setting}[{i}]")
-        self.urls, self.network, self.setting = urls, network, setting
-        self.timeout, self.retries, self.backoff = timeout, max(1, retries), backoff
-        self._preferred = 0
-        self._local = threading.local()
-        self.http_requests = 0
+class RestClient(HttpFailover):
+    """GET/POST JSON to the REST API of one network, with retries and failover (:class:`HttpFailover`)."""
 
     def get(self, path: str, params: dict | None = None, headers: dict | None = None) -> Any:
         """The JSON answer of ``GET path``; a status answer raises :class:`RestError`."""
@@ -106,38 +71,7 @@ class RestClient:
             raise classify(err, network=self.network) from None
 
     # -- internals ------------------------------------------------------------------------------
-    @property
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
-    def _request(self, method: str, path: str, **kw) -> Any:
-        order = self.urls[self._preferred:] + self.urls[:self._preferred]
-        failures: list[str] = []
-        for url in order:
-            retrying = Retrying(stop=stop_after_attempt(self.retries), wait=wait_exponential(multiplier=self.backoff,
-                                max=1.0), retry=retry_if_exception_type(_Transient), reraise=True)
-            try:
-                for attempt in retrying:
-                    with attempt:
-                        answer = self._send(url, method, path, **kw)
-            except _Transient as exc:
-                failures.append(f"{redact_url(url)}: {exc}")
-                continue
-            self._preferred = self.urls.index(url)
-            if isinstance(answer, RestError):
-                raise answer
-            return answer
-        shown = [redact_url(u) for u in order]
-        raise RetryableChainError(
-            f"{self.network + ': ' if self.network else ''}node unreachable after {self.retries} attempt"
-            f"{'' if self.retries == 1 else 's'} per URL; tried {', '.join(shown)} ({'; '.join(failures)})",
-            details={"network": self.network, "urls": shown, "failures": failures})
-
     def _send(self, url: str, method: str, path: str, *, params=None, headers=None, json_body=None) -> Any:
-        self.http_requests += 1
         try:
             resp = self._session.request(method, url + path, params=params, headers=headers, json=json_body,
                                          timeout=self.timeout)
@@ -145,7 +79,7 @@ class RestClient:
             raise NetworkConfigError(f"{self.network}: {self.setting} {redact_url(url)!r} is not a usable URL",
                                      code="bad_rpc_url", details={"network": self.network, "key": self.setting}) from None
         except requests.RequestException as exc:
-            raise _Transient(type(exc).__name__) from None
+            raise TransientFailure(type(exc).__name__) from None
         if resp.status_code in (401, 403):
             raise NetworkConfigError(
                 f"{self.network}: the node at {redact_url(url)} refused the credentials (HTTP {resp.status_code}): "
@@ -154,11 +88,11 @@ class RestClient:
         try:
             answer = resp.json()
         except ValueError:
-            raise _Transient(f"HTTP {resp.status_code}, body is not JSON") from None
+            raise TransientFailure(f"HTTP {resp.status_code}, body is not JSON") from None
         if resp.status_code >= 400:
             if isinstance(answer, dict) and "message" in answer and ("code" in answer or resp.status_code == 404):
                 code = answer.get("code")
                 return RestError(int(code) if isinstance(code, (int, str)) and str(code).isdigit() else None,
                                  str(answer.get("message") or ""), path, resp.status_code)
-            raise _Transient(f"HTTP {resp.status_code}")
+            raise TransientFailure(f"HTTP {resp.status_code}")
         return answer

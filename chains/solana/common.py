@@ -4,7 +4,6 @@ addresses and signatures parsed by solders, instructions as JSON-safe data, fail
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from typing import Any, Callable
 
@@ -13,9 +12,9 @@ from chains.errors import (
     InvalidAddress,
     InvalidTxid,
     PermanentChainError,
-    RetryableChainError,
     SweepRefused,
 )
+from chains.transport import reads_node  # noqa: F401 - the family's adapters import it from here
 
 # Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
 # loads no SDK.
@@ -102,17 +101,3 @@ def reason(err: Any, logs: list[str] | None) -> str:
     return f"{text}" + (f" ({interesting[-1]})" if interesting else "")
 
 
-def reads_node(fn):
-    """For adapter methods that read node answers: an answer of the wrong shape (a broken proxy, a
-    node of another kind) becomes ``RetryableChainError`` ``node_answer_malformed`` instead of a
-    ``KeyError``/``TypeError`` crash (it is not a node's error answer: those are classified)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            if isinstance(exc, ChainError):
-                raise
-            raise RetryableChainError(f"{fn.__name__}: the node's answer is malformed ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})", code="node_answer_malformed") from None
-    return wrapper

@@ -4,32 +4,16 @@ memos as the toolkit records them, and the node answer guard."""
 from __future__ import annotations
 
 import base64
-import functools
 from datetime import datetime
 from decimal import Decimal
 
 from chains.assets import NATIVE
-from chains.errors import ChainError, RetryableChainError
+from chains.transport import reads_node  # noqa: F401 - the family's adapters import it from here
 
 # Imports inside functions: stellar-sdk's Asset loads on first use, not when the family is imported.
 
 DECIMALS = 7  # XLM and every credit asset: amounts are int64 stroops, shown with 7 decimals
 _SCALE = Decimal(10) ** DECIMALS
-
-
-def reads_node(fn):
-    """An answer of the wrong shape (a proxy's error page) becomes ``RetryableChainError``
-    ``node_answer_malformed`` instead of a ``KeyError``/``TypeError`` crash."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ChainError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise RetryableChainError(f"{fn.__name__}: Horizon's answer is malformed ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})", code="node_answer_malformed") from None
-    return wrapper
 
 
 def to_stroops(text: str) -> int:
