@@ -45,7 +45,10 @@ class ImportResult:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
 
 
-def _rows(path: Path) -> list[tuple[int, dict]]:
+def csv_rows(path: Path, required: tuple[str, ...], optional: tuple[str, ...], what: str) -> list[tuple[int, dict]]:
+    """The rows of a registry CSV as ``(line number, stripped row)``: the header exactly ``required`` plus
+    any of ``optional``, no row longer than the header, blank rows skipped, at least one row (else exit 4,
+    naming the file)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -54,25 +57,24 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
         raise InvalidInput(f"{path} is not UTF-8 text", code="bad_file") from None
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    extra = [c for c in header if c not in REQUIRED + ("status", "kind")]
+    missing = [c for c in required if c not in header]
+    extra = [c for c in header if c not in required + optional]
     if missing or extra:
         raise InvalidInput(
-            f"{path}: header must be network,address,derivation_path,account[,status][,kind]"
+            f"{path}: header must be {','.join(required)}" + "".join(f"[,{c}]" for c in optional)
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unknown {', '.join(extra)}" if extra else ""),
             code="bad_csv",
         )
     out = []
     for row in reader:
-        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
         if None in row:
             raise InvalidInput(f"{path}:{reader.line_num}: more fields than the header has", code="bad_csv")
-        if not any(clean.values()):
-            continue
-        out.append((reader.line_num, clean))
+        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
+        if any(clean.values()):
+            out.append((reader.line_num, clean))
     if not out:
-        raise InvalidInput(f"{path}: no address rows", code="bad_csv")
+        raise InvalidInput(f"{path}: no {what} rows", code="bad_csv")
     return out
 
 
@@ -84,7 +86,7 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
     nets = all_networks()
     seen: dict[tuple[str, str], int] = {}
     checked: list[tuple[int, dict, str]] = []
-    for line, row in _rows(path):
+    for line, row in csv_rows(path, REQUIRED, ("status", "kind"), "address"):
         where = f"{path}:{line}"
         net = nets.get(row["network"])
         if net is None:

@@ -12,8 +12,6 @@ its line.  A memo's account never changes; its status may (an account closed, or
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from recover.authority.acting import Verifier, memo_subject
 from recover.authority.admin_statements import admin_attest, admin_names
 from recover.authority.statements import Statement, require_quorum
 from recover.errors import InvalidInput
+from recover.networks.addresses import csv_rows
 from recover.networks.registry import networks as all_networks
 from recover.storage.audit import append_event
 from recover.storage.models import MemoAccount
@@ -62,33 +61,6 @@ def memo_problem(net, memo: str) -> str | None:
     return None
 
 
-def _rows(path: Path) -> list[tuple[int, dict]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="bad_file") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text", code="bad_file") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    extra = [c for c in header if c not in REQUIRED + ("status",)]
-    if missing or extra:
-        raise InvalidInput(f"{path}: header must be network,memo,account[,status]"
-                           + (f"; missing {', '.join(missing)}" if missing else "")
-                           + (f"; unknown {', '.join(extra)}" if extra else ""), code="bad_csv")
-    out = []
-    for row in reader:
-        if None in row:
-            raise InvalidInput(f"{path}:{reader.line_num}: more fields than the header has", code="bad_csv")
-        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        if any(clean.values()):
-            out.append((reader.line_num, clean))
-    if not out:
-        raise InvalidInput(f"{path}: no memo rows", code="bad_csv")
-    return out
-
-
 def import_memos(session: Session, path: Path, *, root, admin_keys: list) -> MemoImport:
     """Register memo -> account rows, each new or changed one with its admin-quorum statement."""
     probe = Statement("memo_import_probe", {})
@@ -98,7 +70,7 @@ def import_memos(session: Session, path: Path, *, root, admin_keys: list) -> Mem
     nets = all_networks()
     seen: dict[tuple[str, str], int] = {}
     checked: list[dict] = []
-    for line, row in _rows(path):
+    for line, row in csv_rows(path, REQUIRED, ("status",), "memo"):
         where = f"{path}:{line}"
         net = nets.get(row["network"])
         if net is None:
