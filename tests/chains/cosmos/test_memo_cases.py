@@ -355,3 +355,22 @@ def test_batch_appeals_name_the_transfer_and_the_return_memo(w):
         w.cli("case", "verify", str(c["id"]))
     facts = [w.cli("case", "show", str(c["id"]))["facts"][0]["deposit_index"] for c in (first, second)]
     assert facts == [0, 1]
+
+
+def test_the_signer_classifies_the_memo_again_and_a_memo_imported_since_stops_it(w):
+    tx = w.chain.send("user", w.shared, 2 * 10**18, memo="555555")  # names nobody when verified
+    cid = w.cli("case", "open", "--network", NETWORK, "--tx", tx, "--return-address", w.user)["id"]
+    w.cli("case", "verify", str(cid))
+    through_quote_and_prepare(w, cid)
+    approve(w, cid, "bob", "carol", "sam")
+    # the memo turns out to be a user's (imported since): that user may have been credited
+    (w.tmp / "late.csv").write_text(f"network,memo,account\n{NETWORK},555555,acct-555555\n")
+    w.cli("memos", "import", str(w.tmp / "late.csv"))
+    before, shared0 = snapshot(w.db), w.balance(w.shared)
+    refused = w.cli("case", "sign", str(cid), expect=7)
+    assert refused["code"] == "classification_changed" and "wrong_memo" in refused["message"]
+    assert snapshot(w.db) == before and w.balance(w.shared) == shared0
+    # a memo already registered to another account never changes hands
+    (w.tmp / "swap.csv").write_text(f"network,memo,account\n{NETWORK},555555,acct-1\n")
+    r = w.run("memos", "import", str(w.tmp / "swap.csv"), "--json")
+    assert (r.code, r.error["code"]) == (4, "memo_conflict")
