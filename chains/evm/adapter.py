@@ -123,6 +123,9 @@ class EvmAdapter(ObserveMixin, PrepareMixin, SimulateMixin, SignMixin, NonceMixi
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         return _keys.key_from_secret(secret)
 
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        return _keys.address_of_public_key(curve, public_key)
+
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         return _keys.verify_ownership(message, signature, sender)
 

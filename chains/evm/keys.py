@@ -51,6 +51,18 @@ def key_from_secret(secret: bytes) -> DerivedKey:
     return DerivedKey(account, account.address)
 
 
+def address_of_public_key(curve: str, public_key: bytes) -> str:
+    """The checksummed address of a secp256k1 public key (33 compressed bytes, e.g. read from an HSM)."""
+    from eth_keys import keys
+
+    if curve != "secp256k1":
+        raise EvmKeyError(f"an EVM address is a secp256k1 key's, not an {curve} key's", code="hsm_wrong_curve")
+    try:
+        return keys.PublicKey.from_compressed_bytes(bytes(public_key)).to_checksum_address()
+    except Exception as exc:
+        raise EvmKeyError(f"not a secp256k1 public key: {type(exc).__name__}") from None
+
+
 def derive_evm_account(mnemonic: str, path: str):
     """The account (``LocalAccount``) at ``path`` of a BIP-39 ``mnemonic``."""
     return derive_key(mnemonic_seed(mnemonic), path).key

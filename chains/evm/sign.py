@@ -10,6 +10,7 @@ from chains.base import PlanStep, SweepPlan
 from chains.errors import PermanentChainError, SignerMismatch, SweepRefused
 from chains.evm.common import cs, hexbytes
 from chains.evm.plan import jsonable_tx, tx_for_signing
+from chains.hsm import HsmKey, recovery_id
 from chains.transport import RpcError
 
 # Imports inside functions: web3 / eth-account / eth-utils load on first use: importing the family (to
@@ -27,6 +28,22 @@ def _account(key: Any):
     return key if isinstance(key, LocalAccount) else Account.from_key(key)
 
 
+def sign_with_token(key: HsmKey, tx: dict) -> bytes:
+    """The signed bytes of ``tx`` (as :func:`tx_for_signing` gives it) by an HSM key: the token signs
+    the transaction's hash; ``s`` is folded low (EIP-2), the recovery id is found by recovering the
+    token's own public key, and ``v`` is that id (typed transactions) or EIP-155's ``id + 35 + 2 *
+    chainId`` (legacy ones), encoded by eth-account."""
+    from eth_account._utils.signing import encode_transaction, serializable_unsigned_transaction_from_dict, to_eth_v
+    from eth_account.typed_transactions import TypedTransaction
+
+    unsigned = serializable_unsigned_transaction_from_dict(tx)
+    digest = bytes(unsigned.hash())
+    r, s = key.sign_digest(digest)
+    rec = recovery_id(digest, r, s, key.public_key)
+    v = rec if isinstance(unsigned, TypedTransaction) else to_eth_v(rec, int(tx["chainId"]))
+    return bytes(encode_transaction(unsigned, vrs=(v, r, s)))
+
+
 class SignMixin:
     """``sign``, ``export_unsigned``, ``signed_from_document`` (base), ``check_signed``, ``txid_of``, ``broadcast``."""
 
@@ -35,7 +52,13 @@ class SignMixin:
             raise SweepRefused("this plan is not for this EVM network", code="plan_wrong_chain")
         raws = []
         for step in plan.steps:
-            account = _account(key_for_path(step.signer_path))
+            if int(step.tx["chainId"]) != self.network.chain_id:
+                raise SweepRefused("a step's chainId is not this network's", code="plan_wrong_chain")
+            key = key_for_path(step.signer_path)
+            if isinstance(key, HsmKey):
+                raws.append(self._token_signed(step, key))
+                continue
+            account = _account(key)
             if cs(account.address) != cs(step.signer_address):
                 raise SignerMismatch(
                     f"the key derived at {step.signer_path} controls {cs(account.address)}, "
@@ -47,6 +70,16 @@ class SignMixin:
             signed = account.sign_transaction(tx_for_signing(step.tx))
             raws.append("0x" + bytes(signed.raw_transaction).hex())
         return raws
+
+    def _token_signed(self, step: PlanStep, key: HsmKey) -> str:
+        """One step signed by an HSM key, checked like an imported one: the signed bytes must be the
+        step, from its signer, or nothing is returned."""
+        raw = "0x" + sign_with_token(key, tx_for_signing(step.tx)).hex()
+        problem = signed_difference(step, raw, self.network.chain_id)
+        if problem:
+            raise SignerMismatch(f"step {step.seq} ({step.role}) signed by HSM key {key.label!r}: {problem}",
+                                 details={"path": step.signer_path, "expected": cs(step.signer_address)})
+        return raw
 
     # -- offline signing -------------------------------------------------------------------------
     def export_unsigned(self, plan: SweepPlan) -> dict:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from chains.base import Capability, SweepPlan
+from chains.config import hsm_label
 from chains.errors import ChainError, PermanentChainError
 from recover.authority.acting import Verifier, attest, case_subject
 from recover.authority.signed_case import load_signed_case
@@ -38,6 +39,7 @@ from recover.casework.planning import current_plan
 from recover.casework.quoting import supersede_plan
 from recover.casework.signer_check import audited_status, check_before_signing, check_row
 from recover.casework.signing import keys_for_plan
+from recover.networks.gas_station import hsm_station_address
 from recover.casework.transitions import move
 from recover.errors import (
     ConcurrentUpdate,
@@ -80,6 +82,8 @@ def approved_plan(session: Session, case: Case, *, gas_station: str | None = Non
 def gas_station_of(net, chain, signer) -> str | None:
     """The gas station's address as this signer derives it (or as RECOVER_GAS_STATION_ADDRESS names it)."""
     station = os.environ.get("RECOVER_GAS_STATION_ADDRESS") or None
+    if station is None and hsm_label(net.gas_station_path) is not None and chain.can(Capability.GAS_STATION):
+        return hsm_station_address(net)
     if station is None and signer is not None and net.gas_station_path and chain.can(Capability.GAS_STATION):
         try:
             station = signer.address_for(chain, net.gas_station_path)

@@ -5,6 +5,10 @@
   ``gas_station_path``) from its one BIP-39 seed (:func:`chains.keys.mnemonic_seed`).
 - ``KeystoreSigner``: web3 keystore v3 files in ``RECOVER_KEYSTORE_DIR`` decrypted with
   ``RECOVER_KEYSTORE_PASSPHRASE``, found by the address they declare.
+- Wallet keys on an HSM (:func:`hsm_wallet_key`): a key named ``hsm:<label>`` in a plan (the gas
+  station, a shared wallet) is signed with by the network file's PKCS#11 token, whatever the backend
+  of the deposit keys; its public key is read from the token and must control the address the
+  network file writes for that label, which must be the one the plan names.
 
 Every backend refuses to hand out a key whose address is not the one the plan spends from.  How a
 family derives keys is the adapter's business (``derive_key``, ``key_from_secret``): nothing here
@@ -17,9 +21,16 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from chains.config import hsm_label
 from chains.errors import ChainError
 from chains.keys import decrypt_keystore, keystore_address, mnemonic_seed
-from recover.errors import InvalidInput, PolicyRefused
+from recover.errors import ConfigError, InvalidInput, PolicyRefused
+
+# Imports inside functions: chains.hsm (python-pkcs11) only when a plan needs an HSM wallet key.
+
+PIN_ENV = "RECOVER_PKCS11_PIN"
+PIN_FILE_ENV = "RECOVER_PKCS11_PIN_FILE"
+MODULE_ENV = "RECOVER_PKCS11_MODULE"
 
 
 class Signer(Protocol):
@@ -98,15 +109,92 @@ class KeystoreSigner:
         return _checked(chain, derived, path, expected_address)
 
 
-def keys_for_plan(chain, plan, signer):
+class NoDepositKeys:
+    """A host whose only keys are on an HSM (``RECOVER_PKCS11_PIN`` set, no seed, no keystore): it signs
+    plans whose every key is an HSM wallet key (a shared wallet's refund) and nothing else."""
+
+    def __repr__(self) -> str:
+        return "NoDepositKeys()"
+
+    def address_for(self, chain, path: str) -> str:
+        raise InvalidInput(f"this host holds no HD seed: it cannot derive {path}", code="signer_backend")
+
+    def key_for(self, chain, path: str, expected_address: str):
+        raise InvalidInput(f"the plan needs the key of {expected_address} at {path}, and this host holds only HSM "
+                           "wallet keys: set RECOVER_SEED (HD seed) or RECOVER_KEYSTORE_DIR and "
+                           "RECOVER_KEYSTORE_PASSPHRASE", code="signer_config")
+
+
+def hsm_token(net, env: dict | None = None):
+    """The PKCS#11 token of a network file's ``[hsm]`` on this host: the module from
+    ``RECOVER_PKCS11_MODULE`` (else the file's ``module``), the PIN from ``RECOVER_PKCS11_PIN`` or the
+    first line of the file ``RECOVER_PKCS11_PIN_FILE`` names.  Exit 4 naming what to set."""
+    from chains.hsm import Token
+
+    env = os.environ if env is None else env
+    if net.hsm is None:
+        raise ConfigError(f"{net.source} has no [hsm] table: network {net.key} keeps no key on an HSM",
+                          code="hsm_not_configured", details={"network": net.key})
+    module = env.get(MODULE_ENV) or net.hsm.module
+    if not module:
+        raise ConfigError(f"network {net.key}: no PKCS#11 module: set {MODULE_ENV} (e.g. "
+                          f"/usr/lib/softhsm/libsofthsm2.so) or 'module' in [hsm] of {net.source}",
+                          code="hsm_not_configured", details={"network": net.key, "variable": MODULE_ENV})
+    if env.get(PIN_ENV):
+        pin = env[PIN_ENV]
+    elif env.get(PIN_FILE_ENV):
+        try:
+            pin = Path(env[PIN_FILE_ENV]).read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError, UnicodeError) as exc:
+            raise ConfigError(f"{PIN_FILE_ENV}: cannot read a PIN from {env[PIN_FILE_ENV]} ({type(exc).__name__})",
+                              code="hsm_pin_missing", details={"variable": PIN_FILE_ENV}) from None
+    else:
+        raise ConfigError(f"network {net.key} keeps wallet keys on token {net.hsm.token!r}: set {PIN_ENV} (or "
+                          f"{PIN_FILE_ENV}, a file holding the PIN)", code="hsm_pin_missing",
+                          details={"network": net.key, "variables": [PIN_ENV, PIN_FILE_ENV]})
+    if not pin:
+        raise ConfigError(f"the PKCS#11 PIN is empty ({PIN_ENV} / {PIN_FILE_ENV})", code="hsm_pin_missing")
+    return Token(module=module, label=net.hsm.token, pin=pin)
+
+
+def hsm_wallet_key(chain, path: str, expected_address: str, env: dict | None = None):
+    """The token's key for the wallet key name ``hsm:<label>``, after three checks: the network file
+    lists the label, its address there is the one the plan names, and the public key the token holds
+    under that label controls that address on this network (exit 7 ``signer_mismatch`` otherwise)."""
+    from chains.hsm import open_key
+
+    net = chain.network
+    configured = net.hsm_address(path)
+    if configured is None:
+        raise PolicyRefused(f"the plan signs with {path}, which [hsm.keys] of {net.source} does not list",
+                            code="signer_mismatch", details={"path": path})
+    if "${" in configured:
+        configured = net.resolved(env, wallets=()).hsm_address(path)
+    if not chain.same_address(configured, expected_address):
+        raise PolicyRefused(f"the plan signs {expected_address} with {path}, but {net.source} says {path} controls "
+                            f"{configured}: refusing to sign", code="signer_mismatch",
+                            details={"path": path, "expected": expected_address, "configured": configured})
+    key = open_key(hsm_token(net, env), hsm_label(path))
+    held = chain.address_of_public_key(key.curve, key.public_key)
+    if not chain.same_address(held, configured):
+        raise PolicyRefused(f"key {key.label!r} on token {key.token.label!r} controls {held} on {net.key}, not "
+                            f"{configured} as {net.source} says: refusing to sign", code="signer_mismatch",
+                            details={"path": path, "configured": configured, "token_address": held})
+    return key
+
+
+def keys_for_plan(chain, plan, signer, env: dict | None = None):
     """``key_for_path`` for ``chain.sign``: every key the plan needs (the adapter says which,
-    fee payers included), each checked to control the address the plan names for it."""
+    fee payers included), each checked to control the address the plan names for it: HSM wallet
+    keys (``hsm:<label>``) from the token, the others from ``signer``."""
     wanted = chain.signing_keys(plan)
 
     def key_for_path(path: str):
         if path not in wanted:
             raise PolicyRefused(f"the plan asks for a key at {path}, which none of its steps names",
                                 code="signer_mismatch")
+        if hsm_label(path) is not None:
+            return hsm_wallet_key(chain, path, wanted[path], env)
         return signer.key_for(chain, path, wanted[path])
 
     return key_for_path
@@ -120,5 +208,8 @@ def signer_from_env(env: dict | None = None) -> Signer:
         if not env.get("RECOVER_KEYSTORE_PASSPHRASE"):
             raise InvalidInput("RECOVER_KEYSTORE_DIR is set but RECOVER_KEYSTORE_PASSPHRASE is not", code="signer_config")
         return KeystoreSigner(env["RECOVER_KEYSTORE_DIR"], env["RECOVER_KEYSTORE_PASSPHRASE"])
+    if env.get(PIN_ENV) or env.get(PIN_FILE_ENV):
+        return NoDepositKeys()
     raise InvalidInput("no signer configured: set RECOVER_SEED (HD seed) or RECOVER_KEYSTORE_DIR and "
-                       "RECOVER_KEYSTORE_PASSPHRASE", code="signer_config")
+                       "RECOVER_KEYSTORE_PASSPHRASE (and RECOVER_PKCS11_PIN for wallet keys on an HSM)",
+                       code="signer_config")

@@ -1,8 +1,9 @@
 """The gas station of a network as this host knows it, and the error that names what to set.
 
 A host that prepares plans needs the gas station's *address* (a token sweep's gas top-up comes from
-it; Solana's fee payer is it), not its key: it is named by ``RECOVER_GAS_STATION_ADDRESS``, or derived
-at the network file's ``gas_station_path`` from ``RECOVER_SEED`` on a host that holds the seed.
+it; Solana's fee payer is it), not its key: it is named by ``RECOVER_GAS_STATION_ADDRESS``, written in the network file for an HSM
+key (``gas_station_path = "hsm:<label>"``, ``[hsm.keys]``), or derived at the network file's
+``gas_station_path`` from ``RECOVER_SEED`` on a host that holds the seed.
 ``prepare`` and ``networks check --live`` read it here, so both say the same thing about the same
 settings.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 
 from chains.base import Capability
+from chains.config import hsm_label
 from chains.errors import ChainError
 from chains.keys import mnemonic_seed
 from recover.errors import ConfigError, InvalidInput
@@ -26,6 +28,8 @@ def gas_station_address(net, chain, env=None) -> str | None:
     env = os.environ if env is None else env
     if env.get(ADDRESS_ENV):
         return net.validate_address(env[ADDRESS_ENV], what=ADDRESS_ENV)
+    if hsm_label(net.gas_station_path) is not None and chain.can(Capability.GAS_STATION):
+        return hsm_station_address(net, env)
     if not env.get(SEED_ENV) or not net.gas_station_path or not chain.can(Capability.GAS_STATION):
         return None
     try:
@@ -38,6 +42,15 @@ def gas_station_address(net, chain, env=None) -> str | None:
     except ChainError as exc:
         raise InvalidInput(f"cannot derive a key at {net.gas_station_path}: {exc}",
                            code="bad_derivation_path") from None
+
+
+def hsm_station_address(net, env=None) -> str:
+    """The address the network file writes for its HSM gas station (``gas_station_path = "hsm:<label>"``),
+    checked for the network: a preparing host needs no token to know it."""
+    value = net.hsm_address(net.gas_station_path)
+    if value and "${" in value:
+        value = net.resolved(env, wallets=()).hsm_address(net.gas_station_path)
+    return net.validate_address(value, what=f"hsm.keys.{hsm_label(net.gas_station_path)}")
 
 
 def not_configured(net, why: str, *, doing: str) -> ConfigError:
