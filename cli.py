@@ -180,6 +180,44 @@ def init(db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
         _note(f"case database ready (schema revision {revision})")
 
 
+keys_app = typer.Typer(help="Wallet keys this host signs with.", no_args_is_help=True)
+hsm_app = typer.Typer(help="Wallet keys on a PKCS#11 token (the network files' [hsm]).", no_args_is_help=True)
+keys_app.add_typer(hsm_app, name="hsm")
+app.add_typer(keys_app, name="keys")
+
+
+@hsm_app.command("list")
+@command
+def keys_hsm_list(token: Optional[str] = typer.Option(None, "--token", help="Only the token with this label."),
+                  network: Optional[str] = typer.Option(None, "--network", help="Only the token of this network."),
+                  json_out: bool = JsonOpt) -> None:
+    """Show what the HSM tokens hold: labels, curves and the address of each key per network, and
+    whether each matches the network file (PIN from RECOVER_PKCS11_PIN or RECOVER_PKCS11_PIN_FILE)."""
+    import recover
+
+    tokens = recover.hsm_keys(token=token, network=network)
+    if json_out:
+        _emit_json({"tokens": tokens})
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = _console()
+    for tok in tokens:
+        t = Table(title=f"token {tok['token']} ({tok['module']}): {plural(len(tok['keys']), 'key')}")
+        for col in ("label", "curve", "network", "address", "network file"):
+            t.add_column(col)
+        for key in tok["keys"]:
+            rows = key["networks"] or [{"network": "-", "address": "-", "configured": None, "matches": None}]
+            for n in rows:
+                said = ("-" if n["configured"] is None else "matches" if n["matches"]
+                        else f"DIFFERS: says {n['configured']}")
+                t.add_row(escape(key["label"]), key["curve"], n["network"], n["address"], escape(said))
+        con.print(t)
+        for m in tok["missing"]:
+            con.print(f"[red]missing:[/red] {m['network']} names key {escape(m['label'])!r}, which the token does not hold")
+
+
 networks_app = typer.Typer(help="The networks this toolkit knows (`networks check KEY`: every missing setting).",
                             invoke_without_command=True)
 app.add_typer(networks_app, name="networks")

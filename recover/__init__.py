@@ -19,7 +19,7 @@ _API = {
     "prove_ownership", "sign_off", "sign_case", "broadcast_case", "track_case", "export_credits",
     "export_case", "import_signed", "reopen_case", "list_addresses", "list_prices", "trust_init", "operators_keygen", "operators_enroll",
     "operators_revoke", "operators_list", "audit_checkpoint", "close_case", "preview_reopen",
-    "checkpoint_public_key",
+    "checkpoint_public_key", "hsm_keys",
 }
 # Services that drive cases through the API (the worker) live above it, so ``recover.api`` never imports them.
 _SERVICES = {"run_worker": "recover.services.worker", "scan": "recover.services.scanning", "import_appeals": "recover.services.appeals"}

@@ -65,6 +65,15 @@ def check_network(key: str, *, live: bool = False, signer: bool = False):
     return _check(key, live=live, signer=signer)
 
 
+def hsm_keys(*, token: str | None = None, network: str | None = None) -> list[dict]:
+    """What the HSM tokens the network files name hold (``recover keys hsm list``): per token its keys
+    (label, curve, public key) and, per network naming the token, the address each key controls and
+    whether the file's ``[hsm.keys]`` says the same; configured labels the token lacks under ``missing``."""
+    from recover.networks.hsm_keys import hsm_inventory
+
+    return hsm_inventory(token=token, network=network)
+
+
 def list_addresses(network: str | None = None, *, db: str | None = None):
     """The registered deposit addresses (optionally of one network), by network and address: rows
     with the columns of ``deposit_addresses`` as attributes (the read path, ``recover.queries``)."""

@@ -22,6 +22,7 @@ from chains.errors import InvalidAddress
 from chains.keys import SeedError, mnemonic_seed
 from chains.registry import adapter_class
 from recover.networks.findings import NEEDED_BY, NetworkCheck, Problem
+from recover.networks.hsm_keys import hsm_problems
 from recover.networks.registry import get_network
 
 # Imports inside functions: the node check (``--live``) loads the chain adapter and its SDK only when asked.
@@ -46,6 +47,7 @@ def check_network(key: str, env: dict | None = None, *, live: bool = False, sign
     report = NetworkCheck(net, role="signer" if signer else "read-only", live=live)
     report.problems = _settings(net, env)
     report.problems += _role(env, signer, report.notes)
+    report.problems += hsm_problems(net, env, signer=signer, notes=report.notes)
     if live:
         from recover.networks.livecheck import check_node
 
@@ -103,6 +105,9 @@ def _role(env, signer: bool, notes: list[str]) -> list[Problem]:
             return [Problem("RECOVER_KEYSTORE_PASSPHRASE", "not set, but RECOVER_KEYSTORE_DIR is",
                             NEEDED_BY["signer"], "not_set")]
         notes.append("RECOVER_KEYSTORE_DIR is set without RECOVER_KEYSTORE_PASSPHRASE: this host cannot sign")
+        return []
+    if env.get("RECOVER_PKCS11_PIN") or env.get("RECOVER_PKCS11_PIN_FILE"):
+        notes.append("no HD seed or keystore here: this host signs only with wallet keys on an HSM")
         return []
     if signer:
         return [Problem("RECOVER_SEED", "no signer here: neither RECOVER_SEED nor RECOVER_KEYSTORE_DIR is set",
