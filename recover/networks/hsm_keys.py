@@ -45,7 +45,7 @@ def hsm_inventory(*, token: str | None = None, network: str | None = None, env: 
 
         raise NotFound("no network file names " + (f"token {token!r}" if token else
                                                    f"an [hsm] table{' for ' + network if network else ''}"),
-                       code="hsm_not_configured")
+                       code="hsm_unknown")
     tokens: dict[tuple, list] = {}
     for net in nets:
         ref = hsm_token(net, env)
