@@ -130,3 +130,32 @@ def test_network_file_must_list_the_hsm_key(tmp_path, bad):
     with pytest.raises(NetworkConfigError) as exc:
         load_network_file("anvil.toml", text=text)
     assert "gas_station_path" in str(exc.value)
+
+
+def test_the_hsm_gas_station_never_sweeps(world, softhsm):
+    """A deposit row for the HSM gas station's own address at its key name, written straight into the
+    table (no admin registered it): the case can be prepared, but the signer signs with the token's key
+    for gas only, and nothing leaves the station."""
+    from evm_devnet import deploy, fund_token, token_transfer
+    from evmflow import sql
+
+    w = world
+    station, env = _station_ready(w, softhsm)
+    sql(w, "INSERT INTO deposit_addresses (network, address, address_key, derivation_path, account, status, "
+           "created_at) VALUES ('anvil', :a, :k, :p, 'thief', 'active', '2026-12-01 00:00:00')",
+        a=station, k=station.lower(), p=f"hsm:{LABEL}")
+    token = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
+    fund_token(w.a.w3, token, w.user, 10**12)
+    tx = token_transfer(w.a.w3, token, w.user, station, 2_500 * 10**6)["transactionHash"].to_0x_hex()
+    cid = cli(w, "case", "open", "--network", "anvil", "--tx", tx, "--return-address", w.ret, env=env)["id"]
+    cli(w, "case", "verify", str(cid), env=env)
+    cli(w, "prices", "set", f"anvil:{token.address}", "1", env=env)
+    cli(w, "prices", "set", "ETH", "3000", env=env)
+    cli(w, "case", "quote", str(cid), env=env)
+    cli(w, "case", "prepare", str(cid), env=env)
+    approve(w, cid, "bob", "carol", env=env)
+    before, wei = _snapshot(w.db), w.a.w3.eth.get_balance(station)
+    err = cli(w, "case", "sign", str(cid), env=env, expect=7)
+    assert err["code"] == "deposit_not_registered" and f"hsm:{LABEL}" in err["message"], err
+    assert _snapshot(w.db) == before and nothing_signed(w, cid)
+    assert balances(w, token, station) == [2_500 * 10**6] and w.a.w3.eth.get_balance(station) == wei
