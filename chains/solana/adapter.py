@@ -15,7 +15,8 @@ The class wires the package's parts together; each part documents its concern:
 * :mod:`chains.solana.plan` - the pure plan builder and cost (``LAMPORTS_PER_SIGNATURE`` x 2 signatures,
   plus the rent of each ATA the sweep creates); :mod:`chains.solana.prepare` gathers its facts;
 * :mod:`chains.solana.sign` - simulate, sign (fresh blockhash; the gas station is the fee payer), send;
-* :mod:`chains.solana.describe` - the plan in words; :mod:`chains.solana.keys` - SLIP-10 keys (solders).
+* :mod:`chains.solana.describe` - the plan in words; :mod:`chains.solana.keys` - SLIP-10 keys (solders),
+  and the address of an HSM token's Ed25519 key (a fee payer kept on a token, ``hsm:<label>``).
 
 The plan's single step: ``signer_address``/``signer_path`` = the deposit (for a nested deposit: the
 wallet owning the parent ATA); ``tx`` = ``{"format": "solana-v0-instructions", "fee_payer": ...,
@@ -31,7 +32,7 @@ from chains.solana.addresses import burn_reason
 from chains.solana.common import FINALIZED_CONFIRMATIONS, LAMPORTS_PER_SIGNATURE, TOKEN_INDEX_BASE, decode_ix, encode_ix
 from chains.solana.describe import describe_plan
 from chains.solana.health import HealthMixin
-from chains.solana.keys import derive_keypair, keypair_from_secret, verify_signed_message
+from chains.solana.keys import address_of_public_key, derive_keypair, keypair_from_secret, verify_signed_message
 from chains.solana.node import SolanaNode
 from chains.solana.observe import ObserveMixin
 from chains.solana.prepare import PrepareMixin
@@ -73,6 +74,10 @@ class SolanaAdapter(ObserveMixin, HoldingsScanMixin, PrepareMixin, SignMixin, He
         """A 32-byte ed25519 seed or a 64-byte keypair (``solana-keygen`` form)."""
         key = keypair_from_secret(secret)
         return DerivedKey(key, str(key.pubkey()))
+
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        """An HSM wallet key's address (the fee payer on a token): Ed25519 only, the key itself in base58."""
+        return address_of_public_key(curve, public_key)
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """ed25519 signature (base58) by ``sender`` over the UTF-8 bytes of ``message``."""

@@ -86,6 +86,19 @@ def keypair_from_secret(secret: bytes):
     return key
 
 
+def address_of_public_key(curve: str, public_key: bytes) -> str:
+    """The base58 address of an Ed25519 public key (the 32 raw bytes an HSM token holds): on Solana an
+    address *is* the public key, so a token key controls exactly that account."""
+    from solders.pubkey import Pubkey
+
+    if curve != "ed25519":
+        raise SolanaKeyError(f"a Solana address is an Ed25519 key's, not a {curve} key's", code="hsm_wrong_curve")
+    raw = bytes(public_key) if isinstance(public_key, (bytes, bytearray)) else b""
+    if len(raw) != 32:
+        raise SolanaKeyError(f"an Ed25519 public key is 32 bytes, not {len(raw)}", code="bad_key")
+    return str(Pubkey.from_bytes(raw))
+
+
 def derive_solana_keypair(mnemonic: str, path: str, passphrase: str = ""):
     """The keypair at ``path`` of a BIP-39 ``mnemonic`` (seed by :func:`chains.keys.mnemonic_seed`)."""
     return derive_keypair(mnemonic_seed(mnemonic, passphrase), path)

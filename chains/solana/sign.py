@@ -1,5 +1,11 @@
 """Simulating, signing and sending a plan's transactions (solders ``MessageV0`` /
-``VersionedTransaction``), and the keys a plan needs."""
+``VersionedTransaction``), and the keys a plan needs.
+
+A signer is a solders ``Keypair`` (the HD seed, a keystore) or an HSM key (:class:`chains.hsm.HsmKey`,
+the fee payer kept on a token as ``hsm:<label>``).  The token never hands out its key, so it signs
+the bytes a versioned transaction signs (``to_bytes_versioned``, as solders' own signers do) and
+solders assembles the transaction from that signature as a ``Presigner``: no wire format is
+written here.  Either way the signer's public key must be the address the plan names."""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from typing import Any, Callable
 
 from chains.base import PlanStep, SweepPlan
 from chains.errors import PermanentChainError, RetryableChainError, SignerMismatch, SweepRefused
+from chains.hsm import HsmError, HsmKey
 from chains.solana import node as rq
 from chains.solana.common import TX_FORMAT, decode_ix, guard, pubkey, reads_node, reason
+from chains.solana.keys import address_of_public_key
 from chains.transport import RpcError, classify
 
 # Imports inside functions: solders / spl load on first use: importing the family (to validate an address)
@@ -37,10 +45,18 @@ def decode_raw(raw: str):
                  lambda: VersionedTransaction.from_bytes(base64.b64decode(raw, validate=True)), code="invalid_raw")
 
 
-def _keypair(key: Any, path: str, expected: str, what: str):
+def _signer(key: Any, path: str, expected: str, what: str):
+    """A checked signer: the solders ``Keypair``, or the ``HsmKey`` itself (it signs once the message
+    is known, :func:`token_presigner`), whose public key must control ``expected`` as well."""
     from solders.keypair import Keypair
 
     key = getattr(key, "key", key)  # a DerivedKey passed whole
+    if isinstance(key, HsmKey):
+        held = _token_pubkey(key)
+        if held != expected:
+            raise SignerMismatch(f"HSM key {key.label!r} for {path} controls {held}, not {expected} ({what})",
+                                 details={"path": path, "expected": expected, "token_address": held})
+        return key
     if not isinstance(key, Keypair):
         key = guard(f"the key for {path} is not a Solana keypair", lambda: Keypair.from_bytes(bytes(key)),
                     code="signer_key")
@@ -48,6 +64,32 @@ def _keypair(key: Any, path: str, expected: str, what: str):
         raise SignerMismatch(f"the key derived at {path} controls {key.pubkey()}, not {expected} ({what})",
                              details={"path": path, "expected": expected, "derived": str(key.pubkey())})
     return key
+
+
+def _token_pubkey(key: HsmKey) -> str:
+    return address_of_public_key(key.curve, key.public_key)
+
+
+def token_presigner(key: HsmKey, msg):
+    """The token's signature of ``msg`` as a solders ``Presigner``: the token signs
+    ``to_bytes_versioned(msg)`` (what ``VersionedTransaction`` signs: the version prefix, then the
+    message); the signature is checked against the token's public key before it is used."""
+    from solders.message import to_bytes_versioned
+    from solders.presigner import Presigner
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+
+    data = to_bytes_versioned(msg)
+    pub = Pubkey.from_bytes(bytes(key.public_key))
+    sig = Signature.from_bytes(key.sign_ed25519(data))
+    if not sig.verify(pub, data):
+        raise HsmError(f"token {key.token.label!r}: key {key.label!r} returned a signature its public key does not "
+                       "verify", code="hsm_bad_signature", details={"label": key.label})
+    return Presigner(pub, sig)
+
+
+def _pubkey_of(signer) -> str:
+    return _token_pubkey(signer) if isinstance(signer, HsmKey) else str(signer.pubkey())
 
 
 class SignMixin:
@@ -94,7 +136,8 @@ class SignMixin:
 
     def sign(self, plan: SweepPlan, key_for_path: Callable[[str], Any]) -> list[str]:
         """Signed transactions (base64 of the wire bytes), one per step, with a fresh blockhash.
-        ``key_for_path`` is asked for the fee payer's path and each step's signer path."""
+        ``key_for_path`` is asked for the fee payer's path and each step's signer path; it may give a
+        ``Keypair`` or an ``HsmKey`` for either (the token is asked to sign only after both are checked)."""
         from solders.hash import Hash
         from solders.transaction import VersionedTransaction
 
@@ -105,18 +148,19 @@ class SignMixin:
                           code="node_answer_malformed", exc_type=RetryableChainError)
         raws = []
         for step in plan.steps:
-            payer = _keypair(key_for_path(step.tx["fee_payer_path"]), step.tx["fee_payer_path"], step.tx["fee_payer"],
-                             "fee payer / gas station")
-            owner = _keypair(key_for_path(step.signer_path), step.signer_path, step.signer_address,
-                             f"step {step.seq}, {step.role}")
+            payer = _signer(key_for_path(step.tx["fee_payer_path"]), step.tx["fee_payer_path"], step.tx["fee_payer"],
+                            "fee payer / gas station")
+            owner = _signer(key_for_path(step.signer_path), step.signer_path, step.signer_address,
+                            f"step {step.seq}, {step.role}")
             msg = message(step, blockhash)
-            signers = {str(payer.pubkey()): payer, str(owner.pubkey()): owner}
+            signers = {_pubkey_of(payer): payer, _pubkey_of(owner): owner}
             needed = [str(k) for k in msg.account_keys[:msg.header.num_required_signatures]]
             if set(needed) - set(signers):
                 raise SweepRefused(f"step {step.seq} needs signatures of {needed}, not only the deposit and the gas "
                                    "station", code="plan_malformed")
-            tx = guard("cannot sign the sweep", lambda: VersionedTransaction(msg, [signers[k] for k in needed]),
-                       code="sign_failed")
+            ordered = [token_presigner(signers[k], msg) if isinstance(signers[k], HsmKey) else signers[k]
+                       for k in needed]
+            tx = guard("cannot sign the sweep", lambda: VersionedTransaction(msg, ordered), code="sign_failed")
             raws.append(base64.b64encode(bytes(tx)).decode())
         return raws
 
