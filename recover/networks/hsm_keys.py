@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 
 from chains.errors import ChainError
-from recover.casework.signing import hsm_token
 from recover.errors import ToolkitError
 from recover.networks.chainio import adapter
 from recover.networks.findings import Problem
+from recover.networks.hsm_token import hsm_token
 from recover.networks.registry import get_network, networks as all_networks
 
 # Imports inside functions: chains.hsm (python-pkcs11) loads only when a token is read.
