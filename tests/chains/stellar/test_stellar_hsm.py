@@ -93,3 +93,19 @@ def test_ed25519_token_key_of_another_account_is_refused(horizon, token):
     with pytest.raises(ChainError) as err:
         adapter.sign(plan, lambda path: token_key(token, LABEL))
     assert err.value.code == "signer_mismatch"
+
+
+def test_a_token_signature_that_does_not_verify_is_never_attached(horizon, token):
+    """A token that signs with another key than the one it shows: stellar-sdk's verification refuses the
+    signature before it is attached (hsm_bad_signature)."""
+    import dataclasses
+
+    from chains.stellar.sign import sign_with_token
+
+    public = token.add_key(LABEL, "ed25519")
+    _adapter, _user, plan = _world(horizon, token, Keypair.from_raw_ed25519_public_key(public).public_key)
+    shown = dataclasses.replace(token_key(token, LABEL), public_key=token.add_key("another", "ed25519"))
+    env = txbuild.envelope(plan.steps[0].tx)
+    with pytest.raises(ChainError) as err:
+        sign_with_token(env, shown)
+    assert err.value.code == "hsm_bad_signature" and env.signatures == []

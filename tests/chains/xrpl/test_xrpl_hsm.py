@@ -103,3 +103,18 @@ def test_address_of_public_key_refuses_other_curves_and_malformed_keys(replay, t
         with pytest.raises(ChainError) as err:
             adapter.address_of_public_key(curve, key)
         assert err.value.code == "bad_key"
+
+
+@pytest.mark.parametrize("curve", ["secp256k1", "ed25519"])
+def test_a_token_signature_that_does_not_verify_is_never_returned(replay, token, curve):
+    """A token that signs with another key than the one it shows: xrpl-py's verification refuses the
+    signature before any blob exists (hsm_bad_signature)."""
+    import dataclasses
+
+    from chains.xrpl.sign import sign_with_token
+
+    _public, _address, _adapter, plan = _world(replay, token, curve)
+    shown = dataclasses.replace(token_key(token, LABEL), public_key=token.add_key("another", curve))
+    with pytest.raises(ChainError) as err:
+        sign_with_token(plan.steps[0].tx, shown)
+    assert err.value.code == "hsm_bad_signature"
