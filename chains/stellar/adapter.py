@@ -7,7 +7,7 @@ proven by Horizon's transaction and operation records, refunded from the shared 
 * :mod:`chains.stellar.plan` - refunds: fee, the one-step plan, reserve, sequences;
 * :mod:`chains.stellar.sign` - envelopes signed, hashed, sent, read back;
 * :mod:`chains.stellar.health` - the passphrase check, newest ledger, balances, SEP-29;
-* :mod:`chains.stellar.keys` - SEP-0005 keys and SEP-53 ownership proofs;
+* :mod:`chains.stellar.keys` - SEP-0005 keys, HSM keys' addresses and SEP-53 ownership proofs;
 * :mod:`chains.stellar.txbuild` - the step as stellar-sdk builds it, pure.
 """
 
@@ -18,7 +18,7 @@ from chains.config import NetworkConfig
 from chains.stellar.addresses import address_key
 from chains.stellar.health import HealthMixin
 from chains.stellar.horizon import HorizonClient
-from chains.stellar.keys import SEP53, derive, from_secret, verify_message
+from chains.stellar.keys import SEP53, address_of_public_key, derive, from_secret, verify_message
 from chains.stellar.observe import ObserveMixin
 from chains.stellar.plan import PlanMixin
 from chains.stellar.sign import SignMixin
@@ -55,6 +55,9 @@ class StellarAdapter(ObserveMixin, PlanMixin, SignMixin, HealthMixin, ChainAdapt
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         key = from_secret(secret)
         return DerivedKey(key, key.public_key)
+
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        return address_of_public_key(curve, public_key)
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """SEP-53 (stellar-sdk ``Keypair.verify_message``): base64 ed25519 signature by ``sender`` over SHA-256

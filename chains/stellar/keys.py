@@ -1,6 +1,7 @@
 """Stellar keys: SEP-0005 (ed25519 SLIP-10 at ``m/44'/148'/N'`` of the BIP-39 seed, by stellar-sdk's
-``StellarMnemonic.derive``) and SEP-53 signed messages (``"Stellar Signed Message:\\n"`` + message, SHA-256,
-ed25519; stellar-sdk 16's ``Keypair.sign_message`` / ``verify_message``) as ownership proofs.
+``StellarMnemonic.derive``), the G-address of an Ed25519 key held on an HSM token (the shared wallet may
+live there), and SEP-53 signed messages (``"Stellar Signed Message:\\n"`` + message, SHA-256, ed25519;
+stellar-sdk 16's ``Keypair.sign_message`` / ``verify_message``) as ownership proofs.
 
 Nothing here logs, prints or stores key material; exceptions never include it.
 """
@@ -44,6 +45,18 @@ def from_secret(secret: bytes):
     if len(secret) != 32:
         raise StellarKeyError("a Stellar secret is 32 bytes")
     return Keypair.from_raw_ed25519_seed(bytes(secret))
+
+
+def address_of_public_key(curve: str, public_key: bytes) -> str:
+    """The ``G...`` address of a raw Ed25519 public key read from an HSM token (stellar-sdk's StrKey); a
+    Stellar account is an Ed25519 key, so another curve is ``hsm_wrong_curve``."""
+    from stellar_sdk import Keypair
+
+    if curve != "ed25519":
+        raise StellarKeyError(f"a Stellar account is an Ed25519 key, not a {curve} key", code="hsm_wrong_curve")
+    if len(bytes(public_key)) != 32:
+        raise StellarKeyError(f"not an Ed25519 public key ({len(bytes(public_key))} bytes)")
+    return Keypair.from_raw_ed25519_public_key(bytes(public_key)).public_key
 
 
 def sign_message(secret: str, message: str) -> str:

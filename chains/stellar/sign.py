@@ -5,6 +5,9 @@ takes); its txid is the envelope's hash (hex).  Horizon submits synchronously: t
 transaction, or a problem with ``result_codes``.  A transaction Horizon already has (``GET`` by hash finds
 it) counts as sent; ``tx_bad_seq`` (its sequence used by another) and ``tx_too_late`` (past its time bounds)
 are permanent: those bytes can never land, and the domain plans again.
+
+A shared wallet kept on an HSM token signs the same envelope (:func:`sign_with_token`): the token signs the
+hash Ed25519, and the signature is checked with stellar-sdk before it is attached, as ``envelope.sign`` would.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 
 from chains.base import PlanStep, SweepPlan
 from chains.errors import NodeRefused, PermanentChainError, SignerMismatch, SweepRefused
+from chains.hsm import HsmError, HsmKey
 from chains.stellar import txbuild
 from chains.stellar.horizon import HorizonProblem
 
@@ -21,6 +25,25 @@ from chains.stellar.horizon import HorizonProblem
 #: Horizon's transaction result codes that no resend of the same bytes can change -> (our code, meaning)
 PERMANENT = {"tx_bad_seq": ("nonce_taken", "its sequence was used by another transaction of the account"),
              "tx_too_late": ("tx_expired", "its time bounds have passed")}
+
+
+def sign_with_token(env, key: HsmKey) -> None:
+    """Add the HSM key's signature to ``env`` (a stellar-sdk ``TransactionEnvelope``): the token signs the
+    envelope's signature base hash (``env.hash()``: network id and transaction) with Ed25519; stellar-sdk
+    verifies it under the token's public key and it is attached with that key's hint, as ``env.sign``
+    does.  A signature that does not verify is ``hsm_bad_signature``, never attached."""
+    from stellar_sdk import DecoratedSignature, Keypair
+    from stellar_sdk.exceptions import BadSignatureError
+
+    signer = Keypair.from_raw_ed25519_public_key(bytes(key.public_key))
+    digest = env.hash()
+    signature = key.sign_ed25519(digest)
+    try:
+        signer.verify(digest, signature)
+    except BadSignatureError:
+        raise HsmError(f"the signature of token key {key.label!r} does not verify under its public key",
+                       code="hsm_bad_signature") from None
+    env.signatures.append(DecoratedSignature(signer.signature_hint(), signature))
 
 
 class SignMixin:
@@ -39,7 +62,11 @@ class SignMixin:
         self._check_plan(plan)
         out = []
         for step in plan.steps:
-            key = self._as_key(key_for_path(step.signer_path))
+            key = key_for_path(step.signer_path)
+            if isinstance(key, HsmKey):
+                out.append(self._token_signed(step, key))
+                continue
+            key = self._as_key(key)
             if key.public_key != step.signer_address:
                 raise SignerMismatch(f"the key derived at {step.signer_path} does not control {step.signer_address}",
                                      details={"path": step.signer_path, "address": step.signer_address})
@@ -47,6 +74,22 @@ class SignMixin:
             env.sign(key)
             out.append(env.to_xdr())
         return out
+
+    def _token_signed(self, step: PlanStep, key: HsmKey) -> str:
+        """One step signed by an HSM key, checked as a signed envelope read back: exactly the step, signed by
+        its source's key for this network, or nothing is returned."""
+        held = self.address_of_public_key(key.curve, key.public_key)
+        if held != step.signer_address:
+            raise SignerMismatch(f"HSM key {key.label!r} controls {held}, not {step.signer_address}",
+                                 details={"path": step.signer_path, "address": step.signer_address})
+        env = txbuild.envelope(step.tx)
+        sign_with_token(env, key)
+        raw = env.to_xdr()
+        problem = self.signed_step_problem(step, raw)
+        if problem:
+            raise SignerMismatch(f"step {step.seq} signed by HSM key {key.label!r}: {problem}",
+                                 details={"path": step.signer_path, "address": step.signer_address})
+        return raw
 
     def _decode(self, raw: str):
         try:

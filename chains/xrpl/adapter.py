@@ -8,7 +8,7 @@ the validated ledger's ``delivered_amount``, refunded from the shared wallet.
 * :mod:`chains.xrpl.plan` - the one-payment refund, its reserve and destination checks, sequences;
 * :mod:`chains.xrpl.sign` - signing, txids, submit, signed blobs read back (xrpl-py's binary codec);
 * :mod:`chains.xrpl.health` - network id, validated ledger, reserve, accounts and their flags;
-* :mod:`chains.xrpl.keys` - secp256k1 (BIP-32) and ed25519 (SLIP-10) keys, ownership proofs.
+* :mod:`chains.xrpl.keys` - secp256k1 (BIP-32) and ed25519 (SLIP-10) keys, HSM keys' addresses, ownership proofs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck
 from chains.config import NetworkConfig
 from chains.xrpl import rpc
 from chains.xrpl.health import HealthMixin
-from chains.xrpl.keys import SCHEME, derive, from_secret, verify_message
+from chains.xrpl.keys import SCHEME, address_of_public_key, derive, from_secret, verify_message
 from chains.xrpl.observe import ObserveMixin
 from chains.xrpl.plan import PlanMixin
 from chains.xrpl.sign import SignMixin
@@ -49,6 +49,10 @@ class XrplAdapter(ObserveMixin, PlanMixin, SignMixin, HealthMixin, ChainAdapter)
     def key_from_secret(self, secret: bytes) -> DerivedKey:
         key = from_secret(secret, self.network.xrpl.key_type)
         return DerivedKey(key, key.address)
+
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        """The shared wallet may be an HSM key of either curve: the address is the key's, whatever ``key_type``."""
+        return address_of_public_key(curve, public_key)
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         ok, signer = verify_message(message, signature, sender)

@@ -6,7 +6,8 @@
 * ``ed25519``: SLIP-10 (hardened steps only) by solders, as the Solana family; xrpl-py writes both keys
   with an ``"ED"`` prefix.
 
-The classic address is xrpl-py's ``derive_classic_address`` of the public key.  Ownership proofs are JSON
+The classic address is xrpl-py's ``derive_classic_address`` of the public key (also of a key held on an HSM
+token: :func:`public_key_hex` writes the token's key as xrpl-py does).  Ownership proofs are JSON
 ``{"public_key": hex, "signature": hex}``: a signature over the UTF-8 bytes of the message by the
 sending account's key (xrpl-py ``keypairs.sign`` / ``is_valid_message``).  Nothing here logs or stores
 key material; exceptions never include it.
@@ -93,6 +94,27 @@ def from_secret(secret: bytes, key_type: str) -> XrplKey:
     if len(raw) != 32:
         raise XrplKeyError(f"an XRP Ledger private key is 32 bytes, not {len(raw)}")
     return _key(("ED" if key_type == ED25519 else "00") + raw.hex().upper())
+
+
+def public_key_hex(curve: str, public_key: bytes) -> str:
+    """xrpl-py's hex form of a raw public key (an HSM token's): compressed secp256k1 as is (33 bytes), Ed25519
+    prefixed ``ED`` (32 bytes), upper case, as ``SigningPubKey`` carries it and the address is derived from.
+    Another curve is ``hsm_wrong_curve``."""
+    raw = bytes(public_key)
+    if curve == SECP256K1 and len(raw) == 33 and raw[0] in (2, 3):
+        return raw.hex().upper()
+    if curve == ED25519 and len(raw) == 32:
+        return "ED" + raw.hex().upper()
+    if curve not in (SECP256K1, ED25519):
+        raise XrplKeyError(f"an XRP Ledger key is secp256k1 or Ed25519, not {curve}", code="hsm_wrong_curve")
+    raise XrplKeyError(f"not a {curve} public key ({len(raw)} bytes)")
+
+
+def address_of_public_key(curve: str, public_key: bytes) -> str:
+    """The classic address of a raw public key (read from an HSM token), by xrpl-py's keypairs."""
+    from xrpl.core import keypairs
+
+    return keypairs.derive_classic_address(public_key_hex(curve, public_key))
 
 
 def sign_message(key: XrplKey, message: str) -> str:

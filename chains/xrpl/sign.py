@@ -2,7 +2,10 @@
 
 A signed transaction is the hex blob (``encode`` of the step's fields plus ``SigningPubKey`` and
 ``TxnSignature``); the signature is over ``encode_for_signing`` of exactly the planned fields (nothing
-autofilled).  Its txid is SHA-512Half of ``TXN\\0`` + the blob, upper-case hex (rippled's hash).
+autofilled).  A shared wallet kept on an HSM token signs the same bytes (:func:`sign_with_token`): the token
+never gives out its key, so xrpl-py's ``keypairs.sign`` cannot be used; its steps are redone around the
+token and the result checked with xrpl-py's own verification.  Its txid is SHA-512Half of ``TXN\\0`` + the
+blob, upper-case hex (rippled's hash).
 
 ``submit`` answers with a preliminary ``engine_result``: ``tes``/``terQUEUED`` (applied or queued),
 ``tefALREADY`` (the same bytes are already held), and ``tec`` (included, its fee charged; the ledger
@@ -19,7 +22,8 @@ import hashlib
 
 from chains.base import PlanStep, SweepPlan
 from chains.errors import NodeRefused, SignerMismatch, SweepRefused
-from chains.xrpl.keys import XrplKey
+from chains.hsm import ED25519, HsmError, HsmKey
+from chains.xrpl.keys import XrplKey, address_of_public_key, public_key_hex
 from chains.xrpl.rpc import call, call_or_none
 
 TXN_PREFIX = bytes.fromhex("54584E00")  # "TXN\0": the hash prefix of a signed transaction
@@ -44,6 +48,29 @@ def sign_tx(tx: dict, key: XrplKey) -> str:
 
     fields = {**tx, "SigningPubKey": key.public_key}
     fields["TxnSignature"] = keypairs.sign(bytes.fromhex(binarycodec.encode_for_signing(fields)), key.private_key)
+    return binarycodec.encode(fields)
+
+
+def sign_with_token(tx: dict, key: HsmKey) -> str:
+    """The blob of ``tx`` signed by an HSM key, as xrpl-py's ``keypairs.sign`` would: Ed25519 signs the signing
+    data itself; secp256k1 signs its SHA-512Half, ``s`` folded low (rippled refuses a non-canonical
+    signature) and DER-encoded (``cryptography``'s ``encode_dss_signature``).  The signature is verified with
+    ``keypairs.is_valid_message`` before the blob is returned (``hsm_bad_signature`` otherwise)."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from xrpl.core import binarycodec, keypairs
+    from xrpl.core.keypairs.helpers import sha512_first_half
+
+    public = public_key_hex(key.curve, key.public_key)
+    fields = {**tx, "SigningPubKey": public}
+    data = bytes.fromhex(binarycodec.encode_for_signing(fields))
+    if key.curve == ED25519:
+        signature = key.sign_ed25519(data)
+    else:
+        signature = encode_dss_signature(*key.sign_digest(sha512_first_half(data)))
+    if not keypairs.is_valid_message(data, signature, public):
+        raise HsmError(f"the signature of token key {key.label!r} does not verify under its public key",
+                       code="hsm_bad_signature")
+    fields["TxnSignature"] = signature.hex().upper()
     return binarycodec.encode(fields)
 
 
@@ -104,12 +131,30 @@ class SignMixin:
         self._check_plan(plan)
         out = []
         for step in plan.steps:
-            key = self._as_key(key_for_path(step.signer_path))
+            key = key_for_path(step.signer_path)
+            if isinstance(key, HsmKey):
+                out.append(self._token_signed(step, key))
+                continue
+            key = self._as_key(key)
             if key.address != step.signer_address:
                 raise SignerMismatch(f"the key derived at {step.signer_path} does not control {step.signer_address}",
                                      details={"path": step.signer_path, "address": step.signer_address})
             out.append(sign_tx(step.tx, key))
         return out
+
+    def _token_signed(self, step: PlanStep, key: HsmKey) -> str:
+        """One step signed by an HSM key, checked as a signed blob read back: exactly the step, signed by its
+        Account's key, or nothing is returned."""
+        held = address_of_public_key(key.curve, key.public_key)
+        if held != step.signer_address:
+            raise SignerMismatch(f"HSM key {key.label!r} controls {held}, not {step.signer_address}",
+                                 details={"path": step.signer_path, "address": step.signer_address})
+        raw = sign_with_token(step.tx, key)
+        problem = step_problem(step, raw)
+        if problem:
+            raise SignerMismatch(f"step {step.seq} signed by HSM key {key.label!r}: {problem}",
+                                 details={"path": step.signer_path, "address": step.signer_address})
+        return raw
 
     def txid_of(self, raw: str) -> str:
         return txid(raw)
