@@ -60,7 +60,7 @@ def _where(path: Path, node: ast.AST) -> str:
 # -- the CLI and the table --------------------------------------------------------------------------------
 #: commands that change nothing (they read the database, the configuration or a node)
 READ_ONLY = {"networks", "networks check", "addresses list", "prices list", "case show", "case list", "queue list",
-             "policy show", "operators list", "audit checkpoint-key"}
+             "policy show", "operators list", "audit checkpoint-key", "keys hsm list"}
 #: commands that change something, but are no operation on the case database's history: the schema
 #: (``init``), files on this host (a new trust root, an operator's key pair, a signed checkpoint of the
 #: heads), a process that serves or drives operations of the table (``serve``, ``worker``), the demo
@@ -102,7 +102,7 @@ def test_every_state_changing_api_function_is_one_runner_call():
     unit of work of its own (read functions and key-less helpers aside)."""
     import recover
 
-    reads = {"init", "list_networks", "check_network", "list_addresses", "list_prices", "show_case", "list_cases",
+    reads = {"init", "list_networks", "check_network", "hsm_keys", "list_addresses", "list_prices", "show_case", "list_cases",
              "show_policy", "queue", "operators_list", "preview_reopen", "trust_init", "operators_keygen",
              "audit_checkpoint", "checkpoint_public_key", "run_worker", "verify_case"}
     tree = _tree(REPO / "recover" / "api.py")
