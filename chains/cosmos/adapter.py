@@ -20,7 +20,7 @@ from __future__ import annotations
 from chains.base import Capability, ChainAdapter, DerivedKey, OwnershipCheck
 from chains.config import NetworkConfig
 from chains.cosmos.health import HealthMixin
-from chains.cosmos.keys import ADR036, derive, from_secret, verify_adr036
+from chains.cosmos.keys import ADR036, address_of_public_key, derive, from_secret, verify_adr036
 from chains.cosmos.observe import ObserveMixin
 from chains.cosmos.plan import PlanMixin
 from chains.cosmos.rest import RestClient
@@ -64,6 +64,12 @@ class CosmosAdapter(ObserveMixin, PlanMixin, SignMixin, HealthMixin, ChainAdapte
         opts = self.network.cosmos
         key = from_secret(secret, opts.key_type, opts.bech32_prefix)
         return DerivedKey(key, key.address)
+
+    def address_of_public_key(self, curve: str, public_key: bytes) -> str:
+        """The address of a token's secp256k1 key under the network's ``key_type`` and prefix (a shared
+        wallet kept on an HSM); both key types are secp256k1 keys, told apart only by their address."""
+        opts = self.network.cosmos
+        return address_of_public_key(curve, public_key, opts.key_type, opts.bech32_prefix)
 
     def verify_ownership(self, message: str, signature: str, sender: str) -> OwnershipCheck:
         """ADR-036 ``signArbitrary`` (Keplr's JSON answer) by ``sender`` over ``message``; a malformed

@@ -105,6 +105,16 @@ def address_of(public_key: bytes, key_type: str, prefix: str) -> str:
     return encode(prefix, address_bytes(public_key, key_type))
 
 
+def address_of_public_key(curve: str, public_key: bytes, key_type: str, prefix: str) -> str:
+    """The address of a public key read from an HSM token (33 bytes compressed): secp256k1 only."""
+    if curve != SECP256K1:
+        raise CosmosKeyError(f"a Cosmos address is a secp256k1 key's, not an {curve} key's", code="hsm_wrong_curve")
+    try:
+        return address_of(bytes(public_key), key_type, prefix)
+    except Exception as exc:
+        raise CosmosKeyError(f"not a secp256k1 public key: {type(exc).__name__}") from None
+
+
 def verify(public_key: bytes, message: bytes, signature: bytes, key_type: str) -> bool:
     """Whether ``signature`` (64 bytes ``r || s``; a trailing recovery byte is ignored as ethermint does)
     by ``public_key`` signs ``message`` under ``key_type``'s digest.  A high ``s`` does not verify."""

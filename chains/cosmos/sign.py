@@ -1,5 +1,10 @@
 """Sign (SIGN_MODE_DIRECT), hash, send, and read back a refund step.
 
+The shared wallet's key is a :class:`~chains.cosmos.keys.CosmosKey` (HD seed, keystore) or a key on an HSM
+token (:class:`chains.hsm.HsmKey`, the plan's ``hsm:<label>``): :class:`TokenKey` makes the latter look
+like the former, so one path builds and signs the sign doc; a token-signed step is read back and
+checked like an imported one before it is returned.
+
 Signed transactions are the ``TxRaw`` bytes as hex; a txid is SHA-256 of those bytes, upper-case hex
 (what CometBFT indexes and explorers show).  Broadcasting uses ``BROADCAST_MODE_SYNC`` (CheckTx only):
 code 0, or a node that already holds the same bytes ("tx already in mempool" / "already exists in
@@ -12,9 +17,10 @@ import base64
 
 from chains.base import PlanStep, SweepPlan
 from chains.cosmos import txbuild
-from chains.cosmos.keys import PUBKEY_TYPE_URL, CosmosKey, address_of, verify
+from chains.cosmos.keys import PUBKEY_TYPE_URL, SECP256K1, CosmosKey, address_of, digest, verify
 from chains.cosmos.rest import RestError
 from chains.errors import NodeRefused, SignerMismatch, SweepRefused
+from chains.hsm import HsmKey
 
 BROADCAST = "/cosmos/tx/v1beta1/txs"
 #: CheckTx answers meaning the node already has exactly these bytes (sdkerrors ErrTxInMempoolCache = 19,
@@ -30,12 +36,34 @@ def raw_bytes(raw: str) -> bytes:
         raise SweepRefused("signed transaction is not hex of TxRaw bytes", code="signed_differs") from None
 
 
+class TokenKey:
+    """An HSM key as the sign path uses a ``CosmosKey``: the token signs the key type's digest of the sign
+    doc (SHA-256, or Keccak-256 for ``eth_secp256k1``) and gives ``(r, s)`` with a low ``s``; the signature
+    is the 64 bytes ``r || s``, the public key the token's compressed one."""
+
+    def __init__(self, key: HsmKey, key_type: str):
+        if key.curve != SECP256K1:
+            raise SignerMismatch(f"HSM key {key.label!r} is an {key.curve} key: a Cosmos wallet is secp256k1",
+                                 code="signer_mismatch")
+        self.hsm, self.key_type = key, key_type
+
+    @property
+    def public_key(self) -> bytes:
+        return self.hsm.public_key
+
+    def sign(self, message: bytes) -> bytes:
+        r, s = self.hsm.sign_digest(digest(message, self.key_type))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
 class SignMixin:
     """sign / txid_of / broadcast / signed_step_problem of the Cosmos adapter."""
 
-    def _as_key(self, key) -> CosmosKey:
+    def _as_key(self, key) -> CosmosKey | TokenKey:
         if isinstance(key, CosmosKey):
             return key
+        if isinstance(key, HsmKey):
+            return TokenKey(key, self.network.cosmos.key_type)
         if isinstance(key, (bytes, bytearray)):
             return self.key_from_secret(bytes(key)).key
         raise SignerMismatch(f"not a Cosmos key: {type(key).__name__}", code="signer_mismatch")
@@ -53,7 +81,12 @@ class SignMixin:
             body = txbuild.body_bytes(step.tx)
             auth = txbuild.auth_info_bytes(step.tx, key.public_key, opts.key_type)
             doc = txbuild.sign_doc_bytes(body, auth, step.tx["chain_id"], int(step.tx["account_number"]))
-            out.append(txbuild.tx_raw(body, auth, key.sign(doc)).hex())
+            raw = txbuild.tx_raw(body, auth, key.sign(doc)).hex()
+            problem = self.signed_step_problem(step, raw) if isinstance(key, TokenKey) else None
+            if problem:
+                raise SignerMismatch(f"step {step.seq} signed by HSM key {key.hsm.label!r}: {problem}",
+                                     details={"path": step.signer_path, "address": step.signer_address})
+            out.append(raw)
         return out
 
     def txid_of(self, raw: str) -> str:

@@ -6,7 +6,8 @@ signed statements and the signer's own configuration, never from a row anyone co
 - the amounts: the signed quote (and the facts of the signed verification), and what the plan's
   transactions really move (read from the transactions, not from the plan's summary fields);
 - the keys: each one the plan needs is the gas station's path, or a deposit address registered by
-  an admin-quorum statement at a path inside the network's ``deposit_path_prefix``;
+  an admin-quorum statement at a path inside the network's ``deposit_path_prefix``, or a shared
+  wallet registered at an HSM key name that the signer's own network file lists with its address;
 - the approvals: distinct enrolled persons, none the preparer, under the admin-signed policy, at the
   tier of a price a pricer other than the preparer signed.
 
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from chains.base import HOT_WALLET, NATIVE, RETURN_ADDRESS
+from chains.config import hsm_label
 from chains.registry import family
 from recover.authority.acting import Verifier, address_subject
 from recover.authority.policy import policy_in_force
@@ -30,6 +32,7 @@ from recover.casework.memo_plans import CREDIT_IN_PLACE, refund_problem
 from recover.networks.memos import signed_memos_of
 from recover.errors import ConcurrentUpdate, PolicyRefused, VerificationRefused
 from recover.networks.chainio import resolved
+from recover.networks.hsm_wallets import hsm_wallet_problem
 from recover.networks.registry import family_networks
 from recover.networks.registry import networks as all_networks
 from recover.storage.models import AuditEvent, Case, DepositFact
@@ -223,7 +226,8 @@ def _check_memo_plan(cid: int, claim: dict, facts: list[dict], plan, net, chain,
 def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -> None:
     """Every key the plan needs: this signer's gas station path (for gas top-ups and fees only,
     never to sweep from), or a deposit address an admin quorum registered at that very path, inside
-    the deposit subtree."""
+    the deposit subtree, or a shared wallet an admin quorum registered at an HSM key name
+    (``hsm:<label>``) that this signer's own network file lists with that address."""
     fam = family(net.family)
     nets = all_networks()
     siblings = family_networks(net.family)  # wrong_network: registered on a sibling network, same key
@@ -237,11 +241,18 @@ def _check_keys(verifier: Verifier, cid: int, net, keys: dict[str, str], plan) -
             continue
         good, _ = verifier.statements(address_subject(net.family, fam.address_key(address)), ("address",))
         regs = [s for s in good if s.body.get("derivation_path") == path and s.body.get("network") in siblings]
-        if net.deposit_model == "shared_memo":  # refunds are paid by a shared wallet, never a user's address
+        on_token = hsm_label(path) is not None  # an HSM holds wallets of ours, never a user's address
+        if net.deposit_model == "shared_memo" or on_token:  # refunds are paid by a shared wallet
             regs = [s for s in regs if s.body.get("kind") == "shared"]
         if not regs:
             raise _refuse(cid, "deposit_not_registered", f"the plan signs with {address} at {path}, which no "
-                          "admin-quorum statement registered as a deposit address at that path")
+                          "admin-quorum statement registered as a " + ("shared wallet" if on_token else
+                                                                       "deposit address") + " at that path")
+        if on_token:
+            problem = hsm_wallet_problem(net, path, address)
+            if problem:
+                raise _refuse(cid, "signer_mismatch", f"the plan signs {address} with {path}: {problem}")
+            continue
         reg_net = nets[regs[-1].body["network"]]
         if not reg_net.deposit_path_allowed(path) or not net.deposit_path_allowed(path):
             raise _refuse(cid, "deposit_path_outside_prefix", f"{address} is registered at {path}, outside the "

@@ -5,7 +5,8 @@ status, kind) before anything is written, and a bad row names its line.
 
 ``kind``: ``deposit`` (a user's own deposit address: per-address networks) or ``shared`` (the exchange's
 shared deposit wallet of a ``shared_memo`` network, told apart by memo; it also pays that network's
-refunds).  A network takes only the kind its ``deposit_model`` says, and a registered address's kind
+refunds).  A shared wallet's key may live on an HSM: its ``derivation_path`` is then ``hsm:<label>``, a
+key the network file's ``[hsm.keys]`` lists with that address (never for a user's deposit address).  A network takes only the kind its ``deposit_model`` says, and a registered address's kind
 never changes.
 """
 
@@ -20,11 +21,13 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from chains.addresses import address_key
+from chains.config import hsm_label
 from chains.errors import InvalidAddress
 from recover.authority.acting import address_subject
 from recover.authority.admin_statements import admin_attest, admin_names
 from recover.authority.statements import Statement, require_quorum
 from recover.errors import InvalidInput
+from recover.networks.hsm_wallets import hsm_wallet_problem
 from recover.networks.registry import networks as all_networks
 from recover.storage.audit import append_event
 from recover.storage.models import DepositAddress
@@ -95,31 +98,27 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
             net.validate_address(row["address"])
         except InvalidAddress as exc:
             raise InvalidInput(f"{where}: {exc}", code="invalid_address") from None
-        if not _PATH.match(row["derivation_path"]):
-            raise InvalidInput(f"{where}: derivation_path {row['derivation_path']!r} is not like m/44'/60'/0'/0/7",
-                               code="bad_csv")
         if not _ACCOUNT.match(row["account"]):
             raise InvalidInput(f"{where}: account is empty or has control characters", code="bad_csv")
-        if not net.deposit_prefixes:
-            raise InvalidInput(f"{where}: network {net.key} has no deposit_path_prefix in {net.source}: deposit "
-                               "addresses cannot be registered until it names the deposit subtree",
-                               code="no_deposit_path_prefix")
-        if not net.deposit_path_allowed(row["derivation_path"]):
-            raise InvalidInput(f"{where}: derivation_path {row['derivation_path']} is outside the deposit subtree of "
-                               f"{net.key} ({', '.join(net.deposit_prefixes)}) or is the gas station's path",
-                               code="path_outside_deposit_prefix")
         status = row.get("status") or "active"
         if status not in ("active", "retired"):
             raise InvalidInput(f"{where}: status {status!r} must be active or retired", code="bad_csv")
         kind = row.get("kind") or ("shared" if net.deposit_model == "shared_memo" else "deposit")
         if kind not in KINDS:
             raise InvalidInput(f"{where}: kind {kind!r} must be deposit or shared", code="bad_csv")
+        if hsm_label(row["derivation_path"]) is not None and kind != "shared":
+            raise InvalidInput(f"{where}: derivation_path {row['derivation_path']} names an HSM key, which may hold "
+                               f"only a shared wallet (kind = shared), not a {kind!r} address", code="hsm_key_not_shared")
         wanted = "shared" if net.deposit_model == "shared_memo" else "deposit"
         if kind != wanted:
             raise InvalidInput(f"{where}: {net.key} takes deposits at {'shared (memo) addresses' if wanted == 'shared' else 'per-user addresses'} "
                                f"(deposit_model = {net.deposit_model!r}), so its addresses are of kind {wanted!r}, not "
                                f"{kind!r}", code="wrong_address_kind")
         row["kind"] = kind
+        if hsm_label(row["derivation_path"]) is not None:
+            _check_hsm_row(where, net, row)
+        else:
+            _check_hd_row(where, net, row)
         key = (net.key, address_key(net.family, row["address"]))
         if key in seen:
             raise InvalidInput(f"{where}: {row['address']} on {net.key} is already on line {seen[key]}", code="bad_csv")
@@ -170,6 +169,29 @@ def import_addresses(session: Session, path: Path, *, root, admin_keys: list) ->
     append_event(session, actor=admin_names(root, signers) if signers else "admins", action="addresses_imported",
                  details={"file": path.name, **result.to_dict()})
     return result
+
+
+def _check_hd_row(where: str, net, row: dict) -> None:
+    """An HD path strictly below the network's deposit subtree, never the gas station's."""
+    if not _PATH.match(row["derivation_path"]):
+        raise InvalidInput(f"{where}: derivation_path {row['derivation_path']!r} is not like m/44'/60'/0'/0/7 "
+                           "(or hsm:<label> for a shared wallet kept on an HSM)", code="bad_csv")
+    if not net.deposit_prefixes:
+        raise InvalidInput(f"{where}: network {net.key} has no deposit_path_prefix in {net.source}: deposit "
+                           "addresses cannot be registered until it names the deposit subtree",
+                           code="no_deposit_path_prefix")
+    if not net.deposit_path_allowed(row["derivation_path"]):
+        raise InvalidInput(f"{where}: derivation_path {row['derivation_path']} is outside the deposit subtree of "
+                           f"{net.key} ({', '.join(net.deposit_prefixes)}) or is the gas station's path",
+                           code="path_outside_deposit_prefix")
+
+
+def _check_hsm_row(where: str, net, row: dict) -> None:
+    """``hsm:<label>`` (of a shared wallet: the caller checked the kind, an HSM derives no per-user keys):
+    only a key the network file lists with this very address (:mod:`recover.networks.hsm_wallets`)."""
+    problem = hsm_wallet_problem(net, row["derivation_path"], row["address"])
+    if problem:
+        raise InvalidInput(f"{where}: {problem}", code="hsm_key_not_listed")
 
 
 def _signed_probe(admin_keys: list):
