@@ -1093,12 +1093,18 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
            poll: float = typer.Option(2.0, "--poll", help="Seconds between looks at the queue when it is empty."),
            lease: int = typer.Option(300, "--lease", help="Seconds a job stays leased before another worker may "
                                                           "take it (a worker that died)."),
+           metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                                      help="Serve Prometheus metrics at /metrics on this port "
+                                                           "(off unless given)."),
+           metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
+                                            help="Address the metrics server binds (127.0.0.1 unless told otherwise)."),
            key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Drive cases in the background: verify open cases, broadcast signed ones, track broadcast ones."""
     import recover
 
     report = recover.run_worker(db=_db(db), key=key, once=once, poll_seconds=poll, lease_seconds=lease,
-                                say=None if json_out else _note, on_job=None if json_out else _job_line)
+                                say=None if json_out else _note, on_job=None if json_out else _job_line,
+                                metrics_port=metrics_port, metrics_host=metrics_host)
     if json_out:
         _emit_json(report.to_dict())
     else:
@@ -1114,11 +1120,14 @@ def _job_line(result) -> None:
 @app.command()
 @command
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (127.0.0.1 unless told otherwise)."),
-          port: int = typer.Option(8080, "--port", help="Port to listen on."), db: Optional[str] = DbOpt) -> None:
+          port: int = typer.Option(8080, "--port", help="Port to listen on."),
+          metrics_public: bool = typer.Option(False, "--metrics-public",
+                                              help="Answer /metrics to any client (else loopback clients only)."),
+          db: Optional[str] = DbOpt) -> None:
     """The web approval queue: pages, passkey sign-in and passkey-signed decisions (docs/web.md)."""
     from recover.web import serve as _serve
 
-    _serve(host=host, port=port, db=_db(db))
+    _serve(host=host, port=port, db=_db(db), metrics_public=metrics_public)
 
 
 @app.command()

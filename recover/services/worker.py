@@ -36,8 +36,9 @@ from sqlalchemy.engine import make_url
 from recover import api
 from recover.authority.acting import load_operator_key
 from recover.casework.runner import run
-from recover.errors import EXIT_NODE, EXIT_UNEXPECTED, EXIT_WAITING, IllegalTransition, ToolkitError
+from recover.errors import EXIT_NODE, EXIT_UNEXPECTED, EXIT_WAITING, IllegalTransition, InvalidInput, ToolkitError
 from recover.life.operations import OPERATIONS
+from recover.services.metrics import count_job, start_worker_metrics
 from recover.storage.db import get_engine, resolve_db_url, session_scope
 from recover.storage.jobs import Lease, backoff, claim, finish, requeue_stranded
 from recover.storage.models import Case
@@ -54,6 +55,8 @@ class JobResult:
     did: str
     again_in: float | None = None  # seconds until the job runs again; None: it is done
     error: str | None = None
+    node_error: bool = False  # the node did not answer (exit 8): counted in ``recover_node_errors_total``
+    network: str | None = None
 
     def to_dict(self) -> dict:
         return {"case": self.case_id, "job": self.job, "did": self.did, "again_in": self.again_in,
@@ -95,9 +98,11 @@ def _sqlite_lock(url: str):
 
 def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_seconds: int = 300,
                poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None,
-               on_job=None) -> WorkerReport:
+               on_job=None, metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> WorkerReport:
     """``on_job(JobResult)`` is told what each job did as it ends (the CLI prints it); ``say(text)``
-    other news (cases given a job again)."""
+    other news (cases given a job again).  ``metrics_port``: serve Prometheus metrics at
+    ``http://metrics_host:metrics_port/metrics`` while the worker runs (:mod:`recover.services.metrics`:
+    the database's figures and this worker's node errors and jobs); loopback unless told otherwise."""
     url = resolve_db_url(db)
     signing_key = load_operator_key(key)  # opened once: every job signs with it
     # the key must be able to do every job; verifying needs the most (a specialist's role)
@@ -106,7 +111,12 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
     stop = stop or threading.Event()
     report = WorkerReport(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     previous = _on_signals(stop)
+    metrics = None
     try:
+        if metrics_port is not None:
+            metrics = _serve_metrics(metrics_port, metrics_host, url)
+            if say:
+                say(f"metrics at http://{metrics_host}:{metrics.server_port}/metrics")
         while not stop.is_set():
             requeued = requeue_stranded(lambda: session_scope(url), worker=report.worker)
             report.requeued += requeued
@@ -130,28 +140,44 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
             if error:
                 report.errors.append({"case": lease.case_id, "job": lease.kind, "error": error})
             report.results.append(result)
+            count_job(lease.kind, done=later is None, network=result.network, node_error=result.node_error)
             if on_job:
                 on_job(result)
     finally:
         _restore(previous)
+        if metrics is not None:
+            metrics.shutdown()
+            metrics.server_close()
         if lock is not None:
             lock.close()
     return report
+
+
+def _serve_metrics(port: int, host: str, url: str):
+    """The metrics server, or a refusal naming the address when it cannot listen there."""
+    try:
+        return start_worker_metrics(port, host=host, db=url)
+    except OSError as exc:
+        raise InvalidInput(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+                           code="metrics_port_unavailable") from None
 
 
 def _run(url: str, signing_key, lease: Lease, poll: float) -> JobResult:
     """Run one job: what it did, with ``again_in`` None when it is done, else the seconds until it is
     due again.  The job's kind is an operation of the table; :class:`_Jobs` has the step of each."""
     op = OPERATIONS[lease.kind]
-    status = _status(url, lease)
+    status, network = _case_now(url, lease)
     if status not in _job_statuses(lease):  # the case moved on (or back) meanwhile: nothing left to do
         now = f"the case is {status.replace('_', ' ')} now" if status else "the case is gone"
-        return JobResult(lease.case_id, lease.kind, f"nothing to {lease.kind}: {now}")
+        return JobResult(lease.case_id, lease.kind, f"nothing to {lease.kind}: {now}", network=network)
     try:
-        did, later, error = getattr(_Jobs, op.name)(url, signing_key, lease, poll)
+        did, later, error, *node = getattr(_Jobs, op.name)(url, signing_key, lease, poll)
     except ToolkitError as exc:
-        return _classify(exc, lease, poll, _still(url, lease))
-    return JobResult(lease.case_id, lease.kind, did, later, error)
+        result = _classify(exc, lease, poll, _still(url, lease))
+    else:
+        result = JobResult(lease.case_id, lease.kind, did, later, error, node_error=bool(node and node[0]))
+    result.network = network
+    return result
 
 
 def _own_words(exc: ToolkitError, lease: Lease) -> str:
@@ -170,7 +196,8 @@ class _Jobs:
         result = api.verify_cases([lease.case_id], db=url, key=signing_key).results[0]
         why = f"{result.code}: {result.message}"
         if result.outcome == "retry" or result.exit_code == EXIT_NODE:  # stays open: try again, backing off
-            return f"not verified yet ({result.message})", backoff(lease.attempts, base=poll), why
+            return (f"not verified yet ({result.message})", backoff(lease.attempts, base=poll), why,
+                    result.exit_code == EXIT_NODE)
         if result.outcome == "verified":
             return "verified" + (f" ({result.classification})" if result.classification else ""), None, None
         return f"verification refused ({why})", None, why
@@ -206,16 +233,16 @@ def _job_statuses(lease: Lease) -> set[str]:
     return {st.value for st in OPERATIONS[lease.kind].job_in}
 
 
-def _status(url: str, lease: Lease) -> str | None:
-    """The case's status now (None: no such case)."""
+def _case_now(url: str, lease: Lease) -> tuple[str | None, str | None]:
+    """The case's status and network now (None, None: no such case)."""
     with session_scope(url) as s:
         case = s.get(Case, lease.case_id)
-        return case.status if case is not None else None
+        return (case.status, case.network) if case is not None else (None, None)
 
 
 def _still(url: str, lease: Lease) -> bool:
     """Whether the case is still in the state the job is for (read after the job's own transaction)."""
-    return _status(url, lease) in _job_statuses(lease)
+    return _case_now(url, lease)[0] in _job_statuses(lease)
 
 
 def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False) -> JobResult:
@@ -225,7 +252,8 @@ def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False)
     words = _own_words(exc, lease)
     if exc.exit_code == EXIT_WAITING:  # nothing is wrong: a prerequisite is not confirmed yet
         return JobResult(lease.case_id, lease.kind, f"waiting: {words}", poll, text)
-    refused = JobResult(lease.case_id, lease.kind, f"{lease.kind} not done ({exc.code}): {words}", None, text)
+    refused = JobResult(lease.case_id, lease.kind, f"{lease.kind} not done ({exc.code}): {words}", None, text,
+                        node_error=exc.exit_code == EXIT_NODE)
     if exc.exit_code in (EXIT_UNEXPECTED, EXIT_NODE):  # may pass: back off
         refused.again_in = backoff(lease.attempts, base=poll)
     elif still and OPERATIONS[lease.kind].job_holds:

@@ -11,6 +11,7 @@ script or style, nothing from another origin).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
@@ -19,7 +20,7 @@ from decimal import Decimal
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -37,8 +38,8 @@ from recover.web import pages, passkey_routes
 from recover.web.guards import CsrfRefused, NotSignedIn, render
 from recover.web.session import COOKIE, Sessions
 
-# Imports inside functions: webauthn, the write side and the read path load with the routes that use them, not
-# when the app is built.
+# Imports inside functions: webauthn, the write side, the read path and prometheus_client load with the routes
+# that use them, not when the app is built.
 
 SECRET_ENV = "RECOVER_WEB_SECRET"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -58,9 +59,10 @@ def _units(value) -> str:
 
 
 def create_app(db: str | None = None, *, secret: str | None = None, clock=time.time,
-               session_seconds: int = 1800) -> FastAPI:
+               session_seconds: int = 1800, metrics_public: bool = False) -> FastAPI:
     """The app over database ``db`` (default: ``RECOVER_DB_URL``).  ``clock`` (epoch seconds) is what
-    sessions and decision freshness are measured by; ``session_seconds`` how long a sign-in lasts."""
+    sessions and decision freshness are measured by; ``session_seconds`` how long a sign-in lasts.
+    ``/metrics`` (Prometheus, no sign-in) answers loopback clients only, unless ``metrics_public``."""
     app = FastAPI(title="recover web queue", docs_url=None, redoc_url=None, openapi_url=None)
     here = resources.files("recover.web")
     app.mount("/static", StaticFiles(directory=str(here / "static")), name="static")
@@ -105,9 +107,35 @@ def create_app(db: str | None = None, *, secret: str | None = None, clock=time.t
         return JSONResponse({"error": {"code": "csrf", "message": "missing or wrong CSRF token: reload the page"}},
                             status_code=403)
 
+    @app.get("/metrics", include_in_schema=False)
+    def _metrics(request: Request):
+        """Prometheus metrics (:mod:`recover.services.metrics`), read from the database at each scrape;
+        without sign-in, so only to a loopback client unless the server was started with
+        ``--metrics-public`` (a client elsewhere gets 404, as if there were no such page)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        from recover.services.metrics import registry
+
+        if not (metrics_public or _loopback(request)):
+            return PlainTextResponse("not found\n", status_code=404)
+        if not hasattr(request.app.state, "metrics"):
+            request.app.state.metrics = registry(request.app.state.db)
+        return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
     app.include_router(pages.router)
     app.include_router(passkey_routes.router)
     return app
+
+
+def _loopback(request: Request) -> bool:
+    """Whether the client is this host (127.0.0.0/8, ::1).  Behind a proxy on this host, uvicorn puts
+    the address of ``X-Forwarded-For`` here (it trusts that header from 127.0.0.1 only), so a remote
+    client reached through the proxy is not loopback."""
+    host = request.client.host if request.client else None
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address (a test client): not loopback
+        return False
 
 
 def relying_party_mismatches(db: str | None = None) -> list[str]:
@@ -133,13 +161,16 @@ def relying_party_mismatches(db: str | None = None) -> list[str]:
     return out
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8080, db: str | None = None, warn=None) -> None:
+def serve(*, host: str = "127.0.0.1", port: int = 8080, db: str | None = None, warn=None,
+          metrics_public: bool = False) -> None:
     """Run the web queue with uvicorn (``recover serve``); 127.0.0.1 unless told otherwise.  Warns
-    (``warn``, default stderr) about enrolled passkeys made for another origin than this server's."""
+    (``warn``, default stderr) about enrolled passkeys made for another origin than this server's.
+    ``/metrics`` answers loopback clients only unless ``metrics_public``."""
     import sys
 
     import uvicorn
 
     for line in relying_party_mismatches(db):
         (warn or (lambda m: print(f"warning: {m}", file=sys.stderr)))(line)
-    uvicorn.run(create_app(db), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(create_app(db, metrics_public=metrics_public), host=host, port=port, log_level="info",
+                access_log=False)
