@@ -40,7 +40,7 @@ def test_list_shows_labels_curves_and_addresses_per_network(tmp_path, softhsm):
                                                      "matches": True}]
     assert keys["sol-fee-payer"]["curve"] == "ed25519" and keys["sol-fee-payer"]["public_key"] == fee_payer.hex()
     assert keys["sol-fee-payer"]["networks"] == []  # no EVM address for an Ed25519 key
-    text = run("keys", "hsm", "list", "--network", "anvil", env=env)
+    text = run("keys", "hsm", "list", "--network", "anvil", env={**env, "COLUMNS": "250"})  # one line per row
     assert text.code == 0 and gas in text.out and "matches" in text.out and env["RECOVER_PKCS11_PIN"] not in text.out
 
 
