@@ -69,6 +69,9 @@ def create_app(db: str | None = None, *, secret: str | None = None, clock=time.t
     templates = Jinja2Templates(directory=str(here / "templates"))
     templates.env.filters.update(usd=_usd, units=_units)
     app.state.db = db
+    from recover.services.metrics import registry
+
+    app.state.metrics = registry(db)  # read from the database at each scrape; built once, no query here
     app.state.templates = templates
     app.state.clock = clock
     app.state.sessions = Sessions(secret or os.environ.get(SECRET_ENV) or secrets.token_urlsafe(32), clock=clock,
@@ -114,12 +117,8 @@ def create_app(db: str | None = None, *, secret: str | None = None, clock=time.t
         ``--metrics-public`` (a client elsewhere gets 404, as if there were no such page)."""
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        from recover.services.metrics import registry
-
         if not (metrics_public or _loopback(request)):
             return PlainTextResponse("not found\n", status_code=404)
-        if not hasattr(request.app.state, "metrics"):
-            request.app.state.metrics = registry(request.app.state.db)
         return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(pages.router)
