@@ -1059,10 +1059,33 @@ def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
                                                       help="First block (default: after the last scan)."),
              to_block: Optional[int] = typer.Option(None, "--to-block", min=0,
                                                     help="Last block (default: the newest confirmed one)."),
+             follow: bool = typer.Option(False, "--follow", help="Keep scanning as blocks are confirmed, until "
+                                         "SIGTERM / Ctrl-C (resumes after the last block scanned)."),
+             poll: float = typer.Option(2.0, "--poll", min=0.05, help="With --follow: seconds between looks at the "
+                                        "node when nothing new is confirmed."),
+             metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                                        help="With --follow: serve Prometheus metrics (lag "
+                                                             "included) at /metrics on this port."),
+             metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
+                                              help="Address the metrics server binds (127.0.0.1 unless told otherwise)."),
              key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Find stranded deposits to our addresses and open a case for each (never twice)."""
     import recover
 
+    if follow:
+        if to_block is not None:
+            raise UsageError("--follow scans up to the newest confirmed block: leave out --to-block")
+        done = recover.follow_scan(network, from_block=from_block, db=_db(db), key=key, poll_seconds=poll,
+                                   on_round=_json_line if json_out else _round_line,
+                                   metrics_port=metrics_port, metrics_host=metrics_host)
+        if json_out:  # the last line: what the whole follow did
+            sys.stdout.write(json.dumps({"stopped": done.to_dict()}) + "\n")
+        else:
+            _note(f"{network}: stopped after block {done.last_block}; {plural(len(done.opened), 'case')} opened, "
+                  f"{done.already_cases} already, {plural(done.node_errors, 'node error')}")
+        return
+    if metrics_port is not None:
+        raise UsageError("--metrics-port serves a follow's metrics: give --follow")
     if json_out or not sys.stderr.isatty():
         report = recover.scan(network, from_block=from_block, to_block=to_block, db=_db(db), key=key)
     else:
@@ -1087,6 +1110,25 @@ def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
             sys.stdout.write(f"{cid}\n")
 
 
+def _json_line(r) -> None:
+    """One round of ``scan --follow --json``: one JSON object per line, flushed (a pipe reads it now)."""
+    sys.stdout.write(json.dumps(r.to_dict(), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _round_line(r) -> None:
+    """One round of ``scan --follow`` as it ends: the blocks, the cases it opened, and the lag."""
+    if r.error:
+        _note(f"{r.network}: {r.error}; trying again")
+    elif r.busy:
+        _note(f"{r.network}: another process is scanning it; waiting")
+    else:
+        rep = r.report
+        _note(f"{r.network} blocks {rep.from_block}..{rep.to_block}: {plural(len(rep.opened), 'case')} opened "
+              f"({', '.join(map(str, rep.opened)) or 'none'}), {rep.existing} already, {len(rep.errors)} refused; "
+              f"{r.lag} behind the newest block")
+
+
 @app.command()
 @command
 def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is due (else run until SIGTERM)."),
@@ -1098,13 +1140,15 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
                                                            "(off unless given)."),
            metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
                                             help="Address the metrics server binds (127.0.0.1 unless told otherwise)."),
+           scan: list[str] = typer.Option([], "--scan", help="Also follow this network's new blocks between jobs "
+                                          "and open a case for each stranded deposit (repeatable)."),
            key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Drive cases in the background: verify open cases, broadcast signed ones, track broadcast ones."""
     import recover
 
     report = recover.run_worker(db=_db(db), key=key, once=once, poll_seconds=poll, lease_seconds=lease,
                                 say=None if json_out else _note, on_job=None if json_out else _job_line,
-                                metrics_port=metrics_port, metrics_host=metrics_host)
+                                metrics_port=metrics_port, metrics_host=metrics_host, scan=scan)
     if json_out:
         _emit_json(report.to_dict())
     else:

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 from chains.assets import NATIVE  # noqa: F401 - the ``asset`` of a native-value transfer, re-exported
 from chains.config import NetworkConfig
@@ -59,6 +59,16 @@ class FoundDeposit:
     index: int
     sender: str | None = None   # SCAN_INCOMING: who paid
     memo: str | None = None     # SCAN_INCOMING: the memo / tag the ledger recorded (None: none at all)
+
+
+@dataclass
+class ScanChunk:
+    """What a block scan found in blocks ``first_block..last_block`` (``SCAN``): the caller acts on it
+    and records ``last_block`` as scanned before asking for the next chunk."""
+
+    first_block: int
+    last_block: int
+    found: list[FoundDeposit]
 
 
 @dataclass(frozen=True)
@@ -349,10 +359,13 @@ class ChainAdapter(ABC):
             raise ValueError(f"{type(self).__name__} serves {self.family} networks, not {network.family}")
         self.network = network
 
-    def scan_deposits(self, from_block: int, to_block: int, *, token_to, native_to, progress=None):
-        """Deposits in blocks ``from_block..to_block``: token transfers to an address ``token_to(addr)``
-        accepts, native value to an address in the collection ``native_to`` (address keys, see
-        :meth:`address_key`) (``SCAN`` capability)."""
+    def scan_deposits(self, from_block: int, to_block: int, *, match, native: bool = True,
+                      progress=None) -> Iterator[ScanChunk]:
+        """``SCAN``: the deposits of blocks ``from_block..to_block``, as :class:`ScanChunk` s in block
+        order.  The adapter reads what the chain shows, chunk by chunk, and asks ``match(keys)`` (a set
+        of recipients' address keys, see :meth:`address_key`; one call per chunk) which are ours: it
+        never holds the registry.  Token transfers and, with ``native``, native payments to those
+        addresses are findings; the caller decides which are stranded.  ``progress(n)`` counts blocks."""
         raise NotImplementedError(f"{self.family} networks cannot be scanned yet")
 
     def scan_holdings(self, addresses: Sequence[str], *, wanted, progress=None) -> list[FoundDeposit]:

@@ -22,7 +22,8 @@ _API = {
     "checkpoint_public_key", "hsm_keys",
 }
 # Services that drive cases through the API (the worker) live above it, so ``recover.api`` never imports them.
-_SERVICES = {"run_worker": "recover.services.worker", "scan": "recover.services.scanning", "import_appeals": "recover.services.appeals"}
+_SERVICES = {"run_worker": "recover.services.worker", "scan": "recover.services.scanning",
+             "follow_scan": "recover.services.scan_follow", "import_appeals": "recover.services.appeals"}
 _ERRORS = {
     "RecoverError", "NotFound", "InvalidInput", "ConfigError", "IllegalTransition", "ConcurrentUpdate",
     "DuplicateClaim", "VerificationRefused", "PolicyRefused", "NodeUnreachable",

@@ -1,30 +1,38 @@
 """Scanning blocks for deposits to our addresses: ERC-20 ``Transfer`` logs and native value.
 
-``eth_getLogs`` is asked for every ``Transfer`` log of a block range (the topic filter cannot name a
-million addresses); each log's recipient is matched in memory by the caller's predicate.  A node
-that refuses a range (too many results, range too large) gets half of it, down to one block, and
-the range grows back after a success.  Native deposits to the (few) retired addresses come either
-from every block's transactions, read in batches (any node), or, where the network's ``[evm]
-native_scan = "trace_filter"``, from ``trace_filter`` calls naming those addresses: only top-level
-calls that moved value and did not fail, i.e. what a transaction to the address paid it (the same
-deposits the block reading finds, without reading every transaction of every block).  Pure parsing
-lives in :mod:`chains.evm.erc20`.
+A scan reads what the chain shows over a range, chunk by chunk, and asks the caller which of the
+recipients it saw are ours (``match``: one question per chunk, answered by the case database's index):
+its cost follows the chain, never the size of the address registry.  Per chunk:
+
+- ``eth_getLogs`` for every ``Transfer`` log of the chunk (the topic filter cannot name millions of
+  addresses).  A node that refuses a range (too many results, range too large) gets half of it, down
+  to one block; a chunk with many logs makes the next one smaller (a bounded amount of JSON in memory
+  at once), and the range grows back after quiet chunks.
+- when the caller wants native value (``native=True``: it has retired addresses), either every block's
+  transactions, read in batches (any node), or, where the network's ``[evm] native_scan =
+  "trace_filter"``, ``trace_filter`` over the chunk (ranges of ``trace_filter_blocks``): only top-level
+  calls that moved value and did not fail, i.e. what a transaction paid its ``to`` (the same deposits
+  the block reading finds, without every transaction body).
+
+Findings come out per chunk (:class:`chains.base.ScanChunk`), so the caller opens cases and records its
+progress as it goes and can stop and resume between chunks.  Pure parsing lives in
+:mod:`chains.evm.erc20`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Collection
+from typing import Callable, Iterator
 
-from chains.base import NATIVE, FoundDeposit
+from chains.base import NATIVE, FoundDeposit, ScanChunk
 from chains.errors import ChainError, RetryableChainError
 from chains.evm.common import cs, qty
 from chains.evm.erc20 import TRANSFER_TOPIC, transfer_log
 from chains.transport import classify
 
 BLOCKS_PER_QUERY = 2_000
+LOGS_PER_CHUNK = 20_000  # above this many logs in a chunk, the next chunk is made smaller
 BLOCKS_PER_BATCH = 50  # eth_getBlockByNumber with transactions, per batched request
-TRACE_ADDRESSES_PER_CALL = 1_000  # toAddress entries per trace_filter (~45 kB of request)
-TRACE_CALLS_PER_REQUEST = 16  # trace_filter calls per HTTP request (~0.7 MB: nodes limit request bodies)
+TRACE_CALLS_PER_REQUEST = 8  # trace_filter calls per HTTP request (each answers every call of its range)
 
 
 def _recipient_word(log: dict) -> str | None:
@@ -43,29 +51,17 @@ class ScanMixin:
     def latest_block(self) -> int:
         return qty(self.client.call_or_raise("eth_blockNumber", []))
 
-    def scan_deposits(self, from_block: int, to_block: int, *, token_to: Callable[[str], bool],
-                      native_to: Collection[str] | None = None,
-                      progress: Callable[[int], None] | None = None) -> list[FoundDeposit]:
-        """``token_to`` gets addresses in lower case (EVM addresses compare case-insensitively): a
-        million-address set is matched without checksumming every log; ``native_to`` is the set of
-        addresses (lower case) whose native deposits are wanted; findings are EIP-55."""
-        found = self._scan_logs(from_block, to_block, token_to, progress)
-        if native_to:
-            wanted = {str(a).lower() for a in native_to}
-            if self.network.evm_options.native_scan == "trace_filter":
-                found += self._scan_native_traces(from_block, to_block, sorted(wanted))
-            else:
-                found += self._scan_native(from_block, to_block, wanted)
-        return sorted(found, key=lambda f: (f.block_number, f.index, f.txid))
-
-    def _scan_logs(self, start: int, end: int, wanted, progress) -> list[FoundDeposit]:
-        out: list[FoundDeposit] = []
-        size = BLOCKS_PER_QUERY
-        while start <= end:
-            stop = min(end, start + size - 1)
+    def scan_deposits(self, from_block: int, to_block: int, *, match: Callable[[set[str]], set[str]],
+                      native: bool = True, progress: Callable[[int], None] | None = None) -> Iterator[ScanChunk]:
+        """Chunks of findings over ``from_block..to_block``, in block order.  ``match(keys)`` gets the
+        lower-case recipients of a chunk (EVM addresses compare case-insensitively) and returns those
+        that are ours; findings are EIP-55, sorted by block and log index."""
+        start, size = from_block, BLOCKS_PER_QUERY
+        while start <= to_block:
+            stop = min(to_block, start + size - 1)
             try:
                 logs = self.client.call_or_raise("eth_getLogs", [{"fromBlock": hex(start), "toBlock": hex(stop),
-                                                                  "topics": [TRANSFER_TOPIC]}])
+                                                                  "topics": [TRANSFER_TOPIC]}]) or []
             except RetryableChainError:
                 raise
             except ChainError:
@@ -73,60 +69,69 @@ class ScanMixin:
                     raise  # the node refuses even one block: not a question of range
                 size = max(1, size // 2)  # the node refused the range: ask for half
                 continue
-            for log in logs or []:
-                recipient = _recipient_word(log)
-                if recipient is None or not wanted(recipient):
-                    continue  # most logs: a cheap look at the topic, no ABI decoding, no checksum
-                parsed = transfer_log(log)
-                if parsed is None:
-                    continue
-                out.append(FoundDeposit(txid=str(log["transactionHash"]).lower(), recipient=parsed[1],
-                                        asset=cs(log["address"]), amount=parsed[2],
-                                        block_number=qty(log["blockNumber"]), index=qty(log["logIndex"])))
+            tokens = [(word, log) for log in logs if (word := _recipient_word(log)) is not None]
+            del logs
+            natives = self._native_payments(start, stop) if native else []
+            ours = match({w for w, _ in tokens} | {to for to, *_ in natives}) if tokens or natives else set()
+            found = [FoundDeposit(txid=txid, recipient=cs(to), asset=NATIVE, amount=value, block_number=block, index=-1)
+                     for to, txid, value, block in natives if to in ours]
+            for word, log in tokens:
+                if word in ours and (parsed := transfer_log(log)) is not None:
+                    found.append(FoundDeposit(txid=str(log["transactionHash"]).lower(), recipient=parsed[1],
+                                              asset=cs(log["address"]), amount=parsed[2],
+                                              block_number=qty(log["blockNumber"]), index=qty(log["logIndex"])))
+            found.sort(key=lambda f: (f.block_number, f.index, f.txid))
             if progress:
                 progress(stop - start + 1)
+            yield ScanChunk(start, stop, found)
             start = stop + 1
-            size = min(BLOCKS_PER_QUERY, size * 2)
-        return out
+            if len(tokens) > LOGS_PER_CHUNK:
+                size = max(1, size * LOGS_PER_CHUNK // len(tokens))
+            elif len(tokens) < LOGS_PER_CHUNK // 2:
+                size = min(BLOCKS_PER_QUERY, size * 2)
 
-    def _scan_native(self, start: int, end: int, wanted) -> list[FoundDeposit]:
-        out: list[FoundDeposit] = []
+    def _native_payments(self, start: int, end: int) -> list[tuple[str, str, int, int]]:
+        """Every native payment of the range, to anyone, as (recipient in lower case, txid, value,
+        block): the caller's ``match`` keeps ours (and only those are checksummed)."""
+        if self.network.evm_options.native_scan == "trace_filter":
+            return self._native_traces(start, end)
+        out: list[tuple[str, str, int, int]] = []
         for first in range(start, end + 1, BLOCKS_PER_BATCH):
             numbers = range(first, min(end, first + BLOCKS_PER_BATCH - 1) + 1)
             blocks = self.client.batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
             for block in blocks:
+                if isinstance(block, Exception):
+                    raise classify(block, method="eth_getBlockByNumber", network=self.network.key)
                 for tx in (block or {}).get("transactions") or []:
                     to, value = tx.get("to"), qty(tx.get("value")) or 0
-                    if to and value > 0 and str(to).lower() in wanted:
-                        out.append(FoundDeposit(txid=str(tx["hash"]).lower(), recipient=cs(to), asset=NATIVE,
-                                                amount=value, block_number=qty(block["number"]), index=-1))
+                    if to and value > 0:
+                        out.append((str(to).lower(), str(tx["hash"]).lower(), value, qty(block["number"])))
         return out
 
-    def _scan_native_traces(self, start: int, end: int, wanted: list[str]) -> list[FoundDeposit]:
-        """``trace_filter`` over ranges of ``trace_filter_blocks`` blocks and groups of addresses, in
-        one batch; a range the node refuses is asked again in halves (down to one block)."""
+    def _native_traces(self, start: int, end: int) -> list[tuple[str, str, int, int]]:
+        """``trace_filter`` over ranges of ``trace_filter_blocks`` blocks, batched; a range the node
+        refuses is asked again in halves (down to one block)."""
         step = self.network.evm_options.trace_filter_blocks
-        groups = [wanted[i:i + TRACE_ADDRESSES_PER_CALL] for i in range(0, len(wanted), TRACE_ADDRESSES_PER_CALL)]
-        todo = [(a, min(end, a + step - 1), g) for a in range(start, end + 1, step) for g in groups]
-        out: list[FoundDeposit] = []
+        todo = [(a, min(end, a + step - 1)) for a in range(start, end + 1, step)]
+        out: list[tuple[str, str, int, int]] = []
         while todo:
-            calls = [("trace_filter", [{"fromBlock": hex(a), "toBlock": hex(b), "toAddress": g}]) for a, b, g in todo]
+            calls = [("trace_filter", [{"fromBlock": hex(a), "toBlock": hex(b)}]) for a, b in todo]
             answers = [answer for i in range(0, len(calls), TRACE_CALLS_PER_REQUEST)
                        for answer in self.client.batch(calls[i:i + TRACE_CALLS_PER_REQUEST])]
             again = []
-            for (a, b, g), answer in zip(todo, answers):
+            for (a, b), answer in zip(todo, answers):
                 if isinstance(answer, Exception):
                     if a == b or getattr(answer, "code", None) == -32601:  # -32601: the node has no trace_filter
                         raise classify(answer, method="trace_filter", network=self.network.key)
                     mid = (a + b) // 2
-                    again += [(a, mid, g), (mid + 1, b, g)]
+                    again += [(a, mid), (mid + 1, b)]
                     continue
                 out += [f for f in map(_native_call, answer or []) if f is not None]
             todo = again
         return out
 
 
-def _native_call(trace: dict) -> FoundDeposit | None:
+def _native_call(trace: dict) -> tuple[str, str, int, int] | None:
     """A top-level, successful call that paid value to its ``to``: what a transaction paid the address."""
     action = trace.get("action") or {}
     if (trace.get("type") != "call" or trace.get("traceAddress") or trace.get("error")
@@ -135,5 +140,4 @@ def _native_call(trace: dict) -> FoundDeposit | None:
     value, to = qty(action.get("value")) or 0, action.get("to")
     if value <= 0 or not to:
         return None
-    return FoundDeposit(txid=str(trace["transactionHash"]).lower(), recipient=cs(to), asset=NATIVE, amount=value,
-                        block_number=qty(trace["blockNumber"]), index=-1)
+    return str(to).lower(), str(trace["transactionHash"]).lower(), value, qty(trace["blockNumber"])

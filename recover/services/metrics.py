@@ -6,18 +6,20 @@ Two kinds of figures:
   queue, scan progress): read at scrape time by :class:`DatabaseCollector` with a few aggregate
   queries (:mod:`recover.queries.metrics`), so every web and worker process reports the same truth,
   and a scrape of any one of them is enough;
-- what only a process knows (a worker's node errors and the jobs it ran): counters of that process
-  (:data:`NODE_ERRORS`, :data:`WORKER_JOBS`), starting at zero when it starts, as Prometheus counters do.
+- what only a process knows (a worker's node errors and the jobs it ran, a follower's lag behind the
+  chain): figures of that process (:data:`NODE_ERRORS`, :data:`WORKER_JOBS`, :data:`SCAN_LAG`), starting
+  at zero when it starts, as Prometheus counters do.
 
 Every metric is named ``recover_...``; docs (README "Metrics") say what each one means.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from recover.errors import InvalidInput
 from recover.queries.metrics import JOB_STATES, figures
 
 #: node errors (a node that did not answer after retries and failover: exit 8) met by this worker's
@@ -27,6 +29,10 @@ NODE_ERRORS = Counter("recover_node_errors", "Node unreachable after retries (ex
 #: the jobs this worker ran, by kind and outcome (done: finished; later: due again later)
 WORKER_JOBS = Counter("recover_worker_jobs", "Jobs this worker ran, by kind and outcome (done, later)",
                       ["kind", "outcome"], registry=None)
+#: how far a follower (``scan --follow``, ``worker --scan``) is behind: the node's newest block minus the
+#: last block scanned, after its latest round (at least the network's confirmations - 1)
+SCAN_LAG = Gauge("recover_scan_lag_blocks", "Blocks between the node's newest and the last block this "
+                 "process's follow scan recorded", ["network"], registry=None)
 
 
 class DatabaseCollector(Collector):
@@ -105,6 +111,7 @@ def registry(db: str | None = None, *, worker: bool = False) -> CollectorRegistr
     if worker:
         reg.register(NODE_ERRORS)
         reg.register(WORKER_JOBS)
+        reg.register(SCAN_LAG)
     return reg
 
 
@@ -113,6 +120,15 @@ def start_worker_metrics(port: int, *, host: str = "127.0.0.1", db: str | None =
     the server (``.shutdown()`` stops it)."""
     server, _thread = start_http_server(port, addr=host, registry=registry(db, worker=True))
     return server
+
+
+def serve_metrics(port: int, host: str, url: str):
+    """:func:`start_worker_metrics`, or a refusal naming the address when it cannot listen there."""
+    try:
+        return start_worker_metrics(port, host=host, db=url)
+    except OSError as exc:
+        raise InvalidInput(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+                           code="metrics_port_unavailable") from None
 
 
 def count_job(kind: str, *, done: bool, network: str | None, node_error: bool) -> None:

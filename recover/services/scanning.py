@@ -1,12 +1,14 @@
 """``recover scan``: find misdeposits before anyone appeals, and open a case for each.
 
-The registered addresses of the network are loaded once into memory (a set of comparison keys:
-a million addresses fit); the adapter reads the block range and keeps the deposits whose recipient
-is ours.  A token transfer to one of our addresses is a case unless the token is listed and the
+The adapter reads the block range chunk by chunk and asks, once per chunk, which of the recipients
+it saw are ours (:mod:`recover.networks.registered`: an indexed lookup in the case database, never the
+whole registry in memory: exchanges register tens of millions of addresses).  A token transfer to one of our addresses is a case unless the token is listed and the
 address active (a normal deposit); native value is a case only at a retired address.  Each finding
 opens a case like an appeal would (claimant unknown; the money is credited to the deposit address's
 account), in its own transaction, and a deposit that already has a case is counted, never opened
-twice.  The last block scanned is kept per network, so the next scan can resume after it.
+twice.  The last block scanned is recorded per network after each chunk, so a scan that stops (or
+dies) resumes after it: a chunk scanned again opens nothing twice.  :func:`follow` keeps scanning as
+new blocks are confirmed.
 
 Networks whose adapter can ``SCAN_HOLDINGS`` instead of ``SCAN`` (UTXO, Solana) are scanned for what
 our addresses hold *now* (:func:`scan_holdings`): the same rule decides what is stranded, the
@@ -18,7 +20,6 @@ as cases key deposits (transaction, deposit address, asset).
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass, field
 
@@ -33,9 +34,10 @@ from recover.casework.runner import run
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.networks.chainio import adapter
 from recover.networks.memos import signed_memos
+from recover.networks.registered import has_retired, registered_among
 from recover.networks.registry import get_network
 from recover.storage.models import DepositAddress, ScanState, utcnow
-from recover.storage.testpoints import pause_point
+from recover.storage.testpoints import fault_point, pause_point
 from recover.text import plural
 
 
@@ -56,7 +58,9 @@ class ScanReport:
 
 
 def scan_network(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
-                 progress=None) -> ScanReport:
+                 progress=None, stop=None) -> ScanReport:
+    """Scan ``net`` over a block range (see the module docstring).  ``stop`` (an Event): finish the
+    chunk at hand and return, its end recorded as scanned (``report.to_block``)."""
     if net.deposit_model == "shared_memo":
         return scan_shared(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
                            progress=progress)
@@ -68,11 +72,38 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     chain = adapter(net)
     key = chain.address_key
     with session_factory() as s:
-        ours = _status_by_key(s, net.key)
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
-    retired = {k for k, status in ours.items() if status == "retired"}
+        native = has_retired(s, net.key)  # native value is a finding only at a retired address
+    start, end = _block_range(chain, net, from_block, to_block, last)
+    report = ScanReport(net.key, start, end)
     listed = {key(t.address) for t in net.listed_tokens}
+    ours: dict[str, tuple[str, str]] = {}  # the chunk's recipients that are ours: {key: (status, account)}
+
+    def match(keys) -> set[str]:
+        with session_factory() as s:
+            found = registered_among(s, net.key, keys)
+        ours.clear()
+        ours.update(found)
+        return set(found)
+
+    for chunk in chain.scan_deposits(start, end, match=match, native=native, progress=progress):
+        findings = [f for f in chunk.found  # a listed token to an active address is credited the normal way
+                    if stranded(ours[key(f.recipient)][0], f.asset if f.asset == NATIVE else key(f.asset), listed)]
+        _open_cases(session_factory, net, findings, {k: account for k, (_, account) in ours.items()}, key, actor,
+                    report)
+        fault_point("scan_chunk_opened")  # a scan killed here scans the chunk again: it opens nothing twice
+        with session_factory() as s:
+            save_scan_state(s, net.key, chunk.last_block)
+        report.to_block = chunk.last_block
+        if stop is not None and stop.is_set():
+            break
+    return report
+
+
+def _block_range(chain, net, from_block: int | None, to_block: int | None, last: int | None) -> tuple[int, int]:
+    """The blocks a scan reads: from ``from_block`` (default: after the last scan) to ``to_block``
+    (default, and at most: the newest block with the network's confirmations)."""
     start = from_block if from_block is not None else (last + 1 if last is not None else None)
     if start is None:
         raise InvalidInput(f"no earlier scan of {net.key} to resume from: give --from-block", code="no_scan_state")
@@ -81,22 +112,7 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     if start < 0 or end < start:
         raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
                            f"{plural(net.confirmations, 'confirmation')} is {newest})", code="empty_range")
-    report = ScanReport(net.key, start, end)
-
-    def token_wanted(address: str) -> bool:
-        return key(address) in ours
-
-    found = chain.scan_deposits(start, end, token_to=token_wanted, native_to=retired,
-                                progress=progress)
-    stranded_found = [f for f in found  # a listed token to an active address is credited the normal way
-                      if stranded(ours[key(f.recipient)], f.asset if f.asset == NATIVE else key(f.asset), listed)]
-    del ours, retired
-    with session_factory() as s:
-        account_of = _accounts_of(s, net.key, {key(f.recipient) for f in stranded_found})
-    _open_cases(session_factory, net, stranded_found, account_of, key, actor, report)
-    with session_factory() as s:
-        save_scan_state(s, net.key, end)
-    return report
+    return start, end
 
 
 def save_scan_state(session, network: str, last_block: int) -> None:
@@ -119,31 +135,6 @@ def save_scan_state(session, network: str, last_block: int) -> None:
         index_elements=[table.c.network],
         set_={"last_block": higher(table.c.last_block, stmt.excluded.last_block),
               "updated_at": sa.case((advanced, stmt.excluded.updated_at), else_=table.c.updated_at)}))
-
-
-def _status_by_key(session, network: str) -> dict[str, str]:
-    """Every registered address of the network as {address key: status}: a million rows.  Read as
-    plain tuples through the connection (not ORM rows) with the cyclic garbage collector paused:
-    millions of new objects would otherwise set off full collections over a growing heap, most of
-    the load's time.  Accounts are read afterwards, for the few addresses a scan finds."""
-    query = select(DepositAddress.address_key, DepositAddress.status).where(DepositAddress.network == network)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return dict(session.connection().execute(query).all())
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _accounts_of(session, network: str, keys: set[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    ordered = sorted(keys)
-    for i in range(0, len(ordered), 1000):
-        out.update(session.connection().execute(
-            select(DepositAddress.address_key, DepositAddress.account)
-            .where(DepositAddress.network == network, DepositAddress.address_key.in_(ordered[i:i + 1000]))).all())
-    return out
 
 
 def stranded(status: str, asset: str, listed: set[str]) -> bool:
@@ -203,14 +194,7 @@ def scan_shared(session_factory, net, *, from_block: int | None, to_block: int |
                                                                   DepositAddress.kind == "shared")))
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
-    start = from_block if from_block is not None else (last + 1 if last is not None else None)
-    if start is None:
-        raise InvalidInput(f"no earlier scan of {net.key} to resume from: give --from-block", code="no_scan_state")
-    newest = chain.latest_block() - (net.confirmations - 1)
-    end = min(to_block, newest) if to_block is not None else newest
-    if start < 0 or end < start:
-        raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
-                           f"{plural(net.confirmations, 'confirmation')} is {newest})", code="empty_range")
+    start, end = _block_range(chain, net, from_block, to_block, last)
     report = ScanReport(net.key, start, end, kind="incoming")
     found = chain.scan_incoming(shared, start, end, progress=progress) if shared else []
     with session_factory() as s:

@@ -16,7 +16,11 @@ verify an open case, broadcast a signed one, track a broadcast one.  What a job 
 Every loop also gives a job back to any ``signed`` or ``broadcast`` case that has none
 (:func:`recover.storage.jobs.requeue_stranded`: one query when there is nothing to do).
 
-SIGTERM (or Ctrl-C) finishes the current job and stops.  On PostgreSQL any number of workers on any
+With ``--scan N`` (repeatable) the worker also follows network N between jobs, as ``recover scan
+--follow`` does (:mod:`recover.services.scan_follow`), in rounds of at most
+:data:`SCAN_BLOCKS_PER_ROUND` blocks; the cases a round opens get their verify jobs like any other.
+
+SIGTERM (or Ctrl-C) finishes the current job (or chunk of blocks) and stops.  On PostgreSQL any number of workers on any
 number of machines share the queue; on SQLite one worker runs, and a second one is refused.
 """
 
@@ -24,25 +28,31 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from sqlalchemy.engine import make_url
 
 from recover import api
 from recover.authority.acting import load_operator_key
 from recover.casework.runner import run
-from recover.errors import EXIT_NODE, EXIT_UNEXPECTED, EXIT_WAITING, IllegalTransition, InvalidInput, ToolkitError
+from recover.errors import EXIT_NODE, EXIT_UNEXPECTED, EXIT_WAITING, IllegalTransition, ToolkitError
 from recover.life.operations import OPERATIONS
-from recover.services.metrics import count_job, start_worker_metrics
+from recover.networks.registry import get_network
+from recover.services.metrics import count_job, serve_metrics
+from recover.services.scan_follow import Follower
+from recover.services.stopping import on_signals, restore
 from recover.storage.db import get_engine, resolve_db_url, session_scope
 from recover.storage.jobs import Lease, backoff, claim, finish, requeue_stranded
 from recover.storage.models import Case
 from recover.text import plural
+
+
+SCAN_BLOCKS_PER_ROUND = 2_000  # blocks a worker scans between two looks at the job queue
 
 
 @dataclass
@@ -72,11 +82,13 @@ class WorkerReport:
     by_kind: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     requeued: list = field(default_factory=list)  # stranded cases given a job again
+    scanned: list = field(default_factory=list)  # rounds of the networks it follows that read blocks
     results: list[JobResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"worker": self.worker, "jobs": self.jobs, "done": self.done, "later": self.later,
                 "by_kind": self.by_kind, "errors": self.errors[-20:], "requeued": self.requeued[-100:],
+                "scanned": self.scanned[-100:],
                 "results": [r.to_dict() for r in self.results[-100:]]}
 
 
@@ -98,23 +110,29 @@ def _sqlite_lock(url: str):
 
 def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_seconds: int = 300,
                poll_seconds: float = 2.0, stop: threading.Event | None = None, say=None,
-               on_job=None, metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> WorkerReport:
+               on_job=None, metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
+               scan: Sequence[str] = ()) -> WorkerReport:
     """``on_job(JobResult)`` is told what each job did as it ends (the CLI prints it); ``say(text)``
-    other news (cases given a job again).  ``metrics_port``: serve Prometheus metrics at
+    other news (cases given a job again, scan rounds).  ``metrics_port``: serve Prometheus metrics at
     ``http://metrics_host:metrics_port/metrics`` while the worker runs (:mod:`recover.services.metrics`:
-    the database's figures and this worker's node errors and jobs); loopback unless told otherwise."""
+    the database's figures and this worker's node errors, jobs and scan lag); loopback unless told
+    otherwise.  ``scan``: networks this worker also follows (:class:`recover.services.scan_follow.Follower`), between jobs."""
     url = resolve_db_url(db)
     signing_key = load_operator_key(key)  # opened once: every job signs with it
     # the key must be able to do every job; verifying needs the most (a specialist's role)
     run("verify", db=url, key=signing_key, body=lambda ctx: ctx.actor)
+    if scan:
+        run("open", db=url, key=signing_key, body=lambda ctx: ctx.actor)  # scans open cases
+    followers = [Follower(get_network(n), url, signing_key, poll_seconds, max_blocks=SCAN_BLOCKS_PER_ROUND)
+                 for n in dict.fromkeys(scan)]
     lock = _sqlite_lock(url) if get_engine(url).dialect.name == "sqlite" else None
     stop = stop or threading.Event()
     report = WorkerReport(f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
-    previous = _on_signals(stop)
+    previous = on_signals(stop)
     metrics = None
     try:
         if metrics_port is not None:
-            metrics = _serve_metrics(metrics_port, metrics_host, url)
+            metrics = serve_metrics(metrics_port, metrics_host, url)
             if say:
                 say(f"metrics at http://{metrics_host}:{metrics.server_port}/metrics")
         while not stop.is_set():
@@ -122,11 +140,13 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
             report.requeued += requeued
             if say and requeued:
                 say(f"cases {', '.join(map(str, requeued))}: no pending job, given one again")
+            scanned = [_scan_round(f, stop, say, report) for f in followers if f.due()]
             lease = claim(lambda: session_scope(url), report.worker, lease_seconds)
             if lease is None:
-                if once:
+                if once and not any(scanned):
                     break
-                stop.wait(poll_seconds)
+                if not any(scanned):  # a round that scanned blocks may have more: go on at once
+                    stop.wait(poll_seconds)
                 continue
             result = _run(url, signing_key, lease, poll_seconds)
             later, error = result.again_in, result.error
@@ -144,7 +164,7 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
             if on_job:
                 on_job(result)
     finally:
-        _restore(previous)
+        restore(previous)
         if metrics is not None:
             metrics.shutdown()
             metrics.server_close()
@@ -153,13 +173,19 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
     return report
 
 
-def _serve_metrics(port: int, host: str, url: str):
-    """The metrics server, or a refusal naming the address when it cannot listen there."""
-    try:
-        return start_worker_metrics(port, host=host, db=url)
-    except OSError as exc:
-        raise InvalidInput(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
-                           code="metrics_port_unavailable") from None
+def _scan_round(follower: Follower, stop: threading.Event, say, report: WorkerReport) -> bool:
+    """One round of a network the worker follows; True when it read blocks (there may be more)."""
+    done = follower.round(stop)
+    if done.error:
+        report.errors.append({"scan": done.network, "error": done.error})
+    elif done.report is not None:
+        report.scanned.append(done.to_dict())
+    if say and (done.error or done.report is not None):
+        r = done.report
+        say(f"scan {done.network}: {done.error}; trying again" if done.error else
+            f"scan {done.network} blocks {r.from_block}..{r.to_block}: {plural(len(r.opened), 'case')} opened, "
+            f"{r.existing} already, {len(r.errors)} refused; {done.lag} behind the newest block")
+    return done.report is not None
 
 
 def _run(url: str, signing_key, lease: Lease, poll: float) -> JobResult:
@@ -261,15 +287,3 @@ def _classify(exc: ToolkitError, lease: Lease, poll: float, still: bool = False)
         # (a frozen token thawed, a concurrent update settled, a send refused and then re-planned)
         refused.again_in = backoff(lease.attempts, base=poll)
     return refused  # again_in None: done: the case moved on, or a verification was refused (the case says why)
-
-
-def _on_signals(stop: threading.Event):
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    handler = lambda signum, frame: stop.set()  # noqa: E731 - finish the current job, then stop
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-
-def _restore(previous) -> None:
-    for sig, old in (previous or {}).items():
-        signal.signal(sig, old)

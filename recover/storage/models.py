@@ -205,7 +205,11 @@ class DepositAddress(SQLModel, table=True):
     """An address whose key the exchange holds, registered for one network."""
 
     __tablename__ = "deposit_addresses"
-    __table_args__ = (sa.UniqueConstraint("network", "address_key", name="uq_deposit_addresses_addr"),)
+    __table_args__ = (sa.UniqueConstraint("network", "address_key", name="uq_deposit_addresses_addr"),
+                      # a scan asks whether a network has retired addresses at all (few, among millions)
+                      sa.Index("ix_deposit_addresses_retired", "network",
+                               postgresql_where=sa.text("status = 'retired'"),
+                               sqlite_where=sa.text("status = 'retired'")))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     network: str = Field(max_length=64)

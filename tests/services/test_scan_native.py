@@ -1,5 +1,6 @@
 """Native deposits found by `scan` two ways, on a real anvil: every block's transactions, or the
-node's `trace_filter` (``[evm] native_scan``); both must find exactly the same deposits."""
+node's `trace_filter` (``[evm] native_scan``); both must find exactly the same deposits.  The adapter
+asks ``match`` which recipients are ours (here: a fixed set, as the case database would answer)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def test_trace_filter_and_block_reading_find_the_same_native_deposits(evm):
     def found(**evm):
         chain = _adapter(node.url, **evm)
         methods = _record_methods(chain)
-        out = chain.scan_deposits(start, end, token_to=lambda a: False, native_to=set(retired))
+        ours = {a.lower() for a in retired}
+        out = [f for chunk in chain.scan_deposits(start, end, match=lambda keys: keys & ours) for f in chunk.found]
         return [(f.txid, f.recipient.lower(), f.asset, f.amount, f.block_number) for f in out], methods
 
     by_blocks, read_blocks = found(native_scan="blocks")
@@ -66,17 +68,23 @@ def test_trace_filter_and_block_reading_find_the_same_native_deposits(evm):
     assert "eth_getBlockByNumber" not in read_traces and read_traces.count("trace_filter") == 2
     assert "eth_getBlockByNumber" not in read_big and read_big.count("trace_filter") == 3  # 1 refused, 2 halves
     assert {t: (r, a) for t, r, asset, a, _ in by_traces if asset == NATIVE} == paid
-    assert all(asset == NATIVE for _, _, asset, _, _ in by_traces)
+    # the token transfer to retired[0] is a finding too (the caller decides what is stranded)
+    assert [(r, asset) for _, r, asset, _, _ in by_traces if asset != NATIVE] == [(retired[0].lower(), token.address)]
 
 
-def test_a_scan_with_no_retired_address_reads_no_native_part(evm):
+def test_a_scan_without_native_reads_no_native_part(evm):
+    """A network with no retired address (``native=False``) reads logs only: a native payment, even
+    to an address ``match`` would accept, is never read."""
     node, _ = evm
     start = node.w3.eth.block_number + 1
     node.w3.eth.send_transaction({"from": node.accounts[0], "to": to_checksum_address("0x" + "c".rjust(40, "0")), "value": 1})
     end = node.w3.eth.block_number
     for mode in ("blocks", "trace_filter"):
-        assert _adapter(node.url, native_scan=mode).scan_deposits(start, end, token_to=lambda a: True,
-                                                                   native_to=set()) == []
+        chain = _adapter(node.url, native_scan=mode)
+        methods = _record_methods(chain)
+        asked = []
+        chunks = list(chain.scan_deposits(start, end, match=lambda keys: asked.append(keys) or keys, native=False))
+        assert [c.found for c in chunks] == [[]] and asked == [] and set(methods) <= {"eth_getLogs"}
 
 
 def test_a_node_without_trace_filter_is_an_error_at_once_not_a_split_down_to_single_blocks():
@@ -101,7 +109,7 @@ def test_a_node_without_trace_filter_is_an_error_at_once_not_a_split_down_to_sin
     try:
         chain = _adapter(geth.url, native_scan="trace_filter")
         with pytest.raises(ChainError, match="trace_filter"):
-            chain.scan_deposits(1, 900, token_to=lambda a: False, native_to={"0x" + "ab" * 20})
+            list(chain.scan_deposits(1, 900, match=lambda keys: set()))
     finally:
         geth.close()
     assert asked.count("trace_filter") == 3  # the first batch (three ranges of 300), nothing after
