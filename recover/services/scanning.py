@@ -29,7 +29,7 @@ from sqlmodel import select
 
 from chains.base import NATIVE, Capability
 from chains.registry import adapter_class
-from recover.casework.cases import Claim, open_case
+from recover.casework.cases import Claim, already_claimed, open_case
 from recover.casework.runner import run
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.networks.chainio import adapter
@@ -227,8 +227,14 @@ def _open_cases(session_factory, net, findings, account_of: dict, key, actor, re
     """A case per finding, as an appeal would open it (claimant unknown, credited to the deposit
     address's account), each in its own transaction: a deposit that already has a case is counted,
     and one finding's refusal never stops the others (it is reported)."""
-    for f in findings:
+    with session_factory() as s:  # a scan over its own earlier findings: counted without a transaction each
+        claimed = already_claimed(s, net, [(f.txid, f.recipient, None if f.asset == NATIVE else f.asset)
+                                           for f in findings])
+    for i, f in enumerate(findings):
         report.found += 1
+        if i in claimed:
+            report.existing += 1
+            continue
         claim = Claim(network=net.key, tx=f.txid, credit_account=account_of[key(f.recipient)],
                       deposit_address=f.recipient, asset=None if f.asset == NATIVE else f.asset)
         try:
