@@ -234,70 +234,44 @@ def run_child(db_url: str, node_url: str, first: int, last: int, trace: bool = F
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--blocks", type=int, default=10_000)
-    ap.add_argument("--addresses", type=int, default=1_000_000)
-    ap.add_argument("--planted", type=int, default=200, help="Stranded token transfers to our addresses")
-    ap.add_argument("--noise-per-block", type=int, default=5, help="Transfer logs per block to addresses not ours")
-    ap.add_argument("--retired-share", type=float, default=0.01)
-    ap.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
-    ap.add_argument("--tracemalloc", action="store_true", help="a third scan under tracemalloc (Python heap peak)")
-    ap.add_argument("--child", nargs=3, metavar=("DB", "FROM", "TO"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.child:
-        child(args.child[0], int(args.child[1]), int(args.child[2]), args.tracemalloc)
-        return
-
-
+def measure(args, node, size: int, first: int, last: int, planted_to, native_to) -> dict:
+    """One registry size: a fresh case database, raw reads before and after, our two scans."""
     from chains.evm.scan import BLOCKS_PER_BATCH, BLOCKS_PER_QUERY
-    from evm_devnet import start_anvil
 
-    team_env()
-    n_native = max(1, args.planted // 10)
-    planted_to, native_to = make_addresses(args.planted), make_addresses(n_native)
-    node = start_anvil(31337)
-    os.environ["ANVIL_URL"] = node.url
-    try:
-        t0 = time.perf_counter()
-        first, last, _token, planted = build_chain(node, args.blocks, args.noise_per_block, planted_to, native_to)
-        node.rpc("anvil_mine", [hex(1)])  # the last scanned block has its confirmation
-        t1 = time.perf_counter()
-        print(f"setup: {args.blocks} blocks ({first}..{last}) with {args.noise_per_block} noise transfers each, "
-              f"{len(planted_to)} stranded token transfers and {len(native_to)} native payments planted, "
-              f"in {t1 - t0:.0f} s", flush=True)
-        with case_database(args.backend) as db_url:
-            t2 = time.perf_counter()
-            insert_addresses(db_url, args.addresses - len(planted_to) - n_native, args.retired_share, planted_to,
-                             native_to)
-            print(f"setup: {args.addresses:,} deposit addresses inserted into {args.backend} in "
-                  f"{time.perf_counter() - t2:.1f} s", flush=True)
-            raw = {"b1": [], "b2": [], "b3": [], "b4": []}
+    with case_database(args.backend) as db_url:
+        t2 = time.perf_counter()
+        insert_addresses(db_url, size - len(planted_to) - len(native_to), args.retired_share, planted_to, native_to)
+        print(f"setup: {size:,} deposit addresses inserted into {args.backend} in "
+              f"{time.perf_counter() - t2:.1f} s", flush=True)
+        raw = {"b1": [], "b2": [], "b3": [], "b4": [], "logs": 0, "txs": 0}
 
-            def raw_pass():
-                s1, logs = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=False)
-                s2, logs2 = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=True)
-                s3, txs = raw_blocks(node.url, first, last, BLOCKS_PER_BATCH)
-                s4, traces = raw_traces(node.url, first, last)
-                assert logs == logs2 and traces >= txs
-                raw["b1"].append(s1), raw["b2"].append(s2), raw["b3"].append(s3), raw["b4"].append(s4)
-                return logs, txs
+        def raw_pass():
+            s1, logs = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=False)
+            s2, logs2 = raw_logs(node.url, first, last, BLOCKS_PER_QUERY, one_array=True)
+            s3, txs = raw_blocks(node.url, first, last, BLOCKS_PER_BATCH)
+            s4, traces = raw_traces(node.url, first, last)
+            assert logs == logs2 and traces >= txs
+            raw["b1"].append(s1), raw["b2"].append(s2), raw["b3"].append(s3), raw["b4"].append(s4)
+            raw["logs"], raw["txs"] = logs, txs
 
-            logs, txs = raw_pass()
-            runs = [run_child(db_url, node.url, first, last), run_child(db_url, node.url, first, last)]
-            raw_pass()
-            traced = run_child(db_url, node.url, first, last, trace=True) if args.tracemalloc else None
-    finally:
-        node.stop()
+        raw_pass()
+        runs = [run_child(db_url, node.url, first, last), run_child(db_url, node.url, first, last)]
+        raw_pass()
+        traced = run_child(db_url, node.url, first, last, trace=True) if args.tracemalloc else None
+    return {"raw": raw, "runs": runs, "traced": traced}
 
-    expect = len(planted)
-    one, two = runs
+
+def report(args, size: int, result: dict, expect: int) -> float:
+    """Print one registry size's figures; the peak RSS of its scans."""
+    from chains.evm.scan import BLOCKS_PER_BATCH, BLOCKS_PER_QUERY
+
+    raw, (one, two), traced = result["raw"], result["runs"], result["traced"]
     assert one["found"] == expect and one["opened"] == expect and not one["errors"], one
     assert two["found"] == expect and two["opened"] == 0 and two["existing"] == expect, two
     n = args.blocks
     b_logs = min(min(raw["b1"]), min(raw["b2"]))
     b_native = min(raw["b3"])
-    print(f"range: {n} blocks, {logs:,} Transfer logs, {txs:,} transactions; {args.addresses:,} registered "
+    print(f"range: {n} blocks, {raw['logs']:,} Transfer logs, {raw['txs']:,} transactions; {size:,} registered "
           f"addresses on {args.backend}; chunks of {BLOCKS_PER_QUERY} blocks (logs), {BLOCKS_PER_BATCH} (blocks)")
     print(f"(b1) raw eth_getLogs, one request per chunk : {n / min(raw['b1']):9.0f} blocks/s "
           f"({min(raw['b1']):.2f} s, best of 2)")
@@ -318,6 +292,49 @@ def main() -> None:
     ratio_all = (b_logs + b_traces) / best
     print(f"ours / raw (logs + trace_filter, the same reads) = {ratio_all:.2f} "
           f"(target >= 0.50: {'OK' if ratio_all >= 0.5 else 'BELOW'}); ours / raw eth_getLogs alone = {ratio_logs:.2f}")
+    return max(one["rss_peak_mib"], two["rss_peak_mib"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=int, default=10_000)
+    ap.add_argument("--addresses", default="1000000",
+                    help="Registered addresses; a comma list (1000000,10000000) measures each on the same chain")
+    ap.add_argument("--planted", type=int, default=200, help="Stranded token transfers to our addresses")
+    ap.add_argument("--noise-per-block", type=int, default=5, help="Transfer logs per block to addresses not ours")
+    ap.add_argument("--retired-share", type=float, default=0.01)
+    ap.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    ap.add_argument("--tracemalloc", action="store_true", help="a third scan under tracemalloc (Python heap peak)")
+    ap.add_argument("--child", nargs=3, metavar=("DB", "FROM", "TO"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]), args.tracemalloc)
+        return
+    from evm_devnet import start_anvil
+
+    sizes = [int(x) for x in args.addresses.split(",")]
+    team_env()
+    n_native = max(1, args.planted // 10)
+    planted_to, native_to = make_addresses(args.planted), make_addresses(n_native)
+    node = start_anvil(31337)
+    os.environ["ANVIL_URL"] = node.url
+    results = {}
+    try:
+        t0 = time.perf_counter()
+        first, last, _token, planted = build_chain(node, args.blocks, args.noise_per_block, planted_to, native_to)
+        node.rpc("anvil_mine", [hex(1)])  # the last scanned block has its confirmation
+        print(f"setup: {args.blocks} blocks ({first}..{last}) with {args.noise_per_block} noise transfers each, "
+              f"{len(planted_to)} stranded token transfers and {len(native_to)} native payments planted, "
+              f"in {time.perf_counter() - t0:.0f} s", flush=True)
+        for size in sizes:
+            results[size] = measure(args, node, size, first, last, planted_to, native_to)
+    finally:
+        node.stop()
+    peaks = {size: report(args, size, results[size], len(planted)) for size in sizes}
+    if len(sizes) > 1:
+        low, high = peaks[sizes[0]], peaks[sizes[-1]]
+        print(f"peak RSS {low:.0f} MiB at {sizes[0]:,} addresses, {high:.0f} MiB at {sizes[-1]:,}: "
+              f"{(high - low) / low:+.0%} (target: below 200 MiB, within 10 %)")
 
 
 if __name__ == "__main__":
