@@ -1,8 +1,10 @@
 """Batch appeals: ``recover case import APPEALS.csv`` opens one case per line, idempotently.
 
-Each line is opened in its own transaction (nothing is half-written for a line, and a bad line never
-stops the others).  A line already imported (the same ``external_ref``, or the same deposit) is
-reported with the case it already is, not opened twice; running the same file again changes nothing.
+Each line is opened in its own savepoint of a chunk's transaction (nothing is half-written for a line,
+a bad line never stops or undoes the others, and a crash loses at most the uncommitted chunk, which a
+re-run opens), with every check of ``case open`` and its claim signed as its own statement.  A line
+already imported (the same ``external_ref``, or the same deposit) is reported with the case it already
+is, not opened twice; running the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _claim(row: dict, index: str | None) -> Claim:
 
 
 def _open_chunk(session_factory, lines: list[tuple[int, dict]], *, actor) -> list[AppealResult]:
-    """The lines of one chunk in one transaction, each opened by :func:`open_case` (every check of
+    """The lines of one chunk in one transaction, each opened by :func:`open_claim` (every check of
     ``case open``) in its own savepoint.  Anything but a refusal of the line (a bug, the database
     itself) rolls the whole chunk back and stops the import, as it stopped it before."""
     results = []
@@ -146,7 +148,7 @@ def existing_refs(session, refs: list[str]) -> dict[str, int]:
 
 
 def import_appeals(path: str | Path, *, db: str | None = None, key=None) -> list[AppealResult]:
-    """``recover case import``: open one case per line of an appeals CSV, each in its own unit of
-    work (idempotent: lines already imported are reported)."""
+    """``recover case import``: open one case per line of an appeals CSV, each line in its own savepoint
+    of a chunk's transaction (idempotent: lines already imported are reported)."""
     return run("open", db=db, key=key, own_units=True,
                body=lambda ctx: open_appeals(ctx.sessions, Path(path), actor=ctx.actor))
