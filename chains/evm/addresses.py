@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from chains.errors import InvalidAddress, InvalidTxid
 
@@ -19,11 +20,9 @@ def validate_address(address: str, *, what: str = "address", network=None) -> st
     An all-lowercase or all-uppercase address carries no checksum, so a typo in it cannot be
     caught: for a tool that moves money that is refused too.
     """
-    from eth_utils import is_checksum_address
-
     if not isinstance(address, str) or not _HEX40.match(address):
         raise InvalidAddress(f"{what} {address!r} is not an EVM address (0x followed by 40 hex digits)")
-    if is_checksum_address(address):
+    if _checksummed(address):
         return address  # includes the rare addresses whose checksummed form is all one case
     body = address[2:]
     if body.lower() == body or body.upper() == body:
@@ -32,6 +31,15 @@ def validate_address(address: str, *, what: str = "address", network=None) -> st
             "give it in its checksummed mixed-case form"
         )
     raise InvalidAddress(f"{what} {address!r} fails its EIP-55 checksum: check for a typo")
+
+
+@lru_cache(maxsize=1 << 14)
+def _checksummed(address: str) -> bool:
+    """eth-utils' EIP-55 check (a Keccak hash), remembered: ``case import`` checks the same token address
+    on every line."""
+    from eth_utils import is_checksum_address
+
+    return is_checksum_address(address)
 
 
 def normalize_txid(txid: str) -> str:

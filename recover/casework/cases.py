@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -15,17 +16,17 @@ from chains.base import Capability
 from chains.config import NetworkConfig
 from chains.errors import InvalidAddress, InvalidTxid
 from chains.registry import adapter_class, family
-from recover.authority.acting import attest, case_subject
+from recover.authority.acting import attest_many, case_subject
 from recover.authority.signed_case import claim_body
 from recover.casework.destinations import check_destination, lookalike_flags
 from recover.casework.views import list_cases as _list
-from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused
+from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused, ToolkitError
 from recover.life.shared_rules import MAX_CASE_ID, check_case_id  # noqa: F401 - one rule, the read path's too
 from recover.life.states import CaseStatus
 from recover.networks.registry import get_network
-from recover.storage.audit import append_event
+from recover.storage.audit import append_events
 from recover.storage.jobs import enqueue_for
-from recover.storage.models import Case, DepositFact
+from recover.storage.models import Case, DepositFact, utcnow
 from recover.storage.testpoints import pause_point
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -167,6 +168,14 @@ def already_claimed(session: Session, net: NetworkConfig, deposits: list[tuple[s
             claimed.setdefault(tx, []).append(scope)
     return {i for i, (tx, scope) in keys.items() if any(_overlaps(scope, other) for other in claimed.get(tx, ()))}
 
+# The statements ``open_claim`` runs for every case, built once (a large ``case import`` runs them thousands of times)
+_CASES = Case.__table__
+_BY_REF = sa.select(_CASES.c.id).where(_CASES.c.external_ref == sa.bindparam("ref")).limit(1)
+_CLAIMS_OF = (sa.select(_CASES.c.id, _CASES.c.network, _CASES.c.claim_scope, _CASES.c.status)
+              .where(_CASES.c.chain == sa.bindparam("chain"), _CASES.c.txid == sa.bindparam("txid")))
+_INSERT_CASE = sa.insert(_CASES)
+_SET_CLAIM = (sa.update(_CASES).where(_CASES.c.id == sa.bindparam("case_id"))
+              .values(claim_statement=sa.bindparam("claim_statement")))
 
 _PG_CLAIMS_LOCK = 0x636C616D  # "clam": the first key of the two-key advisory locks on claims
 
@@ -190,12 +199,43 @@ def lock_claims(session: Session, chain: str, txid: str) -> None:
     """
     if session.connection().dialect.name != "postgresql":
         return
-    digest = hashlib.sha256(f"{chain}\x00{txid}".encode()).digest()
     session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
-                    {"ns": _PG_CLAIMS_LOCK, "key": int.from_bytes(digest[:4], "big", signed=True)})
+                    {"ns": _PG_CLAIMS_LOCK, "key": _claims_lock_key(chain, txid)})
+
+
+def _claims_lock_key(chain: str, txid: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{chain}\x00{txid}".encode()).digest()[:4], "big", signed=True)
+
+
+def lock_claims_many(session: Session, claims: list[Claim]) -> None:
+    """:func:`lock_claims` for every claim a transaction will open (``case import`` opens a chunk of
+    lines in one), all at once and in ascending key order, before anything of the transaction takes
+    the logs' lock: an opener of one claim (claim lock, then logs' lock) and a chunk never wait on
+    each other in opposite orders, nor do two chunks.  A claim whose network or txid is not valid is
+    skipped: :func:`open_case` refuses it before it would lock anything."""
+    if session.connection().dialect.name != "postgresql":
+        return
+    keys = set()
+    for claim in claims:
+        try:
+            net = get_network(claim.network)
+            keys.add(_claims_lock_key(net.chain, normalize_txid(net.family, claim.tx)))
+        except ToolkitError:  # InvalidTxid too
+            continue
+    for key in sorted(keys):
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _PG_CLAIMS_LOCK, "key": key})
 
 
 def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
+    """Record ``claim`` as a new open case (every check that needs no node; the claim signed by
+    ``actor`` as its own statement, a verify job, a ``case_opened`` audit event); returns the case."""
+    return session.get(Case, open_claim(session, claim, actor=actor))
+
+
+def open_claim(session: Session, claim: Claim, *, actor: str) -> int:
+    """:func:`open_case` returning only the new case's id: ``case import`` opens thousands in a row and
+    needs no ORM object of each (the rows are written by plain INSERT / UPDATE statements; ORM
+    objects and their flushes were most of the time of a large import)."""
     net = get_network(claim.network)
     try:
         txid = normalize_txid(net.family, claim.tx)
@@ -232,7 +272,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
         if not _ACCOUNT.match(ref):
             raise InvalidInput(f"external_ref {ref!r} is not a valid reference (letters, digits, . _ : @ -; at most "
                                "128)", code="invalid_external_ref")
-        other = session.exec(select(Case.id).where(Case.external_ref == ref)).first()
+        other = session.connection().execute(_BY_REF, {"ref": ref}).scalar()
         if other is not None:
             raise DuplicateClaim(f"appeal {ref} is already case {other}", code="duplicate_ref",
                                  details={"existing_case": other})
@@ -240,7 +280,7 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
     scope = claim_scope(net, deposit, asset, claim.msg_index)
     chain = net.chain
     lock_claims(session, chain, txid)
-    for other in session.exec(select(Case).where(Case.chain == chain, Case.txid == txid)):
+    for other in session.connection().execute(_CLAIMS_OF, {"chain": chain, "txid": txid}):
         if _overlaps(scope, other.claim_scope) and not _memo_claim_apart(session, net, claim.msg_index, other):
             where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
             raise DuplicateClaim(
@@ -250,27 +290,25 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
             )
     if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/caselife/test_open_races.py)
         pause_point("case_claims_checked")
-    case = Case(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
-                return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None, external_ref=ref,
-                msg_index=claim.msg_index, return_memo=memo, status=CaseStatus.OPEN.value, opened_by=actor)
-    session.add(case)
+    now = utcnow()
+    case = SimpleNamespace(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
+                           return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None,
+                           external_ref=ref, msg_index=claim.msg_index, return_memo=memo,
+                           status=CaseStatus.OPEN.value, opened_by=str(actor), version=1, created_at=now, updated_at=now)
     try:
-        session.flush()
+        case.id = session.connection().execute(_INSERT_CASE, vars(case)).inserted_primary_key[0]
     except sa.exc.IntegrityError:
         raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
-    case.claim_statement = attest(actor, session, "claim", case_subject(case.id), claim_body(case)).hash
-    session.add(case)
+    statement = attest_many(actor, session, [("claim", case_subject(case.id), claim_body(case))])[0]
+    session.connection().execute(_SET_CLAIM, {"case_id": case.id, "claim_statement": statement.hash})
     enqueue_for(session, case.id, case.status)  # to be verified by a worker
-    append_event(session, actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
-                 details={"statement": case.claim_statement, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
-                          "return_address": ret, "credit_account": credit, "claimant": claimant,
-                          "flags": flags, **({"msg_index": claim.msg_index} if claim.msg_index is not None else {}),
-                          **({"return_memo": memo} if memo is not None else {})})
-    return case
-
-
-
-
+    append_events(session, [dict(
+        actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
+        details={"statement": statement.hash, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
+                 "return_address": ret, "credit_account": credit, "claimant": claimant,
+                 "flags": flags, **({"msg_index": claim.msg_index} if claim.msg_index is not None else {}),
+                 **({"return_memo": memo} if memo is not None else {})})])
+    return case.id
 
 
 def get_case(session: Session, case_id: int, *, lock: bool = False) -> Case:

@@ -64,6 +64,12 @@ def _ours(net) -> list[tuple[str, str]]:
                                                         ("hot wallet", r.hot_wallet)) if value and "${" not in value]
     return _OURS[key]
 
+# built once: ``case import`` checks a destination per line
+_ADDRESSES = DepositAddress.__table__
+_REGISTERED_ON = (sa.select(_ADDRESSES.c.network).where(_ADDRESSES.c.address_key == sa.bindparam("key")).limit(1))
+_NEAR = (sa.select(_ADDRESSES.c.address).where(_ADDRESSES.c.address_key >= sa.bindparam("low"),
+                                               _ADDRESSES.c.address_key < sa.bindparam("high")).limit(1000))
+
 
 def check_destination(session: Session, net, destination: str, *, asset: str | None = None,
                       gas_station: str | None = None, chain=None, allowed: set[str] = frozenset()) -> None:
@@ -81,7 +87,7 @@ def check_destination(session: Session, net, destination: str, *, asset: str | N
     for what, value in _ours(net) + ([("gas station", gas_station)] if gas_station else []):
         if key(value) == key(destination):
             raise PolicyRefused(f"{where} is our own {what}: the user would be paid nothing", code="destination_ours")
-    mine = session.exec(select(DepositAddress.network).where(DepositAddress.address_key == key(destination))).first()
+    mine = session.connection().execute(_REGISTERED_ON, {"key": key(destination)}).scalar()
     if mine is not None:
         raise PolicyRefused(f"{where} is one of our own deposit addresses (registered on {mine})",
                             code="destination_ours")
@@ -111,10 +117,7 @@ def lookalike_flags(session: Session, net, destination: str, *, sender: str | No
     if len(body) > 2 * n:  # registered deposit addresses sharing the first characters (indexed prefix)
         prefix = key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # a range, so the index on address_key serves it
-        rows = session.exec(select(DepositAddress.address).where(DepositAddress.address_key >= prefix,
-                                                                 DepositAddress.address_key < upper)
-                            .limit(1000)).all()
-        others += list(rows)
+        others += list(session.connection().execute(_NEAR, {"low": prefix, "high": upper}).scalars())
     return [LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else []
 
 

@@ -29,7 +29,7 @@ from sqlmodel import select
 
 from chains.base import NATIVE, Capability
 from chains.registry import adapter_class
-from recover.casework.cases import Claim, already_claimed, open_case
+from recover.casework.cases import Claim, already_claimed, open_claim
 from recover.casework.runner import run
 from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
 from recover.networks.chainio import adapter
@@ -213,7 +213,7 @@ def scan_shared(session_factory, net, *, from_block: int | None, to_block: int |
                       asset=None if f.asset == NATIVE else f.asset, msg_index=f.index)
         try:
             with session_factory() as s:
-                report.opened.append(open_case(s, claim, actor=actor).id)
+                report.opened.append(open_claim(s, claim, actor=actor))
         except DuplicateClaim:
             report.existing += 1
         except ToolkitError as exc:
@@ -239,7 +239,7 @@ def _open_cases(session_factory, net, findings, account_of: dict, key, actor, re
                       deposit_address=f.recipient, asset=None if f.asset == NATIVE else f.asset)
         try:
             with session_factory() as s:
-                report.opened.append(open_case(s, claim, actor=actor).id)
+                report.opened.append(open_claim(s, claim, actor=actor))
         except DuplicateClaim:
             report.existing += 1
         except ToolkitError as exc:  # a deliberate refusal of this finding; anything else stops the scan

@@ -32,19 +32,29 @@ KIND_FOR = {status.value: kind for status, kind in JOB_FOR.items()}
 #: a refused verification ends its job: not stranded)
 HELD = {status.value: JOB_FOR[status] for status in HELD_BY_JOB}
 
+_JOBS = Job.__table__
+_PENDING = (sa.select(_JOBS.c.id).where(_JOBS.c.case_id == sa.bindparam("case_id"), _JOBS.c.kind == sa.bindparam("kind"),
+                                        _JOBS.c.done_at.is_(None)).limit(1))
+_INSERT = sa.insert(_JOBS)
+
 
 def enqueue_for(session: Session, case_id: int, status: str) -> None:
     """The job a case in ``status`` needs (none for most states), due now, in the caller's transaction."""
     kind = KIND_FOR.get(str(status))
     if kind is None:
         return
-    pending = session.exec(select(Job).where(Job.case_id == case_id, Job.kind == kind, Job.done_at.is_(None))).first()
-    if pending is None:
-        session.add(Job(case_id=case_id, kind=kind))
+    session.flush()  # what the caller changed first, as the query's autoflush did
+    pending = session.connection().execute(_PENDING, {"case_id": case_id, "kind": kind}).scalar()
+    if pending is None:  # a plain INSERT (a new case's job: no ORM object to build and flush, a large
+        # ``case import`` enqueues one per line), with the columns' defaults of ``Job``
+        now = utcnow()
+        session.connection().execute(_INSERT, {"case_id": case_id, "kind": kind, "due_at": now, "attempts": 0,
+                                               "created_at": now})
     else:
-        pending.due_at = utcnow()
-        session.add(pending)
-    session.flush()
+        job = session.get(Job, pending)
+        job.due_at = utcnow()
+        session.add(job)
+        session.flush()
 
 
 @dataclass(frozen=True)
