@@ -162,7 +162,9 @@ class Follower:
             NODE_ERRORS.labels(self.net.key, "scan").inc()
             self.next_at = time.monotonic() + backoff(self.errors, base=self.poll)
             return FollowRound(self.net.key, None, error=f"{exc.code}: {exc}")
-        self.errors, self.from_block = 0, None  # --from-block is the first round's only: then after the last
+        self.errors = 0
+        if done.report is not None:  # --from-block holds until a round scans from it: then after the last
+            self.from_block = None
         self.next_at = time.monotonic() + (0 if done.report is not None else self.poll)
         return done
 

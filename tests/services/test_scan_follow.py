@@ -164,3 +164,28 @@ def test_follow_refusals_change_nothing(world_both):
     assert bob.code == 7 and bob.error["code"] == "role_missing"
     assert (_sql(w, "SELECT count(*) FROM cases"), _sql(w, "SELECT count(*) FROM audit_events")) == before
     assert _sql(w, "SELECT count(*) FROM scan_state") == [(0,)]
+
+
+def test_follow_from_a_block_not_yet_made_waits_for_it(world_both):
+    """``--from-block`` ahead of the chain on a network never scanned: the follower waits (it does not
+    forget where to start after its first empty round) and scans from there once the block exists."""
+    w = world_both
+    env = _override_config(w)
+    active = derive(20)
+    register(w, [("anvil", active, "m/44'/60'/0'/0/20", "active")])
+    unlisted = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
+    fund_token(w.a.w3, unlisted, w.user, 10**12)
+    early = token_transfer(w.a.w3, unlisted, w.user, active, 10**6)["transactionHash"].to_0x_hex()  # before the start
+    start = w.a.w3.eth.block_number + 3
+    proc = _follow(w, env, "--from-block", str(start))
+    try:
+        time.sleep(1.5)  # several empty rounds (--poll 0.2)
+        assert proc.poll() is None, proc.stderr.read()
+        w.a.rpc("anvil_mine", [hex(2)])
+        late = token_transfer(w.a.w3, unlisted, w.user, active, 2 * 10**6)
+        assert late["blockNumber"] == start
+        _until(lambda: late["transactionHash"].to_0x_hex() in _cases(w), proc)
+    finally:
+        code, lines = _stop(proc)
+    assert code == 0 and lines[0]["from_block"] == start, lines
+    assert early not in _cases(w)
