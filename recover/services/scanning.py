@@ -227,6 +227,8 @@ def _open_cases(session_factory, net, findings, account_of: dict, key, actor, re
     """A case per finding, as an appeal would open it (claimant unknown, credited to the deposit
     address's account), each in its own transaction: a deposit that already has a case is counted,
     and one finding's refusal never stops the others (it is reported)."""
+    if not findings:
+        return
     with session_factory() as s:  # a scan over its own earlier findings: counted without a transaction each
         claimed = already_claimed(s, net, [(f.txid, f.recipient, None if f.asset == NATIVE else f.asset)
                                            for f in findings])
