@@ -25,7 +25,9 @@ from recover.storage.models import Case
 
 _CASES = Case.__table__
 _KEY = (_CASES.c.chain, _CASES.c.txid, _CASES.c.claim_scope)  # unique (index uq_cases_chain_claim)
-_INSERT_CASES = sa.insert(_CASES).returning(_CASES.c.id, *_KEY, sort_by_parameter_order=True)
+# The ids are matched to the rows by that key, so the rows may come back in any order: asking SQLAlchemy
+# to keep the parameters' order makes it send one INSERT per row on SQLite (no sentinel column here)
+_INSERT_CASES = sa.insert(_CASES).returning(_CASES.c.id, *_KEY)
 _SET_CLAIM = (sa.update(_CASES).where(_CASES.c.id == sa.bindparam("case_id"))
               .values(claim_statement=sa.bindparam("claim_statement")))
 
@@ -46,7 +48,7 @@ def write_claims(session: Session, cases: list[SimpleNamespace], *, actor: str) 
     ids = {(r.chain, r.txid, r.claim_scope): r.id for r in returned}
     if len(returned) != len(cases) or len(ids) != len(cases):
         raise RuntimeError("the case INSERT returned other rows than it was given")
-    for c in cases:  # by the unique key, not by position alone
+    for c in cases:  # by the unique key, not by position
         c.id = ids[(c.chain, c.txid, c.claim_scope)]
     statements = attest_many(actor, session, [("claim", case_subject(c.id), claim_body(c)) for c in cases])
     session.connection().execute(_SET_CLAIM, [{"case_id": c.id, "claim_statement": st.hash}
