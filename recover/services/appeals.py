@@ -107,7 +107,8 @@ def _open_chunk(session_factory, lines: list[tuple[int, dict]], *, actor) -> lis
         known = existing_refs(s, refs)  # appeals imported before: one query for the chunk
         # every claim lock the chunk needs (PostgreSQL), in one order, before the first statement or
         # audit event takes the logs' lock (the order every opener keeps: see ``lock_claims``)
-        batch = ClaimBatch(s, [_claim(row, None) for _, row in lines if "__error__" not in row], actor=actor)
+        batch = ClaimBatch(s, [_claim(row, None) for _, row in lines  # a line already imported is not opened
+                               if "__error__" not in row and row.get("external_ref") not in known], actor=actor)
         added: dict[str, Opened] = {}  # external_ref -> the line of this chunk that is opening it
         for line, row in lines:
             ref = row.get("external_ref")
