@@ -16,16 +16,13 @@ from chains.base import Capability
 from chains.config import NetworkConfig
 from chains.errors import InvalidAddress, InvalidTxid
 from chains.registry import adapter_class, family
-from recover.authority.acting import attest_many, case_subject
-from recover.authority.signed_case import claim_body
+from recover.casework.claim_rows import write_claims
 from recover.casework.destinations import check_destination, lookalike_flags
 from recover.casework.views import list_cases as _list
 from recover.errors import DuplicateClaim, InvalidInput, NotFound, PolicyRefused, ToolkitError
 from recover.life.shared_rules import MAX_CASE_ID, check_case_id  # noqa: F401 - one rule, the read path's too
 from recover.life.states import CaseStatus
 from recover.networks.registry import get_network
-from recover.storage.audit import append_events
-from recover.storage.jobs import enqueue_for
 from recover.storage.models import Case, DepositFact, utcnow
 from recover.storage.testpoints import pause_point
 
@@ -128,7 +125,7 @@ def check_return_memo(net: NetworkConfig, destination: str, memo: str | None, *,
                             code="return_memo_required")
 
 
-def _overlaps(a: str, b: str) -> bool:
+def scopes_overlap(a: str, b: str) -> bool:
     return all(x == "*" or y == "*" or x == y for x, y in zip(a.split("|"), b.split("|")))
 
 
@@ -166,16 +163,13 @@ def already_claimed(session: Session, net: NetworkConfig, deposits: list[tuple[s
         for tx, scope in session.exec(select(Case.txid, Case.claim_scope).where(
                 Case.chain == net.chain, Case.txid.in_(txids[i:i + 1000]))):
             claimed.setdefault(tx, []).append(scope)
-    return {i for i, (tx, scope) in keys.items() if any(_overlaps(scope, other) for other in claimed.get(tx, ()))}
+    return {i for i, (tx, scope) in keys.items() if any(scopes_overlap(scope, other) for other in claimed.get(tx, ()))}
 
 # The statements ``open_claim`` runs for every case, built once (a large ``case import`` runs them thousands of times)
 _CASES = Case.__table__
 _BY_REF = sa.select(_CASES.c.id).where(_CASES.c.external_ref == sa.bindparam("ref")).limit(1)
 _CLAIMS_OF = (sa.select(_CASES.c.id, _CASES.c.network, _CASES.c.claim_scope, _CASES.c.status)
               .where(_CASES.c.chain == sa.bindparam("chain"), _CASES.c.txid == sa.bindparam("txid")))
-_INSERT_CASE = sa.insert(_CASES)
-_SET_CLAIM = (sa.update(_CASES).where(_CASES.c.id == sa.bindparam("case_id"))
-              .values(claim_statement=sa.bindparam("claim_statement")))
 
 _PG_CLAIMS_LOCK = 0x636C616D  # "clam": the first key of the two-key advisory locks on claims
 
@@ -222,8 +216,9 @@ def lock_claims_many(session: Session, claims: list[Claim]) -> None:
             keys.add(_claims_lock_key(net.chain, normalize_txid(net.family, claim.tx)))
         except ToolkitError:  # InvalidTxid too
             continue
-    for key in sorted(keys):
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _PG_CLAIMS_LOCK, "key": key})
+    if keys:  # one executemany: psycopg sends the statements pipelined, run one after another in this order
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+                        [{"ns": _PG_CLAIMS_LOCK, "key": key} for key in sorted(keys)])
 
 
 def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
@@ -235,7 +230,22 @@ def open_case(session: Session, claim: Claim, *, actor: str) -> Case:
 def open_claim(session: Session, claim: Claim, *, actor: str) -> int:
     """:func:`open_case` returning only the new case's id: ``case import`` opens thousands in a row and
     needs no ORM object of each (the rows are written by plain INSERT / UPDATE statements; ORM
-    objects and their flushes were most of the time of a large import)."""
+    objects and their flushes were most of the time of a large import).  Its three steps are the
+    ones :class:`recover.casework.claim_batch.ClaimBatch` takes for a chunk of claims at once."""
+    case = check_claim(session, claim)
+    lock_claims(session, case.chain, case.txid)
+    check_unclaimed(session, case, session.connection().execute(_CLAIMS_OF, {"chain": case.chain, "txid": case.txid}))
+    if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/caselife/test_open_races.py)
+        pause_point("case_claims_checked")
+    return write_claims(session, [case], actor=actor)[0]
+
+
+def check_claim(session: Session, claim: Claim, *, registered: dict | None = None, near: dict | None = None,
+                refs: dict | None = None) -> SimpleNamespace:
+    """Every check of a claim but the overlap with claims already made (:func:`check_unclaimed`, under
+    the claim lock), in the order ``case open`` has always made them; returns the new case's columns.
+    ``registered``, ``near`` and ``refs`` (``external_ref -> case id or None``) are what a batch read
+    at once; anything they do not name is read here, one query each."""
     net = get_network(claim.network)
     try:
         txid = normalize_txid(net.family, claim.tx)
@@ -255,8 +265,9 @@ def open_claim(session: Session, claim: Claim, *, actor: str) -> int:
         ret = _addr(net, claim.return_address, "return address")
         # A destination that would lose the money is refused by the same rule (and with the same code
         # and exit 7) at open as at prepare and sign: one code, one exit code.
-        check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None)
-        flags = lookalike_flags(session, net, ret, deposit=deposit)
+        check_destination(session, net, ret, asset=asset if asset != net.native_symbol else None,
+                          registered=registered)
+        flags = lookalike_flags(session, net, ret, deposit=deposit, near=near)
     memo = check_memo_claim(net, claim, ret)
     credit = None
     if claim.credit_account:
@@ -272,43 +283,35 @@ def open_claim(session: Session, claim: Claim, *, actor: str) -> int:
         if not _ACCOUNT.match(ref):
             raise InvalidInput(f"external_ref {ref!r} is not a valid reference (letters, digits, . _ : @ -; at most "
                                "128)", code="invalid_external_ref")
-        other = session.connection().execute(_BY_REF, {"ref": ref}).scalar()
+        if refs is not None and ref in refs:
+            other = refs[ref]
+        else:
+            other = session.connection().execute(_BY_REF, {"ref": ref}).scalar()
         if other is not None:
             raise DuplicateClaim(f"appeal {ref} is already case {other}", code="duplicate_ref",
                                  details={"existing_case": other})
-
-    scope = claim_scope(net, deposit, asset, claim.msg_index)
-    chain = net.chain
-    lock_claims(session, chain, txid)
-    for other in session.connection().execute(_CLAIMS_OF, {"chain": chain, "txid": txid}):
-        if _overlaps(scope, other.claim_scope) and not _memo_claim_apart(session, net, claim.msg_index, other):
-            where = net.key if other.network == net.key else f"{chain} (as network {other.network})"
-            raise DuplicateClaim(
-                f"transaction {txid} on {where} is already claimed by case {other.id} "
-                f"(status {other.status}); one deposit belongs to at most one case",
-                details={"existing_case": other.id, "chain": chain},
-            )
-    if os.environ.get("RECOVER_TEST_PAUSE"):  # the race tests hold an opener here (tests/caselife/test_open_races.py)
-        pause_point("case_claims_checked")
     now = utcnow()
-    case = SimpleNamespace(network=net.key, chain=chain, txid=txid, claim_scope=scope, asset=asset, deposit_address=deposit,
-                           return_address=ret, credit_account=credit, claimant=claimant, flags=flags or None,
-                           external_ref=ref, msg_index=claim.msg_index, return_memo=memo,
-                           status=CaseStatus.OPEN.value, opened_by=str(actor), version=1, created_at=now, updated_at=now)
-    try:
-        case.id = session.connection().execute(_INSERT_CASE, vars(case)).inserted_primary_key[0]
-    except sa.exc.IntegrityError:
-        raise DuplicateClaim(f"transaction {txid} on {net.key} was just claimed by another case") from None
-    statement = attest_many(actor, session, [("claim", case_subject(case.id), claim_body(case))])[0]
-    session.connection().execute(_SET_CLAIM, {"case_id": case.id, "claim_statement": statement.hash})
-    enqueue_for(session, case.id, case.status)  # to be verified by a worker
-    append_events(session, [dict(
-        actor=actor, action="case_opened", case_id=case.id, to_status=case.status,
-        details={"statement": statement.hash, "network": net.key, "txid": txid, "asset": asset, "deposit_address": deposit,
-                 "return_address": ret, "credit_account": credit, "claimant": claimant,
-                 "flags": flags, **({"msg_index": claim.msg_index} if claim.msg_index is not None else {}),
-                 **({"return_memo": memo} if memo is not None else {})})])
-    return case.id
+    return SimpleNamespace(network=net.key, chain=net.chain, txid=txid, claim_scope=claim_scope(net, deposit, asset,
+                                                                                                claim.msg_index),
+                           asset=asset, deposit_address=deposit, return_address=ret, credit_account=credit,
+                           claimant=claimant, flags=flags or None, external_ref=ref, msg_index=claim.msg_index,
+                           return_memo=memo, status=CaseStatus.OPEN.value, created_at=now, updated_at=now)
+
+
+def check_unclaimed(session: Session, case: SimpleNamespace, others) -> None:
+    """Refuse (exit 5) a claim that overlaps one of ``others`` (rows with ``id``, ``network``,
+    ``claim_scope`` and ``status``: every claim already made on the case's chain and txid, read under
+    :func:`lock_claims`): one deposit belongs to at most one case."""
+    net = get_network(case.network)
+    for other in others:
+        if scopes_overlap(case.claim_scope, other.claim_scope) \
+                and not _memo_claim_apart(session, net, case.msg_index, other):
+            where = net.key if other.network == net.key else f"{case.chain} (as network {other.network})"
+            raise DuplicateClaim(
+                f"transaction {case.txid} on {where} is already claimed by case {other.id} "
+                f"(status {other.status}); one deposit belongs to at most one case",
+                details={"existing_case": other.id, "chain": case.chain},
+            )
 
 
 def get_case(session: Session, case_id: int, *, lock: bool = False) -> Case:

@@ -72,9 +72,12 @@ _NEAR = (sa.select(_ADDRESSES.c.address).where(_ADDRESSES.c.address_key >= sa.bi
 
 
 def check_destination(session: Session, net, destination: str, *, asset: str | None = None,
-                      gas_station: str | None = None, chain=None, allowed: set[str] = frozenset()) -> None:
+                      gas_station: str | None = None, chain=None, allowed: set[str] = frozenset(),
+                      registered: dict[str, str] | None = None) -> None:
     """Refuse (exit 7) a destination that would lose the money.  ``chain``: an adapter, to ask the node
-    whether the address holds code (prepare, sign); without it only what needs no node is checked."""
+    whether the address holds code (prepare, sign); without it only what needs no node is checked.
+    ``registered``: what :func:`registered_many` read for a batch of claims (an address key it did not
+    ask about is still asked here)."""
     cls = adapter_class(net.family)
     key = cls.address_key
     where = f"destination {destination}"
@@ -87,7 +90,10 @@ def check_destination(session: Session, net, destination: str, *, asset: str | N
     for what, value in _ours(net) + ([("gas station", gas_station)] if gas_station else []):
         if key(value) == key(destination):
             raise PolicyRefused(f"{where} is our own {what}: the user would be paid nothing", code="destination_ours")
-    mine = session.connection().execute(_REGISTERED_ON, {"key": key(destination)}).scalar()
+    if registered is not None and key(destination) in registered:
+        mine = registered[key(destination)]
+    else:
+        mine = session.connection().execute(_REGISTERED_ON, {"key": key(destination)}).scalar()
     if mine is not None:
         raise PolicyRefused(f"{where} is one of our own deposit addresses (registered on {mine})",
                             code="destination_ours")
@@ -105,10 +111,25 @@ def recorded_conditions(session: Session, case) -> set[str]:
     return {c for c, s in sc.conditions.items() if counts_as_condition(c, s.roles)}
 
 
+def registered_many(session: Session, keys: set[str]) -> dict[str, str | None]:
+    """``address key -> a network it is registered on as our deposit address, or None`` for every key
+    asked, in one query per 500 keys: the database read of :func:`check_destination` for a batch of
+    claims (``case import`` checks a chunk's destinations at once, not one query each)."""
+    found: dict[str, str | None] = dict.fromkeys(keys)
+    wanted = sorted(keys)
+    for i in range(0, len(wanted), 500):
+        for address_key, network in session.connection().execute(
+                sa.select(_ADDRESSES.c.address_key, sa.func.min(_ADDRESSES.c.network))
+                .where(_ADDRESSES.c.address_key.in_(wanted[i:i + 500])).group_by(_ADDRESSES.c.address_key)):
+            found[address_key] = network
+    return found
+
+
 def lookalike_flags(session: Session, net, destination: str, *, sender: str | None = None,
-                    deposit: str | None = None) -> list[str]:
+                    deposit: str | None = None, near: dict[str, list[str]] | None = None) -> list[str]:
     """``[LOOKALIKE_FLAG]`` when the destination looks like the sender, the deposit address, or one
-    of our wallets without being it (address poisoning), else ``[]``."""
+    of our wallets without being it (address poisoning), else ``[]``.  ``near``: what
+    :func:`near_many` read for a batch (a prefix it did not ask about is still asked here)."""
     cls = adapter_class(net.family)
     key = cls.address_key
     others = [v for _, v in _ours(net)] + [a for a in (sender, deposit) if a]
@@ -116,8 +137,11 @@ def lookalike_flags(session: Session, net, destination: str, *, sender: str | No
     n = LOOKALIKE_CHARS
     if len(body) > 2 * n:  # registered deposit addresses sharing the first characters (indexed prefix)
         prefix = key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # a range, so the index on address_key serves it
-        others += list(session.connection().execute(_NEAR, {"low": prefix, "high": upper}).scalars())
+        if near is not None and prefix in near:
+            others += near[prefix]
+        else:
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # a range, so the index on address_key serves it
+            others += list(session.connection().execute(_NEAR, {"low": prefix, "high": upper}).scalars())
     return [LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else []
 
 
@@ -126,14 +150,30 @@ def lookalike_flags_many(session: Session, net, items: list[tuple[str, str | Non
     addresses sharing each destination's prefix come from one query per 200 prefixes, not one each."""
     key = adapter_class(net.family).address_key
     ours = [v for _, v in _ours(net)]
+    prefixes = {d: p for d in {d for d, _s, _d in items} if (p := lookalike_prefix(net, d)) is not None}
+    near = near_many(session, set(prefixes.values()))
+    out = []
+    for destination, sender, deposit in items:
+        others = ours + [a for a in (sender, deposit) if a] + near.get(prefixes.get(destination, ""), [])
+        out.append([LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else [])
+    return out
+
+
+def lookalike_prefix(net, destination: str) -> str | None:
+    """The registered-address prefix :func:`lookalike_flags` looks up for ``destination`` (None: too short)."""
+    key = adapter_class(net.family).address_key
+    body = key(_body(destination))
     n = LOOKALIKE_CHARS
-    prefixes: dict[str, str] = {}  # destination -> its prefix (long addresses only)
-    for destination, _s, _d in items:
-        body = key(_body(destination))
-        if len(body) > 2 * n:
-            prefixes[destination] = key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
-    near: dict[str, list[str]] = {}
-    wanted = sorted(set(prefixes.values()))
+    if len(body) <= 2 * n:
+        return None
+    return key(("0x" + body[:n]) if destination.lower().startswith("0x") else body[:n])
+
+
+def near_many(session: Session, prefixes: set[str]) -> dict[str, list[str]]:
+    """``prefix -> registered deposit addresses whose key starts with it`` (at most 1000 each, as one
+    lookup of :func:`lookalike_flags` reads) for every prefix asked, in one query per 200 prefixes."""
+    near: dict[str, list[str]] = {p: [] for p in prefixes}
+    wanted = sorted(prefixes)
     for i in range(0, len(wanted), 200):
         chunk = set(wanted[i:i + 200])
         lengths = {len(p) for p in chunk}
@@ -144,8 +184,4 @@ def lookalike_flags_many(session: Session, net, items: list[tuple[str, str | Non
             for p in {address_key[:k] for k in lengths} & chunk:
                 if len(near.setdefault(p, [])) < 1000:
                     near[p].append(address)
-    out = []
-    for destination, sender, deposit in items:
-        others = ours + [a for a in (sender, deposit) if a] + near.get(prefixes.get(destination, ""), [])
-        out.append([LOOKALIKE_FLAG] if any(looks_alike(destination, o, key) for o in others) else [])
-    return out
+    return near

@@ -1,8 +1,9 @@
 """Batch appeals: ``recover case import APPEALS.csv`` opens one case per line, idempotently.
 
-Each line is opened in its own savepoint of a chunk's transaction (nothing is half-written for a line,
-a bad line never stops or undoes the others, and a crash loses at most the uncommitted chunk, which a
-re-run opens), with every check of ``case open`` and its claim signed as its own statement.  A line
+The lines go in chunks of one transaction each (a crash loses at most the uncommitted chunk, which a
+re-run opens); every line has every check of ``case open`` and its claim signed as its own statement,
+and a chunk's rows are written together, or line by line in savepoints when the database refuses
+the lot (nothing is half-written for a line, a bad line never stops or undoes the others).  A line
 already imported (the same ``external_ref``, or the same deposit) is reported with the case it already
 is, not opened twice; running the same file again changes nothing.
 """
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from recover.authority.statement_log import forget_heads
-from recover.casework.cases import Claim, lock_claims_many, open_claim
+from recover.casework.cases import Claim
+from recover.casework.claim_batch import ClaimBatch, Opened
 from recover.casework.runner import run
-from recover.errors import DuplicateClaim, InvalidInput, ToolkitError
+from recover.errors import DuplicateClaim, InvalidInput
 from recover.storage.models import Case
 from recover.storage.testpoints import fault_point
 
@@ -73,10 +74,11 @@ CHUNK = 200  # lines per transaction: one commit (and on SQLite one fsync) per c
 
 
 def open_appeals(session_factory, path: Path, *, actor) -> list[AppealResult]:
-    """One result per line, in file order.  The lines go in chunks, each chunk one transaction and
-    each line of it a savepoint: a refused line is rolled back alone, and one commit per chunk instead
-    of one per line was most of the time a large file took.  A crash loses at most the chunk it was in
-    (nothing of it is written); the file run again opens those lines and reports the others."""
+    """One result per line, in file order.  The lines go in chunks, each chunk one transaction whose
+    rows are written together: a refused line writes nothing, and one commit per chunk instead of one
+    per line was most of the time a large file took (on PostgreSQL, then, the statements per line).
+    A crash loses at most the chunk it was in (nothing of it is written); the file run again opens
+    those lines and reports the others."""
     lines = read_appeals(path)
     results: list[AppealResult] = []
     for start in range(0, len(lines), CHUNK):
@@ -93,21 +95,30 @@ def _claim(row: dict, index: str | None) -> Claim:
 
 
 def _open_chunk(session_factory, lines: list[tuple[int, dict]], *, actor) -> list[AppealResult]:
-    """The lines of one chunk in one transaction, each opened by :func:`open_claim` (every check of
-    ``case open``) in its own savepoint.  Anything but a refusal of the line (a bug, the database
-    itself) rolls the whole chunk back and stops the import, as it stopped it before."""
-    results = []
+    """The lines of one chunk in one transaction, each checked by every check of ``case open`` and the
+    chunk's claims written together (:class:`ClaimBatch`: a few statements per chunk, not a dozen per
+    line; a batch the database refuses is opened again line by line, each in its own savepoint).
+    Anything but a refusal of a line (a bug, the database itself) rolls the whole chunk back and stops
+    the import, as it stopped it before."""
+    results: list[AppealResult] = []
+    waiting: list[tuple[AppealResult, Opened]] = []  # lines added to the batch: settled once it is written
     with session_factory() as s:
         refs = [row["external_ref"] for _, row in lines if row.get("external_ref")]
         known = existing_refs(s, refs)  # appeals imported before: one query for the chunk
-        # PostgreSQL: every claim lock the chunk needs, in one order, before the first statement or
+        # every claim lock the chunk needs (PostgreSQL), in one order, before the first statement or
         # audit event takes the logs' lock (the order every opener keeps: see ``lock_claims``)
-        lock_claims_many(s, [_claim(row, None) for _, row in lines if "__error__" not in row])
+        batch = ClaimBatch(s, [_claim(row, None) for _, row in lines  # a line already imported is not opened
+                               if "__error__" not in row and row.get("external_ref") not in known], actor=actor)
+        added: dict[str, Opened] = {}  # external_ref -> the line of this chunk that is opening it
         for line, row in lines:
             ref = row.get("external_ref")
             if "__error__" in row:
                 results.append(AppealResult(line, "error", code="bad_csv", message=row["__error__"]))
                 continue
+            if ref and ref in added and ref not in known:  # an appeal repeated in the chunk: its case id first
+                batch.flush()
+                if added[ref].case_id is not None:
+                    known[ref] = added[ref].case_id
             if ref and ref in known:
                 results.append(AppealResult(line, "exists", known[ref], "duplicate_ref",
                                             f"appeal {ref} is already case {known[ref]}", ref))
@@ -117,25 +128,31 @@ def _open_chunk(session_factory, lines: list[tuple[int, dict]], *, actor) -> lis
                 results.append(AppealResult(line, "error", code="invalid_msg_index",
                                             message=f"msg_index {index!r} is not a whole number", external_ref=ref))
                 continue
-            claim = _claim(row, index)
-            try:
-                with s.begin_nested():
-                    case_id = open_claim(s, claim, actor=actor)
-            except DuplicateClaim as exc:
-                forget_heads(s)  # the savepoint's statement and audit event are gone: read the heads again
-                other = (exc.details or {}).get("existing_case")
-                results.append(AppealResult(line, "exists", other, exc.code, str(exc), ref))
-                continue
-            except ToolkitError as exc:  # one bad line never stops the others; its savepoint rolled back (anything
-                # else is not an input problem but a bug or the database itself, which stops the import)
-                forget_heads(s)
-                results.append(AppealResult(line, "error", None, exc.code, str(exc), ref))
-                continue
+            opened = batch.add(_claim(row, index))
             if ref:
-                known[ref] = case_id
-            results.append(AppealResult(line, "opened", case_id, None, "opened", ref))
-            fault_point(f"appeal_opened:{line}")  # the crash tests end the process here, mid-chunk
+                added[ref] = opened
+            results.append(AppealResult(line, "opened", None, None, "opened", ref))
+            waiting.append((results[-1], opened))
+        batch.flush()
+        for result, opened in waiting:
+            _settle(result, opened)
+            if result.outcome == "opened":
+                fault_point(f"appeal_opened:{result.line}")  # the crash tests end the process here, mid-chunk
     return results
+
+
+def _settle(result: AppealResult, opened: Opened) -> None:
+    """A line's result from what became of its claim (a refused line wrote nothing)."""
+    exc = opened.error
+    if isinstance(exc, DuplicateClaim):
+        result.outcome, result.case_id = "exists", (exc.details or {}).get("existing_case")
+        result.code, result.message = exc.code, str(exc)
+    elif exc is not None:  # one bad line never stops the others
+        result.outcome, result.code, result.message = "error", exc.code, str(exc)
+    elif opened.case_id is None:
+        raise RuntimeError(f"line {result.line}: its claim was never written")
+    else:
+        result.case_id = opened.case_id
 
 
 def existing_refs(session, refs: list[str]) -> dict[str, int]:
@@ -148,7 +165,7 @@ def existing_refs(session, refs: list[str]) -> dict[str, int]:
 
 
 def import_appeals(path: str | Path, *, db: str | None = None, key=None) -> list[AppealResult]:
-    """``recover case import``: open one case per line of an appeals CSV, each line in its own savepoint
-    of a chunk's transaction (idempotent: lines already imported are reported)."""
+    """``recover case import``: open one case per line of an appeals CSV, in chunks of one transaction
+    (idempotent: lines already imported are reported)."""
     return run("open", db=db, key=key, own_units=True,
                body=lambda ctx: open_appeals(ctx.sessions, Path(path), actor=ctx.actor))

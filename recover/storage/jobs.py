@@ -57,6 +57,31 @@ def enqueue_for(session: Session, case_id: int, status: str) -> None:
         session.flush()
 
 
+def enqueue_many(session: Session, cases: list[tuple[int, str]]) -> None:
+    """:func:`enqueue_for` of many ``(case id, status)`` at once (the cases a ``case import`` chunk
+    opened): one query for their pending jobs, one UPDATE of those (none, for new cases) and one
+    multi-row INSERT of the others, not two statements per case."""
+    wanted = [(case_id, KIND_FOR[str(status)]) for case_id, status in cases if str(status) in KIND_FOR]
+    if not wanted:
+        return
+    session.flush()  # what the caller changed first, as enqueue_for does
+    conn, now = session.connection(), utcnow()
+    pending: dict[tuple[int, str], int] = {}
+    for i in range(0, len(wanted), 500):
+        part = wanted[i:i + 500]
+        for job_id, case_id, kind in conn.execute(
+                sa.select(_JOBS.c.id, _JOBS.c.case_id, _JOBS.c.kind)
+                .where(_JOBS.c.case_id.in_([c for c, _ in part]), _JOBS.c.done_at.is_(None))):
+            pending.setdefault((case_id, kind), job_id)
+    due = sorted({pending[w] for w in wanted if w in pending})
+    if due:
+        conn.execute(sa.update(_JOBS).where(_JOBS.c.id.in_(due)).values(due_at=now))
+    new = [{"case_id": c, "kind": k, "due_at": now, "attempts": 0, "created_at": now}
+           for c, k in dict.fromkeys(wanted) if (c, k) not in pending]
+    if new:
+        conn.execute(_INSERT, new)
+
+
 @dataclass(frozen=True)
 class Lease:
     job_id: int
