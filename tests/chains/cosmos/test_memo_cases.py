@@ -374,3 +374,16 @@ def test_the_signer_classifies_the_memo_again_and_a_memo_imported_since_stops_it
     (w.tmp / "swap.csv").write_text(f"network,memo,account\n{NETWORK},555555,acct-1\n")
     r = w.run("memos", "import", str(w.tmp / "swap.csv"), "--json")
     assert (r.code, r.error["code"]) == (4, "memo_conflict")
+
+
+def test_a_worker_follows_the_shared_wallet_and_opens_each_memo_that_names_nobody_once(w):
+    """Issue 27: ``worker --scan`` on a shared-wallet network: rounds after the last block scanned,
+    each deposit without a usable memo one case, none twice."""
+    w.cli("scan", "--network", NETWORK, "--from-block", str(w.chain.height()))
+    plain = w.chain.send("user", w.shared, 10**18)
+    w.chain.send("user", w.shared, 10**18, memo="100001")  # credited normally
+    report = w.cli("worker", "--once", "--scan", NETWORK)
+    opened = [c for r in report["scanned"] for c in r["opened"]]
+    assert [w.cli("case", "show", str(c))["txid"] for c in opened] == [plain], json.dumps(report)
+    again = w.cli("worker", "--once", "--scan", NETWORK)
+    assert [c for r in again["scanned"] for c in r["opened"]] == []
