@@ -1402,6 +1402,20 @@ def main() -> None:
         sys.exit(_main())
     finally:
         _dump_modules()
+        _spare_the_exit_collections()
+
+
+def _spare_the_exit_collections() -> None:
+    """The command is done (its transactions committed, its output written): what is left is the
+    interpreter's exit, whose module teardown runs full garbage collections over every object the
+    imports made (SQLAlchemy, pydantic, web3...): about 0.3 s of a 2 s ``case verify --all``.  Frozen,
+    they are not walked again; the objects are still released, atexit handlers still run and stdout
+    and stderr are still flushed.  Only reference cycles still alive at exit are left to the
+    operating system: nothing of this toolkit keeps an unwritten file or an open transaction in one
+    (files are written with ``with`` or ``os.open``, units of work end with their ``with``)."""
+    import gc
+
+    gc.freeze()
 
 
 def _main() -> int:
