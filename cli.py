@@ -489,9 +489,13 @@ def case_verify(
 ) -> None:
     """Prove a deposit on-chain and classify it (exit 6 with the reason when refused)."""
     import recover
+    from recover.authority.keyfile import open_operator_key_ahead
 
     if (case_id is None) == (not all_open):
         raise UsageError("give a case ID or --all (not both)")
+    opened = open_operator_key_ahead(key)  # the KDF runs while the next line imports the ORM and the adapters
+    recover.verify_cases  # noqa: B018 - the import itself
+    key = opened()
     if case_id is not None:
         result = recover.verify_case(case_id, db=_db(db), key=key)
         if json_out:
