@@ -1259,6 +1259,8 @@ def _render_case(doc: dict, *, contracts: bool = False) -> None:
 #: Commands run without building the click command tree when their command line is plain (below).
 FAST_READS = (("case", "list"), ("case", "show"), ("queue", "list"), ("addresses", "list"), ("prices", "list"),
               ("networks",), ("policy", "show"))
+#: ... and ``case verify`` (``--all`` over thousands of cases is waited for: issue 27), the same way.
+FAST_COMMANDS = (*FAST_READS, ("case", "verify"))
 #: Test hook: when set, ``main`` writes the sorted names of the modules it loaded to this file at exit
 #: (``tests/architecture/test_read_path.py`` checks that reads load no chain SDK, adapter or ORM).
 MODULES_ENV = "RECOVER_DUMP_MODULES"
@@ -1278,7 +1280,8 @@ def _command_of(path: tuple[str, ...]) -> Callable | None:
 def _parse_plainly(fn: Callable, args: list[str]) -> dict | None:
     """``fn``'s keyword arguments from ``args``, read from its own typer declarations (the one
     definition of the command), when ``args`` is plain: known options, each once, ``--opt VALUE`` or
-    ``--opt=VALUE`` with a value not starting with ``-``, flags, and whole-number or text arguments.
+    ``--opt=VALUE`` with a value not starting with ``-`` (a path: not empty either), flags, and
+    whole-number (optional or not) or text arguments.
     Anything else (help, an unknown option, a missing or malformed value) is None: typer then parses
     it and says what is wrong, exactly as always."""
     import inspect
@@ -1287,16 +1290,23 @@ def _parse_plainly(fn: Callable, args: list[str]) -> dict | None:
     from typer.models import ArgumentInfo, OptionInfo
 
     kwargs: dict[str, Any] = {}
-    options: dict[str, tuple[str, bool]] = {}
-    arguments: list[tuple[str, str]] = []
+    options: dict[str, tuple[str, str]] = {}
+    arguments: list[tuple[str, str, bool]] = []  # name, kind, required
     for p in inspect.signature(fn).parameters.values():
         kind = str(p.annotation)
         if isinstance(p.default, OptionInfo) and len(p.default.param_decls) == 1 and \
-                kind in ("Optional[str]", "str", "bool") and (kind != "str" or p.default.default is not ...):
-            options[p.default.param_decls[0]] = (p.name, kind == "bool")
+                kind in ("Optional[str]", "str", "bool", "Optional[Path]") and \
+                (kind != "str" or p.default.default is not ...) and \
+                (kind != "Optional[Path]" or p.default.default is None):
+            options[p.default.param_decls[0]] = (p.name, kind)
             kwargs[p.name] = p.default.default
         elif isinstance(p.default, ArgumentInfo) and kind in ("int", "str") and p.default.default is ...:
-            arguments.append((p.name, kind))
+            if arguments and not arguments[-1][2]:  # a required argument after an optional one: typer's to place
+                return None
+            arguments.append((p.name, kind, True))
+        elif isinstance(p.default, ArgumentInfo) and kind == "Optional[int]" and p.default.default is None:
+            arguments.append((p.name, "int", False))  # None when not given
+            kwargs[p.name] = None
         elif kind == "typer.Context":
             kwargs[p.name] = SimpleNamespace(invoked_subcommand=None)
         else:
@@ -1310,19 +1320,19 @@ def _parse_plainly(fn: Callable, args: list[str]) -> dict | None:
             if name not in options or name in seen:
                 return None
             seen.add(name)
-            param, flag = options[name]
-            if flag:
+            param, kind = options[name]
+            if kind == "bool":
                 if inline or "=" in token:
                     return None
                 kwargs[param] = True
             else:
                 value = inline if "=" in token else (args[i + 1] if i + 1 < len(args) else None)
-                if value is None or value.startswith("-"):
+                if value is None or value.startswith("-") or (kind == "Optional[Path]" and not value):
                     return None
-                kwargs[param] = value
+                kwargs[param] = Path(value) if kind == "Optional[Path]" else value
                 i += 0 if "=" in token else 1
         elif arguments:
-            param, kind = arguments.pop(0)
+            param, kind, _required = arguments.pop(0)
             if kind == "int":
                 if not token or len(token) > 18 or not set(token) <= _DIGITS:
                     return None
@@ -1332,17 +1342,17 @@ def _parse_plainly(fn: Callable, args: list[str]) -> dict | None:
         else:
             return None
         i += 1
-    return None if arguments else kwargs
+    return None if any(required for _, _, required in arguments) else kwargs
 
 
 def _fast_read(argv: list[str]) -> int | None:
-    """Run a read command (``FAST_READS``) straight from its typer-declared function, without building
-    typer's whole command tree and its pydantic-backed parameter types (about 0.1 s at every start);
-    None when the command line is not a plain read (typer takes it)."""
+    """Run a read command (``FAST_READS``) or ``case verify`` straight from its typer-declared function,
+    without building typer's whole command tree and its pydantic-backed parameter types (about 0.1 s
+    at every start); None when the command line is not plain (typer takes it)."""
     root_db = None
     if argv[:1] == ["--db"] and len(argv) > 2 and not argv[1].startswith("-"):
         root_db, argv = argv[1], argv[2:]
-    path = next((p for p in FAST_READS if tuple(argv[:len(p)]) == p and
+    path = next((p for p in FAST_COMMANDS if tuple(argv[:len(p)]) == p and
                  (len(p) == 2 or len(argv) == 1 or argv[1].startswith("-"))), None)
     fn = _command_of(path) if path else None
     kwargs = _parse_plainly(fn, argv[len(path):]) if fn else None
