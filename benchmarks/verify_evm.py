@@ -26,7 +26,8 @@ Then, in one run, on the same cases and the same node:
               the database and the network files included, as a specialist waits for it.  Its
               output (`--json` by default, or the table with `--cli table`) goes to a file, and must
               say every case verified.  The command runs once first, untimed, on a copy of the
-              database, so that its bytecode exists as it does for someone who types it all day.
+              database holding one open case, so that its bytecode exists as it does for someone
+              who types it all day.
 Raw is measured before and after ours (the better figure is kept) so a node cache warmed by one
 pass does not favour either side.
 """
@@ -38,6 +39,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -284,6 +286,8 @@ def ours_cli(db_url: str, n: int, key_file: str, output: str, profile: str | Non
 
     warm = db_file + ".warm"
     shutil.copyfile(db_file, warm)
+    with sqlite3.connect(warm) as conn:  # the warm-up verifies one case: every module loaded, in seconds
+        conn.execute("UPDATE cases SET status = 'rejected' WHERE id <> (SELECT min(id) FROM cases)")
     subprocess.run(command("sqlite:///" + warm), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                    check=True)
     os.unlink(warm)
