@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from clihelp import RECOVER
 from evm_devnet import deploy, fund_token, token_transfer
 from evmflow import cli, derive, register, world  # noqa: F401 (fixture)
@@ -58,3 +60,38 @@ def test_verify_all_loads_the_evm_adapter_and_none_of_the_rest(world, tmp_path):
         loaded = [m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden)]
         assert loaded == [], (extra, loaded)
     assert cli(w, "case", "show", str(first))["status"] == "verified"
+
+
+@pytest.mark.parametrize("argv", [["--all"], ["--all", "--json"], ["5"], ["5", "--json", "--key", "k.key"], ["007"],
+                                  ["--all", "--db", "sqlite:///x.db", "--key=a/b", "--json"], ["--key", "x", "12"],
+                                  ["--all", "3"], []])
+def test_case_verify_runs_without_typer_with_the_arguments_typer_gives(argv):
+    """``case verify`` skips typer's command tree when its command line is plain: the keyword
+    arguments are typer's own for the same line (a usage error too is the command's own, as before)."""
+    import functools
+
+    import cli
+
+    command = next(c for g in cli.app.registered_groups if g.name == "case"
+                   for c in g.typer_instance.registered_commands if c.name == "verify")
+    given = {}
+    original = command.callback
+
+    @functools.wraps(original)
+    def record(**kwargs):
+        given.update(kwargs)
+
+    command.callback = record
+    try:
+        cli.app(["case", "verify", *argv], standalone_mode=False)
+    finally:
+        command.callback = original
+    assert cli._parse_plainly(original, argv) == given
+
+
+@pytest.mark.parametrize("argv", [["--key", ""], ["--key"], ["--all", "--all"], ["5", "6"], ["-1"], ["x1"],
+                                  ["--bogus"], ["--help"], ["--all", "--json=1"], ["--key=", "--all"]])
+def test_a_case_verify_line_that_is_not_plain_goes_to_typer(argv):
+    import cli
+
+    assert cli._fast_read(["case", "verify", *argv]) is None
