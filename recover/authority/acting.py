@@ -20,14 +20,12 @@ a rejection, once made, keeps its effect.
 
 from __future__ import annotations
 
-import os
 import secrets
-from pathlib import Path
 
 from sqlmodel import Session
 
 from recover.authority.admin_statements import now_text
-from recover.authority.keyfile import load_signing_key
+from recover.authority.keyfile import KEY_ENV, load_operator_key  # noqa: F401 - re-exported
 from recover.authority.operators import check_operator
 from recover.authority.session_store import SessionStore
 from recover.authority.statement_checks import (  # noqa: F401 - re-exported
@@ -47,24 +45,6 @@ from recover.authority.trust import TrustRoot, load_trust_root
 from recover.errors import PolicyRefused
 from recover.life.operations import ACTING_ROLES
 from recover.storage.models import StatementRecord
-
-# Imports inside functions: PyNaCl and webauthn load when a key is opened or a signature checked, not with
-# every read that shows no signature.
-
-KEY_ENV = "RECOVER_OPERATOR_KEY"
-
-def load_operator_key(key=None):
-    """The signing key of ``key`` (a key file path, or a PyNaCl ``SigningKey``); default
-    ``RECOVER_OPERATOR_KEY``.  No key is exit 7: nobody acts unnamed."""
-    from nacl.signing import SigningKey
-
-    if isinstance(key, SigningKey):
-        return key
-    path = key if key is not None else os.environ.get(KEY_ENV)
-    if not path:
-        raise PolicyRefused(f"this command is done by an enrolled operator: pass --key FILE or set {KEY_ENV}",
-                            code="operator_key_required")
-    return load_signing_key(Path(path))
 
 
 class Acting(str):

@@ -16,14 +16,16 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
-from recover.errors import InvalidInput
+from recover.errors import InvalidInput, PolicyRefused
 
 # Imports inside functions: PyNaCl and webauthn load when a key is opened or a signature checked, not with
 # every read that shows no signature.
 
 FORMAT = "recover-ed25519-key/2"
 PASSPHRASE_ENV = "RECOVER_KEY_PASSPHRASE"
+KEY_ENV = "RECOVER_OPERATOR_KEY"
 
 
 def passphrase(*, confirm: bool = False) -> bytes:
@@ -126,3 +128,54 @@ def load_signing_key(path: Path):
     if key.verify_key.encode().hex() != doc.get("public_key"):
         raise InvalidInput(f"{path}: the key does not match the public key the file names", code="bad_key_file")
     return key
+
+
+def load_operator_key(key=None):
+    """The signing key of ``key`` (a key file path, or a PyNaCl ``SigningKey``); default
+    ``RECOVER_OPERATOR_KEY``.  No key is exit 7: nobody acts unnamed."""
+    from nacl.signing import SigningKey
+
+    if isinstance(key, SigningKey):
+        return key
+    path = key if key is not None else os.environ.get(KEY_ENV)
+    if not path:
+        raise PolicyRefused(f"this command is done by an enrolled operator: pass --key FILE or set {KEY_ENV}",
+                            code="operator_key_required")
+    return load_signing_key(Path(path))
+
+
+def open_operator_key_ahead(key=None) -> Callable[[], Any]:
+    """Start opening the operator key now, in a thread; returns ``wait()``, which gives what
+    :func:`load_operator_key` gives (the ``SigningKey``) or raises what it raises.
+
+    Argon2id is memory-hard by design (tens of milliseconds, more on a busy machine) and runs in C
+    without Python's lock, so a command that opens its key while it imports the ORM and the chain
+    libraries waits for the slower of the two instead of both.  The key, its KDF parameters and its
+    checks are the same.  Only when the passphrase is in the environment: a prompt stays in the
+    foreground, asked when the command needs the key, as before."""
+    import threading
+
+    # loaded here, before the thread starts: it then imports nothing while this thread imports the rest
+    from nacl import exceptions, pwhash, secret  # noqa: F401
+    from nacl.signing import SigningKey
+
+    if isinstance(key, SigningKey) or not os.environ.get(PASSPHRASE_ENV):
+        return lambda: load_operator_key(key)
+    box: dict[str, Any] = {}
+
+    def opening() -> None:
+        try:
+            box["key"] = load_operator_key(key)
+        except BaseException as exc:  # noqa: BLE001 - handed to wait(), which raises it in the command's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=opening, name="operator-key", daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["key"]
+
+    return wait
