@@ -78,6 +78,7 @@ def test_a_scan_without_native_reads_no_native_part(evm):
     node, _ = evm
     start = node.w3.eth.block_number + 1
     node.w3.eth.send_transaction({"from": node.accounts[0], "to": to_checksum_address("0x" + "c".rjust(40, "0")), "value": 1})
+    node.rpc("evm_mine", [])  # the payment's block exists whatever another test left the mining mode at
     end = node.w3.eth.block_number
     for mode in ("blocks", "trace_filter"):
         chain = _adapter(node.url, native_scan=mode)
