@@ -1,14 +1,15 @@
 """``recover scan``: find misdeposits before anyone appeals, and open a case for each.
 
 The adapter reads the block range chunk by chunk and asks, once per chunk, which of the recipients
-it saw are ours (:mod:`recover.networks.registered`: an indexed lookup in the case database, never the
-whole registry in memory: exchanges register tens of millions of addresses).  A token transfer to one of our addresses is a case unless the token is listed and the
-address active (a normal deposit); native value is a case only at a retired address.  Each finding
-opens a case like an appeal would (claimant unknown; the money is credited to the deposit address's
-account), in its own transaction, and a deposit that already has a case is counted, never opened
-twice.  The last block scanned is recorded per network after each chunk, so a scan that stops (or
-dies) resumes after it: a chunk scanned again opens nothing twice.  :func:`follow` keeps scanning as
-new blocks are confirmed.
+it saw are ours (:mod:`recover.networks.registered`: an indexed lookup in the case database, never
+the whole registry in memory: exchanges register tens of millions of addresses).  A token transfer
+to one of our addresses is a case unless the token is listed and the address active (a normal
+deposit); native value is a case only at a retired address.  Each finding opens a case like an
+appeal would (claimant unknown; the money is credited to the deposit address's account), in its own
+transaction, and a deposit that already has a case is counted, never opened twice.  The last block
+scanned is recorded per network after each chunk, so a scan that stops (or dies) resumes after it: a
+chunk scanned again opens nothing twice.  :mod:`recover.services.scan_follow` keeps scanning as new
+blocks are confirmed.
 
 Networks whose adapter can ``SCAN_HOLDINGS`` instead of ``SCAN`` (UTXO, Solana) are scanned for what
 our addresses hold *now* (:func:`scan_holdings`): the same rule decides what is stranded, the

@@ -20,8 +20,9 @@ With ``--scan N`` (repeatable) the worker also follows network N between jobs, a
 --follow`` does (:mod:`recover.services.scan_follow`), in rounds of at most
 :data:`SCAN_BLOCKS_PER_ROUND` blocks; the cases a round opens get their verify jobs like any other.
 
-SIGTERM (or Ctrl-C) finishes the current job (or chunk of blocks) and stops.  On PostgreSQL any number of workers on any
-number of machines share the queue; on SQLite one worker runs, and a second one is refused.
+SIGTERM (or Ctrl-C) finishes the current job (or chunk of blocks) and stops.  On PostgreSQL any
+number of workers on any number of machines share the queue; on SQLite one worker runs, and a second
+one is refused.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def run_worker(*, db: str | None = None, key=None, once: bool = False, lease_sec
     other news (cases given a job again, scan rounds).  ``metrics_port``: serve Prometheus metrics at
     ``http://metrics_host:metrics_port/metrics`` while the worker runs (:mod:`recover.services.metrics`:
     the database's figures and this worker's node errors, jobs and scan lag); loopback unless told
-    otherwise.  ``scan``: networks this worker also follows (:class:`recover.services.scan_follow.Follower`), between jobs."""
+    otherwise.  ``scan``: networks this worker also follows between jobs
+    (:class:`recover.services.scan_follow.Follower`)."""
     url = resolve_db_url(db)
     signing_key = load_operator_key(key)  # opened once: every job signs with it
     # the key must be able to do every job; verifying needs the most (a specialist's role)
