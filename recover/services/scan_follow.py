@@ -101,26 +101,27 @@ def can_follow(net) -> None:
 
 def follow_round(sessions, net, *, actor, db_url: str, from_block: int | None = None,
                  max_blocks: int | None = None, stop: threading.Event | None = None) -> FollowRound:
-    """One round (see the module docstring); ``max_blocks`` bounds it (a worker's round, between jobs)."""
+    """One round (see the module docstring); ``max_blocks`` bounds it (a worker's round, between jobs).
+    The node's newest block is read once, at the round's start: it bounds the round and gives the lag
+    (so a long round's lag leaves out the blocks made during it; the next round, due at once, counts them)."""
     with _network_lock(db_url, net.key) as held:
         if not held:
             return FollowRound(net.key, None, busy=True)
-        start = from_block
-        if start is None:
-            with sessions() as s:
-                state = s.get(ScanState, net.key)
-                start = state.last_block + 1 if state else None
+        with sessions() as s:
+            state = s.get(ScanState, net.key)
+            last = state.last_block if state else None
+        start = from_block if from_block is not None else (last + 1 if last is not None else None)
+        head = adapter(net).latest_block()
         to_block = start + max_blocks - 1 if max_blocks and start is not None else None
         try:
-            report = scan_network(sessions, net, from_block=start, to_block=to_block, actor=actor, stop=stop)
+            report = scan_network(sessions, net, from_block=start, to_block=to_block, actor=actor, stop=stop,
+                                  head=head)
         except InvalidInput as exc:
             if exc.code != "empty_range":
                 raise
             report = None
-    head = adapter(net).latest_block()
-    with sessions() as s:
-        state = s.get(ScanState, net.key)
-        last = state.last_block if state else None
+    if report is not None:
+        last = report.to_block if last is None else max(last, report.to_block)  # the record keeps the higher
     lag = head - last if last is not None else None
     if lag is not None:
         SCAN_LAG.labels(net.key).set(lag)
@@ -207,6 +208,11 @@ def follow_scan(network: str, *, db: str | None = None, key=None, from_block: in
     return report
 
 
+def scan_lock_id(network: str) -> int:
+    """The PostgreSQL advisory lock key a follower of ``network`` holds during a round."""
+    return zlib.crc32(f"recover scan {network}".encode())
+
+
 @contextmanager
 def _network_lock(url: str, network: str):
     """True when this process may scan ``network`` now: on PostgreSQL, a session advisory lock held on
@@ -215,7 +221,7 @@ def _network_lock(url: str, network: str):
     if engine.dialect.name != "postgresql":
         yield True
         return
-    lock_id = zlib.crc32(f"recover scan {network}".encode())
+    lock_id = scan_lock_id(network)
     with engine.connect() as conn:
         held = bool(conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (lock_id,)).scalar())
         conn.commit()

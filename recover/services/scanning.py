@@ -59,12 +59,13 @@ class ScanReport:
 
 
 def scan_network(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
-                 progress=None, stop=None) -> ScanReport:
+                 progress=None, stop=None, head: int | None = None) -> ScanReport:
     """Scan ``net`` over a block range (see the module docstring).  ``stop`` (an Event): finish the
-    chunk at hand and return, its end recorded as scanned (``report.to_block``)."""
+    chunk at hand and return, its end recorded as scanned (``report.to_block``).  ``head``: the node's
+    newest block when the caller has just read it (a follower), else it is read here."""
     if net.deposit_model == "shared_memo":
         return scan_shared(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
-                           progress=progress)
+                           progress=progress, head=head)
     if Capability.SCAN not in adapter_class(net.family).capabilities:
         if Capability.SCAN_HOLDINGS in adapter_class(net.family).capabilities:
             return scan_holdings(session_factory, net, from_block=from_block, to_block=to_block, actor=actor,
@@ -76,7 +77,7 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
         native = has_retired(s, net.key)  # native value is a finding only at a retired address
-    start, end = _block_range(chain, net, from_block, to_block, last)
+    start, end = _block_range(chain, net, from_block, to_block, last, head)
     report = ScanReport(net.key, start, end)
     listed = {key(t.address) for t in net.listed_tokens}
     ours: dict[str, tuple[str, str]] = {}  # the chunk's recipients that are ours: {key: (status, account)}
@@ -102,13 +103,14 @@ def scan_network(session_factory, net, *, from_block: int | None, to_block: int 
     return report
 
 
-def _block_range(chain, net, from_block: int | None, to_block: int | None, last: int | None) -> tuple[int, int]:
+def _block_range(chain, net, from_block: int | None, to_block: int | None, last: int | None,
+                 head: int | None = None) -> tuple[int, int]:
     """The blocks a scan reads: from ``from_block`` (default: after the last scan) to ``to_block``
     (default, and at most: the newest block with the network's confirmations)."""
     start = from_block if from_block is not None else (last + 1 if last is not None else None)
     if start is None:
         raise InvalidInput(f"no earlier scan of {net.key} to resume from: give --from-block", code="no_scan_state")
-    newest = chain.latest_block() - (net.confirmations - 1)  # only blocks with enough confirmations
+    newest = (chain.latest_block() if head is None else head) - (net.confirmations - 1)  # confirmed blocks only
     end = min(to_block, newest) if to_block is not None else newest
     if start < 0 or end < start:
         raise InvalidInput(f"nothing to scan: blocks {start}..{end} (the newest with "
@@ -179,7 +181,7 @@ def scan_holdings(session_factory, net, *, from_block: int | None, to_block: int
 
 
 def scan_shared(session_factory, net, *, from_block: int | None, to_block: int | None, actor,
-                progress=None) -> ScanReport:
+                progress=None, head: int | None = None) -> ScanReport:
     """A shared-wallet network (``SCAN_INCOMING``): every transfer into our shared addresses over the
     block range whose memo names nobody (missing, not of the exchange's form, unknown or a closed
     account, by the signed memo registry) is a case before anyone appeals: a refund to the address that
@@ -195,7 +197,7 @@ def scan_shared(session_factory, net, *, from_block: int | None, to_block: int |
                                                                   DepositAddress.kind == "shared")))
         state = s.get(ScanState, net.key)
         last = state.last_block if state else None
-    start, end = _block_range(chain, net, from_block, to_block, last)
+    start, end = _block_range(chain, net, from_block, to_block, last, head)
     report = ScanReport(net.key, start, end, kind="incoming")
     found = chain.scan_incoming(shared, start, end, progress=progress) if shared else []
     with session_factory() as s:
