@@ -68,6 +68,11 @@ _STATE: dict[str, Any] = {"db": None}
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout (errors as JSON on stderr).")
 DbOpt = typer.Option(None, "--db", help="Database URL (default: RECOVER_DB_URL, else sqlite:///recover.db).")
 KeyOpt = typer.Option(None, "--key", help="Your operator key file (default: RECOVER_OPERATOR_KEY).")
+# the long-running commands (worker, scan --follow) serve their process's metrics on request
+MetricsPortOpt = typer.Option(None, "--metrics-port", min=0, max=65535, help="Serve Prometheus metrics at /metrics "
+                              "on this port (off unless given; worker, scan --follow).")
+MetricsHostOpt = typer.Option("127.0.0.1", "--metrics-host",
+                              help="Address the metrics server binds (127.0.0.1 unless told otherwise).")
 ContractsOpt = typer.Option(False, "--contracts", help="Name tokens by symbol and contract (default: symbol only; "
                                                      "--json always has both).")
 AdminKeyOpt = typer.Option(..., "--admin-key", help="An admin's key file (repeat once per admin, up to the quorum).")
@@ -1099,11 +1104,7 @@ def scan_cmd(network: str = typer.Option(..., "--network", help="Network key."),
                                          "SIGTERM / Ctrl-C (resumes after the last block scanned)."),
              poll: float = typer.Option(2.0, "--poll", min=0.05, help="With --follow: seconds between looks at the "
                                         "node when nothing new is confirmed."),
-             metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535,
-                                                        help="With --follow: serve Prometheus metrics (lag "
-                                                             "included) at /metrics on this port."),
-             metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
-                                              help="Address the metrics server binds (127.0.0.1 unless told otherwise)."),
+             metrics_port: Optional[int] = MetricsPortOpt, metrics_host: str = MetricsHostOpt,
              key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
     """Find stranded deposits to our addresses and open a case for each (never twice)."""
     import recover
@@ -1171,11 +1172,7 @@ def worker(once: bool = typer.Option(False, "--once", help="Stop when no job is 
            poll: float = typer.Option(2.0, "--poll", help="Seconds between looks at the queue when it is empty."),
            lease: int = typer.Option(300, "--lease", help="Seconds a job stays leased before another worker may "
                                                           "take it (a worker that died)."),
-           metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535,
-                                                      help="Serve Prometheus metrics at /metrics on this port "
-                                                           "(off unless given)."),
-           metrics_host: str = typer.Option("127.0.0.1", "--metrics-host",
-                                            help="Address the metrics server binds (127.0.0.1 unless told otherwise)."),
+           metrics_port: Optional[int] = MetricsPortOpt, metrics_host: str = MetricsHostOpt,
            scan: list[str] = typer.Option([], "--scan", help="Also follow this network's new blocks between jobs "
                                           "and open a case for each stranded deposit (repeatable)."),
            key: Optional[Path] = KeyOpt, db: Optional[str] = DbOpt, json_out: bool = JsonOpt) -> None:
