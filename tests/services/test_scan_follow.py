@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import team
 from clihelp import RECOVER
 from evm_devnet import deploy, fund_token, token_transfer
-from evmflow import _override_config, cli, derive, register, world_both  # noqa: F401
+from evmflow import _override_config, cli, derive, register, world_both, world_pg  # noqa: F401
 from nodeproc import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,6 +60,16 @@ def _stop(proc: subprocess.Popen) -> tuple[int, list[dict]]:
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def _one_address_and_a_token(w):
+    """Our active deposit address (registered) and an unlisted token the user holds: every transfer of
+    it to the address is a stranded deposit."""
+    active = derive(20)
+    register(w, [("anvil", active, "m/44'/60'/0'/0/20", "active")])
+    unlisted = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
+    fund_token(w.a.w3, unlisted, w.user, 10**12)
+    return active, unlisted
 
 
 def test_follow_opens_each_case_once_across_a_kill_and_a_restart(world_both):
@@ -129,10 +139,7 @@ def test_follow_reports_its_lag_as_a_metric(world_both):
 def test_worker_follows_a_network_between_jobs_and_verifies_what_it_opens(world_both):
     w = world_both
     env = _override_config(w)
-    active = derive(20)
-    register(w, [("anvil", active, "m/44'/60'/0'/0/20", "active")])
-    unlisted = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
-    fund_token(w.a.w3, unlisted, w.user, 10**12)
+    active, unlisted = _one_address_and_a_token(w)
     # a worker cannot follow a network never scanned: it says where to start
     assert cli(w, "worker", "--once", "--scan", "anvil", env=env, expect=4)["code"] == "no_scan_state"
     cli(w, "scan", "--network", "anvil", "--from-block", str(w.a.w3.eth.block_number), env=env)
@@ -171,10 +178,7 @@ def test_follow_from_a_block_not_yet_made_waits_for_it(world_both):
     forget where to start after its first empty round) and scans from there once the block exists."""
     w = world_both
     env = _override_config(w)
-    active = derive(20)
-    register(w, [("anvil", active, "m/44'/60'/0'/0/20", "active")])
-    unlisted = deploy(w.a.w3, "StandardToken", "Unlisted", "UNL", 6)
-    fund_token(w.a.w3, unlisted, w.user, 10**12)
+    active, unlisted = _one_address_and_a_token(w)
     early = token_transfer(w.a.w3, unlisted, w.user, active, 10**6)["transactionHash"].to_0x_hex()  # before the start
     start = w.a.w3.eth.block_number + 3
     proc = _follow(w, env, "--from-block", str(start))
@@ -189,3 +193,47 @@ def test_follow_from_a_block_not_yet_made_waits_for_it(world_both):
         code, lines = _stop(proc)
     assert code == 0 and lines[0]["from_block"] == start, lines
     assert early not in _cases(w)
+
+
+def test_a_network_another_follower_holds_is_skipped_on_postgresql(world_pg):
+    """One follower per network at a time: while another process holds the network's advisory lock, a
+    worker's round is skipped (nothing read, nothing opened); once it is free, the round scans."""
+    from recover.services.scan_follow import scan_lock_id
+    from recover.storage.db import get_engine
+
+    w = world_pg
+    env = _override_config(w)
+    active, unlisted = _one_address_and_a_token(w)
+    cli(w, "scan", "--network", "anvil", "--from-block", str(w.a.w3.eth.block_number), env=env)
+    tx = token_transfer(w.a.w3, unlisted, w.user, active, 10**6)["transactionHash"].to_0x_hex()
+    with get_engine(w.db).connect() as other:
+        assert other.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (scan_lock_id("anvil"),)).scalar()
+        held = cli(w, "worker", "--once", "--scan", "anvil", env=env)
+        assert held["scanned"] == [] and _cases(w) == {}
+        other.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (scan_lock_id("anvil"),))
+    free = cli(w, "worker", "--once", "--scan", "anvil", env=env)
+    assert [len(r["opened"]) for r in free["scanned"]] == [1] and _cases(w) == {tx: 1}
+
+
+def test_a_node_that_does_not_answer_is_retried_not_fatal(world_both):
+    """A follower whose node does not answer (exit 8) reports the round's error, backs off and keeps
+    running; stopped, it says how many node errors it met and has recorded nothing."""
+    w = world_both
+    env = _override_config(w)
+    _one_address_and_a_token(w)
+    dead = {**env, "ANVIL_URL": f"http://127.0.0.1:{free_port()}"}  # nothing listens there
+    proc = _follow(w, dead, "--from-block", "1")
+    try:
+        lines: list[dict] = []
+        end = time.time() + 120
+        while not lines and time.time() < end:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(json.loads(line))
+        assert lines and lines[0]["error"].startswith("node_unreachable"), (lines, proc.stderr.read())
+        assert proc.poll() is None  # still running: the round is tried again after a backoff
+    finally:
+        code, rest = _stop(proc)
+    assert code == 0 and rest[-1]["stopped"]["node_errors"] >= 1, rest
+    assert _sql(w, "SELECT count(*) FROM scan_state") == [(0,)] and _cases(w) == {}
