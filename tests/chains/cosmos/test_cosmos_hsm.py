@@ -18,7 +18,7 @@ import pytest
 from clihelp import snapshot
 from cosmos_devnet import start_injectived
 from softhsm import SoftHsm, softhsm  # noqa: F401
-from test_memo_cases import NETWORK, WITHDRAWAL_FEE, World, approve, network_file
+from test_memo_cases import NETWORK, WITHDRAWAL_FEE, World, approve, network_file, sign_until_completed
 
 LABEL = "inj-shared"
 KEY_NAME = f"hsm:{LABEL}"
@@ -86,13 +86,7 @@ def test_refund_from_the_hsm_shared_wallet_completes_to_the_base_unit(w):
     step = plan["steps"][0]
     assert (step["signer_path"], step["signer_address"]) == (KEY_NAME, w.shared)
     shared0, user0 = w.balance(w.shared), w.balance(w.user)
-    w.cli("case", "sign", str(cid))
-    w.cli("case", "broadcast", str(cid))
-    for _ in range(30):
-        if w.cli("case", "track", str(cid))["status"] == "completed":
-            break
-        w.chain.wait_height(w.chain.height() + 1)
-    case = w.cli("case", "show", str(cid))
+    case = sign_until_completed(w, cid)
     assert case["status"] == "completed"
     landed = w.chain.tx(case["transactions"][0]["txid"])
     assert landed["code"] == 0

@@ -104,6 +104,17 @@ def key(name: str) -> str:
     return team().key(name)
 
 
+def sign_until_completed(w, cid) -> dict:
+    """Sign and broadcast an approved case, track it until completed (or 30 blocks); the case shown."""
+    w.cli("case", "sign", str(cid))
+    w.cli("case", "broadcast", str(cid))
+    for _ in range(30):
+        if w.cli("case", "track", str(cid))["status"] == "completed":
+            break
+        w.chain.wait_height(w.chain.height() + 1)
+    return w.cli("case", "show", str(cid))
+
+
 def approve(w, cid, *names):
     for name in names:
         w.cli("queue", "approve", str(cid), "--key", key(name))
@@ -157,13 +168,7 @@ def test_unknown_memo_is_refunded_with_the_claimants_memo_to_the_base_unit(w):
     assert len(plan["steps"]) == 1 and plan["meta"]["memo"] == "note-42"
     approve(w, cid, "bob", "carol", "sam")
     shared0, user0 = w.balance(w.shared), w.balance(w.user)
-    w.cli("case", "sign", str(cid))
-    w.cli("case", "broadcast", str(cid))
-    for _ in range(30):
-        if w.cli("case", "track", str(cid))["status"] == "completed":
-            break
-        w.chain.wait_height(w.chain.height() + 1)
-    case = w.cli("case", "show", str(cid))
+    case = sign_until_completed(w, cid)
     assert case["status"] == "completed"
     refund = int(plan["net"])
     txid = case["transactions"][0]["txid"]
