@@ -535,17 +535,23 @@ def case_verify(
 
     if (case_id is None) == (not all_open):
         raise UsageError("give a case ID or --all (not both)")
-    opened = open_operator_key_ahead(key)  # the KDF runs while the next line imports the ORM and the adapters
-    recover.verify_cases  # noqa: B018 - the import itself
-    key = opened()
+    opened = open_operator_key_ahead(key)  # the KDF runs while the next lines import the ORM and the adapters
     if case_id is not None:
-        result = recover.verify_case(case_id, db=_db(db), key=key)
+        recover.verify_cases  # noqa: B018 - the import itself
+        result = recover.verify_case(case_id, db=_db(db), key=opened())
         if json_out:
             _emit_json(recover.show_case(case_id, db=_db(db)))
         else:
             _note(f"case {case_id} verified: {result.message}")
         return
-    summary = _verify_all_with_progress(db, key, json_out)
+    from recover.casework.verify_reads import read_ahead
+
+    ahead = read_ahead(_db(db))  # the node reads start now, and run while the write side imports
+    try:
+        recover.verify_cases  # noqa: B018 - the import itself
+        summary = _verify_all_with_progress(db, opened(), json_out, ahead)
+    finally:
+        ahead.close()
     doc = summary.to_dict()
     if json_out:
         _emit_json(doc)
@@ -562,11 +568,11 @@ def case_verify(
         raise typer.Exit(EXIT_NODE)
 
 
-def _verify_all_with_progress(db, key, json_out):
+def _verify_all_with_progress(db, key, json_out, ahead):
     import recover
 
     if json_out or not sys.stderr.isatty():
-        return recover.verify_cases(all_open=True, db=_db(db), key=key)
+        return recover.verify_cases(all_open=True, db=_db(db), key=key, ahead=ahead)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -574,7 +580,7 @@ def _verify_all_with_progress(db, key, json_out):
                   TimeElapsedColumn(), console=Console(stderr=True)) as bar:
         total = len(recover.list_cases("open", db=_db(db)))  # for the bar only: verify reads the set itself
         task = bar.add_task("verifying", total=total)
-        return recover.verify_cases(all_open=True, db=_db(db), key=key,
+        return recover.verify_cases(all_open=True, db=_db(db), key=key, ahead=ahead,
                                     progress=lambda n: bar.advance(task, n))
 
 

@@ -215,8 +215,9 @@ def import_prices(path: str | Path, *, db: str | None = None, key=None):
 
 
 def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, db: str | None = None,
-                 key=None, progress=None):
-    """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others)."""
+                 key=None, progress=None, ahead=None):
+    """Verify cases on-chain; returns a ``BatchSummary`` (a refusal of one case never stops the others).
+    ``ahead``: the node reads :func:`recover.casework.verify_reads.read_ahead` started (closed here)."""
     from recover.casework.verification import verify_cases as _verify
 
     ids = list(case_ids or [])
@@ -229,8 +230,12 @@ def verify_cases(case_ids: list[int] | None = None, *, all_open: bool = False, d
         accepts = [st.value for st in ctx.op.accepts]
         ids[:] = list(ctx.session.exec(select(Case.id).where(Case.status.in_(accepts)).order_by(Case.id)))
 
-    return run("verify", db=db, key=key, own_units=True, before=every_open if all_open else None,
-               body=lambda ctx: _verify(ctx.sessions, ids, actor=ctx.actor, progress=progress))
+    try:
+        return run("verify", db=db, key=key, own_units=True, before=every_open if all_open else None,
+                   body=lambda ctx: _verify(ctx.sessions, ids, actor=ctx.actor, progress=progress, ahead=ahead))
+    finally:
+        if ahead is not None:  # the networks no case of the batch was on, or all of them when refused
+            ahead.close()
 
 
 def verify_case(case_id: int, *, db: str | None = None, key=None):

@@ -5,15 +5,15 @@ go out in batched JSON-RPC requests (observe, then prove), the decisions are pur
 (``recover.casework.classify``), and a chunk's outcomes are written in one transaction by a few multi-row
 statements (``_write``); if that fails, each case is written in its own savepoint by the same code
 (``_write_cases``: one write path, whose state changes are ``recover.casework.transitions.move_many``), so one
-bad case never stops the batch and a refused case records why.  With several chunks, the node reads of the
-next chunk run in a reader thread while this one is written (``_verify_network``).
+bad case never stops the batch and a refused case records why.  The node reads run in a thread ahead of
+planning and writing (:mod:`recover.casework.verify_reads`), started by the command before it loads
+this module when it can.
 """
 
 from __future__ import annotations
 
 import gc
 from collections import Counter, defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Callable
@@ -40,6 +40,7 @@ from recover.casework.classify import (Decision, Registration, candidate_transfe
 from recover.casework.destinations import lookalike_flags_many
 from recover.casework.memo_classify import WRONG_MEMO_FLAG, decide_memo, pick_transfers
 from recover.casework.transitions import Move, move_many
+from recover.casework.verify_reads import CHUNK, NodeReads, ReadAhead, claim_asset, observe_claims, proof_key
 from recover.errors import DuplicateClaim, IllegalTransition, error_for_exit
 from recover.life.operations import OPERATIONS
 from recover.life.shared_rules import SYMBOL_LOOKALIKE_FLAG
@@ -49,8 +50,6 @@ from recover.networks.memos import signed_memos
 from recover.networks.registry import family_networks, get_network
 from recover.storage.audit import append_events
 from recover.storage.models import Case, DepositAddress, DepositFact, StatementRecord, utcnow
-
-CHUNK = 500
 
 
 @dataclass
@@ -95,13 +94,6 @@ def _registrations(session: Session, key: Callable[[str], str], addresses: set[s
         for row in session.exec(select(DepositAddress).where(DepositAddress.address_key.in_(keys_list[i:i + 500]))):
             out[row.address_key].append(row)
     return out
-
-
-def claim_asset(case: Case, net) -> str | None:
-    """The claimed asset in the adapters' terms: ``NATIVE`` for the network's own coin."""
-    if case.asset and case.asset.upper() == net.native_symbol.upper():
-        return NATIVE
-    return case.asset
 
 
 def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | None = None,
@@ -156,20 +148,21 @@ def _plan_claim(case: Case, net, chain, obs, regs, nested: dict[str, dict] | Non
 
 
 def verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
-                 progress: Callable[[int], None] | None = None) -> BatchSummary:
-    """Verify the given open cases; returns one result per case (never raises for one case)."""
+                 progress: Callable[[int], None] | None = None, ahead: ReadAhead | None = None) -> BatchSummary:
+    """Verify the given open cases; returns one result per case (never raises for one case).
+    ``ahead``: node reads already under way (:func:`recover.casework.verify_reads.read_ahead`)."""
     # The objects alive before the batch (modules, configuration, ...) stay alive through it: frozen,
     # the full garbage collections that its allocations trigger do not walk them again each time (at
     # 1,000 cases one such walk was a tenth of the run).  Nothing else changes; unfrozen at the end.
     gc.freeze()
     try:
-        return _verify_cases(session_factory, case_ids, actor=actor, progress=progress)
+        return _verify_cases(session_factory, case_ids, actor=actor, progress=progress, ahead=ahead)
     finally:
         gc.unfreeze()
 
 
 def _verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
-                  progress: Callable[[int], None] | None = None) -> BatchSummary:
+                  progress: Callable[[int], None] | None = None, ahead: ReadAhead | None = None) -> BatchSummary:
     summary = BatchSummary()
     for cid in [c for c in case_ids if not 1 <= c <= MAX_CASE_ID]:
         summary.results.append(CaseResult(cid, "error", "case_not_found", f"no case {cid}", exit_code=EXIT_NOT_FOUND))
@@ -191,7 +184,7 @@ def _verify_cases(session_factory: Callable, case_ids: list[int], *, actor: str,
         by_network[c.network].append(c)
     for network, group in by_network.items():
         summary.results.extend(_verify_network(session_factory, get_network(network), group, actor=actor,
-                                               progress=progress))
+                                               progress=progress, reads=ahead.take(network) if ahead else None))
     summary.results.sort(key=lambda r: r.case_id)
     return summary
 
@@ -209,84 +202,55 @@ class _Chunk:
     plans: dict[int, tuple] = field(default_factory=dict)
     items: list = field(default_factory=list)
     memos: dict = field(default_factory=dict)  # shared-wallet networks: memo -> MemoEntry (signed registry)
-
-
-class _Inline:
-    """An executor that runs each call at once in the caller's thread (a single chunk: no reader thread)."""
-
-    def submit(self, fn, *args) -> Future:
-        done: Future = Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed over as a thread pool would, raised by .result()
-            done.set_exception(exc)
-        return done
-
-    def shutdown(self, **_kw) -> None:
-        pass
+    ahead: dict = field(default_factory=dict)  # the proofs read ahead (``verify_reads.proof_key`` -> proof)
 
 
 def _verify_network(session_factory, net, group: list[Case], *, actor,
-                    progress: Callable[[int], None] | None) -> list[CaseResult]:
+                    progress: Callable[[int], None] | None, reads: NodeReads | None = None) -> list[CaseResult]:
     """The chunks of one network, in order, each: observe, plan, prove, decide, write.
 
-    The node reads of a chunk (observe, prove) run in one reader thread while this thread writes the
-    chunk before it: chunk k+1 is observed, planned (its registrations read) and its proofs requested
-    before chunk k is written, and decided after.  Every outcome is what the chunk-by-chunk order
-    gives (no read of a chunk depends on the writes of another: they are different cases, and
-    registrations are not written here); what differs is only when the node is asked.  The adapter is
-    never used by two threads at once (the reader runs one call at a time; this thread plans only
-    while the reader is idle, and decides and writes without the adapter).  Should planning chunk k+1
-    raise, chunk k is still written first, as the chunk-by-chunk order would have done."""
+    The node reads come from ``reads`` (:class:`recover.casework.verify_reads.NodeReads`, started
+    here unless the command started it earlier): a thread that observes the chunks and proves the
+    transfers each claim names, ahead of this thread, which plans (reading the registry), takes the
+    proofs it needs, asks the node for any it lacks, decides and writes.  Every outcome is what reading
+    chunk by chunk gives (no read of a chunk depends on the writes of another: they are different
+    cases, and registrations are not written here); what differs is only when the node is asked.
+    Should a chunk fail (planning or writing raises), the chunks before it stay written and nothing
+    after it is decided; the reads stop."""
     chunks = [group[i:i + CHUNK] for i in range(0, len(group), CHUNK)]
+    if reads is None:
+        reads = NodeReads(net, [(c.txid, c.deposit_address, claim_asset(c, net)) for c in group], chunk=CHUNK).start()
     results: list[CaseResult] = []
-
-    def write(chunk: _Chunk) -> None:
-        if chunk.failed is not None:
-            results.extend(chunk.failed)
-        else:
-            results.extend(_write(session_factory, net, chunk.cases, chunk.observations, chunk.decisions,
-                                  actor=actor))
-        if progress:
-            progress(len(chunk.cases))
-
-    reader = _Inline() if len(chunks) == 1 else ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-reads")
     try:
-        ahead = reader.submit(_observe_chunk, net, chunks[0])
-        waiting: _Chunk | None = None  # decided, written once the next chunk's reads are under way
-        for k in range(len(chunks)):
-            try:
-                chunk = _plan_chunk(session_factory, net, ahead.result())
-                proving = reader.submit(_prove_chunk, chunk)
-                if k + 1 < len(chunks):
-                    ahead = reader.submit(_observe_chunk, net, chunks[k + 1])
-            except BaseException:
-                if waiting is not None:
-                    write(waiting)
-                raise
-            if waiting is not None:
-                write(waiting)
-            waiting = _decide_chunk(net, chunk, proving.result())
-        write(waiting)
+        for cases in chunks:
+            chunk = _plan_chunk(session_factory, net, _observe_chunk(net, cases, reads))
+            chunk = _decide_chunk(net, chunk, _prove_chunk(chunk))
+            if chunk.failed is not None:
+                results.extend(chunk.failed)
+            else:
+                results.extend(_write(session_factory, net, chunk.cases, chunk.observations, chunk.decisions,
+                                      actor=actor))
+            if progress:
+                progress(len(chunk.cases))
     finally:
-        reader.shutdown(wait=True, cancel_futures=True)
+        reads.close()
     return results
 
 
-def _observe_chunk(net, cases: list[Case]) -> _Chunk:
-    """Node reads, part one: the claimed transactions (the reader thread)."""
+def _observe_chunk(net, cases: list[Case], reads: NodeReads) -> _Chunk:
+    """Node reads, part one: the claimed transactions, as ``reads`` has them (waiting for them), and
+    any it does not (a case opened after it started) read here."""
     chunk = _Chunk(cases)
+    got = reads.take([c.txid for c in cases])
     try:
-        chain = chunk.chain = adapter(net)
-        # Receipts first (fast); transaction bodies only for claims that may be native value.
-        observations = chain.observe([c.txid for c in cases], native_value=False)
-        need_value = [c.txid for c in cases
-                      if observations[c.txid].found and claim_asset(c, net) in (None, NATIVE)
-                      and not candidate_transfers(observations[c.txid], c.deposit_address, claim_asset(c, net),
-                                                  chain.address_key)]
-        if need_value:
-            observations.update(chain.observe(need_value, native_value=True))
-        chunk.observations = observations
+        if got.error is not None:
+            raise got.error
+        chain = chunk.chain = reads.chain or adapter(net)  # none when the reads had nothing of this chunk
+        missing = [c for c in cases if c.txid not in got.observations]
+        if missing:
+            got.observations.update(observe_claims(chain, net, [(c.txid, c.deposit_address, claim_asset(c, net))
+                                                                for c in missing]))
+        chunk.observations, chunk.ahead = got.observations, got.proofs
     except ChainError as exc:
         chunk.failed = [CaseResult(c.id, "error", exc.code, str(exc), exit_code=exc.exit_code) for c in cases]
     except Exception as exc:  # a config error (unset ${VAR}) and the like: every case of the network
@@ -338,13 +302,19 @@ def _plan_memo_claim(case: Case, net, chain, obs, regs) -> tuple[list, Registrat
 
 
 def _prove_chunk(chunk: _Chunk) -> list:
-    """Node reads, part two: the balance proofs of the planned transfers (the reader thread)."""
+    """Node reads, part two: the balance proofs of the planned transfers, those read ahead taken, the
+    rest asked for here in one batch."""
     if chunk.failed is not None or not chunk.items:
         return []
-    try:
-        return chunk.chain.prove_each(chunk.items)
-    except ChainError as exc:  # the node went away: every case of the chunk waits for a retry
-        return [exc] * len(chunk.items)
+    proofs = [chunk.ahead.get(proof_key(obs, t)) for obs, t in chunk.items]
+    rest = [item for item, p in zip(chunk.items, proofs) if p is None]
+    if rest:
+        try:
+            asked = iter(chunk.chain.prove_each(rest))
+        except ChainError as exc:  # the node went away: every case of the chunk waits for a retry
+            return [exc] * len(chunk.items)
+        proofs = [p if p is not None else next(asked) for p in proofs]
+    return proofs
 
 
 def _decide_chunk(net, chunk: _Chunk, proofs: list) -> _Chunk:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -200,126 +199,126 @@ def test_prove_each_gives_each_token_its_own_metadata():
     assert isinstance(proofs[3], PermanentChainError)
 
 
-# -- the pipeline: chunk k+1 read while chunk k is written --------------------------------------------------
+# -- the pipeline: the reads run ahead in their own thread, this thread plans, decides and writes in order ---
 class _Recorder:
-    """Fake phases of ``recover.casework.verification``: what ran, in which thread, and whether a node read was
-    under way while this thread planned (it must never be)."""
+    """Fake phases of ``recover.casework.verification`` around a real ``NodeReads`` over an adapter that
+    answers at once: what ran, in which thread, and which balance proofs the planning thread asked for."""
 
-    def __init__(self, monkeypatch, *, fail_plan_at=None, fail_write_at=None):
+    def __init__(self, monkeypatch, *, fail_plan_at=None, fail_write_at=None, plan_extra=()):
         import recover.casework.verification as v
+        from chains.base import BalanceProof, Transfer, TxObservation
 
         self.events: list[tuple[str, int, str]] = []
-        self.reading = threading.Event()
         self.lock = threading.Lock()
-        self.overlapped_planning = False
+        recorder = self
 
-        def log(what, chunk):
+        def log(what, first):
             with self.lock:
-                self.events.append((what, chunk.cases[0].id, threading.current_thread().name))
+                self.events.append((what, first, threading.current_thread().name))
 
-        def observe(net, cases):
-            self.reading.set()
-            try:
-                time.sleep(0.01)
-                chunk = v._Chunk(cases)
-                log("observe", chunk)
-                return chunk
-            finally:
-                self.reading.clear()
+        class Chain:
+            address_key = staticmethod(str.lower)
+
+            def observe(self, txids, *, native_value=True):
+                log("observe", int(txids[0].removeprefix("0xtx")))
+                return {t: TxObservation(t, True, True, None, 7, None, None, 20, "0xs", "0xtok",
+                                         (Transfer(0, "0xtok", "0xs", "0xto" + t, 1),)) for t in txids}
+
+            def prove_each(self, items):
+                log("prove", int(items[0][0].txid.removeprefix("0xtx")))
+                return [BalanceProof(t, 0, 1, 1, 6, "TOK", False) for _o, t in items]
+
+        self.chain = Chain()
 
         def plan(session_factory, net, chunk):
-            if self.reading.is_set():
-                self.overlapped_planning = True
-            log("plan", chunk)
+            log("plan", chunk.cases[0].id)
             if fail_plan_at == chunk.cases[0].id:
                 raise RuntimeError("planning failed")
+            # each case's own transfer (read ahead), and for the cases in plan_extra one more (not read ahead)
+            chunk.plans = {c.id: None for c in chunk.cases}
+            chunk.items = [(chunk.observations[c.txid], t) for c in chunk.cases
+                           for t in (chunk.observations[c.txid].transfers
+                                     + ((Transfer(1, "0xtok", "0xs", "0xother", 2),) if c.id in plan_extra else ()))]
             return chunk
 
-        def prove(chunk):
-            self.reading.set()
-            try:
-                time.sleep(0.02)
-                log("prove", chunk)
-                return [c.id for c in chunk.cases]
-            finally:
-                self.reading.clear()
-
         def decide(net, chunk, proofs):
-            assert proofs == [c.id for c in chunk.cases]
-            log("decide", chunk)
+            assert len(proofs) == len(chunk.items) and all(isinstance(p, BalanceProof) for p in proofs)
+            recorder.proved = getattr(recorder, "proved", []) + [(o.txid, t.index) for o, t in chunk.items]
+            log("decide", chunk.cases[0].id)
             return chunk
 
         def write(session_factory, net, cases, observations, decisions, *, actor):
-            log("write", SimpleNamespace(cases=cases))
+            log("write", cases[0].id)
             if fail_write_at == cases[0].id:
                 raise RuntimeError("writing failed")
             return [f"result {c.id}" for c in cases]
 
-        for name, fn in (("_observe_chunk", observe), ("_plan_chunk", plan), ("_prove_chunk", prove),
-                         ("_decide_chunk", decide), ("_write", write)):
+        for name, fn in (("_plan_chunk", plan), ("_decide_chunk", decide), ("_write", write)):
             monkeypatch.setattr(v, name, fn)
         monkeypatch.setattr(v, "CHUNK", 2)
+
+    def run(self, n):
+        from recover.casework.verification import _verify_network
+        from recover.casework.verify_reads import NodeReads
+
+        net = SimpleNamespace(key="anvil", native_symbol="ETH", deposit_model="own_address")
+        cases = _cases(n)
+        self.reads = NodeReads(net, [(c.txid, None, "0xtok") for c in cases], chunk=2, chain=self.chain).start()
+        return _verify_network(None, net, cases, actor="spec", progress=self.progress.append, reads=self.reads)
+
+    progress: list
 
     def main(self) -> list[tuple[str, int]]:
         return [(w, c) for w, c, t in self.events if t == threading.main_thread().name]
 
+    def reader(self) -> list[tuple[str, int]]:
+        return [(w, c) for w, c, t in self.events if t == "verify-reads-anvil"]
+
 
 def _cases(n):
-    return [SimpleNamespace(id=i) for i in range(1, n + 1)]
+    return [SimpleNamespace(id=i, txid=f"0xtx{i}", deposit_address=None, asset="0xtok") for i in range(1, n + 1)]
 
 
 def _readers_alive():
     return [t for t in threading.enumerate() if t.name.startswith("verify-reads")]
 
 
-def test_pipeline_writes_every_chunk_in_order_and_reads_in_its_own_thread(monkeypatch):
-    from recover.casework.verification import _verify_network
-
+def test_pipeline_writes_every_chunk_in_order_with_the_reads_in_their_own_thread(monkeypatch):
     rec = _Recorder(monkeypatch)
-    done = []
-    results = _verify_network(None, None, _cases(7), actor="spec", progress=lambda n: done.append(
-        (n, sum(1 for e in rec.events if e[0] == "write"))))
-    assert results == [f"result {i}" for i in range(1, 8)]
-    assert done == [(2, 1), (2, 2), (2, 3), (1, 4)]  # progress after each chunk's write, in order
-    # this thread: chunk k+1 planned (its proofs asked for) before chunk k is written, decided after
-    assert rec.main() == [("plan", 1), ("decide", 1), ("plan", 3), ("write", 1), ("decide", 3), ("plan", 5),
-                          ("write", 3), ("decide", 5), ("plan", 7), ("write", 5), ("decide", 7), ("write", 7)]
-    readers = {t for w, c, t in rec.events if w in ("observe", "prove")}
-    assert len(readers) == 1 and readers.pop().startswith("verify-reads")
-    assert [(w, c) for w, c, t in rec.events if w in ("observe", "prove")] == [
-        ("observe", 1), ("prove", 1), ("observe", 3), ("prove", 3), ("observe", 5), ("prove", 5), ("observe", 7),
-        ("prove", 7)]
-    assert not rec.overlapped_planning  # the adapter is never used by two threads at once
+    rec.progress = []
+    assert rec.run(7) == [f"result {i}" for i in range(1, 8)]
+    assert rec.progress == [2, 2, 2, 1]  # after each chunk's write, in order
+    assert rec.main() == [(w, c) for c in (1, 3, 5, 7) for w in ("plan", "decide", "write")]
+    # every node read in the reader thread, chunk by chunk: each claim's own transfer proved ahead
+    assert rec.reader() == [(w, c) for c in (1, 3, 5, 7) for w in ("observe", "prove")]
+    assert rec.proved == [(f"0xtx{i}", 0) for i in range(1, 8)]
     assert not _readers_alive()
 
 
-def test_one_chunk_runs_in_this_thread(monkeypatch):
-    from recover.casework.verification import _verify_network
+def test_a_transfer_planning_names_that_was_not_read_ahead_is_proved_in_this_thread(monkeypatch):
+    rec = _Recorder(monkeypatch, plan_extra={3})
+    rec.progress = []
+    assert rec.run(4) == [f"result {i}" for i in range(1, 5)]
+    assert rec.main() == [("plan", 1), ("decide", 1), ("write", 1), ("plan", 3), ("prove", 3), ("decide", 3),
+                          ("write", 3)]
+    assert rec.proved == [("0xtx1", 0), ("0xtx2", 0), ("0xtx3", 0), ("0xtx3", 1), ("0xtx4", 0)]
+    assert not _readers_alive()
 
-    rec = _Recorder(monkeypatch)
-    assert _verify_network(None, None, _cases(2), actor="spec", progress=None) == ["result 1", "result 2"]
-    assert {t for _w, _c, t in rec.events} == {threading.main_thread().name}
-    assert [(w, c) for w, c, _t in rec.events] == [("observe", 1), ("plan", 1), ("prove", 1), ("decide", 1),
-                                                   ("write", 1)]
 
-
-def test_a_chunk_that_fails_to_plan_leaves_the_one_before_written(monkeypatch):
-    """As chunk by chunk: chunk 1 was written before chunk 2 was planned, so it is written here too."""
-    from recover.casework.verification import _verify_network
-
+def test_a_chunk_that_fails_to_plan_leaves_the_ones_before_written_and_no_reader(monkeypatch):
     rec = _Recorder(monkeypatch, fail_plan_at=5)
+    rec.progress = []
     with pytest.raises(RuntimeError, match="planning failed"):
-        _verify_network(None, None, _cases(7), actor="spec", progress=None)
+        rec.run(7)
     assert [c for w, c in rec.main() if w == "write"] == [1, 3]
     assert not _readers_alive()
 
 
 def test_a_failed_write_stops_the_batch_and_leaves_no_reader(monkeypatch):
-    from recover.casework.verification import _verify_network
-
     rec = _Recorder(monkeypatch, fail_write_at=3)
+    rec.progress = []
     with pytest.raises(RuntimeError, match="writing failed"):
-        _verify_network(None, None, _cases(7), actor="spec", progress=None)
+        rec.run(7)
     assert [c for w, c in rec.main() if w == "write"] == [1, 3]
     assert ("decide", 5) not in rec.main()
     assert not _readers_alive()
