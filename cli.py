@@ -1511,10 +1511,22 @@ def _spare_the_exit_collections() -> None:
     gc.freeze()
 
 
+def _prefer_compiled_keccak() -> None:
+    """eth-utils' Keccak-256 comes from eth-hash, whose default backend is pycryptodome's: importing it
+    loads cffi and parses C declarations with pycparser, about 0.1 s of every EVM command's start.
+    eth-hash's pysha3 backend (compiled; a dependency, ``eth-hash[pysha3]``) computes the same hash
+    without that; a backend the user chose (``ETH_HASH_BACKEND``) is kept."""
+    import importlib.util
+
+    if "ETH_HASH_BACKEND" not in os.environ and importlib.util.find_spec("sha3") is not None:
+        os.environ["ETH_HASH_BACKEND"] = "pysha3"
+
+
 def _main() -> int:
     # pydantic scans every installed distribution for plugins when the first model is built (tens of
     # ms at each start); this toolkit uses none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _prefer_compiled_keccak()
     fast = _fast_read(sys.argv[1:])
     if fast is not None:
         return fast

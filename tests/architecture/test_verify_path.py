@@ -3,7 +3,8 @@
 A specialist waits for the whole process, start-up included: the web app, the other families' SDKs,
 web3 and eth-account (the adapters speak JSON-RPC themselves), Alembic, PostgreSQL's driver on a
 SQLite database, the PKCS#11 and metrics libraries and rich (with ``--json``; a plain table is
-written directly: only rich's console is asked what the output is) are not loaded, as a real
+written directly: only rich's console is asked what the output is), pycryptodome with cffi and pycparser
+(Keccak-256 comes from eth-hash's compiled pysha3 backend) are not loaded, as a real
 ``recover`` process reports (``RECOVER_DUMP_MODULES``, the test hook of ``cli.main``).  The EVM
 adapter is, and the case is verified: the path under test is the real one.
 """
@@ -25,7 +26,7 @@ from team import with_default_keys
 FORBIDDEN = ("fastapi", "starlette", "uvicorn", "jinja2", "webauthn", "recover.web", "prometheus_client", "pkcs11",
              "bitcoinlib", "bitcash", "embit", "solana", "solders", "cosmpy", "stellar_sdk", "xrpl", "chains.utxo",
              "chains.solana", "chains.cosmos", "chains.stellar", "chains.xrpl", "web3", "eth_account", "eth_tester",
-             "alembic", "psycopg", "rich")
+             "alembic", "psycopg", "rich", "Crypto", "cffi", "pycparser")
 
 
 def _open_token_case(w, index: int) -> int:
@@ -95,3 +96,16 @@ def test_a_case_verify_line_that_is_not_plain_goes_to_typer(argv):
     import cli
 
     assert cli._fast_read(["case", "verify", *argv]) is None
+
+
+def test_the_keccak_backend_the_cli_selects_hashes_as_the_default_one():
+    """``cli._prefer_compiled_keccak`` swaps eth-hash's backend: the same Keccak-256 (not SHA3-256), on
+    the empty input, a known vector, and inputs across the sponge's 136-byte block."""
+    from eth_hash.backends import pycryptodome, pysha3
+
+    assert pysha3.keccak256(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    assert pysha3.keccak256(b"Transfer(address,address,uint256)").hex() == (
+        "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
+    for n in (1, 135, 136, 137, 272, 1000):
+        data = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+        assert pysha3.keccak256(data) == pycryptodome.keccak256(data)
