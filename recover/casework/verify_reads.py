@@ -31,6 +31,9 @@ from typing import Iterable
 from chains.base import NATIVE
 from recover.casework.classify import candidate_transfers
 
+# Imports inside functions: this module is loaded before the command's write side (read_ahead), so it
+# loads the network files, the adapters and the plain read path only when it starts reading.
+
 CHUNK = 500     # claims per node request (and per written transaction: ``verification.CHUNK``)
 AHEAD = 2       # chunks read ahead of the one being taken: memory bounded whatever the number of cases
 SPECULATE = 4   # at most this many transfers of one claim are proved before planning names them

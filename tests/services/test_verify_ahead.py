@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import sqlalchemy as sa
 
@@ -42,6 +43,14 @@ def _node_requests() -> int:
     return adapter(get_network("anvil")).client.http_requests
 
 
+def _read_through(stream) -> None:
+    """Wait until the stream has read every chunk (without taking them: the command does)."""
+    end = time.monotonic() + 60
+    while len(stream._done) < len(stream._chunks) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert len(stream._done) == len(stream._chunks)
+
+
 def _statuses(db: str, ids: list[int]) -> dict[int, str]:
     from recover.storage.db import get_engine
 
@@ -62,7 +71,7 @@ def test_what_was_read_ahead_is_used_and_only_the_commands_own_list_is_decided(w
     stream = ahead.streams["anvil"]
     txids = [c[0] for chunk in stream._chunks for c in chunk]
     assert len(txids) == 3
-    stream.take(txids)  # the reads are done: the node is asked nothing more for these cases
+    _read_through(stream)  # the reads are done: the node is asked nothing more for these cases
     cli(w, "case", "close", str(closed), "--as", "rejected", "--reason", "withdrawn by the claimant",
         "--key", key("rita"))
     before = _node_requests()
@@ -76,7 +85,7 @@ def test_what_was_read_ahead_is_used_and_only_the_commands_own_list_is_decided(w
     # a case opened after the reads started: the command reads it itself, and verifies it
     first, = _token_cases(w, 50, 1)
     ahead = read_ahead(w.db)
-    ahead.streams["anvil"].take([c[0] for chunk in ahead.streams["anvil"]._chunks for c in chunk])
+    _read_through(ahead.streams["anvil"])
     second, = _token_cases(w, 51, 1)
     before = _node_requests()
     summary = api.verify_cases(all_open=True, db=w.db, ahead=ahead).to_dict()
