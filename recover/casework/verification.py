@@ -248,7 +248,7 @@ def _observe_chunk(net, cases: list[Case], reads: NodeReads) -> _Chunk:
         chain = chunk.chain = reads.chain or adapter(net)  # none when the reads had nothing of this chunk
         missing = [c for c in cases if c.txid not in got.observations]
         if missing:
-            got.observations.update(observe_claims(chain, net, [(c.txid, c.deposit_address, claim_asset(c, net))
+            got.observations.update(observe_claims(chain, [(c.txid, c.deposit_address, claim_asset(c, net))
                                                                 for c in missing]))
         chunk.observations, chunk.ahead = got.observations, got.proofs
     except ChainError as exc:

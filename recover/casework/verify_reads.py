@@ -66,7 +66,7 @@ class Reads:
     error: Exception | None = None
 
 
-def observe_claims(chain, net, claims: list[tuple]) -> dict:
+def observe_claims(chain, claims: list[tuple]) -> dict:
     """Receipts first (fast); transaction bodies only for claims that may be native value and whose
     receipt shows no transfer of it.  ``claims``: ``(txid, deposit_address, asset)``."""
     observations = chain.observe([t for t, _a, _s in claims], native_value=False)
@@ -145,7 +145,7 @@ class NodeReads:
     def _read(self, claims: list[tuple]) -> Reads:
         reads = Reads()
         try:
-            reads.observations = observe_claims(self.chain, self.net, claims)
+            reads.observations = observe_claims(self.chain, claims)
         except Exception as exc:  # noqa: BLE001 - a ChainError, or a configuration error: the chunk reports it
             reads.error = exc
             return reads
